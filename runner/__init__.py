@@ -1,0 +1,1 @@
+"""Executions: the flow model, the plugin registry, rendering and executors."""

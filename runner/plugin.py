@@ -1,0 +1,230 @@
+"""The plugin contract: a task, trigger, condition or task runner type is a pydantic model class.
+
+A class names its canonical Kestra type (`type_name`), the legacy names that still resolve to it
+(`aliases`), and where plugins of other kinds nest inside it (`plugin_slots`: a Sequential holds
+tasks, a Schedule holds conditions, a script task holds a task runner). The validator walks those
+slots itself, so a nested task is validated by its own class, whatever registry is in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import Enum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from runner.types import Duration, DynDuration, Labels, Level, TaskId
+
+Kind = Literal["task", "trigger", "condition", "runner"]
+Shape = Literal["list", "one", "map", "map_of_lists"]
+Path = tuple[str | int, ...]
+
+
+def _list_of_mappings(value: Any) -> Any:
+    if value is None:
+        return value
+    if not isinstance(value, list):
+        raise ValueError("must be a list of tasks")
+    return value
+
+
+def _ref_list(kind: str) -> Any:
+    return Annotated[
+        list[Any],
+        BeforeValidator(_list_of_mappings),
+        WithJsonSchema({"type": "array", "items": {"$ref": f"#/$defs/{kind}"}}),
+    ]
+
+
+TaskList = _ref_list("Task")
+"""A list of tasks; each item is validated by the class its `type` names (see `plugin_slots`)."""
+ConditionList = _ref_list("Condition")
+TriggerList = _ref_list("Trigger")
+TaskRef = Annotated[Any, WithJsonSchema({"$ref": "#/$defs/Task"})]
+TaskRunnerRef = Annotated[Any, WithJsonSchema({"$ref": "#/$defs/TaskRunner"})]
+ConditionMap = Annotated[
+    dict[str, Any], WithJsonSchema({"type": "object", "additionalProperties": {"$ref": "#/$defs/Condition"}})
+]
+TaskListMap = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {"type": "object", "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/Task"}}}
+    ),
+]
+
+
+class Plugin(BaseModel):
+    """Base of every typed block in a flow (`type:` names its class)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        coerce_numbers_to_str=True,
+        arbitrary_types_allowed=True,
+        use_attribute_docstrings=True,
+    )
+
+    kind: ClassVar[Kind]
+    type_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {}
+    inert: ClassVar[dict[str, str]] = {}
+    """Properties accepted for compatibility but not acted on: property -> why (a warning, not an error)."""
+
+    type: str
+
+    @classmethod
+    def nested_plugin_paths(cls, raw: dict[str, Any]) -> Iterator[tuple[Path, Kind]]:
+        """Where plugins of other kinds sit inside `raw` (a path to each mapping), by `plugin_slots`."""
+        for name, (kind, shape) in cls.plugin_slots.items():
+            value = raw.get(name)
+            if shape == "list" and isinstance(value, list):
+                for i in range(len(value)):
+                    yield (name, i), kind
+            elif shape == "one" and isinstance(value, dict):
+                yield (name,), kind
+            elif shape == "map" and isinstance(value, dict):
+                for key in value:
+                    yield (name, key), kind
+            elif shape == "map_of_lists" and isinstance(value, dict):
+                for key, items in value.items():
+                    if isinstance(items, list):
+                        for i in range(len(items)):
+                            yield (name, key, i), kind
+
+
+class RetryType(str, Enum):
+    constant = "constant"
+    exponential = "exponential"
+    random = "random"
+
+
+class RetryBehavior(str, Enum):
+    RETRY_FAILED_TASK = "RETRY_FAILED_TASK"
+    CREATE_NEW_EXECUTION = "CREATE_NEW_EXECUTION"
+
+
+class _RetryBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+
+    maxAttempts: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("maxAttempts", "maxAttempt"))
+    """How many attempts in all (the first run included)."""
+    maxDuration: Duration | None = None
+    """Total time budget for retries."""
+    warningOnRetry: bool = False
+    """End in WARNING when the task only succeeded after a retry."""
+    behavior: RetryBehavior = RetryBehavior.RETRY_FAILED_TASK
+
+
+class ConstantRetry(_RetryBase):
+    type: Literal["constant"]
+    interval: Duration
+
+
+class ExponentialRetry(_RetryBase):
+    type: Literal["exponential"]
+    interval: Duration
+    maxInterval: Duration
+    delayFactor: float | None = None
+
+
+class RandomRetry(_RetryBase):
+    type: Literal["random"]
+    minInterval: Duration
+    maxInterval: Duration
+
+
+def _lower_type(value: Any) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return {**value, "type": value["type"].lower()}
+    return value
+
+
+Retry = Annotated[
+    ConstantRetry | ExponentialRetry | RandomRetry,
+    Field(discriminator="type"),
+    BeforeValidator(_lower_type),
+]
+
+
+class WorkerGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = None
+    fallback: Literal["FAIL", "WAIT", "CANCEL"] | None = None
+
+
+class Task(Plugin):
+    """Common properties of every task (KESTRA_SPEC §5)."""
+
+    kind: ClassVar[Kind] = "task"
+    flowable: ClassVar[bool] = False
+    inert: ClassVar[dict[str, str]] = {
+        "logToFile": "logs are kept in gitsync's database",
+        "version": "plugin versions are fixed by the installed package",
+    }
+
+    id: TaskId
+    """Unique within the flow; letters, digits, '_' and '-'."""
+    description: str | None = None
+    retry: Retry | None = None
+    timeout: DynDuration | None = None
+    """Maximum duration of one attempt; the task run fails after it."""
+    disabled: bool = False
+    """A disabled task is skipped entirely."""
+    workerGroup: WorkerGroup | None = None
+    """Picks the Celery queue when the Celery executor is used."""
+    logLevel: Level | None = None
+    allowFailure: bool = False
+    allowWarning: bool = False
+    logToFile: bool = False
+    runIf: str | bool = "true"
+    """Expression; a falsy result skips the task (state SKIPPED)."""
+    version: str | None = None
+
+
+class FlowableTask(Task):
+    """A task the engine decides itself (its children run as their own task runs)."""
+
+    flowable: ClassVar[bool] = True
+    plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {
+        "tasks": ("task", "list"),
+        "errors": ("task", "list"),
+        "finally": ("task", "list"),
+    }
+
+    errors: TaskList | None = None
+    """Tasks run when a child fails."""
+    finally_: TaskList | None = Field(default=None, alias="finally")
+    """Tasks always run at the end of this flowable."""
+
+
+class Trigger(Plugin):
+    """Common properties of every trigger (KESTRA_SPEC §9)."""
+
+    kind: ClassVar[Kind] = "trigger"
+    plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {"conditions": ("condition", "list")}
+    inert: ClassVar[dict[str, str]] = {"logToFile": "logs are kept in gitsync's database"}
+
+    id: TaskId
+    description: str | None = None
+    conditions: ConditionList | None = None
+    disabled: bool = False
+    workerGroup: WorkerGroup | None = None
+    logLevel: Level | None = Field(default=None, validation_alias=AliasChoices("logLevel", "minLogLevel"))
+    labels: Labels | None = None
+    stopAfter: list[str] | None = None
+    logToFile: bool = False
+
+
+class Condition(Plugin):
+    """A condition on a trigger (ANDed with its siblings)."""
+
+    kind: ClassVar[Kind] = "condition"
+
+
+class TaskRunner(Plugin):
+    """Where a script task runs (`taskRunner.type`)."""
+
+    kind: ClassVar[Kind] = "runner"
