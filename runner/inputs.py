@@ -42,7 +42,9 @@ def coerce_input_value(input_type: str, value: Any, item_type: str | None = None
             raise ValueError(f"{text!r} is not a URI (it needs a scheme, e.g. https://)")
         return text
     if input_type == "INT":
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("+-").isdigit())):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("+-").isdigit())
+        ):
             raise ValueError(f"expected an integer, got {value!r}")
         return int(value)
     if input_type == "FLOAT":
@@ -59,7 +61,9 @@ def coerce_input_value(input_type: str, value: Any, item_type: str | None = None
             return value.lower() == "true"
         raise ValueError(f"expected true or false, got {value!r}")
     if input_type == "DATETIME":
-        return _parse(value, lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")), datetime, "an ISO-8601 date-time")
+        return _parse(
+            value, lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")), datetime, "an ISO-8601 date-time"
+        )
     if input_type == "DATE":
         return _parse(value, date.fromisoformat, date, "an ISO-8601 date (YYYY-MM-DD)")
     if input_type == "TIME":
@@ -278,9 +282,23 @@ def _upper_type(value: Any) -> Any:
 
 
 Input = Annotated[
-    StringInput | SecretInput | IntInput | FloatInput | BooleanInput | DateTimeInput | DateInput | TimeInput
-    | DurationInput | FileInput | JsonInput | YamlInput | UriInput | EmailInput | SelectInput
-    | MultiSelectInput | ArrayInput,
+    StringInput
+    | SecretInput
+    | IntInput
+    | FloatInput
+    | BooleanInput
+    | DateTimeInput
+    | DateInput
+    | TimeInput
+    | DurationInput
+    | FileInput
+    | JsonInput
+    | YamlInput
+    | UriInput
+    | EmailInput
+    | SelectInput
+    | MultiSelectInput
+    | ArrayInput,
     Field(discriminator="type"),
     BeforeValidator(_upper_type),
 ]

@@ -9,7 +9,7 @@ slots itself, so a nested task is validated by its own class, whatever registry 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -48,9 +48,7 @@ ConditionMap = Annotated[
 ]
 TaskListMap = Annotated[
     dict[str, Any],
-    WithJsonSchema(
-        {"type": "object", "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/Task"}}}
-    ),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/Task"}}}),
 ]
 
 
@@ -94,13 +92,13 @@ class Plugin(BaseModel):
                             yield (name, key, i), kind
 
 
-class RetryType(str, Enum):
+class RetryType(StrEnum):
     constant = "constant"
     exponential = "exponential"
     random = "random"
 
 
-class RetryBehavior(str, Enum):
+class RetryBehavior(StrEnum):
     RETRY_FAILED_TASK = "RETRY_FAILED_TASK"
     CREATE_NEW_EXECUTION = "CREATE_NEW_EXECUTION"
 

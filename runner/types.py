@@ -7,7 +7,7 @@ Kestra's dynamic properties accept either a typed value or a `{{ expression }}` 
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
@@ -98,7 +98,7 @@ Labels = Annotated[
 ]
 
 
-class LogLevel(str, Enum):
+class LogLevel(StrEnum):
     TRACE = "TRACE"
     DEBUG = "DEBUG"
     INFO = "INFO"
