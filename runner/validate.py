@@ -1,0 +1,416 @@
+"""Validate one flow document (already parsed YAML) against the flow model and the plugin registry.
+
+Pure: no files, no I/O. Problems are returned as `Issue`s located by their path in the document
+(`("tasks", 2, "commands")`); the loader turns a path into a file, line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from runner.flow import Flow
+from runner.plugin import Kind, Path, Plugin
+from runner.registry import Registry
+
+Severity = Literal["error", "warning"]
+RESERVED_FLOW_IDS = frozenset(
+    {"pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable", "enable"}
+)
+_KIND_WORD = {"task": "task", "trigger": "trigger", "condition": "condition", "runner": "task runner"}
+_TOP_LEVEL_SLOTS: dict[str, Kind] = {
+    "tasks": "task",
+    "errors": "task",
+    "finally": "task",
+    "afterExecution": "task",
+    "triggers": "trigger",
+}
+_OUTPUTS_REF = re.compile(r"(?<![\w.])outputs\s*(?:\.\s*([A-Za-z0-9_][\w-]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+_EXPRESSION = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
+
+@dataclass(frozen=True)
+class Issue:
+    loc: Path
+    message: str
+    severity: Severity = "error"
+    at_key: bool = True
+    """True: point at the key `loc` ends with; False: `loc` names the mapping that lacks something."""
+    related: Path | None = None
+    """Another place the message refers to (the first definition of a duplicate id)."""
+
+@dataclass
+class Validated:
+    flow: Flow | None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+def validate_flow(data: Any, registry: Registry, namespace_prefix: str | None = None) -> Validated:
+    """Validate a parsed flow document; the flow is returned only when there is no error."""
+    walker = _Walker(registry)
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        walker.error((), f"a flow file must be a mapping with id, namespace and tasks; this one is {kind}", False)
+        return Validated(None, walker.issues)
+    walker.defaults = _plugin_defaults(data)
+    data = dict(data)
+    copied: set[Path] = set()
+    for name, kind in _TOP_LEVEL_SLOTS.items():
+        items = data.get(name)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                _set_path(data, (name, i), walker.plugin(item, (name, i), kind), copied)
+    listeners = data.get("listeners")
+    if isinstance(listeners, list):
+        for li, listener in enumerate(listeners):
+            if isinstance(listener, dict) and isinstance(listener.get("tasks"), list):
+                for i, item in enumerate(listener["tasks"]):
+                    path = ("listeners", li, "tasks", i)
+                    _set_path(data, path, walker.plugin(item, path, "task"), copied)
+    walker.inert(Flow.inert, data, ())
+    flow = walker.model(Flow, data, ())
+    _check_flow_rules(walker, data, namespace_prefix)
+    _check_output_references(walker, data)
+    if flow is not None:
+        _check_recursive_subflows(walker, flow)
+    if walker.has_errors:
+        return Validated(None, walker.issues)
+    return Validated(flow, walker.issues)
+
+class _Walker:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.issues: list[Issue] = []
+        self.defaults: list[dict[str, Any]] = []
+        self.task_ids: dict[str, Path] = {}
+        self.trigger_ids: dict[str, Path] = {}
+        self.subflows: list[tuple[Path, Plugin]] = []
+
+    @property
+    def has_errors(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+    def error(self, loc: Path, message: str, at_key: bool = True, related: Path | None = None) -> None:
+        self.issues.append(Issue(loc, message, "error", at_key, related))
+
+    def warning(self, loc: Path, message: str) -> None:
+        self.issues.append(Issue(loc, message, "warning"))
+
+    def plugin(self, raw: Any, loc: Path, kind: Kind) -> Any:
+        """Validate one typed block and its nested blocks; return the instance, or `raw` if invalid."""
+        if isinstance(raw, Plugin):  # the same YAML alias seen twice
+            self._record_id(raw.__dict__.get("id"), loc, kind)
+            return raw
+        word = _KIND_WORD[kind]
+        if not isinstance(raw, dict):
+            self.error(loc, f"each {word} must be a mapping with an id and a type, not {_describe(raw)}", False)
+            return raw
+        self._record_id(raw.get("id"), loc, kind)
+        type_name = raw.get("type")
+        if type_name is None:
+            self.error(loc, f"{word} has no 'type'", False)
+            return raw
+        if not isinstance(type_name, str):
+            self.error((*loc, "type"), f"'type' must be a string, not {_describe(type_name)}")
+            return raw
+        cls = self.registry.lookup(type_name)
+        if cls is None or cls.kind != kind:
+            self.error((*loc, "type"), self._unknown_type(type_name, kind, cls))
+            return raw
+        if type_name != cls.type_name and type_name.lower() != cls.type_name.lower():
+            self.warning((*loc, "type"), f"legacy type name {type_name!r} is replaced by {cls.type_name}")
+        raw = _apply_defaults(raw, cls, type_name, self.defaults)
+        copied: set[Path] = set()
+        for path, child_kind in cls.nested_plugin_paths(raw):
+            child = self.plugin(_get_path(raw, path), loc + path, child_kind)
+            _set_path(raw, path, child, copied)
+        self.inert(cls.inert, raw, loc)
+        instance = self.model(cls, raw, loc)
+        if instance is not None and hasattr(instance, "flowId") and hasattr(instance, "namespace") and kind == "task":
+            self.subflows.append((loc, instance))
+        return instance if instance is not None else raw
+
+    def model(self, cls: type[BaseModel], raw: dict[str, Any], loc: Path) -> Any:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            for issue in translate_errors(exc, raw, loc, cls):
+                self.issues.append(issue)
+            return None
+
+    def inert(self, inert: dict[str, str], raw: dict[str, Any], loc: Path) -> None:
+        for key, why in inert.items():
+            if raw.get(key) not in (None, False, [], {}):
+                self.warning((*loc, key), f"'{key}' is accepted but not acted on: {why}")
+
+    def _record_id(self, value: Any, loc: Path, kind: Kind) -> None:
+        if kind not in ("task", "trigger") or not isinstance(value, str):
+            return
+        seen = self.task_ids if kind == "task" else self.trigger_ids
+        if value in seen:
+            self.error((*loc, "id"), f"duplicate {kind} id {value!r}", related=(*seen[value], "id"))
+        else:
+            seen[value] = loc
+
+    def _unknown_type(self, type_name: str, kind: Kind, found: type[Plugin] | None) -> str:
+        word = _KIND_WORD[kind]
+        if found is not None:
+            return f"{type_name!r} is a {_KIND_WORD[found.kind]} type, not a {word} type"
+        message = f"unknown {word} type {type_name!r}"
+        suggestions = self.registry.suggest(type_name, kind)
+        if suggestions:
+            return f"{message} (did you mean {' or '.join(suggestions)}?)"
+        return f"{message} (no installed plugin provides it)"
+
+def _plugin_defaults(data: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key in ("pluginDefaults", "taskDefaults"):
+        entries = data.get(key)
+        if isinstance(entries, list):
+            for entry in entries:
+                if (
+                    isinstance(entry, dict)
+                    and isinstance(entry.get("type"), str)
+                    and isinstance(entry.get("values"), dict)
+                ):
+                    out.append(entry)
+    return out
+
+def _apply_defaults(
+    raw: dict[str, Any], cls: type[Plugin], type_name: str, defaults: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Merge the flow's pluginDefaults matching this type (or a package prefix of it) into `raw`."""
+    names = {type_name.lower(), cls.type_name.lower()}
+    merged = dict(raw)
+    for entry in defaults:
+        prefix = entry["type"].lower()
+        if any(name == prefix or name.startswith(prefix + ".") for name in names):
+            if entry.get("forced"):
+                merged = _deep_merge(merged, entry["values"])
+            else:
+                merged = _deep_merge(entry["values"], merged)
+    return merged
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+def _get_path(root: Any, path: Path) -> Any:
+    for part in path:
+        root = root[part]
+    return root
+
+def _set_path(root: Any, path: Path, value: Any, copied: set[Path]) -> None:
+    """Set `value` at `path`, copying each container on the way once, so shared YAML aliases stay intact."""
+    node = root
+    for depth, part in enumerate(path[:-1]):
+        prefix = path[: depth + 1]
+        child = node[part]
+        if prefix not in copied:
+            child = list(child) if isinstance(child, list) else dict(child)
+            node[part] = child
+            copied.add(prefix)
+        node = child
+    node[path[-1]] = value
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{type(value).__name__} {value!r}"
+
+# ---------------------------------------------------------------------------------------------------------------
+# Flow-wide rules
+
+def _check_flow_rules(walker: _Walker, data: dict[str, Any], namespace_prefix: str | None) -> None:
+    namespace = data.get("namespace")
+    flow_id = data.get("id")
+    if isinstance(flow_id, str) and flow_id.lower() in RESERVED_FLOW_IDS:
+        walker.error(("id",), f"flow id {flow_id!r} is reserved by Kestra's API; choose another id")
+    if isinstance(namespace, str):
+        if namespace_prefix and namespace != namespace_prefix and not namespace.startswith(namespace_prefix + "."):
+            walker.error(
+                ("namespace",),
+                f"namespace {namespace!r} is outside this source's prefix {namespace_prefix!r} "
+                f"(use {namespace_prefix!r} or a child such as '{namespace_prefix}.team')",
+            )
+        if namespace == "system" or namespace.startswith("system."):
+            walker.warning(("namespace",), "the 'system' namespace is reserved for system flows")
+    for key, adapter_name in (("inputs", "input"), ("outputs", "output")):
+        items = data.get(key)
+        if isinstance(items, list):
+            seen: dict[str, Path] = {}
+            for i, item in enumerate(items):
+                ident = item.get("id", item.get("name")) if isinstance(item, dict) else None
+                if isinstance(ident, str):
+                    if ident in seen:
+                        walker.error(
+                            (key, i, "id"), f"duplicate {adapter_name} id {ident!r}", related=(*seen[ident], "id")
+                        )
+                    else:
+                        seen[ident] = (key, i)
+
+def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
+    """`{{ outputs.X }}` must name a task of this flow."""
+    known = set(walker.task_ids)
+    for loc, text in _strings(data, ()):
+        if "outputs" not in text or ("{{" not in text and "{%" not in text):
+            continue
+        for match in _EXPRESSION.finditer(text):
+            body = match.group(1) if match.group(1) is not None else match.group(2)
+            for ref in _OUTPUTS_REF.finditer(body):
+                name = ref.group(1) or ref.group(2)
+                if name in known or name.split("-", 1)[0] in known:
+                    continue
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                walker.error(loc, f"expression refers to outputs.{name}, but this flow has no task {name!r}{hint}")
+
+def _strings(value: Any, loc: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*loc, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*loc, i))
+    elif isinstance(value, BaseModel):
+        for key, item in value.__dict__.items():
+            yield from _strings(item, (*loc, key))
+
+def _check_recursive_subflows(walker: _Walker, flow: Flow) -> None:
+    for loc, task in walker.subflows:
+        if getattr(task, "namespace", None) == flow.namespace and getattr(task, "flowId", None) == flow.id:
+            walker.error(loc, f"task {task.__dict__.get('id')!r} calls its own flow {flow.uid} (recursive call)")
+
+# ---------------------------------------------------------------------------------------------------------------
+# pydantic errors -> issues
+
+def translate_errors(exc: ValidationError, raw: Any, loc: Path, cls: type[BaseModel] | None = None) -> list[Issue]:
+    """Turn pydantic's errors into one readable issue per offending place."""
+    grouped: dict[tuple[Path, str], list[dict[str, Any]]] = {}
+    for err in exc.errors(include_url=False):
+        kind = err["type"]
+        path = _clean_loc(raw, tuple(err["loc"]), keep_last=kind == "missing")
+        grouped.setdefault((path, "missing" if kind == "missing" else "value"), []).append(err)
+    issues = []
+    for (path, group_kind), errors in grouped.items():
+        err = errors[0]
+        kind = err["type"]
+        full = loc + path
+        if group_kind == "missing":
+            issues.append(Issue(full[:-1], f"missing required property '{path[-1]}'", at_key=False))
+        elif kind == "extra_forbidden":
+            issues.append(Issue(full, _unknown_property(path, raw, cls)))
+        elif kind == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+            close = difflib.get_close_matches(str(ctx.get("tag", "")).upper(), tags, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            issues.append(
+                Issue((*full, "type"), f"unknown type {ctx.get('tag')!r}{hint}; expected one of {', '.join(tags)}")
+            )
+        elif kind == "union_tag_not_found":
+            issues.append(Issue(full, "missing required property 'type'", at_key=False))
+        else:
+            issues.append(Issue(full, _union_message(errors) if len(errors) > 1 else _message(err)))
+    return issues
+
+def _clean_loc(raw: Any, loc: Path, keep_last: bool) -> Path:
+    """Drop the parts of a pydantic location that name a union member rather than a key in the data."""
+    out: list[str | int] = []
+    node = raw
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, BaseModel) and isinstance(part, str) and part in node.__dict__:
+            out.append(part)
+            node = node.__dict__[part]
+        elif last and keep_last:
+            out.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and _is_alias_key(node, part):
+            out.append(part)
+            node = None
+        # else: a union member or tag label: skip it
+    return tuple(out)
+
+def _is_alias_key(node: dict[str, Any], part: str) -> bool:
+    return part.endswith("_") and part[:-1] in node
+
+def _unknown_property(path: Path, raw: Any, cls: type[BaseModel] | None) -> str:
+    name = path[-1]
+    message = f"unknown property '{name}'"
+    owner = _model_at(cls, path[:-1])
+    if owner is not None:
+        fields = sorted({f.alias or n for n, f in owner.model_fields.items()} - {"type"})
+        close = difflib.get_close_matches(str(name), fields, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean '{close[0]}'?)"
+        type_name = getattr(owner, "type_name", "")
+        if type_name:
+            message += f" for {type_name}"
+    return message
+
+def _model_at(cls: type[BaseModel] | None, path: Path) -> type[BaseModel] | None:
+    for part in path:
+        if cls is None or not isinstance(part, str):
+            return None if cls is None else (cls if isinstance(part, int) else None)
+        field_info = cls.model_fields.get(part) or next((f for f in cls.model_fields.values() if f.alias == part), None)
+        annotation = getattr(field_info, "annotation", None)
+        cls = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return cls
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    value = err.get("input")
+    if isinstance(value, dict | list) or value is None:
+        return _lower_first(msg)
+    return f"{_lower_first(msg)}, got {value!r}"
+
+def _union_message(errors: list[dict[str, Any]]) -> str:
+    """One message for a value that matched none of a union's members (e.g. an int or an expression)."""
+    expected: list[str] = []
+    value = errors[0].get("input")
+    for err in errors:
+        msg = str(err["msg"])
+        if "not an expression" in msg:
+            text = "a {{ expression }}"
+        elif msg.startswith("Value error, "):
+            return msg[len("Value error, ") :]
+        else:
+            text = _lower_first(msg).removeprefix("input should be ")
+        if text not in expected:
+            expected.append(text)
+    return f"expected {' or '.join(expected)}, got {value!r}"
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+_INPUT_ADAPTER: TypeAdapter[Any] | None = None
