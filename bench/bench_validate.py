@@ -15,10 +15,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from flowgen import write_flows  # noqa: E402
+from flowgen import write_flows
 
-from gitsync.loader import load_paths  # noqa: E402
-from runner.registry import default_registry  # noqa: E402
+from gitsync.loader import load_paths
+from runner.registry import default_registry
 
 
 def bare_parse(paths: list[Path]) -> None:
