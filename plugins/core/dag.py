@@ -1,0 +1,84 @@
+"""`Dag`: run tasks in the order their `dependsOn` edges allow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from plugins.values import Options
+from runner.plugin import FlowableTask, Kind, Path, Shape, TaskRef
+
+
+class DagTask(Options):
+    """One node of the graph: a task and the ids of the nodes it waits for."""
+
+    task: TaskRef
+    """The task (validated by its own type)."""
+    dependsOn: list[str] | None = None
+    """Ids of the dag's tasks that must end before this one starts."""
+
+
+class Dag(FlowableTask):
+    """Run tasks as a directed acyclic graph."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.core.flow.Dag"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.flows.Dag",)
+    plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {
+        "errors": ("task", "list"),
+        "finally": ("task", "list"),
+    }
+
+    tasks: list[DagTask] = Field(min_length=1)
+    """The nodes: `{task: {...}, dependsOn: [ids]}`."""
+    concurrent: int = Field(default=0, ge=0)
+    """How many tasks run at once (0: no limit)."""
+
+    @classmethod
+    def nested_plugin_paths(cls, raw: dict[str, Any]) -> Iterator[tuple[Path, Kind]]:
+        yield from super().nested_plugin_paths(raw)
+        tasks = raw.get("tasks")
+        if isinstance(tasks, list):
+            for i, node in enumerate(tasks):
+                if isinstance(node, dict) and isinstance(node.get("task"), dict):
+                    yield ("tasks", i, "task"), "task"
+
+    @model_validator(mode="after")
+    def _edges(self) -> Dag:
+        graph = {_task_id(node.task): node.dependsOn or [] for node in self.tasks}
+        for task_id, deps in graph.items():
+            missing = [dep for dep in deps if dep not in graph]
+            if missing:
+                raise ValueError(f"task {task_id!r} depends on unknown task(s) {missing} (not in this dag)")
+        cycle = _find_cycle(graph)
+        if cycle:
+            raise ValueError("cyclic dependency: " + " -> ".join(cycle))
+        return self
+
+
+def _task_id(task: Any) -> str:
+    return str(task.get("id")) if isinstance(task, dict) else ""
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A path that closes a cycle, or None (depth-first search with colours)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state and (found := visit(node)):
+            return found
+    return None

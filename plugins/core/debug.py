@@ -1,0 +1,30 @@
+"""`Return` and the deprecated `Echo`: render a string (as an output, or into the logs)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from runner.plugin import Task
+from runner.types import Dyn, Level, LogLevel
+
+
+class Return(Task):
+    """Render `format` and expose it as the `value` output."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.core.debug.Return"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.debugs.Return",)
+
+    format: str | None = None
+    """The template to render."""
+
+
+class Echo(Task):
+    """Deprecated (use Log): render `format` into the logs."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.core.debug.Echo"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.debugs.Echo",)
+
+    format: str | None = None
+    """The template to render and log."""
+    level: Dyn[Level] = LogLevel.INFO
+    """TRACE, DEBUG, INFO, WARN or ERROR."""

@@ -1,0 +1,42 @@
+"""`Subflow`: start an execution of another flow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from runner.plugin import Task
+from runner.types import Dyn, Expression, Labels
+
+
+class Subflow(Task):
+    """Create an execution of `namespace.flowId` and (by default) wait for it."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.core.flow.Subflow"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.flows.Subflow", "io.kestra.core.tasks.flows.Flow")
+    flowable: ClassVar[bool] = True  # the engine creates the child execution itself (DESIGN.md data path)
+
+    namespace: str = Field(min_length=1)
+    """Namespace of the flow to run; rendered."""
+    flowId: str
+    """Id of the flow to run; rendered."""
+    revision: Dyn[Annotated[int, Field(ge=1)]] | None = None
+    """Revision to run (the latest when unset)."""
+    inputs: dict[str, Any] | None = None
+    """Inputs of the child execution; rendered."""
+    labels: Labels | Expression | None = None
+    """Labels of the child execution."""
+    wait: bool = True
+    """Wait for the child execution to end before going on."""
+    transmitFailed: bool = True
+    """Fail this task when the child execution fails or is killed (only with wait)."""
+    inheritLabels: Dyn[bool] = False
+    """Copy this execution's labels to the child execution."""
+    outputs: dict[str, Any] | None = None
+    """Deprecated (0.15): outputs to extract from the child; declare flow outputs instead."""
+    scheduleDate: datetime | str | None = None
+    """Schedule the child execution at this date instead of now."""
+    restartBehavior: Literal["RETRY_FAILED", "NEW_EXECUTION"] = "RETRY_FAILED"
+    """On restart of a failed parent: restart the failed child, or create a new one."""
