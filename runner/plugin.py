@@ -161,6 +161,7 @@ class Task(Plugin):
     inert: ClassVar[dict[str, str]] = {
         "logToFile": "logs are kept in gitsync's database",
         "version": "plugin versions are fixed by the installed package",
+        "workerSelector": "worker selection is an Enterprise feature; use workerGroup to pick a Celery queue",
     }
 
     id: TaskId
@@ -180,6 +181,7 @@ class Task(Plugin):
     runIf: str | bool = "true"
     """Expression; a falsy result skips the task (state SKIPPED)."""
     version: str | None = None
+    workerSelector: dict[str, Any] | None = None
 
 
 class FlowableTask(Task):
