@@ -162,6 +162,7 @@ class Task(Plugin):
         "logToFile": "logs are kept in gitsync's database",
         "version": "plugin versions are fixed by the installed package",
         "workerSelector": "worker selection is an Enterprise feature; use workerGroup to pick a Celery queue",
+        "assets": "asset lineage is not tracked by gitsync",
     }
 
     id: TaskId
@@ -182,6 +183,7 @@ class Task(Plugin):
     """Expression; a falsy result skips the task (state SKIPPED)."""
     version: str | None = None
     workerSelector: dict[str, Any] | None = None
+    assets: dict[str, Any] | None = None
 
 
 class FlowableTask(Task):
