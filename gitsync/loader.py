@@ -118,20 +118,28 @@ def format_loc(loc: tuple[str | int, ...]) -> str:
 def load_flow_source(
     path: str, data: bytes, registry: Registry | None = None, namespace_prefix: str | None = None
 ) -> LoadedFile:
-    """Read, parse and validate one flow file; never raises for bad content."""
+    """Read, parse and validate one flow file; never raises for bad content.
+
+    Every problem of the file is reported (not just the first), sorted by line and column.
+    """
     try:
         text = decode(data)
         parsed = parse(text)
     except SourceError as exc:
         return LoadedFile(path, None, [Problem(path, exc.line, exc.column, exc.message)])
     problems = [
-        Problem(path, d.line, d.column, f"duplicate key '{d.key}' (first at line {d.first_line})")
+        Problem(path, d.line, d.column, f"duplicate key '{d.key}' (first at line {d.first_line}; keep one of them)")
         for d in parsed.duplicates
     ]
-    result = validate_flow(parsed.data, registry or default_registry(), namespace_prefix)
+    try:
+        result = validate_flow(parsed.data, registry or default_registry(), namespace_prefix)
+    except RecursionError:
+        problems.append(Problem(path, 1, 1, "the flow is nested too deeply to validate"))
+        return LoadedFile(path, None, problems, text)
     uid = _uid(parsed.data)
     for issue in result.issues:
         problems.append(_problem(path, parsed.root, issue, uid))
+    problems.sort(key=lambda p: (p.line or 0, p.column or 0))
     flow = result.flow if not any(p.severity == "error" for p in problems) else None
     return LoadedFile(path, flow, problems, text)
 
@@ -144,7 +152,7 @@ def _uid(data: Any) -> str | None:
 
 def _problem(path: str, root: Any, issue: Issue, uid: str | None) -> Problem:
     position = locate(root, issue.loc, issue.at_key)
-    line, column = position if position else (None, None)
+    line, column = position if position else (1, 1)  # an empty document: the problem is the whole file
     message = issue.message
     if issue.related is not None:
         related = locate(root, issue.related, True)
@@ -174,9 +182,8 @@ def check_unique_uids(result: LoadResult) -> None:
         if uid in first:
             position = locate(parse(loaded.text or "").root, ("id",)) if loaded.text else None
             line, column = position if position else (None, None)
-            loaded.problems.append(
-                Problem(loaded.path, line, column, f"flow '{uid}' is also defined in {first[uid].path}", flow=uid)
-            )
+            message = f"flow '{uid}' is also defined in {first[uid].path} (each flow lives in exactly one file)"
+            loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
             loaded.flow = None
         else:
             first[uid] = loaded

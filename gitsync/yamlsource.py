@@ -45,7 +45,11 @@ class Parsed:
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that records duplicate keys and, like Jackson, reads every mapping key as text."""
+    """Safe loader that records duplicate keys and, like Jackson, reads every mapping key as text.
+
+    Timestamps stay text too (`2024-01-01` is the string Jackson would give a String property);
+    date-typed inputs parse it themselves.
+    """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -75,6 +79,9 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                 first[key_node.value] = line
 
 
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _BaseLoader.construct_yaml_str)
+
+
 def _key_text(key: Any) -> Any:
     if isinstance(key, bool):
         return "true" if key else "false"
@@ -88,16 +95,26 @@ def _key_text(key: Any) -> Any:
 def decode(data: bytes) -> str:
     """Bytes of a flow file as text; refuse what is too big, binary or not UTF-8."""
     if len(data) > MAX_FILE_BYTES:
-        raise SourceError(f"file is {len(data) / 1024 / 1024:.1f} MiB; flow files are limited to 1 MiB")
+        raise SourceError(
+            f"file is larger than 1 MiB ({len(data):,} bytes read); flow files are limited to 1 MiB "
+            "(move large data into namespace files)"
+        )
     if b"\x00" in data:
         offset = data.index(b"\x00")
-        raise SourceError("binary file (NUL byte); a flow file must be UTF-8 text", data.count(b"\n", 0, offset) + 1)
+        raise SourceError("binary file (NUL byte); a flow file must be UTF-8 text", *_position(data, offset))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SourceError(f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x}", line, column) from None
+        raise SourceError(
+            f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} (save the file as UTF-8)",
+            *_position(data, exc.start),
+        ) from None
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of a byte offset."""
+    line = data.count(b"\n", 0, offset) + 1
+    return line, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
 
 
 def parse(text: str) -> Parsed:
@@ -120,47 +137,99 @@ def parse(text: str) -> Parsed:
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> SourceError:
+    mark = exc.problem_mark or exc.context_mark
     if exc.problem == "but found another document" or (exc.context or "").startswith("expected a single document"):
-        mark = exc.problem_mark
         line = mark.line + 1 if mark else None
         return SourceError("a flow file holds one YAML document, but a second one starts here (---)", line, 1)
-    mark = exc.problem_mark or exc.context_mark
-    reason = " ".join(part for part in (exc.context, exc.problem) if part)
-    hint = ""
-    if mark is not None and "unhashable key" in (exc.problem or ""):
-        hint = ' (a value that starts with {{ must be quoted: "{{ ... }}")'
-    elif mark is not None and text[mark.index : mark.index + 1] == "\t":
-        hint = " (YAML cannot be indented with tabs)"
-    message = f"invalid YAML: {reason}{hint}"
+    message = f"invalid YAML: {_explain(exc, text)}"
     if mark is None:
         return SourceError(message)
-    return SourceError(message, mark.line + 1, mark.column + 1)
+    column = mark.column + 1
+    if "{{" in message and mark.index > 0 and text[mark.index - 1] == "{":
+        column -= 1  # point at the first brace of an unquoted `{{ ... }}`
+    return SourceError(message, mark.line + 1, column)
+
+
+_OPENERS = {"flow sequence": ("[", "]", "list"), "flow mapping": ("{", "}", "mapping")}
+
+
+def _explain(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """PyYAML's reason in the words of someone writing a flow, with the likely fix."""
+    context, problem = exc.context or "", exc.problem or ""
+    start = exc.context_mark
+    at = exc.problem_mark
+    for name, (opener, closer, word) in _OPENERS.items():
+        if context == f"while parsing a {name}" and problem.startswith("did not find expected") and start:
+            return (
+                f"expected ',' or '{closer}' in the {word} opened with '{opener}' at line {start.line + 1}, "
+                f"column {start.column + 1} (is the '{opener}' not closed, or a ',' missing?)"
+            )
+    if problem in ("did not find expected key", "did not find expected '-' indicator") and start:
+        word = "mapping" if "key" in problem else "list"
+        return (
+            f"this line does not fit the {word} that starts at line {start.line + 1} "
+            "(check the indentation: keys of one mapping, and items of one list, must line up)"
+        )
+    if (at is not None and text[at.index : at.index + 1] == "\t") or "tab character" in problem:
+        return "a tab character where YAML expects indentation (indent with spaces, never tabs)"
+    if "unhashable key" in problem:
+        if at is not None and "{{" in text[max(at.index - 1, 0) : at.index + 2]:
+            return 'a value that starts with {{ must be quoted: "{{ ... }}"'
+        return "a mapping key must be a plain value, not a list or a mapping"
+    if problem.startswith("could not determine a constructor for the tag"):
+        tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        return f"unsupported YAML tag {tag} (a flow holds plain values: strings, numbers, lists and mappings)"
+    if problem == "mapping values are not allowed here" or problem.startswith("mapping values are not allowed"):
+        return "unexpected ':' (check the indentation, or quote a value that contains ': ')"
+    return _join(context, problem)
+
+
+def _join(context: str, problem: str) -> str:
+    return " ".join(part for part in (context, problem) if part)
 
 
 def _check_expansion(root: Node) -> None:
-    """Refuse a document whose aliases expand to a huge tree (a 'billion laughs' alias bomb)."""
+    """Refuse a document whose aliases expand to a huge tree (a 'billion laughs' alias bomb) or into itself.
+
+    Iterative, so deep nesting costs no Python recursion; each node is sized once (aliases share nodes).
+    """
     sizes: dict[int, int] = {}
-
-    def size(node: Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        sizes[id(node)] = 1  # a recursive alias counts once
-        total = 1
-        if isinstance(node, SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        if total > MAX_EXPANDED_NODES:
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_EXPANDED_NODES:
+                raise SourceError(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (an alias bomb?); "
+                    "a flow should not repeat an anchor that often",
+                    *_mark(node),
+                )
+            open_nodes.discard(key)
+            sizes[key] = total
+        elif key in open_nodes:
             raise SourceError(
-                f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes (an alias bomb?)",
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
+                "a YAML alias refers to a node that contains it (a recursive structure); flows cannot be recursive",
+                *_mark(node),
             )
-        sizes[id(node)] = total
-        return total
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
-    size(root)
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return node.value
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _mark(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def locate(root: Node | None, loc: tuple[str | int, ...], at_key: bool = True) -> tuple[int, int] | None:

@@ -50,10 +50,25 @@ Duration = Annotated[
 
 DynDuration = Duration | Expression
 
-FlowId = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$", min_length=1, max_length=100)]
-Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", min_length=1, max_length=150)]
-TaskId = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$", min_length=1, max_length=100)]
-InputId = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$", min_length=1, max_length=100)]
+FLOW_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
+NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+TASK_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+INPUT_ID_PATTERN = r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$"
+
+PATTERN_HINTS = {
+    FLOW_ID_PATTERN: "a flow id may hold only letters, digits, '.', '_' and '-', and starts with a letter or digit",
+    NAMESPACE_PATTERN: (
+        "a namespace may hold only lower-case letters, digits, '.', '_' and '-', and starts with a letter or digit"
+    ),
+    TASK_ID_PATTERN: "an id may hold only letters, digits, '_' and '-' (no dots), and starts with a letter or digit",
+    INPUT_ID_PATTERN: "an id may hold only letters, digits, '.', '_' and '-', and starts with a letter or digit",
+}
+"""What each id pattern allows, in words: the validator says this instead of the regular expression."""
+
+FlowId = Annotated[str, StringConstraints(pattern=FLOW_ID_PATTERN, min_length=1, max_length=100)]
+Namespace = Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN, min_length=1, max_length=150)]
+TaskId = Annotated[str, StringConstraints(pattern=TASK_ID_PATTERN, min_length=1, max_length=100)]
+InputId = Annotated[str, StringConstraints(pattern=INPUT_ID_PATTERN, min_length=1, max_length=100)]
 
 _SCALAR = (str, int, float, bool)
 

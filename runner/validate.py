@@ -17,11 +17,18 @@ from pydantic import BaseModel, ValidationError
 from runner.flow import Flow
 from runner.plugin import Kind, Path, Plugin
 from runner.registry import Registry
+from runner.types import PATTERN_HINTS
 
 Severity = Literal["error", "warning"]
 RESERVED_FLOW_IDS = frozenset(
     {"pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable", "enable"}
 )
+_EXAMPLE = {
+    "task": "io.kestra.plugin.core.log.Log",
+    "trigger": "io.kestra.plugin.core.trigger.Schedule",
+    "condition": "io.kestra.plugin.core.condition.ExecutionStatus",
+    "runner": "io.kestra.plugin.core.runner.Process",
+}
 _KIND_WORD = {"task": "task", "trigger": "trigger", "condition": "condition", "runner": "task runner"}
 _TOP_LEVEL_SLOTS: dict[str, Kind] = {
     "tasks": "task",
@@ -33,6 +40,7 @@ _TOP_LEVEL_SLOTS: dict[str, Kind] = {
 _OUTPUTS_REF = re.compile(r"(?<![\w.])outputs\s*(?:\.\s*([A-Za-z0-9_][\w-]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
 
+
 @dataclass(frozen=True)
 class Issue:
     loc: Path
@@ -42,6 +50,7 @@ class Issue:
     """True: point at the key `loc` ends with; False: `loc` names the mapping that lacks something."""
     related: Path | None = None
     """Another place the message refers to (the first definition of a duplicate id)."""
+
 
 @dataclass
 class Validated:
@@ -56,12 +65,13 @@ class Validated:
     def warnings(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == "warning"]
 
+
 def validate_flow(data: Any, registry: Registry, namespace_prefix: str | None = None) -> Validated:
     """Validate a parsed flow document; the flow is returned only when there is no error."""
     walker = _Walker(registry)
     if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        walker.error((), f"a flow file must be a mapping with id, namespace and tasks; this one is {kind}", False)
+        held = "is empty" if data is None else f"holds {_describe(data)}"
+        walker.error((), f"a flow file must be a mapping with id, namespace and tasks; this file {held}", False)
         return Validated(None, walker.issues)
     walker.defaults = _plugin_defaults(data)
     data = dict(data)
@@ -87,6 +97,7 @@ def validate_flow(data: Any, registry: Registry, namespace_prefix: str | None = 
     if walker.has_errors:
         return Validated(None, walker.issues)
     return Validated(flow, walker.issues)
+
 
 class _Walker:
     def __init__(self, registry: Registry) -> None:
@@ -119,7 +130,11 @@ class _Walker:
         self._record_id(raw.get("id"), loc, kind)
         type_name = raw.get("type")
         if type_name is None:
-            self.error(loc, f"{word} has no 'type'", False)
+            ident = raw.get("id")
+            named = f"{word} {ident!r}" if isinstance(ident, str) else word
+            self.error(
+                loc, f"{named} has no 'type' (every {word} names its plugin, e.g. type: {_EXAMPLE[kind]})", False
+            )
             return raw
         if not isinstance(type_name, str):
             self.error((*loc, "type"), f"'type' must be a string, not {_describe(type_name)}")
@@ -166,12 +181,21 @@ class _Walker:
     def _unknown_type(self, type_name: str, kind: Kind, found: type[Plugin] | None) -> str:
         word = _KIND_WORD[kind]
         if found is not None:
-            return f"{type_name!r} is a {_KIND_WORD[found.kind]} type, not a {word} type"
+            found_word = _KIND_WORD[found.kind]
+            where = " (move it under triggers:)" if found.kind == "trigger" and kind == "task" else ""
+            return f"{type_name!r} is a {found_word} type, not a {word} type{where}"
         message = f"unknown {word} type {type_name!r}"
-        suggestions = self.registry.suggest(type_name, kind)
+        suggestions = [s for s in self.registry.suggest(type_name, kind) if _same_leaf(s, type_name)]
         if suggestions:
             return f"{message} (did you mean {' or '.join(suggestions)}?)"
         return f"{message} (no installed plugin provides it)"
+
+
+def _same_leaf(known: str, given: str) -> bool:
+    """A suggestion must resemble the class name itself, not just share the io.kestra.plugin. prefix."""
+    leaf = known.rsplit(".", 1)[-1].lower()
+    return difflib.SequenceMatcher(None, leaf, given.rsplit(".", 1)[-1].lower()).ratio() >= 0.6
+
 
 def _plugin_defaults(data: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
@@ -186,6 +210,7 @@ def _plugin_defaults(data: dict[str, Any]) -> list[dict[str, Any]]:
                 ):
                     out.append(entry)
     return out
+
 
 def _apply_defaults(
     raw: dict[str, Any], cls: type[Plugin], type_name: str, defaults: list[dict[str, Any]]
@@ -202,6 +227,7 @@ def _apply_defaults(
                 merged = _deep_merge(entry["values"], merged)
     return merged
 
+
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
@@ -211,10 +237,12 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
             out[key] = value
     return out
 
+
 def _get_path(root: Any, path: Path) -> Any:
     for part in path:
         root = root[part]
     return root
+
 
 def _set_path(root: Any, path: Path, value: Any, copied: set[Path]) -> None:
     """Set `value` at `path`, copying each container on the way once, so shared YAML aliases stay intact."""
@@ -229,17 +257,27 @@ def _set_path(root: Any, path: Path, value: Any, copied: set[Path]) -> None:
         node = child
     node[path[-1]] = value
 
+
 def _describe(value: Any) -> str:
+    """A value as a message shows it: its kind for containers, a short repr for scalars."""
     if value is None:
         return "an empty value"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    if isinstance(value, int | float):
+        return repr(value)
+    return type(value).__name__
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Flow-wide rules
+
 
 def _check_flow_rules(walker: _Walker, data: dict[str, Any], namespace_prefix: str | None) -> None:
     namespace = data.get("namespace")
@@ -269,6 +307,7 @@ def _check_flow_rules(walker: _Walker, data: dict[str, Any], namespace_prefix: s
                     else:
                         seen[ident] = (key, i)
 
+
 def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
     """`{{ outputs.X }}` must name a task of this flow."""
     known = set(walker.task_ids)
@@ -278,12 +317,14 @@ def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
         for match in _EXPRESSION.finditer(text):
             body = match.group(1) if match.group(1) is not None else match.group(2)
             for ref in _OUTPUTS_REF.finditer(body):
-                name = ref.group(1) or ref.group(2)
-                if name in known or name.split("-", 1)[0] in known:
+                # `outputs.a-b` is Pebble for outputs.a minus b; only the bracket form names a task 'a-b'
+                name = ref.group(2) or ref.group(1).split("-", 1)[0]
+                if name in known:
                     continue
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 walker.error(loc, f"expression refers to outputs.{name}, but this flow has no task {name!r}{hint}")
+
 
 def _strings(value: Any, loc: Path) -> Iterator[tuple[Path, str]]:
     if isinstance(value, str):
@@ -298,13 +339,16 @@ def _strings(value: Any, loc: Path) -> Iterator[tuple[Path, str]]:
         for key, item in value.__dict__.items():
             yield from _strings(item, (*loc, key))
 
+
 def _check_recursive_subflows(walker: _Walker, flow: Flow) -> None:
     for loc, task in walker.subflows:
         if getattr(task, "namespace", None) == flow.namespace and getattr(task, "flowId", None) == flow.id:
             walker.error(loc, f"task {task.__dict__.get('id')!r} calls its own flow {flow.uid} (recursive call)")
 
+
 # ---------------------------------------------------------------------------------------------------------------
 # pydantic errors -> issues
+
 
 def translate_errors(exc: ValidationError, raw: Any, loc: Path, cls: type[BaseModel] | None = None) -> list[Issue]:
     """Turn pydantic's errors into one readable issue per offending place."""
@@ -313,28 +357,41 @@ def translate_errors(exc: ValidationError, raw: Any, loc: Path, cls: type[BaseMo
         kind = err["type"]
         path = _clean_loc(raw, tuple(err["loc"]), keep_last=kind == "missing")
         grouped.setdefault((path, "missing" if kind == "missing" else "value"), []).append(err)
-    issues = []
+    issues: list[Issue] = []
+    missing: dict[Path, Issue] = {}
+    meant: set[Path] = set()
+    """Missing properties that an unknown property's did-you-mean already names (`taks:` -> tasks)."""
     for (path, group_kind), errors in grouped.items():
         err = errors[0]
         kind = err["type"]
         full = loc + path
         if group_kind == "missing":
-            issues.append(Issue(full[:-1], f"missing required property '{path[-1]}'", at_key=False))
+            missing[full] = Issue(full[:-1], f"missing required property '{path[-1]}'", at_key=False)
+            issues.append(missing[full])
         elif kind == "extra_forbidden":
-            issues.append(Issue(full, _unknown_property(path, raw, cls)))
+            message, suggestion = _unknown_property(path, cls)
+            if suggestion is not None:
+                meant.add((*full[:-1], suggestion))
+            issues.append(Issue(full, message))
         elif kind == "union_tag_invalid":
-            ctx = err.get("ctx", {})
-            tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-            close = difflib.get_close_matches(str(ctx.get("tag", "")).upper(), tags, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            issues.append(
-                Issue((*full, "type"), f"unknown type {ctx.get('tag')!r}{hint}; expected one of {', '.join(tags)}")
-            )
+            issues.append(Issue((*full, "type"), _unknown_tag(err)))
         elif kind == "union_tag_not_found":
             issues.append(Issue(full, "missing required property 'type'", at_key=False))
         else:
-            issues.append(Issue(full, _union_message(errors) if len(errors) > 1 else _message(err)))
-    return issues
+            issues.append(Issue(full, _union_message(errors) if len(errors) > 1 else _message(err, full)))
+    dropped = {id(missing[path]) for path in meant if path in missing}
+    return [i for i in issues if id(i) not in dropped]
+
+
+def _unknown_tag(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx", {})
+    tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+    close = difflib.get_close_matches(str(ctx.get("tag", "")).upper(), tags, n=1, cutoff=0.5)
+    if not close:
+        close = [t for t in tags if t.startswith(str(ctx.get("tag", "")).upper()[:3])][:1]
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown type {ctx.get('tag')!r}{hint}; expected one of {', '.join(tags)}"
+
 
 def _clean_loc(raw: Any, loc: Path, keep_last: bool) -> Path:
     """Drop the parts of a pydantic location that name a union member rather than a key in the data."""
@@ -358,22 +415,28 @@ def _clean_loc(raw: Any, loc: Path, keep_last: bool) -> Path:
         # else: a union member or tag label: skip it
     return tuple(out)
 
+
 def _is_alias_key(node: dict[str, Any], part: str) -> bool:
     return part.endswith("_") and part[:-1] in node
 
-def _unknown_property(path: Path, raw: Any, cls: type[BaseModel] | None) -> str:
+
+def _unknown_property(path: Path, cls: type[BaseModel] | None) -> tuple[str, str | None]:
+    """The message for a key the model does not know, and the property it probably meant."""
     name = path[-1]
     message = f"unknown property '{name}'"
     owner = _model_at(cls, path[:-1])
+    suggestion = None
     if owner is not None:
         fields = sorted({f.alias or n for n, f in owner.model_fields.items()} - {"type"})
         close = difflib.get_close_matches(str(name), fields, n=1, cutoff=0.6)
         if close:
-            message += f" (did you mean '{close[0]}'?)"
+            suggestion = close[0]
+            message += f" (did you mean '{suggestion}'?)"
         type_name = getattr(owner, "type_name", "")
         if type_name:
             message += f" for {type_name}"
-    return message
+    return message, suggestion
+
 
 def _model_at(cls: type[BaseModel] | None, path: Path) -> type[BaseModel] | None:
     for part in path:
@@ -384,15 +447,73 @@ def _model_at(cls: type[BaseModel] | None, path: Path) -> type[BaseModel] | None
         cls = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     return cls
 
-def _message(err: dict[str, Any]) -> str:
+
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dataclass_type": "a mapping",
+}
+"""pydantic's type errors as the kind of YAML value that was expected."""
+
+
+def _expected(err: dict[str, Any]) -> str | None:
+    kind = err["type"]
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    if kind in ("literal_error", "enum"):
+        return f"one of {err.get('ctx', {}).get('expected', '')}"
+    return None
+
+
+def _message(err: dict[str, Any], full: Path = ()) -> str:
+    """One pydantic error as `expected …, got …` or `must …`, naming the offending value briefly."""
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             return msg[len(prefix) :]
     value = err.get("input")
-    if isinstance(value, dict | list) or value is None:
-        return _lower_first(msg)
-    return f"{_lower_first(msg)}, got {value!r}"
+    ctx = err.get("ctx", {})
+    kind = err["type"]
+    expected = _expected(err)
+    if expected is not None:
+        return f"expected {expected}, got {_describe(value)}"
+    if kind == "string_pattern_mismatch":
+        hint = PATTERN_HINTS.get(str(ctx.get("pattern")), f"must match {ctx.get('pattern')}")
+        return f"{_describe(value)} is not valid: {hint}"
+    if kind == "string_too_long":
+        return f"is {len(value)} characters long; the limit is {ctx.get('max_length')}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        field = full[-1] if full else ""
+        if field in ("tasks", "then") and ctx.get("min_length") == 1:
+            return f"'{field}' is empty; it needs at least one task"
+        return f"needs at least {ctx.get('min_length')} item(s), has {ctx.get('actual_length')}"
+    bound = _BOUNDS.get(kind)
+    if bound is not None:
+        word, key = bound
+        return f"must be {word} {ctx.get(key)}, got {_describe(value)}"
+    text = _lower_first(msg).replace("input should be", "expected", 1)
+    return text if isinstance(value, dict | list) or value is None else f"{text}, got {_describe(value)}"
+
+
+_BOUNDS = {
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
 
 def _union_message(errors: list[dict[str, Any]]) -> str:
     """One message for a value that matched none of a union's members (e.g. an int or an expression)."""
@@ -402,15 +523,14 @@ def _union_message(errors: list[dict[str, Any]]) -> str:
         msg = str(err["msg"])
         if "not an expression" in msg:
             text = "a {{ expression }}"
-        elif msg.startswith("Value error, "):
-            return msg[len("Value error, ") :]
+        elif msg.startswith("Value error, ") or _expected(err) is None:
+            return _message(err)  # the value has the right kind but breaks a rule: say which
         else:
-            text = _lower_first(msg).removeprefix("input should be ")
+            text = _expected(err) or ""
         if text not in expected:
             expected.append(text)
-    return f"expected {' or '.join(expected)}, got {value!r}"
+    return f"expected {' or '.join(expected)}, got {_describe(value)}"
+
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
-
-_INPUT_ADAPTER: TypeAdapter[Any] | None = None
