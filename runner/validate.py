@@ -378,9 +378,28 @@ def translate_errors(exc: ValidationError, raw: Any, loc: Path, cls: type[BaseMo
         elif kind == "union_tag_not_found":
             issues.append(Issue(full, "missing required property 'type'", at_key=False))
         else:
-            issues.append(Issue(full, _union_message(errors) if len(errors) > 1 else _message(err, full)))
+            message = _union_message(errors) if len(errors) > 1 else _message(err, full)
+            pointed = _point_at_property(raw, path, err, message)
+            if pointed != path:  # the location names the property now; the message need not repeat it
+                message = message.split(" ", 1)[1].lstrip(":")
+            issues.append(Issue(loc + pointed, message))
     dropped = {id(missing[path]) for path in meant if path in missing}
     return [i for i in issues if id(i) not in dropped]
+
+
+def _point_at_property(raw: Any, path: Path, err: dict[str, Any], message: str) -> Path:
+    """A rule checked on a whole block (`cron '61 * * * *': …`, `defaults does not fit …`) points at the
+    property its message starts with, not at the block."""
+    if err["type"] != "value_error":
+        return path
+    node = raw
+    for part in path:
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int)):
+            node = node[part]
+        else:
+            return path
+    first = message.split(" ", 1)[0].strip("'\":,")
+    return (*path, first) if isinstance(node, dict) and first in node else path
 
 
 def _unknown_tag(err: dict[str, Any]) -> str:
