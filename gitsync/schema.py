@@ -7,7 +7,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from runner.flow import Flow
-from runner.plugin import Plugin
+from runner.plugin import SCHEMA_REF, Plugin
 from runner.registry import Registry
 
 SCHEMA_ID = "https://gitsync.dev/schema/flow.json"
@@ -24,6 +24,7 @@ def flow_schema(registry: Registry) -> dict[str, Any]:
         defs[def_name] = _dispatch(
             [cls for cls in classes if cls.kind == kind], refs, defs, require_id=kind in ("task", "trigger")
         )
+    defs = _resolve_kind_refs(defs)
     root_ref = refs[(Flow, "validation")]["$ref"].rsplit("/", 1)[-1]
     schema = {
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -32,6 +33,8 @@ def flow_schema(registry: Registry) -> dict[str, Any]:
         **defs.pop(root_ref),
         "$defs": defs,
     }
+    # TaskList's schema is shared by every task list; only the flow's own `tasks` must not be empty.
+    schema["properties"]["tasks"]["minItems"] = 1
     return schema
 
 
@@ -59,3 +62,14 @@ def _dispatch(
         "properties": {"type": {"type": "string", "enum": sorted(names)}},
         "allOf": branches,
     }
+
+
+def _resolve_kind_refs(node: Any) -> Any:
+    """Replace the plugin-kind markers left by runner.plugin with real $refs to the dispatch definitions."""
+    if isinstance(node, dict):
+        if SCHEMA_REF in node:
+            return {"$ref": f"#/$defs/{_KIND_DEFS.get(node[SCHEMA_REF], node[SCHEMA_REF])}"}
+        return {key: _resolve_kind_refs(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolve_kind_refs(item) for item in node]
+    return node

