@@ -40,7 +40,9 @@ class ExecutionFlow(Condition):
     aliases: ClassVar[tuple[str, ...]] = _names("ExecutionFlow")
 
     namespace: str
+    """Namespace to compare with."""
     flowId: str
+    """Flow id to compare with."""
 
 
 class ExecutionNamespace(Condition):
@@ -50,6 +52,7 @@ class ExecutionNamespace(Condition):
     aliases: ClassVar[tuple[str, ...]] = _names("ExecutionNamespace")
 
     namespace: str
+    """Namespace to compare with."""
     comparison: Dyn[Literal["EQUALS", "PREFIX", "SUFFIX"]] | None = None
     """How to compare (EQUALS by default)."""
     prefix: bool = False
@@ -72,6 +75,7 @@ class ExecutionOutputs(Condition):
     aliases: ClassVar[tuple[str, ...]] = _names("ExecutionOutputs")
 
     expression: str
+    """Expression; the condition holds when it renders true."""
 
 
 class Expression(Condition):
@@ -81,6 +85,7 @@ class Expression(Condition):
     aliases: ClassVar[tuple[str, ...]] = (_OLD + "VariableCondition", _NEW + "ExpressionCondition")
 
     expression: str
+    """Expression; the condition holds when it renders true."""
 
 
 class Not(Condition):
@@ -115,6 +120,7 @@ class DayWeek(_DateCondition):
     aliases: ClassVar[tuple[str, ...]] = _names("DayWeek")
 
     dayOfWeek: Dyn[DayOfWeek]
+    """MONDAY … SUNDAY."""
 
 
 class DayWeekInMonth(_DateCondition):
@@ -124,7 +130,9 @@ class DayWeekInMonth(_DateCondition):
     aliases: ClassVar[tuple[str, ...]] = _names("DayWeekInMonth")
 
     dayOfWeek: Dyn[DayOfWeek]
+    """MONDAY … SUNDAY."""
     dayInMonth: Dyn[Literal["FIRST", "LAST", "SECOND", "THIRD", "FOURTH"]]
+    """Which occurrence of that day in the month."""
 
 
 class Weekend(_DateCondition):
@@ -153,7 +161,9 @@ class DateTimeBetween(_DateCondition):
     aliases: ClassVar[tuple[str, ...]] = _names("DateTimeBetween")
 
     after: datetime | str | None = None
+    """Earliest date-time (ISO-8601)."""
     before: datetime | str | None = None
+    """Latest date-time (ISO-8601)."""
 
 
 class PublicHoliday(_DateCondition):
@@ -175,7 +185,9 @@ class HasRetryAttempt(Condition):
     aliases: ClassVar[tuple[str, ...]] = _names("HasRetryAttempt")
 
     in_: Dyn[list[StateName]] | None = Field(default=None, alias="in")
+    """Accepted states."""
     notIn: Dyn[list[StateName]] | None = None
+    """Refused states."""
 
 
 class MultipleCondition(Condition):
@@ -204,7 +216,9 @@ class FlowCondition(Condition):
     aliases: ClassVar[tuple[str, ...]] = (_OLD + "FlowCondition",)
 
     namespace: str
+    """Namespace to compare with."""
     flowId: str
+    """Flow id to compare with."""
 
 
 class FlowNamespaceCondition(Condition):
@@ -214,4 +228,6 @@ class FlowNamespaceCondition(Condition):
     aliases: ClassVar[tuple[str, ...]] = (_OLD + "FlowNamespaceCondition",)
 
     namespace: str
+    """Namespace to compare with."""
     prefix: bool = False
+    """Also match namespaces that start with `namespace`."""

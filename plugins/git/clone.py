@@ -26,6 +26,7 @@ class Clone(Task):
     directory: str | None = None
     """Target directory, relative to the working directory."""
     username: str | None = None
+    """User for https authentication."""
     password: str | None = None
     """Password or personal access token."""
     privateKey: str | None = None

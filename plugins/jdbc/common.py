@@ -16,7 +16,9 @@ class JdbcQuery(Task):
     url: str
     """The JDBC URL."""
     username: str | None = None
+    """Database user."""
     password: str | None = None
+    """Database password."""
     timeZoneId: str | None = None
     """Time zone used to read date/time columns."""
     sql: str

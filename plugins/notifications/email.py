@@ -17,6 +17,7 @@ class Attachment(Options):
     uri: str
     """Storage URI of the content."""
     contentType: str = "application/octet-stream"
+    """MIME type of the content."""
 
 
 class MailSend(Task):
@@ -32,23 +33,32 @@ class MailSend(Task):
     transportStrategy: Dyn[Literal["SMTP", "SMTPS", "SMTP_TLS", "SMTP_OAUTH2"]] = "SMTPS"
     """Connection security."""
     username: str | None = None
+    """SMTP user."""
     password: str | None = None
+    """SMTP password."""
     sessionTimeout: Dyn[int] = 10000
     """SMTP session timeout in milliseconds."""
     verifyServerIdentity: Dyn[bool] = True
+    """Check the server certificate's host name."""
     trustedHosts: Dyn[list[str]] | None = None
+    """Hosts trusted without certificate checks."""
     from_: str | None = Field(default=None, alias="from")
     """Sender address."""
     to: str | list[str] | None = None
     """Recipients (comma-separated string or list)."""
     cc: str | list[str] | None = None
+    """Copy recipients."""
     bcc: str | list[str] | None = None
+    """Blind-copy recipients."""
     replyTo: str | None = None
+    """Reply-To address."""
     subject: str | None = None
+    """Subject; rendered."""
     htmlTextContent: str | None = None
     """HTML body; rendered."""
     plainTextContent: str | None = None
     """Plain-text body; rendered."""
     attachments: list[Attachment] | None = None
+    """Files attached to the mail."""
     embeddedImages: list[Attachment] | None = None
     """Images referenced from the HTML body as cid:<name>."""

@@ -49,17 +49,29 @@ class _DockerCommon(Options):
     config: str | dict[str, Any] | None = None
     """Docker config.json content (registry credentials)."""
     credentials: Credentials | None = None
+    """Credentials for a private registry."""
     user: str | None = None
+    """User the container runs as."""
     entryPoint: list[str] | None = None
+    """Entrypoint override."""
     extraHosts: list[str] | None = None
+    """Extra host:ip mappings."""
     networkMode: str | None = None
+    """Network mode (host, none, …)."""
     volumes: list[str] | None = None
+    """host:container volume mounts."""
     pullPolicy: PullPolicy | None = None
+    """IF_NOT_PRESENT, ALWAYS or NEVER."""
     deviceRequests: list[DeviceRequest] | None = None
+    """Device requests (GPUs …)."""
     cpu: Cpu | None = None
+    """CPU limits."""
     memory: Memory | None = None
+    """Memory limits."""
     shmSize: str | None = None
+    """Size of /dev/shm."""
     privileged: Dyn[bool] | None = None
+    """Give extended privileges to the container."""
 
 
 class DockerOptions(_DockerCommon):

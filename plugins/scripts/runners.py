@@ -25,13 +25,17 @@ class Docker(TaskRunner, _DockerCommon):
     image: str | None = None
     """Hidden backward-compatibility image (the task's containerImage normally)."""
     portBindings: list[str] | None = None
+    """Published ports (ip:hostPort:containerPort/protocol)."""
     fileHandlingStrategy: Dyn[Literal["VOLUME", "MOUNT"]] = "VOLUME"
+    """How files reach the container: a copied volume or a mount."""
     delete: Dyn[bool] = True
     """Delete the container when it ends."""
     wait: Dyn[bool] = True
     """Wait for the container to exit."""
     killGracePeriod: Duration | None = None
+    """Grace period before a killed task's container is killed."""
     resume: Dyn[bool] = True
+    """Reattach to a matching container on restart."""
 
 
 Docker.inert = {name: _LOCAL for name in Docker.model_fields if name != "type"}
