@@ -397,7 +397,7 @@ def _by_id(items: Iterator[Plugin] | Sequence[Any]) -> dict[str, Plugin]:
 
 
 def diff_values(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
-    """Leaf-level differences as dotted paths; lists of different lengths are compared whole."""
+    """Leaf-level differences as dotted paths; lists are compared whole unless both hold as many mappings."""
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
@@ -407,12 +407,16 @@ def diff_values(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
             sub = f"{path}.{key}" if path else str(key)
             out.extend(diff_values(old.get(key, _ABSENT), new.get(key, _ABSENT), sub))
         return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and _all_mappings(old + new):
         out = []
         for i, (a, b) in enumerate(zip(old, new, strict=True)):
             out.extend(diff_values(a, b, f"{path}[{i}]"))
         return out
     return [PropertyChange(path, old, new)]
+
+
+def _all_mappings(items: list[Any]) -> bool:
+    return all(isinstance(item, dict) for item in items)
 
 
 def diff_tasks(old: Flow, new: Flow) -> list[TaskChange]:

@@ -165,7 +165,8 @@ def _check_clashes(
     for uid, path in sorted(owners.items()):
         loaded = new_uids[uid]
         line, column = _id_position(loaded.text)
-        loaded.problems.append(Problem(loaded.path, line, column, f"flow '{uid}' is also defined in {path}", flow=uid))
+        message = f"flow '{uid}' is also defined in {path} (each flow lives in exactly one file)"
+        loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
         loaded.flow = None
 
 
