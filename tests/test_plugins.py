@@ -786,3 +786,15 @@ def test_flow_schema_holds_every_class_with_descriptions(registry: Registry) -> 
         if name not in inherited and field.description is None
     ]
     assert undocumented == []
+
+
+def test_dag_checks_edges_of_tasks_already_validated(registry: Registry) -> None:
+    # runner.validate replaces each nested task by its validated model before validating the Dag itself.
+    log = registry.lookup(LOG["type"])
+    raw = _dag(("a", None), ("b", ["a"]))
+    for node in raw["tasks"]:
+        node["task"] = log.model_validate(node["task"])
+    registry.lookup(raw["type"]).model_validate(raw)
+    raw["tasks"][0]["dependsOn"] = ["zzz"]
+    with pytest.raises(ValidationError, match="task 'a' depends on unknown task"):
+        registry.lookup(raw["type"]).model_validate(raw)

@@ -58,7 +58,9 @@ class Dag(FlowableTask):
 
 
 def _task_id(task: Any) -> str:
-    return str(task.get("id")) if isinstance(task, dict) else ""
+    # The validator hands over each nested task already validated (a model), or the raw mapping if invalid.
+    value = task.get("id") if isinstance(task, dict) else getattr(task, "id", None)
+    return str(value) if value is not None else ""
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
