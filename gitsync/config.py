@@ -1,0 +1,210 @@
+"""Settings: one `gitsync.yaml` for the general case, flags for the one-source case, `GITSYNC_<KEY>` over both.
+
+Secrets never live in the file: it names the environment variable that holds each one (`token_env`,
+`webhook_secret_env`). Overlapping namespace prefixes are refused here, before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gitsync.errors import ConfigError
+from runner.durations import parse_duration
+
+ENV_PREFIX = "GITSYNC_"
+_SHORT_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """`60s`, `5m`, `1h`, a number of seconds, or ISO-8601 (`PT1M`)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _SHORT_DURATION.match(value.strip())
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        return parse_duration(value)
+    return value
+
+
+Interval = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusConfig(_Config):
+    provider: Literal["github", "gitea", "gitlab"]
+    api_url: str | None = None
+    repository: str
+    """owner/name, or a GitLab project id."""
+    token_env: str | None = None
+    pr_comments: bool = True
+
+
+class SourceConfig(_Config):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    repo: str
+    """A local path, file://, http(s)://, git:// or ssh:// URL."""
+    branch: str | None = None
+    """Default: the remote's default branch."""
+    path: str = ""
+    """Folder of flows inside the repository; empty for the root."""
+    namespace_prefix: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    poll: Interval = timedelta(seconds=60)
+    token_env: str | None = None
+    webhook_secret_env: str | None = None
+    allow_empty: bool = False
+    """Allow a commit that removes every flow of the source (a wrong path must not wipe production)."""
+    status: StatusConfig | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _normalise_path(cls, value: str) -> str:
+        value = value.strip().strip("/")
+        if value in (".", ""):
+            return ""
+        if ".." in value.split("/"):
+            raise ValueError("path must stay inside the repository (no '..')")
+        return value
+
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) if self.token_env else None
+
+    def webhook_secret(self) -> str | None:
+        return os.environ.get(self.webhook_secret_env) if self.webhook_secret_env else None
+
+
+class HttpConfig(_Config):
+    listen: str = "127.0.0.1:8080"
+    public_url: str | None = None
+    token_env: str = "GITSYNC_API_TOKEN"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got {value!r})")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def api_token(self) -> str | None:
+        return os.environ.get(self.token_env) or None
+
+
+class Settings(_Config):
+    db: str = "gitsync.db"
+    data_dir: str = ".gitsync"
+    http: HttpConfig = HttpConfig()
+    executor: Literal["local", "celery"] = "local"
+    secrets_file: str | None = None
+    sources: list[SourceConfig] = []
+
+    @model_validator(mode="after")
+    def _ownership(self) -> Settings:
+        names = [s.name for s in self.sources]
+        for name in {n for n in names if names.count(n) > 1}:
+            raise ValueError(f"two sources are named {name!r}; source names must be unique")
+        for i, a in enumerate(self.sources):
+            for b in self.sources[i + 1 :]:
+                if _overlap(a.namespace_prefix, b.namespace_prefix):
+                    raise ValueError(
+                        f"sources {a.name!r} ({a.namespace_prefix}) and {b.name!r} ({b.namespace_prefix}) "
+                        "own overlapping namespaces; each namespace must belong to one source"
+                    )
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"no source named {name!r} (known: {', '.join(s.name for s in self.sources) or 'none'})")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def load_settings(
+    config_file: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """File, then command-line `overrides` (dotted keys like `http.listen`), then GITSYNC_* variables."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if config_file:
+        data = _read_file(config_file)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    for key, value in _env_overrides(environ).items():
+        _set_dotted(data, key, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        where = config_file or "settings"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{where}: {problems}") from None
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config file must be a mapping of keys")
+    return data
+
+
+_ENV_KEYS = {
+    "DB": "db",
+    "DATA_DIR": "data_dir",
+    "EXECUTOR": "executor",
+    "SECRETS_FILE": "secrets_file",
+    "HTTP_LISTEN": "http.listen",
+    "HTTP_PUBLIC_URL": "http.public_url",
+    "HTTP_TOKEN_ENV": "http.token_env",
+}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    return {dotted: environ[ENV_PREFIX + key] for key, dotted in _ENV_KEYS.items() if ENV_PREFIX + key in environ}
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
