@@ -230,6 +230,8 @@ class PlanInput:
     namespace_prefix: str | None = None
     unrelated_histories: bool = False
     notes: Sequence[str] = ()
+    default_timezone: str = DEFAULT_TIMEZONE
+    """The zone of a Schedule that names none (Kestra uses the server's; keep in step with the scheduler)."""
 
 
 def build_plan(given: PlanInput) -> Plan:
@@ -242,7 +244,7 @@ def build_plan(given: PlanInput) -> Plan:
         flow_plan = _flow_plan(old, new, given.seen)
         if flow_plan is not None:
             flows.append(flow_plan)
-            triggers.extend(_trigger_plans(old, new, given.now))
+            triggers.extend(_trigger_plans(old, new, given.now, given.default_timezone))
     notes = list(given.notes)
     if given.unrelated_histories:
         notes.append("unrelated histories: base and head share no commit (a force-push?); compared as trees")
@@ -436,7 +438,9 @@ def diff_tasks(old: Flow, new: Flow) -> list[TaskChange]:
     return out
 
 
-def _trigger_plans(old: FlowVersion | None, new: FlowVersion | None, now: datetime) -> list[TriggerPlan]:
+def _trigger_plans(
+    old: FlowVersion | None, new: FlowVersion | None, now: datetime, default_timezone: str
+) -> list[TriggerPlan]:
     before = _by_id(old.flow.triggers or []) if old else {}
     after = _by_id(new.flow.triggers or []) if new else {}
     uid = (new or old).uid  # type: ignore[union-attr]
@@ -445,7 +449,9 @@ def _trigger_plans(old: FlowVersion | None, new: FlowVersion | None, now: dateti
     for ident in sorted(set(before) | set(after)):
         a, b = before.get(ident), after.get(ident)
         if b is None and a is not None:
-            out.append(TriggerPlan(uid, ident, "removed", type(a).type_name or a.type, **_schedule_fields(a)))
+            out.append(
+                TriggerPlan(uid, ident, "removed", type(a).type_name or a.type, **_schedule_fields(a, default_timezone))
+            )
             continue
         assert b is not None
         if a is None:
@@ -456,19 +462,21 @@ def _trigger_plans(old: FlowVersion | None, new: FlowVersion | None, now: dateti
             if not properties:
                 continue
             change = "changed"
-        plan = TriggerPlan(uid, ident, change, type(b).type_name or b.type, properties, **_schedule_fields(b))
+        plan = TriggerPlan(
+            uid, ident, change, type(b).type_name or b.type, properties, **_schedule_fields(b, default_timezone)
+        )
         out.append(_with_next_fires(plan, now, flow_disabled, bool(getattr(b, "withSeconds", False))))
     return out
 
 
-def _schedule_fields(trigger: Plugin) -> dict[str, Any]:
+def _schedule_fields(trigger: Plugin, default_timezone: str) -> dict[str, Any]:
     cron = getattr(trigger, "cron", None)
     if not isinstance(cron, str):
         return {"disabled": bool(getattr(trigger, "disabled", False))}
     timezone = getattr(trigger, "timezone", None)
     return {
         "cron": cron,
-        "timezone": timezone if isinstance(timezone, str) and timezone else DEFAULT_TIMEZONE,
+        "timezone": timezone if isinstance(timezone, str) and timezone else default_timezone,
         "disabled": bool(getattr(trigger, "disabled", False)),
     }
 

@@ -140,14 +140,17 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _md_code(text: str) -> str:
-    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+def _md_code(text: str, table: bool = False) -> str:
+    """Inline code; `|` is escaped only in table cells (elsewhere GitHub would show the backslash)."""
+    if table:
+        text = text.replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def _md_flow_row(flow: FlowPlan) -> str:
     details: list[str] = []
     if flow.moved:
-        details.append(f"moved from {_md_code(flow.old_path or '')}")
+        details.append(f"moved from {_md_code(flow.old_path or '', table=True)}")
     if flow.formatting_only:
         details.append("formatting or comments only")
     if flow.restores:
@@ -156,10 +159,8 @@ def _md_flow_row(flow: FlowPlan) -> str:
     details += [f"{n} task(s) {k}" for k, n in counts.items() if n]
     if flow.properties:
         details.append(f"{len(flow.properties)} flow propert{'y' if len(flow.properties) == 1 else 'ies'} changed")
-    change = "changed" if flow.change == "changed" else flow.change
-    return f"| {_MD_CHANGE[change]} | {_md_code(flow.uid)} | {_md_code(flow.path or flow.old_path or '')} | " + (
-        "; ".join(details) + " |"
-    )
+    path = _md_code(flow.path or flow.old_path or "", table=True)
+    return f"| {_MD_CHANGE[flow.change]} | {_md_code(flow.uid)} | {path} | " + "; ".join(details) + " |"
 
 
 def _md_flow_details(flow: FlowPlan) -> Iterator[str]:
@@ -187,7 +188,7 @@ def _md_trigger_row(trigger: TriggerPlan) -> str:
     fires = "<br>".join(t.isoformat() for t in trigger.next_fires) or _md_escape(trigger.note or "")
     if trigger.change == "removed":
         fires = ""
-    schedule = _md_code(f"{trigger.cron}") + f" {trigger.timezone}" if trigger.cron else _md_code(trigger.type)
+    schedule = f"{_md_code(trigger.cron, True)} {trigger.timezone}" if trigger.cron else _md_code(trigger.type)
     return f"| {_MD_CHANGE[trigger.change]} | {_md_code(trigger.uid)} | {schedule} | {fires} |"
 
 
