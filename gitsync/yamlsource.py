@@ -142,6 +142,8 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> SourceError:
         line = mark.line + 1 if mark else None
         return SourceError("a flow file holds one YAML document, but a second one starts here (---)", line, 1)
     message = f"invalid YAML: {_explain(exc, text)}"
+    if (exc.context or "").startswith(("while scanning an alias", "while scanning an anchor")):
+        mark = exc.context_mark or mark  # where the value starts, not the character after the '*'
     if mark is None:
         return SourceError(message)
     column = mark.column + 1
@@ -176,6 +178,12 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> str:
         if at is not None and "{{" in text[max(at.index - 1, 0) : at.index + 2]:
             return 'a value that starts with {{ must be quoted: "{{ ... }}"'
         return "a mapping key must be a plain value, not a list or a mapping"
+    if context in ("while scanning an alias", "while scanning an anchor"):
+        sign = "*" if "alias" in context else "&"
+        return f"a value that starts with '{sign}' must be quoted (YAML reads {sign}name as an alias or anchor)"
+    if problem == "found undefined alias" and at is not None:
+        name = text[at.index :].split(None, 1)[0]
+        return f"undefined alias {name} (no anchor &{name[1:]} before it; quote the value if it is not an alias)"
     if problem.startswith("could not determine a constructor for the tag"):
         tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
         return f"unsupported YAML tag {tag} (a flow holds plain values: strings, numbers, lists and mappings)"

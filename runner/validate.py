@@ -107,6 +107,7 @@ class _Walker:
         self.task_ids: dict[str, Path] = {}
         self.trigger_ids: dict[str, Path] = {}
         self.subflows: list[tuple[Path, Plugin]] = []
+        self.unknown_types = False
 
     @property
     def has_errors(self) -> bool:
@@ -142,6 +143,7 @@ class _Walker:
         cls = self.registry.lookup(type_name)
         if cls is None or cls.kind != kind:
             self.error((*loc, "type"), self._unknown_type(type_name, kind, cls))
+            self.unknown_types = True
             return raw
         if type_name != cls.type_name and type_name.lower() != cls.type_name.lower():
             self.warning((*loc, "type"), f"legacy type name {type_name!r} is replaced by {cls.type_name}")
@@ -308,10 +310,23 @@ def _check_flow_rules(walker: _Walker, data: dict[str, Any], namespace_prefix: s
                         seen[ident] = (key, i)
 
 
+_OUTPUT_SCOPES = ("tasks", "errors", "finally", "afterExecution", "outputs")
+"""Where `outputs` means this flow's task outputs (in a Flow trigger it means the triggering execution's)."""
+_GENERATED_SUFFIXES = ("_split", "_items", "_merge")
+"""ForEachItem adds task runs named after it: `<id>_split`, `<id>_items`, `<id>_merge`."""
+
+
 def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
-    """`{{ outputs.X }}` must name a task of this flow."""
+    """`{{ outputs.X }}` must name a task of this flow.
+
+    Skipped when a task type is unknown: its children's ids (and the task runs it generates) are unknown too.
+    """
+    if walker.unknown_types:
+        return
     known = set(walker.task_ids)
-    for loc, text in _strings(data, ()):
+    known |= {task_id + suffix for task_id in walker.task_ids for suffix in _GENERATED_SUFFIXES}
+    strings = (pair for scope in _OUTPUT_SCOPES if scope in data for pair in _strings(data[scope], (scope,)))
+    for loc, text in strings:
         if "outputs" not in text or ("{{" not in text and "{%" not in text):
             continue
         for match in _EXPRESSION.finditer(text):

@@ -154,6 +154,16 @@ YAML_CASES: list[Any] = [
         id="recursive-alias",
     ),
     pytest.param(
+        "id: demo\nnamespace: acme\nvariables:\n  password: ** redacted **\n",
+        [at(4, 13, "invalid YAML", "starts with '*' must be quoted")],
+        id="yaml-unquoted-star",
+    ),
+    pytest.param(
+        "id: demo\nnamespace: acme\nvariables:\n  copy: *base\n",
+        [at(4, 9, "undefined alias *base", "no anchor &base")],
+        id="yaml-undefined-alias",
+    ),
+    pytest.param(
         "id: !!python/object/apply:os.system ['true']\nnamespace: acme\n",
         [at(1, 5, "unsupported YAML tag", "!!python/object/apply:os.system")],
         id="python-tag-refused",
