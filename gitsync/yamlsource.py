@@ -6,6 +6,7 @@ The C loader is used when PyYAML was built with libyaml (the fast path for large
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,11 @@ MAX_EXPANDED_NODES = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# An alias needs an anchor, so a text with no `&name` (or no `*name`) token cannot hold an alias bomb. The tokens
+# start a node: after a line start, a space, a flow indicator or ':'. Cron strings (`* * *`) do not match.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s\[\]{},]", re.MULTILINE)
+_ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s\[\]{},]", re.MULTILINE)
 
 
 class SourceError(Exception):
@@ -122,7 +128,7 @@ def parse(text: str) -> Parsed:
     loader = _StrictLoader(text)
     try:
         root = loader.get_single_node()
-        if root is not None and "*" in text:
+        if root is not None and "&" in text and _ANCHOR.search(text) and _ALIAS.search(text):
             _check_expansion(root)
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:

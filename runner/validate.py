@@ -74,6 +74,7 @@ def validate_flow(data: Any, registry: Registry, namespace_prefix: str | None = 
         walker.error((), f"a flow file must be a mapping with id, namespace and tasks; this file {held}", False)
         return Validated(None, walker.issues)
     walker.defaults = _plugin_defaults(data)
+    source = data  # stays the YAML data: instances replace its blocks only in the copy
     data = dict(data)
     copied: set[Path] = set()
     for name, kind in _TOP_LEVEL_SLOTS.items():
@@ -91,7 +92,7 @@ def validate_flow(data: Any, registry: Registry, namespace_prefix: str | None = 
     walker.inert(Flow.inert, data, ())
     flow = walker.model(Flow, data, ())
     _check_flow_rules(walker, data, namespace_prefix)
-    _check_output_references(walker, data)
+    _check_output_references(walker, source)
     if flow is not None:
         _check_recursive_subflows(walker, flow)
     if walker.has_errors:
@@ -154,7 +155,7 @@ class _Walker:
             _set_path(raw, path, child, copied)
         self.inert(cls.inert, raw, loc)
         instance = self.model(cls, raw, loc)
-        if instance is not None and hasattr(instance, "flowId") and hasattr(instance, "namespace") and kind == "task":
+        if instance is not None and kind == "task" and {"flowId", "namespace"} <= cls.model_fields.keys():
             self.subflows.append((loc, instance))
         return instance if instance is not None else raw
 
@@ -325,9 +326,8 @@ def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
         return
     known = set(walker.task_ids)
     known |= {task_id + suffix for task_id in walker.task_ids for suffix in _GENERATED_SUFFIXES}
-    strings = (pair for scope in _OUTPUT_SCOPES if scope in data for pair in _strings(data[scope], (scope,)))
-    for loc, text in strings:
-        if "outputs" not in text or ("{{" not in text and "{%" not in text):
+    for loc, text in _strings_mentioning_outputs(data):
+        if "{{" not in text and "{%" not in text:
             continue
         for match in _EXPRESSION.finditer(text):
             body = match.group(1) if match.group(1) is not None else match.group(2)
@@ -341,18 +341,21 @@ def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
                 walker.error(loc, f"expression refers to outputs.{name}, but this flow has no task {name!r}{hint}")
 
 
-def _strings(value: Any, loc: Path) -> Iterator[tuple[Path, str]]:
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, (*loc, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, (*loc, i))
-    elif isinstance(value, BaseModel):
-        for key, item in value.__dict__.items():
-            yield from _strings(item, (*loc, key))
+def _strings_mentioning_outputs(data: dict[str, Any]) -> Iterator[tuple[Path, str]]:
+    """Strings holding the word `outputs` in the scopes where it names this flow's tasks, with their paths.
+
+    Walks the YAML data (not the validated instances, which add every default) without recursion.
+    """
+    stack: list[tuple[Path, Any]] = [((scope,), data[scope]) for scope in _OUTPUT_SCOPES if scope in data]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if "outputs" in value:
+                yield loc, value
+        elif isinstance(value, dict):
+            stack.extend(((*loc, key), item) for key, item in value.items() if isinstance(item, str | dict | list))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), item) for i, item in enumerate(value) if isinstance(item, str | dict | list))
 
 
 def _check_recursive_subflows(walker: _Walker, flow: Flow) -> None:
