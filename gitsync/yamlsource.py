@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_EXPANDED_NODES = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -51,7 +53,7 @@ class Parsed:
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that records duplicate keys and, like Jackson, reads every mapping key as text.
+    """Safe loader that records duplicate keys and, like Jackson, reads every mapping key as the text written.
 
     Timestamps stay text too (`2024-01-01` is the string Jackson would give a String property);
     date-typed inputs parse it themselves.
@@ -63,12 +65,26 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         pairs = node.value
-        own = [k.value for k, _ in pairs if isinstance(k, ScalarNode) and k.tag != _MERGE_TAG]
-        if len(set(own)) != len(own):
-            self._record_duplicates(node)
-        mapping = super().construct_mapping(node, deep=deep)
-        if not all(type(k) is str for k in mapping):
-            mapping = {_key_text(k): v for k, v in mapping.items()}
+        if all(k.tag == _STR_TAG for k, _ in pairs):  # the common case: every key is plain text
+            if len(pairs) > 1 and len({k.value for k, _ in pairs}) != len(pairs):
+                self._record_duplicates(node)
+            return super().construct_mapping(node, deep=deep)
+        return self._construct_text_keys(node, deep)
+
+    def _construct_text_keys(self, node: MappingNode, deep: bool) -> dict[str, Any]:
+        """Keys as the text written (`true:` is "true", `1:` is "1", `~:` is "~"), merge keys expanded.
+
+        Building the dict from the nodes keeps `true:` and `1:` apart (as Python values, True == 1).
+        """
+        self._record_duplicates(node)
+        self.flatten_mapping(node)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise ConstructorError(
+                    "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
+                )
+            mapping[key_node.value] = self.construct_object(value_node, deep=deep)
         return mapping
 
     def _record_duplicates(self, node: MappingNode) -> None:
@@ -86,16 +102,6 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _BaseLoader.construct_yaml_str)
-
-
-def _key_text(key: Any) -> Any:
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if key is None:
-        return "null"
-    if isinstance(key, int | float):
-        return str(key)
-    return key
 
 
 def decode(data: bytes) -> str:
@@ -271,12 +277,5 @@ def locate(root: Node | None, loc: tuple[str | int, ...], at_key: bool = True) -
 
 
 def _key_text_of(node: Node) -> str | None:
-    if not isinstance(node, ScalarNode):
-        return None
-    value = node.value
-    lowered = value.lower()
-    if node.tag == "tag:yaml.org,2002:bool":
-        return "true" if lowered in ("true", "yes", "on", "y") else "false"
-    if node.tag == "tag:yaml.org,2002:null":
-        return "null"
-    return value
+    """A key as the loader reads it: the text written, for a scalar."""
+    return node.value if isinstance(node, ScalarNode) else None

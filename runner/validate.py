@@ -465,7 +465,7 @@ def _unknown_property(path: Path, cls: type[BaseModel] | None) -> tuple[str, str
     suggestion = None
     if owner is not None:
         fields = sorted({f.alias or n for n, f in owner.model_fields.items()} - {"type"})
-        close = difflib.get_close_matches(str(name), fields, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(name), fields, n=1, cutoff=0.7)
         if close:
             suggestion = close[0]
             message += f" (did you mean '{suggestion}'?)"
