@@ -397,12 +397,17 @@ def translate_errors(exc: ValidationError, raw: Any, loc: Path, cls: type[BaseMo
             issues.append(Issue(full, "missing required property 'type'", at_key=False))
         else:
             message = _union_message(errors) if len(errors) > 1 else _message(err, full)
+            if message == "must be a list of tasks" and full and full[-1] in _NOT_TASKS:
+                message = f"must be a list of {_NOT_TASKS[str(full[-1])]}"  # runner.plugin words every list so
             pointed = _point_at_property(raw, path, err, message)
             if pointed != path:  # the location names the property now; the message need not repeat it
                 message = message.split(" ", 1)[1].lstrip(":")
             issues.append(Issue(loc + pointed, message))
     dropped = {id(missing[path]) for path in meant if path in missing}
     return [i for i in issues if id(i) not in dropped]
+
+
+_NOT_TASKS = {"triggers": "triggers", "conditions": "conditions", "scheduleConditions": "conditions"}
 
 
 def _point_at_property(raw: Any, path: Path, err: dict[str, Any], message: str) -> Path:

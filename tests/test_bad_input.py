@@ -680,6 +680,16 @@ def _schedule(cron: str, extra: str = "") -> str:
 
 
 TRIGGER_CASES: list[Any] = [
+    pytest.param(
+        "id: demo\nnamespace: acme\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.debug.Return\ntriggers: x\n",
+        [at(6, 1, "must be a list of triggers")],
+        id="triggers-not-a-list",
+    ),
+    pytest.param(
+        _schedule("@daily", "    recoverMissedSchedules: SOME\n"),
+        [at(10, 5, "expected one of 'ALL', 'LAST' or 'NONE'", "got 'SOME'")],
+        id="schedule-bad-enum",
+    ),
     pytest.param(_schedule("61 * * * *"), [at(9, 5, "minute value 61 is out of range 0-59")], id="cron-minute-61"),
     pytest.param(_schedule("0 24 * * *"), [at(9, 5, "hour value 24 is out of range 0-23")], id="cron-hour-24"),
     pytest.param(_schedule("0 0 0 * *"), [at(9, 5, "day-of-month value 0 is out of range 1-31")], id="cron-dom-0"),
