@@ -125,7 +125,7 @@ def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Pa
     ref = _HEADS + branch.encode()
     if ref not in refs:
         raise FetchError(_unknown_branch(remote, branch, refs))
-    previous = repo.refs.get(ref)
+    previous = _cached_head(repo, ref)
     head = refs[ref]
     if head not in repo.object_store:
         head = _download(remote, repo, ref, branch)
@@ -139,6 +139,13 @@ def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Pa
     )
     _log_result(remote, result)
     return result
+
+
+def _cached_head(repo: Repo, ref: bytes) -> bytes | None:
+    try:
+        return repo.refs[ref]
+    except KeyError:
+        return None
 
 
 def _default_branch(remote: _Remote, refs: Mapping[bytes, bytes], symrefs: Mapping[bytes, bytes]) -> str:
@@ -185,13 +192,13 @@ def _download(remote: _Remote, repo: Repo, ref: bytes, branch: str) -> bytes:
         if _network_cause(exc) is not None:
             raise
         log.warning("%s: fetch failed (%s); retrying without local history", remote.display, remote.clean(exc))
-        _fetch_without_haves(remote, repo, wants, ref)
+        _fetch_without_haves(remote, repo, wants)
     if "head" not in picked:
         raise FetchError(f"{remote.display}: branch {branch!r} disappeared during the fetch; try again")
     return picked["head"]
 
 
-def _fetch_without_haves(remote: _Remote, repo: Repo, wants: Callable[..., list[bytes]], ref: bytes) -> None:
+def _fetch_without_haves(remote: _Remote, repo: Repo, wants: Callable[..., list[bytes]]) -> None:
     """Fetch as a fresh clone would: tell the remote we have nothing, so the pack it sends is self-contained."""
     pack, commit, abort = repo.object_store.add_pack()
     try:
@@ -432,7 +439,7 @@ def _not_found(remote: _Remote) -> str:
         if not Path(remote.path).exists():
             return f"{remote.display}: no such directory"
         return f"{remote.display}: not a git repository"
-    hint = "" if remote.token_env else " (if it is private, set the source's token_env)"
+    hint = "" if remote.token_env or remote.secrets else " (if it is private, set the source's token_env)"
     return f"{remote.display}: repository not found (HTTP 404): check the URL{hint}"
 
 
@@ -450,7 +457,7 @@ def _protocol_failure(exc: GitProtocolError, remote: _Remote) -> str:
         return f"{remote.display}: the server answered HTTP {status}"
     if "not exported" in text or "no such repository" in text.lower():
         return f"{remote.display}: repository not found ({text.removeprefix('ERR ').strip()})"
-    return f"{remote.display}: git protocol error: {text}"
+    return f"{remote.display}: git protocol error: {text} (a transfer cut short? the next fetch retries)"
 
 
 def _network_cause(exc: BaseException, timeout: float | None = None) -> str | None:

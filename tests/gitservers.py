@@ -77,7 +77,7 @@ class GitRepo:
     def checkout_orphan(self, branch: str) -> None:
         """Start an unrelated history on `branch` (empty index), e.g. to simulate a force-push."""
         git("checkout", "-q", "--orphan", branch, cwd=self.path)
-        git("rm", "-rq", "--cached", "--ignore-unmatch", ".", cwd=self.path)
+        git("rm", "-rqf", "--ignore-unmatch", ".", cwd=self.path)
 
     def publish(self, root: Path, name: str) -> Path:
         """Mirror every branch and HEAD into a bare `root/<name>.git` (created if needed), as a push would."""
@@ -188,7 +188,7 @@ class _QuietHandler(WSGIRequestHandler):
 def serve_wsgi(app: WsgiApp) -> Iterator[str]:
     """Serve a WSGI app on 127.0.0.1:<free port> in a thread; yield `http://127.0.0.1:<port>`."""
     server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="test-http-git", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http-git", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
