@@ -216,15 +216,26 @@ def _uid_of(data: bytes) -> str | None:
 def _seen_versions(
     repo: Repo, base: Commit, folder: str, applied: Mapping[str, FlowVersion], desired: Mapping[str, FlowVersion]
 ) -> dict[str, str]:
-    """For head versions that differ from base: the newest commit on base's first-parent history introducing them."""
-    targets = {v.blob for uid, v in desired.items() if uid not in applied or applied[uid].blob != v.blob}
+    """For head versions that differ from base: the commit on base's first-parent history that introduced them.
+
+    A revert restores a file's earlier bytes at its path, so only the changed paths are looked up in each
+    commit of the history (bounded by HISTORY_COMMITS), never whole trees. Walking newest first, the
+    introducing commit is the oldest of the run of commits that hold the version.
+    """
+    targets = {v.path: v.blob for uid, v in desired.items() if uid not in applied or applied[uid].blob != v.blob}
     seen: dict[str, str] = {}
     if not targets:
         return seen
-    for step in gitread.first_parent_changes(repo, base, folder, max_touching=HISTORY_COMMITS):
-        for change in step.changes:
-            if change.new_blob in targets and change.new_blob not in seen:
-                seen[change.new_blob] = step.commit.id.decode()
-        if len(seen) == len(targets):
+    full = targets  # paths from diff_trees are repository-relative already
+    done: set[str] = set()
+    for commit, blobs in gitread.path_history(repo, base, full, max_commits=HISTORY_COMMITS):
+        for path, target in full.items():
+            if path in done:
+                continue
+            if blobs.get(path) == target:
+                seen[target] = commit.id.decode()
+            elif target in seen:
+                done.add(path)
+        if len(done) == len(full):
             break
     return seen

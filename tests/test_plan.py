@@ -605,3 +605,14 @@ def test_text_renderer_signs() -> None:
         '    ~ labels.team: "x" -> "y"',
         "- flow demo.c (c.yaml)",
     ]
+
+
+def test_revert_inside_a_flows_folder_names_the_introducing_commit(repo: Repo) -> None:
+    first = repo.commit({"flows/demo/hello.yaml": flow("hello"), "README.md": "docs"})
+    repo.commit({"README.md": "more docs"})  # history that does not touch the flow
+    base = repo.commit({"flows/demo/hello.yaml": flow("hello", "v2")})
+    repo.git("revert", "--no-edit", base)
+    head = repo.git("rev-parse", "HEAD")
+    _, data = plan_cli(repo, base, head, "--path", "flows")
+    assert data["flows"]["changed"] == ["demo.hello"]
+    assert data["flow_changes"][0]["restores"] == first
