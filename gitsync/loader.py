@@ -156,7 +156,9 @@ def _problem(path: str, root: Any, issue: Issue, uid: str | None) -> Problem:
     message = issue.message
     if issue.related is not None:
         related = locate(root, issue.related, True)
-        if related:
+        if related == position:  # one YAML node reached twice: `- *anchor` repeats a block
+            message += " (the block is repeated through a YAML alias; give each copy its own id)"
+        elif related:
             message += f" (first defined at line {related[0]})"
     return Problem(path, line, column, message, issue.severity, uid, format_loc(issue.loc))
 

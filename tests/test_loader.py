@@ -169,8 +169,9 @@ tasks:
   - *say
 """
     loaded = load_flow_source("alias.yaml", source, registry)
-    assert [p.message for p in loaded.errors] == ["duplicate task id 'say' (first defined at line 5)"]
-    assert loaded.errors[0].where == "tasks[1].id"
+    [error] = loaded.errors
+    assert error.message.startswith("duplicate task id 'say' (the block is repeated through a YAML alias")
+    assert error.where == "tasks[1].id"
 
 
 # ---------------------------------------------------------------------------------------------------------------
