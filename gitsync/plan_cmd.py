@@ -75,21 +75,28 @@ def run_plan(
 
 def make_plan(
     repo_path: str,
-    base_rev: str,
+    base_rev: str | None,
     head_rev: str,
     folder: str = "",
     namespace_prefix: str | None = None,
     registry: Registry | None = None,
     now: datetime | None = None,
     uid_cache: MutableMapping[str, str | None] | None = None,
+    known_uids: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The plan of merging `head_rev` onto `base_rev`; raises GitReadError for a bad repository or revision."""
+    """The plan of merging `head_rev` onto `base_rev` (None: onto nothing, a first sync).
+
+    `known_uids` (uid -> path of every flow applied at base, e.g. from the state database) replaces the
+    scan of unchanged files when checking a new uid for a clash. Raises GitReadError for a bad repository
+    or revision.
+    """
     registry = registry or default_registry()
     folder = gitread.normalise_folder(folder)
     repo = gitread.open_repo(repo_path)
     try:
-        base, head = gitread.resolve(repo, base_rev), gitread.resolve(repo, head_rev)
-        base_tree = gitread.folder_tree(repo, base, folder)
+        head = gitread.resolve(repo, head_rev)
+        base = gitread.resolve(repo, base_rev) if base_rev is not None else None
+        base_tree = gitread.folder_tree(repo, base, folder) if base is not None else None
         head_tree = gitread.folder_tree(repo, head, folder)
         changes = gitread.diff_trees(repo, base_tree, head_tree, folder)
         applied = _load_base(repo, changes, registry)
@@ -99,16 +106,19 @@ def make_plan(
             namespace_prefix,
         )
         blobs = {c.new_path: c.new_blob for c in changes if c.new_path and c.new_blob}
-        _check_clashes(repo, head_tree, folder, changes, loaded.files, applied, uid_cache)
+        if known_uids is None:
+            _check_clashes(repo, head_tree, folder, changes, loaded.files, applied, uid_cache)
+        else:
+            _check_known_clashes(changes, loaded.files, applied, known_uids)
         desired = _versions(loaded.files, blobs)
         unreadable = {f.path for f in loaded.files if f.flow is None}
-        seen = _seen_versions(repo, base, folder, applied, desired)
-        unrelated = not gitread.share_history(repo, base, head)
+        seen = _seen_versions(repo, base, folder, applied, desired) if base is not None else {}
+        unrelated = base is not None and not gitread.share_history(repo, base, head)
     finally:
         repo.close()
     return build_plan(
         PlanInput(
-            base=base.id.decode(),
+            base=base.id.decode() if base is not None else "",
             head=head.id.decode(),
             applied=applied,
             desired=desired,
@@ -168,6 +178,26 @@ def _check_clashes(
         message = f"flow '{uid}' is also defined in {path} (each flow lives in exactly one file)"
         loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
         loaded.flow = None
+
+
+def _check_known_clashes(
+    changes: list[FileChange],
+    head_files: list[LoadedFile],
+    applied: Mapping[str, FlowVersion],
+    known_uids: Mapping[str, str],
+) -> None:
+    """Like _check_clashes, with the applied uids known up front: no file is read."""
+    touched = {c.old_path for c in changes} | {c.new_path for c in changes}
+    for loaded in head_files:
+        if loaded.flow is None or loaded.flow.uid in applied:
+            continue
+        uid = loaded.flow.uid
+        path = known_uids.get(uid)
+        if path is not None and path not in touched:
+            line, column = _id_position(loaded.text)
+            message = f"flow '{uid}' is also defined in {path} (each flow lives in exactly one file)"
+            loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
+            loaded.flow = None
 
 
 def _id_position(text: str | None) -> tuple[int | None, int | None]:
