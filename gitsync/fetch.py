@@ -396,13 +396,10 @@ def _translate_errors(remote: _Remote) -> Iterator[None]:
     except FetchError as exc:
         raise FetchError(remote.clean(exc)) from exc.__cause__
     except Exception as exc:
-        message = _explain(exc, remote)
-        if message is None:
-            raise
-        raise FetchError(remote.clean(message)) from exc
+        raise FetchError(remote.clean(_explain(exc, remote))) from exc
 
 
-def _explain(exc: Exception, remote: _Remote) -> str | None:
+def _explain(exc: Exception, remote: _Remote) -> str:
     where = remote.display
     if isinstance(exc, HTTPUnauthorized):
         return _auth_failure(remote, 401)
@@ -418,7 +415,7 @@ def _explain(exc: Exception, remote: _Remote) -> str | None:
         return _protocol_failure(exc, remote)
     if isinstance(exc, OSError | ValueError):
         return f"{where}: cannot fetch: {exc}"
-    return None
+    return f"{where}: unexpected error while fetching: {type(exc).__name__}: {exc}"
 
 
 def _auth_failure(remote: _Remote, status: int) -> str:
