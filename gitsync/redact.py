@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -46,9 +46,12 @@ def redact_url(url: str) -> str:
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """`text` with every URL redacted (as `redact_url`) and every non-empty secret value replaced by `***`.
 
-    Longer secrets are masked first, so a secret that contains another is not half-revealed.
+    A secret's percent-encoded form (as it appears inside a URL) is masked too. Longer secrets are masked first,
+    so a secret that contains another is not half-revealed.
     """
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    values = {s for s in secrets if s}
+    values |= {quote(s, safe="") for s in values}
+    for secret in sorted(values, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
