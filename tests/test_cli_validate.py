@@ -125,7 +125,9 @@ def test_watch_revalidates_on_save(flows: Path) -> None:
 
 def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 20.0) -> str:
     """Lines from the process until one holds `marker` (a reader thread: select() and text buffers don't mix)."""
-    lines = _LINES.setdefault(proc.pid, _start_reader(proc))
+    if proc.pid not in _LINES:
+        _LINES[proc.pid] = _start_reader(proc)
+    lines = _LINES[proc.pid]
     out = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
