@@ -24,7 +24,22 @@ CORPUS = ROOT.parent / "shared" / "compat" / "kestra"
 # Every corpus file that gitsync rejects for a reason other than an unknown plugin type, and why.
 # Each entry is checked: if the file stops failing this way, the test says so and the entry goes.
 EXCEPTIONS: dict[str, tuple[str, str]] = {
-    # filled from the corpus run: file -> (reason, substring of the expected error)
+    "kestra/core__src__test__resources__flows__valids__pause.yaml": (
+        "Kestra 1.0 reserves the flow id 'pause' for its API; this 0.21 test flow is refused by Kestra 1.x too",
+        "flow id 'pause' is reserved",
+    ),
+    "examples/blueprints_published__48.yml": (
+        "its Webhook trigger has no `key`, which Kestra requires as well",
+        "missing required property 'key'",
+    ),
+    "examples/postgres__eachSequentialPostgres.yml": (
+        "unquoted `**` placeholders read as YAML aliases; Kestra's YAML parser rejects the file as well",
+        "must be quoted",
+    ),
+    "blueprints/flows__data-pipeline-assets.yml": (
+        "its Enterprise `assets:` block is accepted with a warning, so the EE asset type inside it is not checked",
+        "'assets' is accepted but not acted on",
+    ),
 }
 # Kestra's own blueprints repository adds an `extend:` metadata block that Kestra's strict parser rejects too.
 BLUEPRINT_EXTEND = "unknown property 'extend'"
@@ -119,7 +134,7 @@ def _case_variants(missing: set[str], named: set[str]) -> set[str]:
 @pytest.mark.parametrize("name", sorted(EXCEPTIONS))
 def test_documented_exceptions_still_fail_for_their_reason(name: str) -> None:
     reason, expected = EXCEPTIONS[name]
-    messages = [p.message for p in load(name).errors]
+    messages = [p.message for p in load(name).problems]
     assert any(expected in m for m in messages), (reason, messages)
 
 
