@@ -60,7 +60,8 @@ class SourceConfig(_Config):
     """Default: the remote's default branch."""
     path: str = ""
     """Folder of flows inside the repository; empty for the root."""
-    namespace_prefix: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    namespace_prefix: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    """The namespaces this source owns (the prefix and its children); None: every namespace (one source only)."""
     poll: Interval = timedelta(seconds=60)
     token_env: str | None = None
     webhook_secret_env: str | None = None
@@ -127,7 +128,8 @@ class Settings(_Config):
             for b in self.sources[i + 1 :]:
                 if _overlap(a.namespace_prefix, b.namespace_prefix):
                     raise ValueError(
-                        f"sources {a.name!r} ({a.namespace_prefix}) and {b.name!r} ({b.namespace_prefix}) "
+                        f"sources {a.name!r} ({a.namespace_prefix or 'every namespace'}) and {b.name!r} "
+                        f"({b.namespace_prefix or 'every namespace'}) "
                         "own overlapping namespaces; each namespace must belong to one source"
                     )
         return self
@@ -143,7 +145,9 @@ class Settings(_Config):
         return Path(self.data_dir)
 
 
-def _overlap(a: str, b: str) -> bool:
+def _overlap(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return True
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
