@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -73,6 +74,17 @@ def run_plan(
     return 0 if plan.valid else 1
 
 
+@dataclass(frozen=True)
+class PlanComputation:
+    """A plan and what it was made from: the flows each side defines (for touched files) and their texts."""
+
+    plan: Plan
+    applied: Mapping[str, FlowVersion]
+    desired: Mapping[str, FlowVersion]
+    texts: Mapping[str, str]
+    """Head path -> YAML text, for the touched files that loaded."""
+
+
 def make_plan(
     repo_path: str,
     base_rev: str | None,
@@ -82,8 +94,22 @@ def make_plan(
     registry: Registry | None = None,
     now: datetime | None = None,
     uid_cache: MutableMapping[str, str | None] | None = None,
-    known_uids: Mapping[str, str] | None = None,
 ) -> Plan:
+    """The plan of merging `head_rev` onto `base_rev`; see `compute_plan`."""
+    return compute_plan(repo_path, base_rev, head_rev, folder, namespace_prefix, registry, now, uid_cache).plan
+
+
+def compute_plan(
+    repo_path: str,
+    base_rev: str | None,
+    head_rev: str,
+    folder: str = "",
+    namespace_prefix: str | None = None,
+    registry: Registry | None = None,
+    now: datetime | None = None,
+    uid_cache: MutableMapping[str, str | None] | None = None,
+    known_uids: Mapping[str, str] | None = None,
+) -> PlanComputation:
     """The plan of merging `head_rev` onto `base_rev` (None: onto nothing, a first sync).
 
     `known_uids` (uid -> path of every flow applied at base, e.g. from the state database) replaces the
@@ -116,7 +142,7 @@ def make_plan(
         unrelated = base is not None and not gitread.share_history(repo, base, head)
     finally:
         repo.close()
-    return build_plan(
+    plan = build_plan(
         PlanInput(
             base=base.id.decode() if base is not None else "",
             head=head.id.decode(),
@@ -132,6 +158,8 @@ def make_plan(
             notes=_folder_notes(folder, base_tree, head_tree),
         )
     )
+    texts = {f.path: f.text for f in loaded.files if f.flow is not None and f.text is not None}
+    return PlanComputation(plan, applied, desired, texts)
 
 
 def _folder_notes(folder: str, base_tree: bytes | None, head_tree: bytes | None) -> list[str]:
