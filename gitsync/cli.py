@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from gitsync.errors import GitSyncError
 from gitsync.loader import load_paths
 from gitsync.report import RENDERERS
 from gitsync.schema import flow_schema
@@ -20,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except RegistryError as exc:
         print(f"gitsync: plugin error: {exc}", file=sys.stderr)
+        return 2
+    except GitSyncError as exc:
+        print(f"gitsync {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -44,7 +48,35 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="what merging HEAD onto BASE would apply")
     add_plan_arguments(plan)
     plan.set_defaults(handler=run_plan)
+
+    _add_state_commands(commands)
     return parser
+
+
+def _add_state_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from gitsync import commands as state_commands
+
+    sync = commands.add_parser("sync", help="fetch each source once and apply its head; prints the plan applied")
+    state_commands.add_state_arguments(sync)
+    state_commands.add_source_arguments(sync)
+    sync.add_argument("--format", choices=["text", "json"], default="text")
+    sync.set_defaults(handler=state_commands.run_sync)
+
+    readers = {
+        "flows": ("the active flows", state_commands.run_flows),
+        "history": ("the revisions of one flow", state_commands.run_history),
+        "syncs": ("the syncs, newest first", state_commands.run_syncs),
+        "triggers": ("the registered triggers and their next fire", state_commands.run_triggers),
+    }
+    for name, (help_text, handler) in readers.items():
+        reader = commands.add_parser(name, help=help_text)
+        if name == "history":
+            reader.add_argument("uid", metavar="NS.ID")
+        if name == "syncs":
+            reader.add_argument("--limit", type=int, default=100)
+        state_commands.add_state_arguments(reader)
+        reader.add_argument("--format", choices=["text", "json"], default="text")
+        reader.set_defaults(handler=handler, repo=None)
 
 
 def run_validate(args: argparse.Namespace) -> int:
