@@ -152,6 +152,16 @@ def upsert_trigger(conn: Any, row: TriggerRow, registered_at: str) -> None:
     )
 
 
+def trigger_uids_of(conn: Any, flow_uids: list[str]) -> dict[str, str]:
+    """trigger uid -> flow uid for the stored triggers of these flows."""
+    out: dict[str, str] = {}
+    for start in range(0, len(flow_uids), 500):
+        chunk = flow_uids[start : start + 500]
+        sql = f"SELECT uid, flow_uid FROM triggers WHERE flow_uid IN ({','.join('?' * len(chunk))})"
+        out.update({row[0]: row[1] for row in conn.execute(sql, tuple(chunk))})
+    return out
+
+
 def delete_triggers(conn: Any, uids: list[str]) -> None:
     conn.executemany("DELETE FROM triggers WHERE uid = ?", [(uid,) for uid in uids])
 

@@ -85,15 +85,23 @@ def sync_source(
     errors = [p.format() for p in plan.errors] + _ownership_errors(store, source, computation)
     if errors:
         return _record_rejection(store, source, fetched, previous, started, "invalid", errors, warnings, plan)
-    applied_count = len(state.applied_flows(store, source.name))
-    remaining = applied_count + len(plan.flow_uids("added")) - len(plan.flow_uids("removed"))
-    if remaining == 0 and applied_count > 0 and not source.allow_empty:
+    in_db = state.applied_flows(store, source.name)
+    removed = _removed(computation, in_db)
+    remaining = (set(in_db) - removed) | set(computation.desired)
+    if not remaining and in_db and not source.allow_empty:
         reason = (
             f"refused: commit {fetched.commit[:12]} removes every flow of source {source.name!r} "
             f"(is path {source.path or '/'!r} right? set allow_empty: true to allow it)"
         )
         return _record_rejection(store, source, fetched, previous, started, "refused", [reason], warnings, plan)
-    return _apply(store, source, fetched, previous, started, computation, warnings, public_url)
+    return _apply(store, source, fetched, previous, started, computation, removed, warnings, public_url)
+
+
+def _removed(computation: PlanComputation, in_db: dict[str, state.AppliedFlow]) -> set[str]:
+    """Uids the apply removes: from the tree diff, or, after a full load, whatever the state holds that head lacks."""
+    if computation.plan.base:
+        return set(computation.plan.flow_uids("removed"))
+    return set(in_db) - set(computation.desired)
 
 
 def _plan(
@@ -101,6 +109,8 @@ def _plan(
 ) -> PlanComputation:
     known = {uid: flow.path for uid, flow in state.applied_flows(store, source.name).items()}
     base = previous if previous is not None and _has_commit(fetched.repo_path, previous) else None
+    if base is not None and _folder_changed(store, source):
+        base = None  # the source now reads another folder: compare everything with the state
     computation = compute_plan(
         str(fetched.repo_path),
         base,
@@ -116,6 +126,11 @@ def _plan(
             "%s: applied commit %s is not in the cache; comparing with the state database", source.name, previous
         )
     return computation
+
+
+def _folder_changed(store: Store, source: SourceConfig) -> bool:
+    row = store.query_one("SELECT path FROM sources WHERE name = ?", (source.name,))
+    return row is not None and row["path"] != source.path
 
 
 def _has_commit(repo_path: Path, sha: str) -> bool:
@@ -143,6 +158,7 @@ def _apply(
     previous: str | None,
     started: str,
     computation: PlanComputation,
+    removed: set[str],
     warnings: list[str],
     public_url: str | None,
 ) -> SyncResult:
@@ -150,10 +166,6 @@ def _apply(
     author, message = _commit_info(fetched)
     applied_at = now_iso()
     in_db = state.applied_flows(store, source.name)
-    removed = set(plan.flow_uids("removed"))
-    if not plan.base:  # no base commit to diff against: whatever the state holds that head lacks is removed
-        removed |= set(in_db) - set(computation.desired)
-    revisions = 0
     with store.atomic() as conn:
         state.upsert_source(
             conn,
@@ -171,7 +183,6 @@ def _apply(
             state.write_revision(
                 conn, _revision_row(source, fetched, version, computation, author, message), applied_at
             )
-            revisions += 1
         for uid in sorted(removed):
             state.delete_flow(conn, uid, fetched.commit, author, message, applied_at)
         _apply_triggers(conn, computation, removed, applied_at)
@@ -216,28 +227,25 @@ def _revision_row(
 
 
 def _apply_triggers(conn: Any, computation: PlanComputation, removed: set[str], applied_at: str) -> None:
-    """Triggers follow the plan; a changed trigger keeps its bookkeeping, a removed flow's triggers go."""
+    """Triggers follow the plan; a changed trigger keeps its bookkeeping, a removed flow's triggers go.
+
+    After a full load (no base commit) every trigger of every loaded flow is upserted, and a stored trigger
+    of a loaded flow that the flow no longer declares is retired.
+    """
     plan = computation.plan
-    retired = [t.uid for t in plan.triggers if t.change == "removed"]
-    retired += (
-        [
-            row["uid"]
-            for row in conn.execute(
-                f"SELECT uid FROM triggers WHERE flow_uid IN ({','.join('?' * len(removed))})", tuple(removed)
-            )
-        ]
-        if removed
-        else []
-    )
-    state.delete_triggers(conn, sorted(set(retired)))
+    declared = {f"{uid}/{t.id}": (uid, t) for uid, v in computation.desired.items() for t in v.flow.triggers or []}
     wanted = {t.uid for t in plan.triggers if t.change in ("added", "changed")}
-    if not plan.base:  # a full load: every trigger of every loaded flow
-        wanted |= {f"{uid}/{t.id}" for uid, v in computation.desired.items() for t in v.flow.triggers or []}
-    for uid, version in computation.desired.items():
-        for trigger in version.flow.triggers or []:
-            trigger_uid = f"{uid}/{trigger.id}"
-            if trigger_uid in wanted:
-                state.upsert_trigger(conn, _trigger_row(uid, trigger), applied_at)
+    retired = {t.uid for t in plan.triggers if t.change == "removed"}
+    watched = removed if plan.base else removed | set(computation.desired)
+    stored = state.trigger_uids_of(conn, sorted(watched))
+    retired |= {uid for uid, flow_uid in stored.items() if flow_uid in removed}
+    if not plan.base:
+        wanted |= set(declared)
+        retired |= {uid for uid in stored if uid not in declared}
+    state.delete_triggers(conn, sorted(retired))
+    for trigger_uid in sorted(wanted & set(declared)):
+        flow_uid, trigger = declared[trigger_uid]
+        state.upsert_trigger(conn, _trigger_row(flow_uid, trigger), applied_at)
 
 
 def _trigger_row(flow_uid: str, trigger: Any) -> state.TriggerRow:

@@ -1,0 +1,266 @@
+"""Sync on real repositories served on 127.0.0.1 (smart HTTP with a token, git://), real SQLite state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gitservers import GitRepo, closed_port_url, git_daemon, http_git_server
+
+from gitsync import state
+from gitsync.config import SourceConfig
+from gitsync.store import Store
+from gitsync.sync import SyncResult, sync_source
+
+TOKEN = "t0ken-for-tests"
+
+
+def flow(flow_id: str, message: str = "hello", namespace: str = "acme.demo", cron: str | None = None) -> str:
+    text = f"""\
+id: {flow_id}
+namespace: {namespace}
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: {message}
+"""
+    if cron:
+        text += f"""triggers:
+  - id: tick
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "{cron}"
+"""
+    return text
+
+
+class Env:
+    """A work repository, the server root it is published to, a remote URL, and a state file."""
+
+    def __init__(self, tmp: Path, url: str, server_root: Path) -> None:
+        self.repo = GitRepo(tmp / "work")
+        self.server_root = server_root
+        self.store = Store(tmp / "state.db")
+        self.data_dir = tmp / "data"
+        self.url = url
+
+    def push(self, files: dict[str, str | None], message: str = "change") -> str:
+        sha = self.repo.commit(files, message)
+        self.repo.publish(self.server_root, "flows")
+        return sha
+
+    def source(self, **overrides: object) -> SourceConfig:
+        values: dict[str, object] = {
+            "name": "main",
+            "repo": self.url,
+            "branch": "main",
+            "path": "flows",
+            "namespace_prefix": "acme",
+            "token_env": "GITSYNC_TEST_TOKEN",
+        }
+        values.update(overrides)
+        return SourceConfig.model_validate(values)
+
+    def sync(self, **overrides: object) -> SyncResult:
+        return sync_source(self.store, self.source(**overrides), self.data_dir)
+
+    def flows(self) -> dict[str, dict]:
+        return {row["uid"]: row for row in state.list_flows(self.store)}
+
+    def triggers(self) -> dict[str, dict]:
+        return {row["uid"]: row for row in state.list_triggers(self.store)}
+
+
+@pytest.fixture(params=["http", "git"])
+def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.setenv("GITSYNC_TEST_TOKEN", TOKEN)
+    root = tmp_path / "srv"
+    root.mkdir()
+    server = http_git_server(root, token=TOKEN) if request.param == "http" else git_daemon(root)
+    with server as base:
+        environment = Env(tmp_path, f"{base}/flows.git", root)
+        yield environment
+        environment.store.close()
+
+
+def test_add_change_remove(env: Env) -> None:
+    first = env.push({"flows/hello.yaml": flow("hello"), "flows/tick.yaml": flow("tick", cron="0 * * * *")})
+    result = env.sync()
+    assert (result.outcome, result.commit) == ("applied", first)
+    assert set(env.flows()) == {"acme.demo.hello", "acme.demo.tick"}
+    assert list(env.triggers()) == ["acme.demo.tick/tick"]
+
+    second = env.push({"flows/hello.yaml": flow("hello", "bonjour"), "flows/tick.yaml": None}, "translate")
+    result = env.sync()
+    assert (result.outcome, result.previous, result.commit) == ("applied", first, second)
+    assert result.summary == "applied: +0 ~1 -1 flows, 1 trigger change(s)"
+    assert env.flows()["acme.demo.hello"]["revision"] == 2
+    assert env.triggers() == {}
+    history = state.history(env.store, "acme.demo.tick")
+    assert [(h["revision"], bool(h["deleted"])) for h in history] == [(1, False), (2, True)]
+    assert state.history(env.store, "acme.demo.hello")[-1]["message"] == "translate"
+
+    assert env.sync().outcome == "unchanged"
+
+
+def test_invalid_commit_applies_nothing_then_a_fix_applies(env: Env) -> None:
+    good = env.push({"flows/hello.yaml": flow("hello")})
+    env.sync()
+    bad_text = flow("hello", "changed").replace("io.kestra.plugin.core.log.Log", "io.kestra.plugin.core.log.Lgo")
+    bad = env.push({"flows/hello.yaml": bad_text, "flows/other.yaml": flow("other")})
+    result = env.sync()
+    assert result.outcome == "invalid" and result.exit_code == 1
+    assert result.errors[0].startswith("flows/hello.yaml:5:5: flow 'acme.demo.hello': tasks[0].type: unknown task")
+    assert set(env.flows()) == {"acme.demo.hello"}  # nothing of the bad commit, not even other.yaml
+    assert env.flows()["acme.demo.hello"]["commit"] == good
+    assert state.applied_commit(env.store, "main") == good
+    syncs = state.list_syncs(env.store)
+    assert (syncs[0]["outcome"], syncs[0]["commit"]) == ("invalid", bad)
+    assert syncs[0]["errors"][0]["line"] == 5
+
+    fixed = env.push({"flows/hello.yaml": flow("hello", "changed")}, "fix the type")
+    result = env.sync()
+    assert (result.outcome, result.commit) == ("applied", fixed)
+    assert set(env.flows()) == {"acme.demo.hello", "acme.demo.other"}
+
+
+def test_revert_is_a_new_revision_restoring_the_old_content(env: Env) -> None:
+    env.push({"flows/hello.yaml": flow("hello")})
+    env.sync()
+    changed = env.push({"flows/hello.yaml": flow("hello", "oops")})
+    env.sync()
+    from gitservers import git
+
+    git("revert", "--no-edit", changed, cwd=env.repo.path)
+    env.repo.publish(env.server_root, "flows")
+    result = env.sync()
+    assert result.outcome == "applied"
+    assert result.plan is not None and result.plan.flows[0].restores is not None
+    rows = state.history(env.store, "acme.demo.hello")
+    assert [r["revision"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["message"].startswith("Revert")
+
+
+def test_force_push_to_an_unrelated_history_is_applied_with_a_warning(env: Env) -> None:
+    env.push({"flows/hello.yaml": flow("hello"), "flows/old.yaml": flow("old")})
+    env.sync()
+    env.repo.checkout_orphan("rewrite")
+    env.repo.commit({"flows/hello.yaml": flow("hello", "rewritten")})
+    from gitservers import git
+
+    git("branch", "-M", "main", cwd=env.repo.path)
+    env.repo.publish(env.server_root, "flows")
+    result = env.sync()
+    assert result.outcome == "applied"
+    assert result.warnings[0].startswith("force-push:")
+    assert set(env.flows()) == {"acme.demo.hello"}
+    assert state.list_syncs(env.store)[0]["warnings"][0]["message"].startswith("force-push:")
+
+
+def test_changed_cron_keeps_the_trigger_bookkeeping(env: Env) -> None:
+    env.push({"flows/tick.yaml": flow("tick", cron="0 * * * *")})
+    env.sync()
+    with env.store.atomic() as conn:
+        conn.execute("UPDATE triggers SET last_scheduled_at = '2026-11-27T10:00:00.000+00:00'")
+    env.push({"flows/tick.yaml": flow("tick", cron="30 * * * *")})
+    result = env.sync()
+    assert result.plan is not None and result.plan.trigger_uids("changed") == ["acme.demo.tick/tick"]
+    trigger = env.triggers()["acme.demo.tick/tick"]
+    assert (trigger["cron"], trigger["last_scheduled_at"]) == ("30 * * * *", "2026-11-27T10:00:00.000+00:00")
+
+
+def test_a_commit_removing_every_flow_is_refused_unless_allowed(env: Env) -> None:
+    first = env.push({"flows/hello.yaml": flow("hello")})
+    env.sync()
+    emptied = env.push({"flows/hello.yaml": None, "README.md": "moved the flows elsewhere"})
+    result = env.sync()
+    assert result.outcome == "refused"
+    assert "removes every flow of source 'main'" in result.errors[0]
+    assert state.applied_commit(env.store, "main") == first
+    assert set(env.flows()) == {"acme.demo.hello"}
+    result = env.sync(allow_empty=True)
+    assert (result.outcome, result.commit) == ("applied", emptied)
+    assert env.flows() == {}
+
+
+def test_wrong_path_cannot_wipe_production(env: Env) -> None:
+    env.push({"flows/hello.yaml": flow("hello")})
+    env.sync()
+    assert env.sync(path="flow").outcome == "unchanged"  # same commit: nothing to do
+    env.push({"README.md": "docs"})
+    result = env.sync(path="flow")
+    assert result.outcome == "refused"
+    assert set(env.flows()) == {"acme.demo.hello"}
+
+
+def test_namespace_outside_the_prefix_is_invalid(env: Env) -> None:
+    env.push({"flows/hello.yaml": flow("hello", namespace="other.team")})
+    result = env.sync()
+    assert result.outcome == "invalid"
+    assert "outside this source's prefix 'acme'" in result.errors[0]
+    assert env.flows() == {}
+
+
+def test_flows_of_another_source_are_not_taken_over(env: Env, tmp_path: Path) -> None:
+    env.push({"flows/hello.yaml": flow("hello")})
+    assert env.sync(namespace_prefix=None).outcome == "applied"
+    second = env.sync(name="second", namespace_prefix=None)
+    assert second.outcome == "invalid"
+    assert "flow 'acme.demo.hello' belongs to source 'main'" in second.errors[0]
+
+
+def test_unreachable_remote_records_a_failed_sync(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    source = SourceConfig(name="gone", repo=f"{closed_port_url('http')}/flows.git", branch="main")
+    result = sync_source(store, source, tmp_path / "data")
+    assert (result.outcome, result.exit_code) == ("failed", 3)
+    assert "connection refused" in result.summary.lower()
+    assert state.list_syncs(store)[0]["outcome"] == "failed"
+    store.close()
+
+
+def test_wrong_token_fails_without_leaking_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "srv"
+    GitRepo(tmp_path / "work").commit({"flows/hello.yaml": flow("hello")})
+    GitRepo(tmp_path / "work").publish(root, "flows")
+    monkeypatch.setenv("WRONG_TOKEN", "not-the-right-one")
+    store = Store(tmp_path / "state.db")
+    with http_git_server(root, token=TOKEN) as base:
+        source = SourceConfig(name="x", repo=f"{base}/flows.git", branch="main", token_env="WRONG_TOKEN")
+        result = sync_source(store, source, tmp_path / "data")
+    assert result.outcome == "failed"
+    assert "WRONG_TOKEN" in result.summary
+    assert "not-the-right-one" not in result.summary
+    assert "not-the-right-one" not in str(state.list_syncs(store))
+    store.close()
+
+
+def test_statuses_are_queued_with_the_state_they_report(env: Env) -> None:
+    good = env.push({"flows/hello.yaml": flow("hello")})
+    env.sync()
+    bad = env.push({"flows/hello.yaml": "id: hello\nnamespace: acme.demo\ntasks: []\n"})
+    env.sync()
+    rows = env.store.query("SELECT commit_sha, context, state, description FROM outbox ORDER BY id")
+    assert [(r["commit_sha"], r["state"]) for r in rows] == [
+        (good, "pending"),
+        (good, "success"),
+        (bad, "pending"),
+        (bad, "failure"),
+    ]
+    assert rows[1]["description"] == "applied: +1 ~0 -0 flows, 0 trigger change(s)"
+    assert rows[3]["description"].startswith("flows/hello.yaml:3:")
+
+
+def test_a_lost_git_cache_is_rebuilt_and_compared_with_the_state(env: Env) -> None:
+    import shutil
+
+    env.push({"flows/a.yaml": flow("a", cron="0 * * * *"), "flows/b.yaml": flow("b"), "flows/c.yaml": flow("c")})
+    env.sync()
+    shutil.rmtree(env.data_dir)  # the cache is gone; the state database is not
+    env.push({"flows/a.yaml": flow("a"), "flows/b.yaml": None})  # a loses its trigger, b goes, c is unchanged
+    result = env.sync()
+    assert result.outcome == "applied"
+    flows = env.flows()
+    assert set(flows) == {"acme.demo.a", "acme.demo.c"}
+    assert (flows["acme.demo.a"]["revision"], flows["acme.demo.c"]["revision"]) == (2, 1)  # c: same blob, no revision
+    assert env.triggers() == {}
