@@ -62,6 +62,14 @@ def _add_state_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     sync.add_argument("--format", choices=["text", "json"], default="text")
     sync.set_defaults(handler=state_commands.run_sync)
 
+    daemon = commands.add_parser("daemon", help="the service: sync, schedule, run, report, HTTP API")
+    state_commands.add_state_arguments(daemon)
+    state_commands.add_source_arguments(daemon)
+    daemon.add_argument("--listen", help="HTTP address (default 127.0.0.1:8080)")
+    daemon.add_argument("--poll", help="poll interval of the --repo source (default 60s)")
+    daemon.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    daemon.set_defaults(handler=state_commands.run_daemon)
+
     readers = {
         "flows": ("the active flows", state_commands.run_flows),
         "history": ("the revisions of one flow", state_commands.run_history),

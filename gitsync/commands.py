@@ -40,6 +40,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"db": args.db, "data_dir": args.data_dir}
+    if getattr(args, "listen", None):
+        overrides["http.listen"] = args.listen
     repo = getattr(args, "repo", None)
     if repo:
         source: dict[str, Any] = {
@@ -50,6 +52,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "namespace_prefix": args.namespace_prefix,
             "token_env": args.token_env,
             "allow_empty": args.allow_empty,
+            "poll": getattr(args, "poll", None),
         }
         overrides["sources"] = [{k: v for k, v in source.items() if v is not None}]
     return load_settings(args.config, overrides)
@@ -59,6 +62,24 @@ def _source_name(repo: str) -> str:
     name = repo.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git") or "default"
     cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).lstrip("._-")
     return cleaned or "default"
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """Runs until SIGINT/SIGTERM."""
+    from gitsync import logs
+    from gitsync.daemon import Daemon
+
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"gitsync daemon: {exc}", file=sys.stderr)
+        return 2
+    if not settings.sources:
+        print("gitsync daemon: no source: give --repo or a --config file with sources", file=sys.stderr)
+        return 2
+    logs.configure(settings, args.log_level)
+    Daemon(settings).run()
+    return 0
 
 
 def open_store(settings: Settings) -> Store:
