@@ -1,0 +1,225 @@
+"""Execution rows in SQLite: scheduled fires (exactly once), listing, and resolving what a crash interrupted.
+
+Exactly once: an execution of a scheduled fire is keyed by (trigger uid, scheduled time) — the table's UNIQUE
+key — and is written with INSERT OR IGNORE in the same transaction that advances the trigger's bookkeeping
+(`last_scheduled_at`, `next_fire`). A second fire of the same time, from a restart, a recovery racing a timer or
+a retry, writes nothing. Scheduled times are stored as ISO-8601 in UTC with milliseconds, so one instant always
+has one spelling.
+
+Runs of one trigger never overlap (Kestra's Schedule semantics): when an execution of the same trigger is still
+active (CREATED, QUEUED, RUNNING, PAUSED, RESTARTED, KILLING, RETRYING) the new one is created QUEUED; the runner
+starts a QUEUED execution only when no earlier execution of its trigger is active. The fire itself is never
+dropped: it is recorded now and runs later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from gitsync import firing
+from gitsync.state import enqueue_status
+from gitsync.store import Store, dumps, iso, loads
+
+ACTIVE_STATES = ("CREATED", "QUEUED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "RETRYING")
+INTERRUPTED_STATES = ("RUNNING", "KILLING")
+WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
+EXECUTION_CONTEXT = "gitsync/execution"
+
+_TRIGGERS_SQL = """
+    SELECT t.uid, t.flow_uid, t.type, t.spec, t.cron, t.with_seconds, t.timezone, t.disabled, t.paused,
+           t.registered_at, t.last_scheduled_at, t.next_fire, f.revision, f.commit_sha, f.source,
+           f.disabled AS flow_disabled
+    FROM triggers t JOIN flows f ON f.uid = t.flow_uid
+    WHERE t.type IN ({types})""".format(types=",".join(f"'{name}'" for name in sorted(firing.SCHEDULE_TYPES)))
+
+_INSERT_SQL = f"""
+    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, scheduled_at,
+                                      created_at, inputs, trigger_vars)
+    SELECT :id, :flow_uid, :revision, :commit_sha,
+           CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
+                             AND state IN ({",".join(f"'{s}'" for s in ACTIVE_STATES)}))
+                THEN 'QUEUED' ELSE 'CREATED' END,
+           :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
+
+_sequence = itertools.count()
+
+
+def new_execution_id() -> str:
+    """Sortable by creation time (milliseconds, then a per-process counter), unique across processes."""
+    millis = time.time_ns() // 1_000_000
+    return f"{millis:012x}{next(_sequence) % 0x1000000:06x}{os.urandom(5).hex()}"
+
+
+def create_scheduled_execution(
+    store: Store, trigger: str | Mapping[str, Any], scheduled_at: datetime, now: datetime
+) -> str | None:
+    """Record the fire of `trigger` at `scheduled_at`: the new execution's id, or None when nothing was written.
+
+    One transaction: the trigger must still exist (a retired trigger never fires once its apply committed), be
+    a Schedule, active (not disabled nor paused) on an enabled flow; the execution pins the flow's active
+    revision and commit; the trigger's `last_scheduled_at`/`next_fire` advance. None also when this time was
+    already fired (the unique key).
+    """
+    uid = trigger if isinstance(trigger, str) else str(trigger["uid"])
+    with store.atomic() as conn:
+        row = next(iter(_trigger_rows(conn, uids=[uid])), None)
+        if row is None:
+            return None
+        spec = firing.schedule_spec(row)
+        if not spec.active or spec.cron is None:
+            return None
+        execution_id = _insert(conn, row, spec, scheduled_at, now)
+        anchor = max(firing.anchor_of(row), scheduled_at) if row["last_scheduled_at"] else scheduled_at
+        _advance(conn, uid, anchor, spec.cron.next_fire(max(anchor, now), spec.zone))
+        return execution_id
+
+
+def fire_due(
+    store: Store,
+    now: datetime,
+    *,
+    group: tuple[str, bool, str] | None = None,
+    uids: Iterable[str] | None = None,
+    recovering: bool = False,
+    default_timezone: str = "UTC",
+) -> list[str]:
+    """Decide and record every due fire of some Schedule triggers in ONE transaction (a group commit).
+
+    `group` = (cron, with_seconds, timezone) selects the triggers sharing one timer; `uids` selects by uid;
+    neither selects all. `recovering` applies each trigger's recoverMissedSchedules (start-up, changed triggers).
+    Returns the ids of the executions written.
+    """
+    written: list[str] = []
+    with store.atomic() as conn:
+        decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision]] = {}
+        updates: list[tuple[str | None, str | None, str]] = []
+        for row in _trigger_rows(conn, group=group, uids=uids, default_timezone=default_timezone):
+            anchor = firing.anchor_of(row)
+            # triggers of one group share their cron and usually their anchor: decide once for all of them
+            key = (row["cron"], row["with_seconds"], row["timezone"], dumps(_policy(row)), _active(row), anchor)
+            if key not in decisions:
+                spec = firing.schedule_spec(row, default_timezone)
+                decisions[key] = (spec, firing.decide(spec, anchor, now, recovering=recovering))
+            spec, decision = decisions[key]
+            written += filter(None, (_insert(conn, row, spec, at, now) for at in decision.due))
+            last = iso(decision.anchor) if decision.anchor > anchor else row["last_scheduled_at"]
+            following = iso(decision.next_fire) if decision.next_fire else None
+            if (last, following) != (row["last_scheduled_at"], row["next_fire"]):
+                updates.append((last, following, row["uid"]))
+        conn.executemany("UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?", updates)
+    return written
+
+
+def schedule_triggers(store: Store, default_timezone: str = "UTC") -> list[dict[str, Any]]:
+    """Every Schedule trigger with its flow's revision (read-only)."""
+    with store.atomic() as conn:
+        return _trigger_rows(conn, default_timezone=default_timezone)
+
+
+def _policy(row: Mapping[str, Any]) -> tuple[Any, Any]:
+    spec = row["spec"]
+    return spec.get("recoverMissedSchedules"), spec.get("lateMaximumDelay")
+
+
+def _active(row: Mapping[str, Any]) -> bool:
+    return not (row["disabled"] or row["paused"] or row["flow_disabled"])
+
+
+def _trigger_rows(
+    conn: sqlite3.Connection,
+    *,
+    group: tuple[str, bool, str] | None = None,
+    uids: Iterable[str] | None = None,
+    default_timezone: str = "UTC",
+) -> list[dict[str, Any]]:
+    if group is not None:
+        sql = _TRIGGERS_SQL + " AND t.cron = ? AND t.with_seconds = ? AND coalesce(t.timezone, ?) = ?"
+        rows = conn.execute(sql, (group[0], int(group[1]), default_timezone, group[2])).fetchall()
+    elif uids is not None:
+        wanted = list(uids)
+        rows = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            sql = _TRIGGERS_SQL + f" AND t.uid IN ({','.join('?' * len(chunk))})"
+            rows += conn.execute(sql, chunk).fetchall()
+    else:
+        rows = conn.execute(_TRIGGERS_SQL).fetchall()
+    out = [dict(row) for row in rows]
+    for row in out:
+        row["spec"] = loads(row["spec"]) or {}
+    return out
+
+
+def _insert(
+    conn: sqlite3.Connection, row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime
+) -> str | None:
+    execution_id = new_execution_id()
+    cursor = conn.execute(
+        _INSERT_SQL,
+        {
+            "id": execution_id,
+            "flow_uid": row["flow_uid"],
+            "revision": row["revision"],
+            "commit_sha": row["commit_sha"],
+            "trigger_uid": row["uid"],
+            "scheduled_at": iso(at),
+            "created_at": iso(now),
+            "inputs": dumps(row["spec"].get("inputs") or {}),
+            "trigger_vars": dumps(firing.trigger_vars(spec, at)),
+        },
+    )
+    return execution_id if cursor.rowcount == 1 else None
+
+
+def _advance(conn: sqlite3.Connection, uid: str, last: datetime, following: datetime | None) -> None:
+    conn.execute(
+        "UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?",
+        (iso(last), iso(following) if following else None, uid),
+    )
+
+
+def list_executions(
+    store: Store, *, flow: str | None = None, state: str | None = None, trigger: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The `gitsync executions` JSON objects, newest first (read-only)."""
+    where, params = [], []
+    for column, value in (("flow_uid", flow), ("state", state), ("trigger_uid", trigger)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_uid AS "trigger",
+                    scheduled_at, created_at, started_at, ended_at, inputs, outputs, trigger_vars, error
+             FROM executions"""
+    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+    rows = store.query(sql, (*params, limit))
+    for row in rows:
+        for key in ("inputs", "outputs", "trigger_vars"):
+            row[key] = loads(row[key]) or {}
+        row["task_runs"] = []  # task runs are recorded by the runner (a later issue)
+    return rows
+
+
+def resolve_interrupted(store: Store, reason: str, now: datetime) -> list[str]:
+    """Executions left RUNNING/KILLING by a crash become FAILED with `reason` (and a failure status in the
+    outbox, same transaction). CREATED/QUEUED ones stay: they have not started and will be started later."""
+    marks = ",".join("?" * len(INTERRUPTED_STATES))
+    with store.atomic() as conn:
+        rows = conn.execute(
+            f"""SELECT e.id, e.flow_uid, e.commit_sha, f.source FROM executions e
+                LEFT JOIN flows f ON f.uid = e.flow_uid WHERE e.state IN ({marks}) ORDER BY e.id""",
+            INTERRUPTED_STATES,
+        ).fetchall()
+        for row in rows:
+            conn.execute(
+                "UPDATE executions SET state = 'FAILED', ended_at = ?, error = ? WHERE id = ?",
+                (iso(now), reason, row["id"]),
+            )
+            description = f"{row['flow_uid']}: {reason}"[:140]
+            enqueue_status(conn, row["source"], row["commit_sha"], EXECUTION_CONTEXT, "failure", description, None)
+    return [row["id"] for row in rows]
