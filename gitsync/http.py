@@ -237,9 +237,10 @@ class _Api:
             return "duplicate", _json(200, {"duplicate": True, "delivery": event.delivery})
         try:
             return self._dispatch(event, verified)
-        except BaseException:
+        except Exception:
             self.deliveries.forget(host.name, event.delivery)  # let the host's redelivery try again
-            raise
+            log.exception("webhook %s delivery %s: the daemon could not take it", host.name, event.delivery)
+            return "error", _error(503, "the event could not be queued; redeliver it later")
 
     def _verify(
         self, host: Host, headers: Mapping[str, str], body: bytes, event: WebhookEvent, sources: list[SourceConfig]
