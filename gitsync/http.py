@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from gitsync.config import Settings, SourceConfig
 from gitsync.metrics import Metrics
-from gitsync.state import applied_commit, list_flows, list_syncs, list_triggers
+from gitsync.state import list_flows, list_syncs, list_triggers
 from gitsync.store import Store
 from gitsync.webhooks import HOSTS, Host, PayloadError, SignatureError, WebhookEvent, match_sources, tracked_branch
 
@@ -144,41 +144,6 @@ def is_degraded(report: Mapping[str, Any]) -> bool:
     return any(isinstance(s, Mapping) and s.get("degraded") for s in values)
 
 
-def health_report(settings: Settings, store: Store, unreachable: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A `health()` for the daemon: per source, the last sync and the applied commit, from the state.
-
-    `unreachable` maps a source name to why its repository cannot be reached (the sync loop knows, the state does
-    not); such a source, or one whose last sync failed, is `degraded` and makes the whole report degraded.
-    """
-    unreachable = unreachable or {}
-    latest: dict[str, dict[str, Any]] = {}
-    last_error: dict[str, str] = {}
-    for row in list_syncs(store, limit=1000):  # newest first
-        latest.setdefault(row["source"], row)
-        if row["outcome"] in ("invalid", "refused", "failed"):
-            last_error.setdefault(row["source"], row["summary"] or row["outcome"])
-    sources = {
-        s.name: _source_health(s.name, store, latest.get(s.name), last_error, unreachable) for s in settings.sources
-    }
-    degraded = any(s["degraded"] for s in sources.values())
-    return {"status": "degraded" if degraded else "ok", "sources": sources}
-
-
-def _source_health(
-    name: str, store: Store, last: dict[str, Any] | None, last_error: Mapping[str, str], unreachable: Mapping[str, str]
-) -> dict[str, Any]:
-    reason = unreachable.get(name)
-    if reason is None and last is not None and last["outcome"] == "failed":
-        reason = last["summary"] or "the last sync failed"
-    return {
-        "last_sync": None if last is None else {k: last[k] for k in ("outcome", "commit", "started_at", "ended_at")},
-        "applied_commit": applied_commit(store, name),
-        "last_error": last_error.get(name),
-        "degraded": reason is not None,
-        "reason": reason,
-    }
-
-
 class _Api:
     def __init__(
         self,
@@ -225,7 +190,8 @@ class _Api:
             return "invalid", _error(400, f"{host.label} delivery: {exc}")
         if event is None:
             return "invalid", _error(400, f"not a {host.label} delivery: no {host.event_header} header")
-        sources = [self.settings.source(n) for n in self.sources_for_event(event)]
+        wanted = set(self.sources_for_event(event))
+        sources = [s for s in self.settings.sources if s.name in wanted]
         if not sources:
             log.info("webhook %s %s for %s: no source tracks it", host.name, event.event, _repo_name(event))
             return "ignored", _json(200, {"ignored": f"no source tracks repository {_repo_name(event)}"})

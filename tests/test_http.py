@@ -24,7 +24,7 @@ from test_webhooks import SECRET, gitea_headers, github_headers, gitlab_headers,
 
 from gitsync import state
 from gitsync.config import Settings
-from gitsync.http import DeliveryLog, build_app, health_report, is_degraded
+from gitsync.http import DeliveryLog, build_app, is_degraded
 from gitsync.metrics import Metrics
 from gitsync.store import Store, now_iso
 from gitsync.webhooks import WebhookEvent
@@ -452,22 +452,6 @@ def test_healthz_ok_and_degraded(srv: Server) -> None:
     }
 
 
-def test_health_report_from_state(server: Server) -> None:
-    report = health_report(server.settings, server.store, {"diaspora": "connection refused"})
-    assert is_degraded(report)
-    hello, gitea, diaspora = (report["sources"][n] for n in ("hello", "gitea", "diaspora"))
-    assert hello["degraded"] is False and hello["applied_commit"] == "c" * 40
-    assert hello["last_sync"]["outcome"] == "applied"
-    assert gitea["degraded"] is True and gitea["last_error"] == "cannot reach http://localhost:3000"
-    assert diaspora == {
-        "last_sync": None,
-        "applied_commit": None,
-        "last_error": None,
-        "degraded": True,
-        "reason": "connection refused",
-    }
-
-
 @pytest.mark.parametrize(
     ("report", "degraded"),
     [
@@ -551,3 +535,14 @@ def test_delivery_log_forgets_the_oldest() -> None:
     assert not log.check_and_add("gitlab", "a")  # per host; evicts b (a was just seen again)
     assert not log.check_and_add("github", "b")
     assert not log.check_and_add("github", None) and not log.check_and_add("github", None)
+
+
+def test_sources_for_event_overrides_matching(server: Server) -> None:
+    seams = Seams()
+    app = build_app(server.settings, server.store, request_sync=seams.request_sync, health=seams.health,
+                    metrics=Metrics(), sources_for_event=lambda event: ["gitea", "no-such-source"])  # fmt: skip
+    body = payload("github/push.with-new-branch.payload.json")
+    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+        response = client.post("/webhooks/github", content=body, headers=github_headers("push", body, SECRET, "d-1"))
+    assert response.status_code == 202 and response.json()["accepted"] == ["gitea"]
+    assert seams.syncs == [("gitea", "webhook d-1")]
