@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from gitsync.config import Settings, SourceConfig
 from gitsync.metrics import Metrics
+from gitsync.redact import redact_url
 from gitsync.state import list_flows, list_syncs, list_triggers
 from gitsync.store import Store
 from gitsync.webhooks import HOSTS, Host, PayloadError, SignatureError, WebhookEvent, match_sources, tracked_branch
@@ -104,7 +105,7 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 def _repo_name(event: WebhookEvent) -> str:
-    return event.repository.full_name or next(iter(event.repository.urls), "(unnamed repository)")
+    return event.repository.full_name or redact_url(next(iter(event.repository.urls), "(unnamed repository)"))
 
 
 def _no_secret_reason(source: SourceConfig) -> str:
@@ -193,7 +194,7 @@ class _Api:
         wanted = set(self.sources_for_event(event))
         sources = [s for s in self.settings.sources if s.name in wanted]
         if not sources:
-            log.info("webhook %s %s for %s: no source tracks it", host.name, event.event, _repo_name(event))
+            log.info("webhook %s %r for %r: no source tracks it", host.name, event.event, _repo_name(event))
             return "ignored", _json(200, {"ignored": f"no source tracks repository {_repo_name(event)}"})
         verified, refusal = self._verify(host, headers, body, event, sources)
         if refusal is not None:
@@ -215,7 +216,7 @@ class _Api:
         signed = [s for s in sources if s.webhook_secret()]
         if not signed:
             reasons = "; ".join(_no_secret_reason(s) for s in sources)
-            log.warning("webhook %s for %s refused: %s", host.name, _repo_name(event), reasons)
+            log.warning("webhook %s for %r refused: %s", host.name, _repo_name(event), reasons)
             return [], ("forbidden", _error(403, reasons))
         verified: list[SourceConfig] = []
         failure = ""
@@ -227,7 +228,7 @@ class _Api:
             else:
                 verified.append(source)
         if not verified:
-            log.warning("webhook %s delivery %s for %s: %s", host.name, event.delivery, _repo_name(event), failure)
+            log.warning("webhook %s delivery %r for %r: %s", host.name, event.delivery, _repo_name(event), failure)
             return [], ("unauthorized", _error(401, failure))
         return verified, None
 
