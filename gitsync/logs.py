@@ -45,3 +45,5 @@ def configure(settings: Settings, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for noisy in ("apscheduler", "watchfiles"):  # one line per job change or file event is noise at INFO
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -197,18 +197,24 @@ def enqueue_status(
 
 
 def list_flows(store: Store) -> list[dict[str, Any]]:
-    return store.query(
-        """SELECT uid, namespace, id, revision, commit_sha AS "commit", path, disabled = 1 AS disabled, source
+    rows = store.query(
+        """SELECT uid, namespace, id, revision, commit_sha AS "commit", path, disabled, source
            FROM flows ORDER BY uid"""
     )
+    for row in rows:
+        row["disabled"] = bool(row["disabled"])
+    return rows
 
 
 def history(store: Store, uid: str) -> list[dict[str, Any]]:
-    return store.query(
-        """SELECT revision, commit_sha AS "commit", author, message, applied_at, path, deleted = 1 AS deleted
+    rows = store.query(
+        """SELECT revision, commit_sha AS "commit", author, message, applied_at, path, deleted
            FROM revisions WHERE uid = ? ORDER BY revision""",
         (uid,),
     )
+    for row in rows:
+        row["deleted"] = bool(row["deleted"])
+    return rows
 
 
 def list_syncs(store: Store, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,0 +1,269 @@
+"""The service: sync (poll timer, local watcher, webhooks, API), schedule, serve HTTP. One process, one writer.
+
+Syncs run one at a time on a single worker thread, fed by a queue that coalesces requests per source, so a
+burst of pushes and webhooks costs one sync per source. Polls use jitter and back off exponentially while a
+source fails. The scheduler is reconciled from SQLite after every apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitsync import executions
+from gitsync.config import Settings, SourceConfig
+from gitsync.metrics import Metrics
+from gitsync.schedule import Scheduler
+from gitsync.store import Store, now_iso
+from gitsync.sync import SyncResult, sync_source
+from runner.registry import Registry, default_registry
+
+log = logging.getLogger("gitsync.daemon")
+
+MAX_BACKOFF_SECONDS = 600.0
+JITTER = 0.1
+
+
+@dataclass
+class SourceHealth:
+    outcome: str | None = None
+    commit: str | None = None
+    last_sync_at: str | None = None
+    last_error: str | None = None
+    degraded: bool = False
+    failures: int = 0
+    next_poll: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "applied_commit": self.commit,
+            "last_sync_at": self.last_sync_at,
+            "last_error": self.last_error,
+            "degraded": self.degraded,
+            "reason": self.last_error if self.degraded else None,
+        }
+
+
+@dataclass
+class _Requests:
+    """Pending sync requests, coalesced per source (None = every source)."""
+
+    pending: dict[str, str] = field(default_factory=dict)
+    condition: threading.Condition = field(default_factory=threading.Condition)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or default_registry()
+        self.store = Store(settings.db)
+        self.metrics = Metrics()
+        self.scheduler = Scheduler(self.store, on_fire=self._on_fire)
+        self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in settings.sources}
+        self._requests = _Requests()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server: Any = None
+        self.synced = threading.Condition()
+        """Notified after every sync (tests and the benchmark wait on it)."""
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        interrupted = executions.resolve_interrupted(
+            self.store, "worker lost: gitsync stopped while the execution was running", datetime.now(UTC)
+        )
+        if interrupted:
+            log.warning("resolved %d execution(s) left running by a previous process", len(interrupted))
+        self.scheduler.start()
+        self._spawn("sync-worker", self._sync_worker)
+        self._spawn("poll-timer", self._poll_timer)
+        for source in self.settings.sources:
+            local = _local_git_dir(source)
+            if local is not None:
+                self._spawn(f"watch-{source.name}", lambda s=source, d=local: self._watch(s, d))
+            self.request_sync(source.name, "start")
+        self._start_http()
+
+    def run(self) -> None:
+        """Start, then block until SIGINT/SIGTERM."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stop.set())
+        self.start()
+        log.info("gitsync is running: %d source(s), http on %s", len(self.settings.sources), self.settings.http.listen)
+        try:
+            while not self._stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._requests.condition:
+            self._requests.condition.notify_all()
+        if self._server is not None:
+            self._server.should_exit = True
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.scheduler.shutdown()
+        self.store.close()
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- syncing ------------------------------------------------------------------------------------------------
+
+    def request_sync(self, source: str | None, reason: str) -> None:
+        """Ask for a sync soon (never inline: webhooks answer at once). Unknown names are ignored."""
+        names = [s.name for s in self.settings.sources] if source is None else [source]
+        with self._requests.condition:
+            for name in names:
+                if name in self.health:
+                    self._requests.pending.setdefault(name, reason)
+            self._requests.condition.notify_all()
+
+    def _sync_worker(self) -> None:
+        while not self._stop.is_set():
+            with self._requests.condition:
+                while not self._requests.pending and not self._stop.is_set():
+                    self._requests.condition.wait(timeout=1.0)
+                if self._stop.is_set():
+                    return
+                name, reason = next(iter(self._requests.pending.items()))
+                del self._requests.pending[name]
+            self._sync(self.settings.source(name), reason)
+
+    def _sync(self, source: SourceConfig, reason: str) -> SyncResult | None:
+        started = time.monotonic()
+        try:
+            result = sync_source(
+                self.store, source, self.settings.data_path, self.registry, public_url=self.settings.http.public_url
+            )
+        except Exception:  # a bug must not stop the service; it is logged with its traceback and retried by poll
+            log.exception("%s: sync crashed (%s)", source.name, reason)
+            self._after_sync(source, None)
+            return None
+        self.metrics.observe_sync(source.name, result.outcome, time.monotonic() - started, _applied(result))
+        if result.outcome == "applied":
+            self.scheduler.reconcile()
+            self._count(source.name)
+        self._after_sync(source, result)
+        return result
+
+    def _after_sync(self, source: SourceConfig, result: SyncResult | None) -> None:
+        health = self.health[source.name]
+        health.last_sync_at = now_iso()
+        health.outcome = result.outcome if result else "failed"
+        if result is not None and result.outcome in ("applied", "unchanged"):
+            health.commit = result.commit
+        failed = result is None or result.outcome == "failed"
+        health.degraded = failed
+        health.last_error = (
+            (result.summary if result else "internal error; see the logs")
+            if failed
+            else (result.errors[0] if result and result.errors else None)
+        )
+        health.failures = health.failures + 1 if failed else 0
+        health.next_poll = time.monotonic() + _poll_delay(source.poll.total_seconds(), health.failures)
+        with self.synced:
+            self.synced.notify_all()
+
+    def _count(self, source: str) -> None:
+        flows = self.store.query_one("SELECT count(*) AS n FROM flows WHERE source = ?", (source,))
+        triggers = self.store.query_one(
+            "SELECT count(*) AS n FROM triggers t JOIN flows f ON f.uid = t.flow_uid WHERE f.source = ?", (source,)
+        )
+        self.metrics.set_counts(source, int(flows["n"]) if flows else 0, int(triggers["n"]) if triggers else 0)
+
+    def _poll_timer(self) -> None:
+        for source in self.settings.sources:
+            self.health[source.name].next_poll = time.monotonic() + _poll_delay(source.poll.total_seconds(), 0)
+        while not self._stop.wait(0.2):
+            now = time.monotonic()
+            for source in self.settings.sources:
+                health = self.health[source.name]
+                if health.next_poll <= now:
+                    health.next_poll = now + _poll_delay(source.poll.total_seconds(), health.failures)
+                    self.request_sync(source.name, "poll")
+
+    def _watch(self, source: SourceConfig, git_dir: Path) -> None:
+        """A local repository: sync when the branch's ref moves (a commit, a reset, a fetch)."""
+        from watchfiles import watch
+
+        def is_ref(change: Any, path: str) -> bool:
+            name = Path(path).name
+            return "refs" in Path(path).parts or name in ("packed-refs", "HEAD")
+
+        for _changes in watch(git_dir, watch_filter=is_ref, debounce=50, step=20, stop_event=self._stop):
+            self.request_sync(source.name, "local change")
+
+    def _on_fire(self, execution_id: str) -> None:
+        row = self.store.query_one(
+            "SELECT flow_uid, scheduled_at, created_at FROM executions WHERE id = ?", (execution_id,)
+        )
+        if row and row["scheduled_at"]:
+            lag = datetime.fromisoformat(row["created_at"]) - datetime.fromisoformat(row["scheduled_at"])
+            self.metrics.observe_fire(row["flow_uid"], lag.total_seconds())
+
+    # -- http ---------------------------------------------------------------------------------------------------
+
+    def health_report(self) -> dict[str, Any]:
+        sources = {name: h.as_dict() for name, h in self.health.items()}
+        degraded = any(h.degraded for h in self.health.values())
+        return {"status": "degraded" if degraded else "ok", "sources": sources}
+
+    def _start_http(self) -> None:
+        import uvicorn
+
+        from gitsync.http import build_app
+
+        app = build_app(
+            self.settings,
+            self.store,
+            request_sync=self.request_sync,
+            health=self.health_report,
+            metrics=self.metrics,
+        )
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http.host,
+            port=self.settings.http.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._spawn("http", self._server.run)
+
+
+def _applied(result: SyncResult) -> str | None:
+    return result.commit if result.outcome in ("applied", "unchanged") else None
+
+
+def _poll_delay(poll: float, failures: int) -> float:
+    """The poll interval with ±10% jitter; doubled per consecutive failure, up to ten minutes."""
+    base = min(poll * (2**failures), max(MAX_BACKOFF_SECONDS, poll)) if failures else poll
+    return base * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def _local_git_dir(source: SourceConfig) -> Path | None:
+    """The git directory of a local repository source (a work tree's .git, or a bare repository)."""
+    repo = source.repo.removeprefix("file://")
+    if "://" in repo or (":" in repo and not Path(repo).exists()):
+        return None
+    path = Path(repo).expanduser().resolve()
+    if (path / ".git").is_dir():
+        return path / ".git"
+    if (path / "HEAD").is_file() and (path / "refs").is_dir():
+        return path
+    return None
