@@ -98,16 +98,17 @@ def fire_due(
     written: list[str] = []
     with store.atomic() as conn:
         decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision]] = {}
+        memo: dict[tuple[Any, ...], str] = {}  # trigger vars and times shared by the triggers of a batch
         updates: list[tuple[str | None, str | None, str]] = []
         for row in _trigger_rows(conn, group=group, uids=uids, default_timezone=default_timezone):
             anchor = firing.anchor_of(row)
             # triggers of one group share their cron and usually their anchor: decide once for all of them
-            key = (row["cron"], row["with_seconds"], row["timezone"], dumps(_policy(row)), _active(row), anchor)
+            key = (row["cron"], row["with_seconds"], row["timezone"], *_policy(row), _active(row), anchor)
             if key not in decisions:
                 spec = firing.schedule_spec(row, default_timezone)
                 decisions[key] = (spec, firing.decide(spec, anchor, now, recovering=recovering))
             spec, decision = decisions[key]
-            written += filter(None, (_insert(conn, row, spec, at, now) for at in decision.due))
+            written += filter(None, (_insert(conn, row, spec, at, now, memo) for at in decision.due))
             last = iso(decision.anchor) if decision.anchor > anchor else row["last_scheduled_at"]
             following = iso(decision.next_fire) if decision.next_fire else None
             if (last, following) != (row["last_scheduled_at"], row["next_fire"]):
@@ -122,9 +123,9 @@ def schedule_triggers(store: Store, default_timezone: str = "UTC") -> list[dict[
         return _trigger_rows(conn, default_timezone=default_timezone)
 
 
-def _policy(row: Mapping[str, Any]) -> tuple[Any, Any]:
+def _policy(row: Mapping[str, Any]) -> tuple[str, str]:
     spec = row["spec"]
-    return spec.get("recoverMissedSchedules"), spec.get("lateMaximumDelay")
+    return str(spec.get("recoverMissedSchedules")), str(spec.get("lateMaximumDelay"))
 
 
 def _active(row: Mapping[str, Any]) -> bool:
@@ -157,8 +158,20 @@ def _trigger_rows(
 
 
 def _insert(
-    conn: sqlite3.Connection, row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime
+    conn: sqlite3.Connection,
+    row: Mapping[str, Any],
+    spec: firing.ScheduleSpec,
+    at: datetime,
+    now: datetime,
+    memo: dict[tuple[Any, ...], str] | None = None,
 ) -> str | None:
+    memo = {} if memo is None else memo
+    vars_key = (row["cron"], row["with_seconds"], row["timezone"], at)
+    if vars_key not in memo:
+        memo[vars_key] = dumps(firing.trigger_vars(spec, at))
+        memo[("iso", at)] = iso(at)
+        memo[("iso", now)] = iso(now)
+    inputs = row["spec"].get("inputs")
     execution_id = new_execution_id()
     cursor = conn.execute(
         _INSERT_SQL,
@@ -168,10 +181,10 @@ def _insert(
             "revision": row["revision"],
             "commit_sha": row["commit_sha"],
             "trigger_uid": row["uid"],
-            "scheduled_at": iso(at),
-            "created_at": iso(now),
-            "inputs": dumps(row["spec"].get("inputs") or {}),
-            "trigger_vars": dumps(firing.trigger_vars(spec, at)),
+            "scheduled_at": memo[("iso", at)],
+            "created_at": memo[("iso", now)],
+            "inputs": dumps(inputs) if inputs else "{}",
+            "trigger_vars": memo[vars_key],
         },
     )
     return execution_id if cursor.rowcount == 1 else None
