@@ -12,6 +12,7 @@ import random
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,7 @@ class Daemon:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
+        self._fired: deque[str] = deque()
         self.synced = threading.Condition()
         """Notified after every sync (tests and the benchmark wait on it)."""
 
@@ -189,6 +191,7 @@ class Daemon:
         for source in self.settings.sources:
             self.health[source.name].next_poll = time.monotonic() + _poll_delay(source.poll.total_seconds(), 0)
         while not self._stop.wait(0.2):
+            self._observe_fires()
             now = time.monotonic()
             for source in self.settings.sources:
                 health = self.health[source.name]
@@ -208,12 +211,23 @@ class Daemon:
             self.request_sync(source.name, "local change")
 
     def _on_fire(self, execution_id: str) -> None:
-        row = self.store.query_one(
-            "SELECT flow_uid, scheduled_at, created_at FROM executions WHERE id = ?", (execution_id,)
-        )
-        if row and row["scheduled_at"]:
-            lag = datetime.fromisoformat(row["created_at"]) - datetime.fromisoformat(row["scheduled_at"])
-            self.metrics.observe_fire(row["flow_uid"], lag.total_seconds())
+        """Called on the scheduler's thread for each fire: only note it (metrics are read off the fire path)."""
+        self._fired.append(execution_id)
+
+    def _observe_fires(self) -> None:
+        ids: list[str] = []
+        while self._fired:
+            ids.append(self._fired.popleft())
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.store.query(
+                f"SELECT flow_uid, scheduled_at, created_at FROM executions WHERE id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            for row in rows:
+                if row["scheduled_at"]:
+                    lag = datetime.fromisoformat(row["created_at"]) - datetime.fromisoformat(row["scheduled_at"])
+                    self.metrics.observe_fire(row["flow_uid"], lag.total_seconds())
 
     # -- http ---------------------------------------------------------------------------------------------------
 

@@ -119,13 +119,19 @@ def parse_cron(expression: str, with_seconds: bool = False) -> Cron:
     weekdays = values["day-of-week"]
     return Cron(
         expression=text,
-        seconds=tuple(sorted(values.get("second") or {0})),
+        seconds=tuple(sorted(_every(values, "second", range(60)) if with_seconds else {0})),
         minutes=tuple(sorted(values["minute"] or range(60))),
         hours=tuple(sorted(values["hour"] or range(24))),
         days=frozenset(values["day-of-month"]) if values["day-of-month"] is not None else None,
         months=frozenset(values["month"] or range(1, 13)),
         weekdays=frozenset(0 if d == 7 else d for d in weekdays) if weekdays is not None else None,
     )
+
+
+def _every(values: dict[str, set[int] | None], name: str, default: range) -> set[int] | range:
+    """A field's values; `*` (None) means every value of the range."""
+    found = values.get(name)
+    return default if found is None else found
 
 
 def _expand(expression: str, name: str, part: str) -> set[int] | None:

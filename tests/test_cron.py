@@ -121,3 +121,10 @@ def test_bad_cron_says_which_field_and_why(expression: str, message: str) -> Non
 def test_unknown_timezone() -> None:
     with pytest.raises(ValueError, match="unknown timezone 'Mars/Olympus'"):
         parse_timezone("Mars/Olympus")
+
+
+def test_star_seconds_with_seconds_fires_every_second() -> None:
+    after = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+    assert fires("* * * * * *", after, seconds=True) == [
+        "2026-11-27T10:00:01+00:00", "2026-11-27T10:00:02+00:00", "2026-11-27T10:00:03+00:00",
+    ]  # fmt: skip
