@@ -68,7 +68,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             disabled INTEGER NOT NULL DEFAULT 0,
             paused INTEGER NOT NULL DEFAULT 0,
             registered_at TEXT NOT NULL,
-            last_scheduled_at TEXT,        -- the last scheduled time that produced an execution
+            last_scheduled_at TEXT,        -- the latest scheduled time decided (fired, or skipped as too late)
             next_fire TEXT
         );
         CREATE INDEX triggers_flow ON triggers(flow_uid);
