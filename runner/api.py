@@ -1,0 +1,126 @@
+"""The contract between the engine and a runnable task: `run(ctx) -> dict` and the `RunContext` it receives.
+
+A runnable task class (a `runner.plugin.Task` subclass) implements
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+
+Its properties are already rendered when `run` is called (the engine renders every `{{ }}` before handing
+the task to an executor), so `self.message` is the final text. `run` returns the task's outputs (what
+`{{ outputs.<task_id>.<key> }}` reads). To fail, raise `TaskFailed` (message first, outputs optional); to
+end in WARNING, call `ctx.warn(reason)` and return normally. Long-running tasks check `ctx.cancelled` (set on
+kill and on timeout) or use `ctx.run_process`, which kills the whole process group.
+
+A task never opens the state database: everything it needs (logs, files, key-value store, secrets) comes
+from the context, so the same task runs in-process or on a worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class TaskFailed(Exception):
+    """The task failed; `message` is shown to the user (masked), `outputs` are kept."""
+
+    def __init__(self, message: str, outputs: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.outputs = outputs or {}
+
+
+class TaskKilled(TaskFailed):
+    """The task stopped because the execution was killed or the task timed out."""
+
+
+class Logger(Protocol):
+    """Task-run logs: stored with bounded memory, secrets masked."""
+
+    def trace(self, message: str) -> None: ...
+    def debug(self, message: str) -> None: ...
+    def info(self, message: str) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def error(self, message: str) -> None: ...
+    def log(self, level: str, message: str) -> None: ...
+
+
+class Storage(Protocol):
+    """The execution's file storage: files are addressed by `kestra:///…` URIs."""
+
+    def put(self, source: Path | bytes, name: str) -> str:
+        """Store a file (a path is copied, bytes are written) and return its kestra:/// URI."""
+        ...
+
+    def path(self, uri: str) -> Path:
+        """Local path of a stored file (for reading); raises TaskFailed for an unknown URI."""
+        ...
+
+    def delete_all(self) -> int:
+        """Remove every file of the execution (PurgeCurrentExecutionFiles); returns how many."""
+        ...
+
+
+class KeyValue(Protocol):
+    """The namespaced key-value store (`kv()` in expressions, the kv Set/Get/Delete tasks)."""
+
+    def get(self, namespace: str, key: str) -> Any: ...
+    def set(
+        self, namespace: str, key: str, value: Any, ttl_seconds: float | None = None, overwrite: bool = True
+    ) -> None: ...
+
+    def delete(self, namespace: str, key: str) -> bool: ...
+    def keys(self, namespace: str, prefix: str | None = None) -> list[str]: ...
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""What `KeyValue.get` returns for an absent or expired key."""
+
+
+@dataclass
+class RunContext:
+    """What a running task knows about where it runs. Built by the engine for each task-run attempt."""
+
+    execution_id: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    task_id: str
+    task_run_id: str
+    attempt: int
+    workdir: Path
+    """A working directory of its own (or the enclosing WorkingDirectory's, shared by its tasks)."""
+    logger: Logger
+    storage: Storage
+    kv: KeyValue
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment for processes the task starts (the daemon's environment, filtered, plus the task's `env`)."""
+    secrets: list[str] = field(default_factory=list)
+    """Secret values in use; outputs, logs and errors have them masked."""
+    value: Any = None
+    """The ForEach value of this task run (`taskrun.value`), if any."""
+    iteration: int | None = None
+    timeout_seconds: float | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    """Set when the execution is killed or the task times out."""
+    labels: dict[str, str] = field(default_factory=dict)
+    _warnings: list[str] = field(default_factory=list)
+    new_labels: dict[str, str] = field(default_factory=dict)
+    """Labels a task adds to its execution (the Labels task)."""
+    allow_docker_fallback: bool = False
+    """Run Docker-runner scripts as local processes when no Docker engine answers (the config allows it)."""
+
+    def warn(self, reason: str) -> None:
+        """End this task run in WARNING (the outputs are kept)."""
+        self._warnings.append(reason)
+        self.logger.warn(reason)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
