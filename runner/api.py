@@ -8,7 +8,8 @@ Its properties are already rendered when `run` is called (the engine renders eve
 the task to an executor), so `self.message` is the final text. `run` returns the task's outputs (what
 `{{ outputs.<task_id>.<key> }}` reads). To fail, raise `TaskFailed` (message first, outputs optional); to
 end in WARNING, call `ctx.warn(reason)` and return normally. Long-running tasks check `ctx.cancelled` (set on
-kill and on timeout) or use `ctx.run_process`, which kills the whole process group.
+kill and on timeout); a task that starts processes runs them in their own process group and kills the group
+when `ctx.cancelled` is set.
 
 A task never opens the state database: everything it needs (logs, files, key-value store, secrets) comes
 from the context, so the same task runs in-process or on a worker.
