@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from plugins.core.log import log_level
+from runner.api import RunContext
 from runner.plugin import Task
 from runner.types import Dyn, Level, LogLevel
 
@@ -17,6 +19,10 @@ class Return(Task):
     format: str | None = None
     """The template to render."""
 
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        ctx.logger.debug(f"Return: {self.format}")
+        return {"value": self.format}
+
 
 class Echo(Task):
     """Deprecated (use Log): render `format` into the logs."""
@@ -28,3 +34,7 @@ class Echo(Task):
     """The template to render and log."""
     level: Dyn[Level] = LogLevel.INFO
     """TRACE, DEBUG, INFO, WARN or ERROR."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        ctx.logger.log(log_level(self.level), self.format or "")
+        return {}

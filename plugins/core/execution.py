@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import json
+from typing import Any, ClassVar, Literal
 
+from pydantic import TypeAdapter, ValidationError
+
+from plugins.core._props import as_map, truthy
+from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
+from runner.signals import EXIT_STATES, ExitExecution
 from runner.types import Dyn, Expression
 from runner.types import Labels as LabelMap
+
+_LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(LabelMap)
 
 
 class Fail(Task):
@@ -20,14 +28,26 @@ class Fail(Task):
     errorMessage: str = "Task failure"
     """The failure message."""
 
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        if self.condition is None or truthy(self.condition):
+            raise TaskFailed(self.errorMessage)
+        return {}
+
 
 class Exit(Task):
     """End the execution now in the given state."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.execution.Exit"
 
-    state: Dyn[Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"]] = "SUCCESS"
-    """The state the execution ends in (KILLED also kills running tasks)."""
+    state: Dyn[Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELLED", "CANCELED"]] = "SUCCESS"
+    """The state the execution ends in (KILLED also kills running tasks). Kestra spells it CANCELLED."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        state = str(self.state).strip().upper().replace("CANCELED", "CANCELLED")
+        if state not in EXIT_STATES:
+            raise TaskFailed(f"state must be one of {', '.join(EXIT_STATES)}, got {self.state!r}")
+        ctx.logger.info(f"Exit: the execution ends in state {state}")
+        raise ExitExecution(state)
 
 
 class Labels(Task):
@@ -38,3 +58,22 @@ class Labels(Task):
 
     labels: LabelMap | Expression
     """A map key: value, a list of {key, value}, or an expression rendering to a JSON map."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        value: Any = self.labels
+        if isinstance(value, str):
+            value = _json_labels(value)
+        try:
+            labels = _LABELS.validate_python(value)
+        except ValidationError as exc:
+            raise TaskFailed(f"labels: {exc.errors()[0]['msg']}") from None
+        ctx.new_labels.update(labels)
+        return {}
+
+
+def _json_labels(text: str) -> Any:
+    """A rendered expression: JSON text of a map or of a list of {key, value}."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return as_map(text, "labels")  # raises with the property's name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from plugins.core._props import as_map
+from runner.api import RunContext
 from runner.plugin import Task
 
 
@@ -14,3 +16,6 @@ class OutputValues(Task):
 
     values: dict[str, Any] | None = None
     """Key -> value (rendered)."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        return {"values": as_map(self.values, "values")}

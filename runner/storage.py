@@ -1,0 +1,173 @@
+"""Execution files on the local disk, addressed by `kestra:///` URIs.
+
+A file a task stores is written to `<data_dir>/executions/<execution_id>/<task_id>/<name>` and named by
+`kestra:///<namespace as a path>/<flow_id>/executions/<execution_id>/<task_id>/<name>` (namespace
+`company.team` is the path `company/team`). A URI maps back to a file only when it is well formed, stays
+inside its execution's folder (no `..`, no absolute or empty parts), and its namespace and flow are those the
+execution's files were stored under (recorded in `<execution dir>/.owner.json`), so a flow cannot read another
+flow's files by writing their URI with its own namespace. Reading another execution's files is allowed within
+the same namespace (Kestra's rule) and for the executions named in `readable_executions` (e.g. a subflow's).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+from runner.api import TaskFailed
+
+SCHEME = "kestra:///"
+OWNER_FILE = ".owner.json"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """The parts of a `kestra:///` URI of an execution file."""
+
+    namespace: str
+    flow_id: str
+    execution_id: str
+    relative: PurePosixPath
+    """`<task_id>/<name>` (or any path under the execution's folder)."""
+
+
+def _safe_parts(text: str, what: str) -> list[str]:
+    parts = text.split("/")
+    for part in parts:
+        if part in ("", ".", "..") or "\\" in part or "\x00" in part:
+            raise TaskFailed(f"{what} {text!r} is refused: it must be a relative path without '..' or empty parts")
+    return parts
+
+
+def uri_candidates(uri: str) -> list[StoredFile]:
+    """The readings of a `kestra:///ns/path/flow/executions/<id>/<task>/<name>` URI; TaskFailed if none.
+
+    A namespace part, a task id or a file name may itself be `executions`, so each place the word stands is
+    a possible split; the storage keeps the one its files were recorded under.
+    """
+    if not isinstance(uri, str) or not uri.startswith(SCHEME):
+        raise TaskFailed(f"{uri!r} is not a kestra:/// storage URI")
+    parts = _safe_parts(uri[len(SCHEME) :], "storage URI")
+    found = [
+        StoredFile(".".join(parts[: i - 1]), parts[i - 1], parts[i + 1], PurePosixPath(*parts[i + 2 :]))
+        for i, part in enumerate(parts)
+        if part == "executions" and i >= 2 and len(parts) >= i + 3
+    ]
+    if not found:
+        raise TaskFailed(f"{uri!r} is not the URI of an execution file")
+    return found
+
+
+def parse_uri(uri: str) -> StoredFile:
+    """The first reading of a storage URI (see `uri_candidates`)."""
+    return uri_candidates(uri)[0]
+
+
+@dataclass
+class LocalStorage:
+    """`runner.api.Storage` over `<data_dir>/executions/<execution_id>/`, for one task of one execution.
+
+    The engine builds one per execution and hands `for_task(task_id)` to each task run.
+    """
+
+    data_dir: Path
+    namespace: str
+    flow_id: str
+    execution_id: str
+    task_id: str = "_execution"
+    readable_executions: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        _safe_parts(self.execution_id, "execution id")
+        _safe_parts(self.task_id, "task id")
+        _safe_parts(self.flow_id, "flow id")
+        _safe_parts(self.namespace.replace(".", "/"), "namespace")
+
+    def for_task(self, task_id: str) -> LocalStorage:
+        """The same execution's storage, storing under `task_id`."""
+        return replace(self, task_id=task_id)
+
+    @property
+    def execution_dir(self) -> Path:
+        return self.data_dir / "executions" / self.execution_id
+
+    def uri(self, relative: str | PurePosixPath) -> str:
+        """The URI of `<execution dir>/<relative>` (which need not exist)."""
+        namespace = self.namespace.replace(".", "/")
+        return f"{SCHEME}{namespace}/{self.flow_id}/executions/{self.execution_id}/{relative}"
+
+    def put(self, source: Path | bytes, name: str) -> str:
+        """Copy a file (or write bytes) as `<task_id>/<name>`; a name already taken gets a `-2`, `-3`… suffix."""
+        relative = PurePosixPath(self.task_id, *_safe_parts(name, "file name"))
+        target = self._unique(self.execution_dir / relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._record_owner()
+        if isinstance(source, bytes):
+            target.write_bytes(source)
+        else:
+            shutil.copyfile(source, target)
+        return self.uri(target.relative_to(self.execution_dir).as_posix())
+
+    def path(self, uri: str) -> Path:
+        """The local file of a URI this execution may read; TaskFailed when refused or absent."""
+        for stored in uri_candidates(uri):
+            execution_dir = self.data_dir / "executions" / stored.execution_id
+            if self._owner(execution_dir) != (stored.namespace, stored.flow_id):
+                continue
+            if stored.execution_id != self.execution_id and not self._may_read(stored):
+                raise TaskFailed(f"{uri!r} belongs to another namespace's execution and cannot be read from here")
+            target = execution_dir / stored.relative
+            if target.resolve().is_relative_to(execution_dir.resolve()) and target.is_file():
+                return target
+        raise TaskFailed(f"{uri!r} does not name a stored file")
+
+    def uris(self) -> list[str]:
+        """Every file this execution stored, as URIs (sorted)."""
+        return [self.uri(path.relative_to(self.execution_dir).as_posix()) for path in self._files()]
+
+    def delete_all(self) -> int:
+        """Remove every file of the execution; how many there were."""
+        count = len(self._files())
+        if self.execution_dir.exists():
+            for child in self.execution_dir.iterdir():
+                if child.name == OWNER_FILE:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        return count
+
+    def _files(self) -> list[Path]:
+        if not self.execution_dir.exists():
+            return []
+        found: Iterable[Path] = self.execution_dir.rglob("*")
+        return sorted(p for p in found if p.is_file() and p.name != OWNER_FILE)
+
+    def _may_read(self, stored: StoredFile) -> bool:
+        return stored.namespace == self.namespace or stored.execution_id in self.readable_executions
+
+    def _unique(self, target: Path) -> Path:
+        candidate, n = target, 1
+        while candidate.exists():
+            n += 1
+            candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+        return candidate
+
+    def _record_owner(self) -> None:
+        owner = self.execution_dir / OWNER_FILE
+        if not owner.exists():
+            self.execution_dir.mkdir(parents=True, exist_ok=True)
+            owner.write_text(json.dumps({"namespace": self.namespace, "flow_id": self.flow_id}), encoding="utf-8")
+
+    @staticmethod
+    def _owner(execution_dir: Path) -> tuple[str, str] | None:
+        try:
+            data = json.loads((execution_dir / OWNER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data.get("namespace"), data.get("flow_id")
