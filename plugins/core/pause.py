@@ -30,6 +30,7 @@ class Pause(FlowableTask):
 class Sleep(Task):
     """Wait for a fixed duration."""
 
+    flowable: ClassVar[bool] = True  # a timer the engine keeps (no worker is held while it waits)
     type_name: ClassVar[str] = "io.kestra.plugin.core.flow.Sleep"
 
     duration: DynDuration
