@@ -123,6 +123,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX outbox_pending ON outbox(sent_at, given_up, next_attempt_at);
         """,
     ),
+    (
+        "task runs, logs, kill and resume requests",
+        """
+        CREATE TABLE task_runs (           -- one attempt of one task (a ForEach value is its own)
+            id TEXT PRIMARY KEY,
+            execution_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            parent_id TEXT,
+            value TEXT,
+            iteration INTEGER,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            outputs TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE INDEX task_runs_execution ON task_runs(execution_id, id);
+        CREATE TABLE logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            execution_id TEXT NOT NULL,
+            task_run_id TEXT,
+            at TEXT NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX logs_execution ON logs(execution_id, id);
+        ALTER TABLE executions ADD COLUMN source TEXT;
+        ALTER TABLE executions ADD COLUMN parent_execution TEXT;
+        ALTER TABLE executions ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE executions ADD COLUMN resume_inputs TEXT;  -- set by `gitsync resume`; the paused run reads it
+        """,
+    ),
 ]
 
 

@@ -302,3 +302,56 @@ Input = Annotated[
     Field(discriminator="type"),
     BeforeValidator(_upper_type),
 ]
+
+
+class InputError(ValueError):
+    """Inputs given to an execution do not fit the flow; `problems` lists each, by input id."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def resolve_inputs(declared: list[Any] | None, given: dict[str, Any], render: Any = None) -> dict[str, Any]:
+    """Coerce the given values to their declared types, apply defaults, check `required`, `values` and ranges.
+
+    `render(text)` renders a default that is an expression (Kestra 1.0 renders input defaults).
+    Unknown inputs are refused, like Kestra's API does. Raises InputError listing every problem.
+    """
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    known = {item.id for item in declared or []}
+    for name in sorted(set(given) - known):
+        problems.append(f"unknown input '{name}' (the flow declares: {', '.join(sorted(known)) or 'none'})")
+    for item in declared or []:
+        if item.id in given and given[item.id] is not None:
+            value = given[item.id]
+        elif item.defaults is not None:
+            value = render(item.defaults) if render is not None and _is_template(item.defaults) else item.defaults
+        else:
+            if item.required:
+                problems.append(f"input '{item.id}' is required")
+            out[item.id] = None
+            continue
+        try:
+            out[item.id] = _check(item, coerce_input_value(item.value_type, value, getattr(item, "itemType", None)))
+        except ValueError as exc:
+            problems.append(f"input '{item.id}' ({item.type}): {exc}")
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _check(item: Any, value: Any) -> Any:
+    values = getattr(item, "values", None)
+    if item.type in ("SELECT", "ENUM") and values and not item.allowCustomValue and value not in values:
+        raise ValueError(f"{value!r} is not one of {values}")
+    if isinstance(item, _NumberInput):
+        if item.min is not None and value < item.min:
+            raise ValueError(f"{value} is below the minimum {item.min:g}")
+        if item.max is not None and value > item.max:
+            raise ValueError(f"{value} is above the maximum {item.max:g}")
+    validator = getattr(item, "validator", None)
+    if validator and isinstance(value, str) and not re.fullmatch(validator, value):
+        raise ValueError(f"{value!r} does not match {validator}")
+    return value
