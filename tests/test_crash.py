@@ -132,6 +132,7 @@ class FlowRepo:
 
     def __init__(self, path: Path, count: int, changed: int, ticks: int = 0) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.repo = Repo.init(str(path), mkdir=True)
         self.repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
         base = {f"{FOLDER}/team{n % 20}/flow_{n:05d}.yaml": bench_flow(n).encode() for n in range(count)}
