@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import shlex
+import sys
+from typing import Any, ClassVar, Literal
 
 from plugins.scripts.docker import DockerOptions
+from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute, python_executable, str_list
+from plugins.scripts.files import as_bool
 from plugins.values import InputFiles, NamespaceFiles, StrList
+from runner.api import RunContext
 from runner.plugin import Kind, Shape, Task, TaskRunnerRef
 from runner.types import Dyn
 
@@ -18,9 +23,9 @@ class ScriptTask(Task):
     plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {"taskRunner": ("runner", "one")}
     inert: ClassVar[dict[str, str]] = {
         **Task.inert,
-        "containerImage": f"{LOCAL_PROCESS}; no container image is used",
-        "docker": f"{LOCAL_PROCESS}; Docker options are not applied",
-        "runner": f"{LOCAL_PROCESS}; the deprecated runner type is ignored",
+        "containerImage": f"{LOCAL_PROCESS}; the image is used only by the Docker task runner",
+        "docker": f"{LOCAL_PROCESS}; Docker options other than the image are not applied",
+        "runner": "deprecated: use taskRunner (DOCKER still selects the Docker task runner)",
         "namespaceFiles": "gitsync has no namespace file store",
     }
 
@@ -53,6 +58,30 @@ class ScriptTask(Task):
     docker: DockerOptions | None = None
     """Deprecated: use taskRunner with the Docker type."""
 
+    default_image: ClassVar[str] = "ubuntu"
+    """Image used by the Docker runner when no containerImage is given."""
+
+    def main_commands(self) -> list[str]:
+        """The commands after beforeCommands (each script task type says what they are)."""
+        raise NotImplementedError
+
+    def script_spec(self, ctx: RunContext) -> ScriptSpec:
+        """The run as `execute` needs it: rendered properties coerced to their types."""
+        return ScriptSpec(
+            commands=self.main_commands(),
+            before=str_list(self.beforeCommands),
+            interpreter=str_list(self.interpreter) or ["/bin/sh", "-c"],
+            fail_fast=as_bool(self.failFast, True),
+            env=env_map(self.env),
+            input_files=self.inputFiles,
+            output_files=self.outputFiles,
+            warning_on_stderr=as_bool(self.warningOnStdErr, True),
+            docker_image=docker_image(self, self.default_image),
+        )
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        return execute(ctx, self.script_spec(ctx))
+
 
 class PythonOptions(ScriptTask):
     """Python-specific options on top of the script task ones."""
@@ -65,3 +94,15 @@ class PythonOptions(ScriptTask):
     """Tool used to install `dependencies`."""
     dependencyCacheEnabled: Dyn[bool] = True
     """Cache installed dependencies between runs."""
+
+    default_image: ClassVar[str] = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+
+    def script_spec(self, ctx: RunContext) -> ScriptSpec:
+        spec = super().script_spec(ctx)
+        spec.python = True
+        spec.dependencies = str_list(self.dependencies)
+        if spec.docker_image is None:
+            spec.python_executable = python_executable(self.pythonVersion, ctx.env.get("PATH"))
+        elif spec.dependencies:
+            spec.before.insert(0, "pip install -q " + " ".join(shlex.quote(dep) for dep in spec.dependencies))
+        return spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from plugins.scripts.common import ScriptTask
+from plugins.scripts.execution import str_list
 from plugins.values import StrList
 
 
@@ -16,6 +17,9 @@ class Commands(ScriptTask):
     commands: StrList
     """The commands, run in order by the interpreter."""
 
+    def main_commands(self) -> list[str]:
+        return str_list(self.commands)
+
 
 class Script(ScriptTask):
     """Run an inline shell script."""
@@ -24,3 +28,6 @@ class Script(ScriptTask):
 
     script: str
     """The script's content; rendered."""
+
+    def main_commands(self) -> list[str]:
+        return [self.script]

@@ -1,0 +1,311 @@
+"""The script machinery shared by shell, Python, legacy and dbt tasks: a script file, a runner, files, outputs.
+
+`execute(ctx, spec)` writes `spec`'s commands to a script in a scratch folder inside `ctx.workdir`
+(`set -e` first when `fail_fast`), writes `inputFiles`, runs the script with the interpreter, stores the
+`outputFiles` globs and returns Kestra's script outputs: `exitCode`, `vars`, `outputFiles`,
+`stdOutLineCount`, `stdErrLineCount`.
+
+The interpreter is run on the script file: `/bin/sh -c` (the default) becomes `/bin/sh <script>`, which means
+the same as `/bin/sh -c "<commands>"` without the argument-length limit; an interpreter not ending in `-c`
+gets the script path appended.
+
+Runners: the local process (io.kestra.plugin.core.runner.Process; the default here) or Docker
+(io.kestra.plugin.scripts.runner.docker.Docker, or the deprecated `runner: DOCKER`), which needs a Docker
+engine that answers `docker info` within 2 s. Without one the task fails, unless `ctx.allow_docker_fallback`,
+in which case the script runs as a local process with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from plugins.scripts.files import as_list, as_map, store_output_files, write_input_files
+from plugins.scripts.process import LineHook, run_process
+from runner.api import RunContext, TaskFailed
+
+PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
+DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
+CONTAINER_WORKDIR = PurePosixPath("/workdir")
+DOCKER_INFO_TIMEOUT = 2.0
+NO_DOCKER = (
+    "no Docker engine answers; set taskRunner to io.kestra.plugin.core.runner.Process, "
+    "or allow the fallback to local processes in gitsync's configuration"
+)
+FAILURE_TAIL = 20
+
+
+@dataclass
+class ScriptSpec:
+    """What one script run needs, whatever the task type."""
+
+    commands: list[str]
+    before: list[str] = field(default_factory=list)
+    interpreter: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
+    fail_fast: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    input_files: Any = None
+    output_files: Any = None
+    warning_on_stderr: bool = True
+    docker_image: str | None = None
+    """Run in this image (Docker runner); None runs a local process."""
+    python: bool = False
+    """Put a `python` / `python3` of the chosen interpreter first on PATH."""
+    python_executable: str = sys.executable
+    dependencies: list[str] = field(default_factory=list)
+    """Python requirements that must already be installed (checked, never installed at run time)."""
+    scratch_files: dict[str, str] = field(default_factory=dict)
+    """Extra files written in the scratch folder (e.g. the Python script); `{scratch}` in commands names it."""
+    stdout_hook: LineHook | None = None
+
+
+@dataclass
+class Scratch:
+    """A folder inside the working directory holding the generated script files, removed after the run."""
+
+    local: Path
+    visible: PurePosixPath | Path
+    """Its path as the process sees it (inside the container for Docker)."""
+
+
+# --- runner selection ------------------------------------------------------------------------------------
+
+
+def _runner_type(task: Any) -> str | None:
+    runner = getattr(task, "taskRunner", None)
+    if runner is None:
+        return None
+    value = runner.get("type") if isinstance(runner, dict) else getattr(runner, "type", None)
+    return str(value) if value else None
+
+
+def docker_image(task: Any, default_image: str) -> str | None:
+    """The image when the task asks for the Docker runner; None for a local process."""
+    kind = _runner_type(task)
+    if kind is not None:
+        name = kind.rsplit(".", 1)[-1].lower()
+        if name in ("process", "processtaskrunner"):
+            return None
+        if name not in ("docker", "dockertaskrunner"):
+            raise TaskFailed(f"unknown task runner {kind!r}: use {PROCESS_RUNNER} or {DOCKER_RUNNER}")
+    elif str(getattr(task, "runner", None) or "PROCESS").upper() != "DOCKER":
+        return None
+    return _image(task) or default_image
+
+
+def _image(task: Any) -> str | None:
+    runner, docker = getattr(task, "taskRunner", None), getattr(task, "docker", None)
+    candidates = [
+        getattr(task, "containerImage", None),
+        runner.get("image") if isinstance(runner, dict) else getattr(runner, "image", None),
+        getattr(docker, "image", None),
+    ]
+    return next((str(image) for image in candidates if image), None)
+
+
+def docker_answers(timeout: float = DOCKER_INFO_TIMEOUT) -> bool:
+    """True when a `docker` CLI exists and its engine answers `docker info` within `timeout` seconds."""
+    exe = shutil.which("docker")
+    if exe is None:
+        return False
+    try:
+        done = subprocess.run(
+            [exe, "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def resolve_runner(ctx: RunContext, spec: ScriptSpec) -> ScriptSpec:
+    """Keep Docker when an engine answers; else fail, or fall back to a local process with a warning."""
+    if spec.docker_image is None or docker_answers():
+        return spec
+    if not ctx.allow_docker_fallback:
+        raise TaskFailed(NO_DOCKER)
+    ctx.warn(f"no Docker engine answers: running the script as a local process instead of in {spec.docker_image}")
+    spec.docker_image = None
+    return spec
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] | None = None) -> dict[str, Any]:
+    """Run the script; return the outputs or raise TaskFailed (exit code and stderr tail) / TaskKilled."""
+    spec = resolve_runner(ctx, spec)
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    write_input_files(ctx, spec.input_files)
+    scratch = _make_scratch(ctx, spec)
+    try:
+        if spec.python and spec.dependencies and spec.docker_image is None:
+            check_dependencies(spec.python_executable, spec.dependencies)
+        argv, env, on_kill = _command(ctx, spec, scratch)
+        result = run_process(ctx, argv, env=env, stdout_hook=spec.stdout_hook, on_kill=on_kill)
+        if after is not None:
+            after(scratch)
+    finally:
+        shutil.rmtree(scratch.local, ignore_errors=True)
+    outputs: dict[str, Any] = {
+        "exitCode": result.exit_code,
+        "vars": result.vars,
+        "stdOutLineCount": result.stdout_lines,
+        "stdErrLineCount": result.stderr_lines,
+    }
+    if result.exit_code != 0:
+        tail = "\n".join(result.stderr_tail[-FAILURE_TAIL:])
+        message = f"command failed with exit code {result.exit_code}"
+        raise TaskFailed(f"{message}; stderr (last lines):\n{tail}" if tail else message, outputs=outputs)
+    outputs["outputFiles"] = store_output_files(ctx, spec.output_files)
+    if spec.warning_on_stderr and result.stderr_lines:
+        ctx.warn(f"{result.stderr_lines} line(s) written to stderr (warningOnStdErr)")
+    return outputs
+
+
+def _make_scratch(ctx: RunContext, spec: ScriptSpec) -> Scratch:
+    name = f".gitsync-{ctx.task_id}-{uuid.uuid4().hex[:8]}"
+    local = ctx.workdir / name
+    local.mkdir()
+    visible: PurePosixPath | Path = CONTAINER_WORKDIR / name if spec.docker_image else local
+    for file_name, content in spec.scratch_files.items():
+        (local / file_name).write_text(content, encoding="utf-8")
+    return Scratch(local=local, visible=visible)
+
+
+def script_text(spec: ScriptSpec, scratch: Scratch) -> str:
+    lines = ["set -e"] if spec.fail_fast else []
+    lines += [line.replace("{scratch}", shlex.quote(str(scratch.visible))) for line in [*spec.before, *spec.commands]]
+    return "\n".join(lines) + "\n"
+
+
+def interpreter_argv(interpreter: list[str], script: str) -> list[str]:
+    """`sh -c` + script file -> `sh <file>`; any other interpreter gets the file appended."""
+    if not interpreter:
+        raise TaskFailed("interpreter must not be empty")
+    if interpreter[-1] == "-c":
+        return [*interpreter[:-1], script]
+    return [*interpreter, script]
+
+
+def _command(ctx: RunContext, spec: ScriptSpec, scratch: Scratch) -> tuple[list[str], dict[str, str], Any]:
+    if spec.python:
+        _python_shims(spec, scratch)
+    (scratch.local / "script.sh").write_text(script_text(spec, scratch), encoding="utf-8")
+    script = str(scratch.visible / "script.sh")
+    task_env = {str(key): str(value) for key, value in spec.env.items()}
+    if spec.docker_image is not None:
+        return _docker_command(ctx, spec, script, task_env)
+    env = {**ctx.env, **task_env, "WORKING_DIR": str(ctx.workdir)}
+    env.setdefault("PATH", _default_path())
+    if spec.python:
+        env["PATH"] = f"{scratch.local / 'bin'}:{Path(spec.python_executable).parent}:{env['PATH']}"
+    return interpreter_argv(spec.interpreter, script), env, None
+
+
+def _default_path() -> str:
+    return os.environ.get("PATH", os.defpath)
+
+
+def _python_shims(spec: ScriptSpec, scratch: Scratch) -> None:
+    """`python` and `python3` in a scratch bin/ folder, running the chosen interpreter (local runs only)."""
+    if spec.docker_image is not None:
+        return
+    bin_dir = scratch.local / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("python", "python3"):
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(spec.python_executable)} "$@"\n', encoding="utf-8")
+        shim.chmod(0o755)
+
+
+def _docker_command(
+    ctx: RunContext, spec: ScriptSpec, script: str, task_env: dict[str, str]
+) -> tuple[list[str], dict[str, str], Any]:
+    name = f"gitsync-{ctx.task_run_id}-{uuid.uuid4().hex[:6]}"
+    argv = ["docker", "run", "--rm", "--name", name, "-v", f"{ctx.workdir}:{CONTAINER_WORKDIR}"]
+    argv += ["-w", str(CONTAINER_WORKDIR)]
+    for key, value in {**task_env, "WORKING_DIR": str(CONTAINER_WORKDIR)}.items():
+        argv += ["-e", f"{key}={value}"]
+    argv += [str(spec.docker_image), *interpreter_argv(spec.interpreter, script)]
+    env = {**ctx.env}
+    env.setdefault("PATH", _default_path())
+
+    def remove_container() -> None:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=30, check=False)
+
+    return argv, env, remove_container
+
+
+# --- python ----------------------------------------------------------------------------------------------
+
+_CHECK_DEPENDENCIES = r"""
+import json, re, sys
+from importlib import metadata
+missing = []
+for spec in json.loads(sys.argv[1]):
+    name = re.split(r"[\s\[<>=!~;@(]", spec.strip(), maxsplit=1)[0]
+    try:
+        version = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        missing.append(spec)
+        continue
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        continue
+    try:
+        wanted = Requirement(spec).specifier
+    except Exception:
+        continue
+    if wanted and not wanted.contains(version, prereleases=True):
+        missing.append(f"{spec} (installed: {version})")
+print(json.dumps(missing))
+"""
+
+
+def check_dependencies(python: str, dependencies: list[str]) -> None:
+    """Fail unless every requirement is installed for `python`: gitsync never pip-installs at run time."""
+    wanted = [dep for dep in dependencies if dep.strip()]
+    if not wanted:
+        return
+    done = subprocess.run(
+        [python, "-c", _CHECK_DEPENDENCIES, json.dumps(wanted)], capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        raise TaskFailed(f"could not check the Python dependencies with {python}: {done.stderr.strip()[-500:]}")
+    missing = json.loads(done.stdout)
+    if missing:
+        raise TaskFailed(
+            f"Python dependencies not installed: {', '.join(missing)}. gitsync does not install packages at run "
+            f"time; install them in the environment of {python} (or the worker image), or use the Docker runner"
+        )
+
+
+def python_executable(version: str | None, env_path: str | None = None) -> str:
+    """The interpreter for `pythonVersion`: gitsync's own when unset or equal, else `python<version>` on PATH."""
+    current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not version or str(version) in (current, str(sys.version_info.major)):
+        return sys.executable
+    found = shutil.which(f"python{version}", path=env_path)
+    if found is None:
+        raise TaskFailed(
+            f"pythonVersion {version} is not available: no python{version} on PATH (gitsync runs {current})"
+        )
+    return found
+
+
+def env_map(value: Any) -> dict[str, str]:
+    return {str(key): "" if item is None else str(item) for key, item in as_map(value, "env").items()}
+
+
+def str_list(value: Any) -> list[str]:
+    return as_list(value)
