@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
+import httpx
+
+from plugins.core._props import as_map, as_seconds, mask
 from plugins.values import Options, StrMap
+from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 from runner.types import Dyn, DynDuration
 
@@ -34,3 +39,38 @@ class SlackIncomingWebhook(Task):
     """Plain text message, used when no payload is given."""
     options: RequestOptions | None = None
     """HTTP client options."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        content = self._content()
+        options = self.options or RequestOptions()
+        headers = {str(k): str(v) for k, v in as_map(options.headers, "options.headers").items()}
+        headers.setdefault("Content-Type", "application/json")
+        try:
+            with httpx.Client(timeout=webhook_timeout(options), trust_env=False) as client:
+                response = client.post(self.url, content=content.encode("utf-8"), headers=headers)
+        except httpx.HTTPError as exc:
+            reason = mask(str(exc) or type(exc).__name__, self.url)
+            raise TaskFailed(f"Slack webhook (URL hidden) could not be reached: {reason}") from None
+        if not response.is_success:
+            body = mask(response.text[:200], self.url)
+            raise TaskFailed(f"Slack webhook (URL hidden) answered HTTP {response.status_code}: {body}")
+        ctx.logger.info(f"Slack message sent (HTTP {response.status_code})")
+        return {}
+
+    def _content(self) -> str:
+        """The JSON document to post: `payload` as written, else `{"text": messageText}`."""
+        if self.payload is not None and self.payload.strip():
+            try:
+                json.loads(self.payload)
+            except ValueError as exc:
+                raise TaskFailed(f"payload is not valid JSON: {exc}") from None
+            return self.payload
+        if self.messageText:
+            return json.dumps({"text": self.messageText})
+        raise TaskFailed("set payload (a JSON Slack message) or messageText")
+
+
+def webhook_timeout(options: RequestOptions) -> httpx.Timeout:
+    connect = as_seconds(options.connectTimeout, "options.connectTimeout") or 30.0
+    read = as_seconds(options.readTimeout, "options.readTimeout") or 60.0
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
