@@ -24,7 +24,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
-    value JSON NOT NULL,
+    value TEXT NOT NULL CHECK (json_valid(value)),  -- JSON text (a JSON column type would get NUMERIC affinity)
     expires_at REAL,
     PRIMARY KEY (namespace, key)
 )

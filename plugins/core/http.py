@@ -119,8 +119,11 @@ class _Http(Task):
             with httpx.Client(**client_settings(self._options, self.sslOptions)) as client:
                 request = build_request(client, self, ctx)
                 log_request(ctx, self._options, request)
-                with client.send(request, stream=True) as response:
+                response = client.send(request, stream=True)
+                try:
                     yield response
+                finally:
+                    response.close()
         except httpx.TimeoutException as exc:
             raise TaskFailed(f"{self.method} {safe_url(self.uri)} timed out: {_reason(exc)}") from None
         except httpx.HTTPError as exc:

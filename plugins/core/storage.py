@@ -58,7 +58,9 @@ def match_output_files(workdir: Path, patterns: list[str]) -> list[Path]:
     found: set[Path] = set()
     for pattern in patterns:
         _inside(workdir, pattern, "output pattern")
-        found.update(path for path in workdir.glob(pattern) if path.is_file())
+        globs = [pattern, f"{pattern}/*"] if pattern.endswith("**") else [pattern]  # Path.glob("a/**") lists folders
+        for glob in globs:
+            found.update(path for path in workdir.glob(glob) if path.is_file())
     return sorted(found)
 
 
