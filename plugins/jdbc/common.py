@@ -2,12 +2,262 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from time import monotonic
 from typing import Any, Literal
 
+from plugins.scripts.files import as_bool, as_int, as_map, inside
+from runner.api import RunContext, TaskFailed, TaskKilled
 from runner.plugin import Task
 from runner.types import Dyn
 
 FetchType = Literal["NONE", "FETCH_ONE", "FETCH", "STORE"]
+POLL_SECONDS = 0.05
+
+
+@dataclass
+class Statement:
+    """One statement of the task's SQL: its text (for messages) and what the driver executes."""
+
+    text: str
+    handle: Any
+
+
+@dataclass
+class Backend:
+    """One database connection and how to talk to it; subclasses fill in the driver calls."""
+
+    ctx: RunContext
+    path: Path | None
+    """The database file (None: in memory)."""
+    conn: Any = None
+    errors: tuple[type[BaseException], ...] = field(default_factory=tuple)
+
+    def connect(self) -> None:
+        raise NotImplementedError
+
+    def statements(self, sql: str, parameters: dict[str, Any]) -> list[Statement]:
+        raise NotImplementedError
+
+    def execute(self, statement: Statement, parameters: dict[str, Any]) -> Any:
+        """Run one statement; return a DB-API cursor (description, fetchone, fetchmany)."""
+        raise NotImplementedError
+
+    def returns_rows(self, statement: Statement, cursor: Any) -> bool:
+        return cursor.description is not None
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        with contextlib.suppress(*self.errors):
+            self.conn.execute("ROLLBACK")
+
+    def interrupt(self) -> None:
+        self.conn.interrupt()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def database_path(ctx: RunContext, url: str, prefix: str, stored: str | None, keep: bool, suffix: str) -> Path | None:
+    """The database file of `url` (`<prefix><path>`, relative to the working directory), None for memory.
+
+    A stored database (`stored`, a kestra:/// URI) is copied to that path first; an in-memory database that
+    must be kept (`keep`, outputDbFile) or loaded from `stored` becomes a file in the working directory.
+    """
+    if not url.startswith(prefix):
+        raise TaskFailed(f"url must start with {prefix!r}, not {url!r}")
+    location = url[len(prefix) :].split("?", 1)[0].strip()
+    if location in ("", ":memory:", "memory:"):
+        if not (keep or stored):
+            return None
+        path = ctx.workdir / f"{ctx.task_id}-{uuid.uuid4().hex[:8]}{suffix}"
+    else:
+        path = Path(location) if Path(location).is_absolute() else inside(ctx.workdir, location, "url path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if stored:
+        path.write_bytes(ctx.storage.path(stored.strip()).read_bytes())
+    return path
+
+
+def fetch_type(task: JdbcQuery) -> str:
+    """fetchType, or the deprecated booleans when they say more (store > fetch > fetchOne)."""
+    if as_bool(task.store):
+        return "STORE"
+    if as_bool(task.fetch):
+        return "FETCH"
+    if as_bool(task.fetchOne):
+        return "FETCH_ONE"
+    value = str(task.fetchType or "NONE").upper()
+    if value not in ("NONE", "FETCH_ONE", "FETCH", "STORE"):
+        raise TaskFailed(f"fetchType must be NONE, FETCH_ONE, FETCH or STORE, not {value!r}")
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """A column value as JSON can hold it (dates as ISO-8601, decimals as numbers, bytes as base64)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(item) for item in value]
+    return str(value)
+
+
+def _rows(cursor: Any, batch: int) -> Iterator[dict[str, Any]]:
+    columns = [column[0] for column in cursor.description]
+    while True:
+        chunk = cursor.fetchmany(batch)
+        if not chunk:
+            return
+        for row in chunk:
+            yield {name: jsonable(value) for name, value in zip(columns, row, strict=False)}
+
+
+def collect(ctx: RunContext, cursor: Any, fetch: str, batch: int, name: str) -> dict[str, Any]:
+    """The outputs of one result set: row (FETCH_ONE), rows (FETCH), uri (STORE, JSON lines), size."""
+    if fetch == "FETCH_ONE":
+        row = next(_rows(cursor, 1), None)
+        return {"row": row, "size": 0 if row is None else 1}
+    if fetch == "FETCH":
+        rows = list(_rows(cursor, batch))
+        return {"rows": rows, "size": len(rows)}
+    if fetch == "STORE":
+        return _store(ctx, cursor, batch, name)
+    return {}
+
+
+def _store(ctx: RunContext, cursor: Any, batch: int, name: str) -> dict[str, Any]:
+    """Rows as JSON lines (Kestra stores Ion; gitsync stores one JSON object per line)."""
+    local = ctx.workdir / f".{ctx.task_id}-{uuid.uuid4().hex[:8]}.jsonl"
+    size = 0
+    try:
+        with local.open("w", encoding="utf-8") as handle:
+            for row in _rows(cursor, batch):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                size += 1
+        return {"uri": ctx.storage.put(local, name), "size": size}
+    finally:
+        local.unlink(missing_ok=True)
+
+
+def _interrupt_on_cancel(ctx: RunContext, backend: Backend) -> Callable[[], str | None]:
+    """Interrupt the query when ctx.cancelled is set or the timeout passes; the stop function returns why."""
+    done = threading.Event()
+    reason: list[str] = []
+    timeout = ctx.timeout_seconds
+
+    deadline = None if timeout is None else monotonic() + timeout
+
+    def watch() -> None:
+        while not done.wait(POLL_SECONDS):
+            if ctx.cancelled.is_set() or (deadline is not None and monotonic() >= deadline):
+                reason.append("killed" if ctx.cancelled.is_set() else f"timed out after {timeout:g} s")
+                backend.interrupt()
+                return
+
+    thread = threading.Thread(target=watch, name="sql-watch", daemon=True)
+    thread.start()
+
+    def stop() -> str | None:
+        done.set()
+        if thread is not threading.current_thread():
+            thread.join()
+        return reason[0] if reason else None
+
+    return stop
+
+
+def run_sql(ctx: RunContext, task: JdbcQuery, backend: Backend, many: bool) -> dict[str, Any]:
+    """Run the task's statements; Query returns the last result set's outputs, Queries a list of them."""
+    fetch = fetch_type(task)
+    batch = max(1, as_int(task.fetchSize, 10000))
+    parameters = as_map(task.parameters, "parameters")
+    backend.connect()
+    stop = _interrupt_on_cancel(ctx, backend)
+    try:
+        results = _run_statements(ctx, task, backend, many, fetch, batch, parameters)
+    except TaskFailed as exc:
+        why = stop()
+        if why is not None:
+            raise TaskKilled(f"the query was {why}") from exc
+        raise
+    finally:
+        stop()
+        backend.close()
+    outputs: dict[str, Any] = {"outputs": results} if many else (results[-1] if results else {})
+    if as_bool(getattr(task, "outputDbFile", False)) and backend.path is not None:
+        outputs["databaseUri"] = ctx.storage.put(backend.path, backend.path.name)
+    return outputs
+
+
+def _run_statements(
+    ctx: RunContext,
+    task: JdbcQuery,
+    backend: Backend,
+    many: bool,
+    fetch: str,
+    batch: int,
+    parameters: dict[str, Any],
+) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    statements = backend.statements(task.sql, parameters)
+    if not statements:
+        raise TaskFailed("sql holds no statement")
+    transaction = many and as_bool(getattr(task, "transaction", False), True)
+    if transaction:
+        backend.begin()
+    for number, statement in enumerate(statements, 1):
+        cursor = _execute(backend, statement, parameters, number, len(statements), transaction)
+        if backend.returns_rows(statement, cursor) and fetch != "NONE":
+            name = f"result-{number}.jsonl" if many else "result.jsonl"
+            results.append(collect(ctx, cursor, fetch, batch, name))
+    if transaction:
+        backend.commit()
+    return results
+
+
+def _execute(
+    backend: Backend, statement: Statement, parameters: dict[str, Any], number: int, count: int, transaction: bool
+) -> Any:
+    try:
+        return backend.execute(statement, parameters)
+    except backend.errors as exc:
+        if transaction:
+            backend.rollback()
+        where = f"statement {number} of {count}" if count > 1 else "the statement"
+        raise TaskFailed(f"{where} failed: {exc}\n{_excerpt(statement.text)}") from exc
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 class JdbcQuery(Task):
@@ -36,9 +286,19 @@ class JdbcQuery(Task):
     store: bool | None = None
     """Deprecated: fetchType STORE."""
 
+    def backend(self, ctx: RunContext) -> Backend:
+        """The database this task talks to (each JDBC plugin says which)."""
+        raise NotImplementedError
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        return run_sql(ctx, self, self.backend(ctx), many=False)
+
 
 class JdbcQueries(JdbcQuery):
     """Several `;`-separated statements, optionally in one transaction."""
 
     transaction: Dyn[bool] = True
     """Run all statements in one transaction."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        return run_sql(ctx, self, self.backend(ctx), many=True)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import shlex
+import shutil
+import sys
+from typing import Any, ClassVar, Literal
 
 from plugins.scripts.docker import LegacyDockerOptions
+from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute
+from plugins.scripts.files import inside, store_output_files
 from plugins.values import InputFiles
+from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 
 _DOCKER = "gitsync runs scripts as local processes; Docker options are not applied"
@@ -39,6 +45,35 @@ class _LegacyScript(Task):
     warningOnStdErr: bool = True
     """End in WARNING when anything is written to stderr."""
 
+    def script_spec(self, ctx: RunContext) -> ScriptSpec:
+        for folder in self.outputDirs or []:
+            inside(ctx.workdir, folder, "outputDirs").mkdir(parents=True, exist_ok=True)
+        return ScriptSpec(
+            commands=list(self.commands),  # type: ignore[attr-defined]
+            interpreter=[self.interpreter, *self.interpreterArgs],
+            fail_fast=self.exitOnFailed,
+            env=env_map(self.env),
+            input_files=self.inputFiles,
+            warning_on_stderr=self.warningOnStdErr,
+            docker_image=docker_image(self, (self.dockerOptions.image if self.dockerOptions else None) or "ubuntu"),
+        )
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        outputs = execute(ctx, self.script_spec(ctx))
+        stored = self._store_declared(ctx)
+        return {**outputs, "outputFiles": stored, "files": stored}
+
+    def _store_declared(self, ctx: RunContext) -> dict[str, str]:
+        """Declared output names (files in the working directory) and every file under outputDirs."""
+        stored: dict[str, str] = {}
+        for name in [*(self.outputFiles or []), *(self.outputsFiles or []), *(self.files or [])]:
+            path = inside(ctx.workdir, name, "outputFiles")
+            if path.is_file() and name not in stored:
+                stored[name] = ctx.storage.put(path, name)
+        for folder in self.outputDirs or []:
+            stored.update(store_output_files(ctx, [f"{folder.rstrip('/')}/**/*"]))
+        return stored
+
 
 class Bash(_LegacyScript):
     """Deprecated (use io.kestra.plugin.scripts.shell.Commands): run shell commands."""
@@ -62,3 +97,34 @@ class Python(_LegacyScript):
     """pip requirements installed in the virtualenv."""
     virtualEnv: bool = True
     """Create a virtualenv for the run."""
+
+    def script_spec(self, ctx: RunContext) -> ScriptSpec:
+        spec = super().script_spec(ctx)
+        if spec.docker_image is not None:
+            return spec
+        spec.python = True
+        spec.python_executable = _legacy_python(self.pythonPath, ctx.env.get("PATH"))
+        spec.dependencies = list(self.requirements or [])
+        if self.virtualEnv:
+            _bin_python_shim(ctx, spec.python_executable)
+        return spec
+
+
+def _legacy_python(python_path: str, env_path: str | None) -> str:
+    if python_path in ("python", "python3"):
+        return sys.executable
+    found = shutil.which(python_path, path=env_path)
+    if found is None:
+        raise TaskFailed(f"pythonPath {python_path!r} is not found on PATH")
+    return found
+
+
+def _bin_python_shim(ctx: RunContext, python: str) -> None:
+    """`./bin/python` in the working directory, where the legacy task's virtualenv put it (no venv is made:
+    the requirements must already be installed for gitsync's Python)."""
+    shim = ctx.workdir / "bin" / "python"
+    if shim.exists():
+        return
+    shim.parent.mkdir(parents=True, exist_ok=True)
+    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n', encoding="utf-8")
+    shim.chmod(0o755)
