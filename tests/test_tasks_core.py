@@ -170,6 +170,7 @@ def test_kv_type_and_key_errors(ctx: RunContext) -> None:
 def test_kv_ttl_expires_with_the_clock(tmp_path: Path) -> None:
     now = [1000.0]
     ctx = make_context(tmp_path, clock=lambda: now[0])
+    assert isinstance(ctx.kv, SqliteKeyValue)
     task(kv.Set, key="short", value="v", ttl="PT1M").run(ctx)
     task(kv.Set, key="long", value="v").run(ctx)
     now[0] += 59
@@ -179,6 +180,7 @@ def test_kv_ttl_expires_with_the_clock(tmp_path: Path) -> None:
     assert task(kv.GetKeys).run(ctx) == {"keys": ["long"]}
     task(kv.Set, key="short", value="again", overwrite=False).run(ctx)  # an expired key no longer exists
     assert ctx.kv.get("company.team", "short") == "again"
+    ctx.kv.close()
 
 
 def test_kv_store_ttl_with_the_real_clock(tmp_path: Path) -> None:
@@ -204,7 +206,9 @@ def test_kv_store_is_shared_between_threads(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(store.keys("ns")) == 200
-    assert SqliteKeyValue(tmp_path / "kv.db").get("ns", "k3-49") == 49  # another connection sees the writes
+    other = SqliteKeyValue(tmp_path / "kv.db")
+    assert other.get("ns", "k3-49") == 49  # another connection sees the writes
+    other.close()
     store.close()
 
 
@@ -438,6 +442,19 @@ def test_request_refuses_other_schemes_and_hides_passwords(ctx: RunContext) -> N
     assert "hunter2" not in raised.value.message
 
 
+def test_client_settings_from_options() -> None:
+    settings = http.client_settings(
+        http.HttpOptions.model_validate({"timeout": {"connectTimeout": "PT2S"}, "readTimeout": "PT7S"}),
+        http.SslOptions(insecureTrustAllCertificates=True),
+    )
+    assert settings["verify"] is False
+    assert settings["timeout"].connect == 2 and settings["timeout"].read == 7
+    proxied = http.client_settings(
+        http.HttpOptions.model_validate({"proxy": {"type": "HTTP", "address": "proxy.local", "port": 3128}}), None
+    )
+    assert proxied["proxy"] == "http://proxy.local:3128" and proxied["verify"] is True
+
+
 def test_download_stores_the_body(ctx: RunContext, server: str) -> None:
     outputs = task(http.Download, uri=f"{server}/files/report.csv").run(ctx)
     expected = b"id,name\n1,a\n" * 1000
@@ -552,3 +569,24 @@ def test_mail_send_failures(ctx: RunContext, smtp: tuple[int, Inbox]) -> None:
         task(MailSend, transportStrategy="SMTP", **{**base, "port": free_port()}).run(ctx)
     with pytest.raises(TaskFailed, match="at least one recipient"):
         task(MailSend, transportStrategy="SMTP", **{**base, "to": None}).run(ctx)
+
+
+def test_mail_send_html_with_an_embedded_image(ctx: RunContext, smtp: tuple[int, Inbox]) -> None:
+    port, inbox = smtp
+    logo = ctx.storage.put(b"\x89PNG fake", "logo.png")
+    task(
+        MailSend,
+        host="127.0.0.1",
+        port=port,
+        transportStrategy="SMTP",
+        **{"from": "bot@example.com"},
+        to=["a@example.com"],
+        subject="html only",
+        htmlTextContent='<img src="cid:logo">',
+        embeddedImages=[{"name": "logo", "uri": logo, "contentType": "image/png"}],
+    ).run(ctx)
+    mail = message_from_bytes(inbox.envelopes[0].content)
+    parts = {part.get_content_type(): part for part in mail.walk()}
+    assert mail.get_content_type() == "multipart/related"
+    assert parts["image/png"]["Content-ID"] == "<logo>"
+    assert parts["image/png"].get_payload(decode=True) == b"\x89PNG fake"
