@@ -1,0 +1,344 @@
+"""Script tasks run as real processes: shell/Python Commands and Script, legacy Bash/Python, Docker runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from taskctx import make_context
+
+from plugins.scripts import legacy, process, python, shell
+from plugins.scripts.execution import NO_DOCKER, docker_answers
+from runner.api import RunContext, TaskFailed, TaskKilled
+
+SHELL = "io.kestra.plugin.scripts.shell.Commands"
+PROCESS = {"type": "io.kestra.plugin.core.runner.Process"}
+DOCKER = {"type": "io.kestra.plugin.scripts.runner.docker.Docker"}
+
+
+def commands(cmds: list[str], **props: Any) -> shell.Commands:
+    return shell.Commands.model_validate({"id": "task", "type": SHELL, "commands": cmds, **props})
+
+
+def wait_until(check: Any, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> RunContext:
+    return make_context(tmp_path, env={"PATH": os.environ["PATH"], "FROM_CTX": "ctx"})
+
+
+def test_commands_outputs_vars_files_and_logs(ctx: RunContext) -> None:
+    task = commands(
+        [
+            "echo hello",
+            'echo \'::{"outputs":{"n":1,"name":"a"}}::\'',
+            'echo \'::{"outputs":{"n":2},"logs":[{"level":"ERROR","message":"from protocol"}]}::\'',
+            'echo "$FROM_CTX $FROM_TASK $WORKING_DIR" > out/env.txt',
+            "cat in.txt > out/copy.txt",
+        ],
+        beforeCommands=["mkdir -p out"],
+        env={"FROM_TASK": "task"},
+        inputFiles={"in.txt": "input content\n"},
+        outputFiles=["out/*.txt"],
+        taskRunner=PROCESS,
+    )
+    outputs = task.run(ctx)
+    assert outputs["exitCode"] == 0
+    assert outputs["vars"] == {"n": 2, "name": "a"}
+    assert outputs["stdOutLineCount"] == 3 and outputs["stdErrLineCount"] == 0
+    assert sorted(outputs["outputFiles"]) == ["out/copy.txt", "out/env.txt"]
+    env_line = ctx.storage.path(outputs["outputFiles"]["out/env.txt"]).read_text().split()
+    assert env_line == ["ctx", "task", str(ctx.workdir)]
+    assert ctx.storage.path(outputs["outputFiles"]["out/copy.txt"]).read_text() == "input content\n"
+    assert ("INFO", "hello") in ctx.logger.lines and ("ERROR", "from protocol") in ctx.logger.lines
+    assert ctx.warnings == []
+    assert not [p for p in ctx.workdir.iterdir() if p.name.startswith(".gitsync-")]
+
+
+def test_input_file_from_storage(ctx: RunContext) -> None:
+    uri = ctx.storage.put(b"stored bytes", "data.bin")
+    task = commands(["cat data.bin"], inputFiles={"data.bin": uri})
+    task.run(ctx)
+    assert ("INFO", "stored bytes") in ctx.logger.lines
+
+
+@pytest.mark.parametrize(
+    ("props", "exit_code", "ran_after"),
+    [
+        ({}, 3, False),  # failFast (default): set -e stops at the first failure
+        ({"failFast": False}, 0, True),  # the last command's status is the script's
+        ({"failFast": "false"}, 0, True),  # a rendered string
+    ],
+)
+def test_fail_fast(ctx: RunContext, props: dict[str, Any], exit_code: int, ran_after: bool) -> None:
+    task = commands(["echo boom >&2", "(exit 3)", "echo after"], warningOnStdErr=False, **props)
+    if exit_code:
+        with pytest.raises(TaskFailed) as failed:
+            task.run(ctx)
+        assert "exit code 3" in failed.value.message and "boom" in failed.value.message
+        assert failed.value.outputs["exitCode"] == 3
+    else:
+        assert task.run(ctx)["exitCode"] == 0
+    assert (("INFO", "after") in ctx.logger.lines) is ran_after
+
+
+def test_failure_quotes_the_stderr_tail(ctx: RunContext) -> None:
+    task = commands(["for i in $(seq 1 50); do echo line$i >&2; done", "exit 7"])
+    with pytest.raises(TaskFailed) as failed:
+        task.run(ctx)
+    message = failed.value.message
+    assert "exit code 7" in message and "line50" in message and "line31" in message and "line30\n" not in message
+
+
+def test_warning_on_stderr(ctx: RunContext) -> None:
+    commands(["echo oops >&2"]).run(ctx)
+    assert ctx.warnings and "stderr" in ctx.warnings[0]
+    assert ("WARN", "oops") in ctx.logger.lines
+    quiet = make_context(ctx.workdir.parent.parent.parent / "quiet")
+    commands(["echo oops >&2"], warningOnStdErr=False).run(quiet)
+    assert quiet.warnings == []
+
+
+def test_output_is_bounded(ctx: RunContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(process, "MAX_LOGGED_LINES", 100)
+    monkeypatch.setattr(process, "MAX_LINE_BYTES", 1024)
+    task = commands(["seq 1 5000", "head -c 5000 /dev/zero | tr '\\0' x; echo"])
+    outputs = task.run(ctx)
+    assert outputs["stdOutLineCount"] == 5001
+    logged = ctx.logger.messages("INFO")
+    assert len(logged) == 100
+    assert sum("output cut after 100 lines" in m for m in ctx.logger.messages("WARN")) == 1
+
+
+def test_long_line_is_cut(ctx: RunContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(process, "MAX_LINE_BYTES", 1024)
+    outputs = commands(["head -c 5000 /dev/zero | tr '\\0' x; echo", "echo next"]).run(ctx)
+    assert outputs["stdOutLineCount"] == 2
+    first, second = ctx.logger.messages("INFO")
+    assert first.endswith("[line cut]") and len(first) < 1100 and second == "next"
+
+
+def _spawn_and_record(ctx: RunContext) -> shell.Script:
+    script = "sleep 1000 & echo $! > pids\nsleep 1000 & echo $! >> pids\necho $$ >> pids\necho started\nwait\n"
+    return shell.Script.model_validate(
+        {"id": "task", "type": "io.kestra.plugin.scripts.shell.Script", "script": script}
+    )
+
+
+def _pids(ctx: RunContext) -> list[int]:
+    path = ctx.workdir / "pids"
+    lines = path.read_text().split() if path.exists() else []
+    return [int(pid) for pid in lines]
+
+
+def test_kill_stops_the_whole_process_group(ctx: RunContext) -> None:
+    task = _spawn_and_record(ctx)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            task.run(ctx)
+        except BaseException as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    wait_until(lambda: len(_pids(ctx)) == 3)
+    pids = _pids(ctx)
+    assert all(alive(pid) for pid in pids)
+    ctx.cancelled.set()
+    runner.join(60)
+    assert not runner.is_alive()
+    assert failure and isinstance(failure[0], TaskKilled)
+    wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+def test_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, timeout_seconds=0.5)
+    task = _spawn_and_record(ctx)
+    with pytest.raises(TaskKilled) as killed:
+        task.run(ctx)
+    assert "timed out" in killed.value.message
+    pids = _pids(ctx)
+    assert len(pids) == 3
+    wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+def test_sigterm_ignored_gets_sigkill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(process, "GRACE_SECONDS", 0.3)
+    ctx = make_context(tmp_path, timeout_seconds=0.5)
+    task = commands(["trap '' TERM", "echo $$ > pids", "while true; do sleep 0.1; done"])
+    with pytest.raises(TaskKilled):
+        task.run(ctx)
+    wait_until(lambda: not any(alive(pid) for pid in _pids(ctx)))
+
+
+def test_leftover_background_process_is_killed_when_the_script_ends(ctx: RunContext) -> None:
+    outputs = commands(["sleep 1000 > /dev/null 2>&1 & echo $! > pids"]).run(ctx)
+    assert outputs["exitCode"] == 0
+    wait_until(lambda: not any(alive(pid) for pid in _pids(ctx)))
+
+
+def test_shell_script_and_interpreter(ctx: RunContext) -> None:
+    task = shell.Script.model_validate(
+        {
+            "id": "task",
+            "type": "io.kestra.plugin.scripts.shell.Script",
+            "script": 'echo "$0 ${BASH_VERSION:+bash}"',
+            "interpreter": ["/bin/bash", "-c"],
+        }
+    )
+    task.run(ctx)
+    assert ctx.logger.messages("INFO")[0].endswith("script.sh bash")
+
+
+def test_python_script_uses_gitsync_python(ctx: RunContext) -> None:
+    task = python.Script.model_validate(
+        {
+            "id": "task",
+            "type": "io.kestra.plugin.scripts.python.Script",
+            "script": "import json, sys\nprint('::' + json.dumps({'outputs': {'exe': sys.executable}}) + '::')",
+            "dependencies": ["pydantic>=2"],
+            "taskRunner": PROCESS,
+        }
+    )
+    assert task.run(ctx)["vars"]["exe"] == sys.executable
+
+
+def test_python_commands_see_python_on_path(ctx: RunContext) -> None:
+    task = python.Commands.model_validate(
+        {
+            "id": "task",
+            "type": "io.kestra.plugin.scripts.python.Commands",
+            "inputFiles": {"main.py": "import sys\nprint(sys.prefix)\n"},
+            "commands": ["python main.py", "python3 -c 'print(42)'"],
+        }
+    )
+    task.run(ctx)
+    assert ctx.logger.messages("INFO") == [sys.prefix, "42"]
+
+
+@pytest.mark.parametrize(
+    ("dependency", "expected"),
+    [
+        ("surely-not-installed-package-xyz", "surely-not-installed-package-xyz"),
+        ("pydantic<1", "installed:"),
+    ],
+)
+def test_python_dependencies_must_be_installed(ctx: RunContext, dependency: str, expected: str) -> None:
+    task = python.Script.model_validate(
+        {
+            "id": "task",
+            "type": "io.kestra.plugin.scripts.python.Script",
+            "script": "print(1)",
+            "dependencies": [dependency],
+        }
+    )
+    with pytest.raises(TaskFailed) as failed:
+        task.run(ctx)
+    assert "not installed" in failed.value.message and expected in failed.value.message
+
+
+def test_python_version_not_available(ctx: RunContext) -> None:
+    task = python.Script.model_validate(
+        {"id": "task", "type": "io.kestra.plugin.scripts.python.Script", "script": "print(1)", "pythonVersion": "2.1"}
+    )
+    with pytest.raises(TaskFailed, match=r"pythonVersion 2\.1 is not available"):
+        task.run(ctx)
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"taskRunner": DOCKER, "containerImage": "alpine"},
+        {"runner": "DOCKER"},
+        {"taskRunner": {"type": "io.kestra.plugin.scripts.runner.docker.Docker", "image": "alpine"}},
+    ],
+)
+def test_docker_runner_without_engine(ctx: RunContext, props: dict[str, Any]) -> None:
+    if docker_answers():
+        pytest.skip("a Docker engine answers here; this test covers machines without one")
+    with pytest.raises(TaskFailed) as failed:
+        commands(["echo in docker"], **props).run(ctx)
+    assert failed.value.message == NO_DOCKER
+
+
+def test_docker_fallback_runs_locally_with_a_warning(tmp_path: Path) -> None:
+    if docker_answers():
+        pytest.skip("a Docker engine answers here; this test covers machines without one")
+    ctx = make_context(tmp_path, allow_docker_fallback=True)
+    outputs = commands(["echo local"], taskRunner=DOCKER, containerImage="alpine").run(ctx)
+    assert outputs["exitCode"] == 0 and ("INFO", "local") in ctx.logger.lines
+    assert ctx.warnings and "alpine" in ctx.warnings[0]
+
+
+def test_unknown_task_runner(ctx: RunContext) -> None:
+    with pytest.raises(TaskFailed, match="unknown task runner"):
+        commands(["true"], taskRunner={"type": "io.kestra.plugin.ee.aws.runner.Batch"}).run(ctx)
+
+
+def test_legacy_bash(ctx: RunContext) -> None:
+    task = legacy.Bash.model_validate(
+        {
+            "id": "task",
+            "type": "io.kestra.core.tasks.scripts.Bash",
+            "commands": [
+                "echo result > first.txt",
+                "mkdir -p reports && echo r > reports/a.txt",
+                'echo \'::{"outputs":{"k":"v"}}::\'',
+            ],
+            "outputFiles": ["first.txt"],
+            "outputDirs": ["reports"],
+        }
+    )
+    outputs = task.run(ctx)
+    assert outputs["vars"] == {"k": "v"} and outputs["exitCode"] == 0
+    assert sorted(outputs["outputFiles"]) == ["first.txt", "reports/a.txt"]
+    assert outputs["files"] == outputs["outputFiles"]
+    assert ctx.storage.path(outputs["outputFiles"]["first.txt"]).read_text() == "result\n"
+
+
+def test_legacy_bash_exit_on_failed(ctx: RunContext) -> None:
+    task = legacy.Bash.model_validate(
+        {"id": "task", "type": "io.kestra.core.tasks.scripts.Bash", "commands": ["false", "echo after"]}
+    )
+    with pytest.raises(TaskFailed, match="exit code 1"):
+        task.run(ctx)
+    lenient = task.model_copy(update={"exitOnFailed": False})
+    assert lenient.run(ctx)["exitCode"] == 0
+
+
+def test_legacy_python_runs_main_py(ctx: RunContext) -> None:
+    task = legacy.Python.model_validate(
+        {
+            "id": "task",
+            "type": "io.kestra.core.tasks.scripts.Python",
+            "inputFiles": {"main.py": "import json\nprint('::' + json.dumps({'outputs': {'ok': True}}) + '::')\n"},
+            "requirements": ["pyyaml"],
+        }
+    )
+    assert task.run(ctx)["vars"] == {"ok": True}
+
+
+def test_outputs_are_json(ctx: RunContext) -> None:
+    outputs = commands(['echo \'::{"outputs":{"nested":{"a":[1,2]}}}::\'']).run(ctx)
+    assert json.loads(json.dumps(outputs))["vars"]["nested"] == {"a": [1, 2]}
