@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from dulwich import porcelain
-from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.objectspec import parse_commit
 from pydantic import Field
 
@@ -70,10 +69,9 @@ class Clone(Task):
                     depth=None if self.commit else as_int(self.depth, 1),
                     branch=self.tag or self.branch,
                     errstream=errors,
-                    outstream=io.BytesIO(),
                     **self._auth(Path(keys)),
                 )
-            except (GitProtocolError, HangupException, NotGitRepository, OSError, KeyError) as exc:
+            except Exception as exc:  # dulwich raises many kinds (protocol, HTTP, OS, missing refs)
                 raise TaskFailed(f"clone of {self.url} failed: {_clean(exc, self.password)}") from exc
         with repo:
             if self.commit:
