@@ -440,3 +440,23 @@ def test_kill_while_every_second_triggers_fire(tmp_path: Path) -> None:
     fires = run_tick_trials(tmp_path, triggers=5, trials=22, rng=rng, tally=tally)
     report("kills while 5 every-second triggers fire", tally, f", {fires} fires, none twice, no second missing")
     assert tally.trials == 22
+
+
+def test_a_ref_lock_left_by_a_kill_does_not_block_later_fetches(tmp_path: Path) -> None:
+    """A SIGKILL while the fetch moves the cache's branch ref leaves `refs/heads/main.lock` behind (found by the
+    random trials); the next start must still fetch and apply."""
+    flow_repo = FlowRepo(tmp_path / "repo", 20, 10)
+    daemon = start_daemon(tmp_path / "daemon", [flow_repo.source()], log_level="WARNING")
+    wait_applied(daemon, flow_repo.head)
+    daemon.kill()
+    new = flow_repo.next_commit()
+    lock = daemon.data_dir / "repos" / "main.git" / "refs" / "heads" / "main.lock"
+    lock.write_text(new.decode() + "\n")  # what dulwich had written when the kill came, before its rename
+    flow_repo.move_branch(new)
+    daemon = start_daemon(tmp_path / "daemon", [flow_repo.source()], log_level="WARNING")
+    try:
+        wait_applied(daemon, new)
+        assert applied_state(daemon.db) == flow_repo.desired(new)
+        check_revisions(daemon.db)
+    finally:
+        daemon.stop()
