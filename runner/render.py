@@ -202,7 +202,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=argument)
         if isinstance(obj, list | tuple) and isinstance(argument, str):
             return self.undefined(obj=obj, name=argument)
-        return super().getitem(obj, argument)
+        return self._no_callable(obj, argument, super().getitem(obj, argument))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return self._no_callable(obj, attribute, super().getattr(obj, attribute))
+
+    def _no_callable(self, obj: Any, name: Any, value: Any) -> Any:
+        # Jinja hands out a sandboxed str.format without asking is_safe_attribute; no method is data here.
+        if callable(value) and not isinstance(value, Undefined):
+            return self.unsafe_undefined(obj, str(name))
+        return value
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -350,6 +359,7 @@ class Renderer:
         self.masker = masker if masker is not None else Masker()
         self.max_output = max_output
         self._env = self._environment()
+        self._globals = dict(self._env.globals)
         self._catalog = Catalog(
             functions=frozenset(k for k in self._env.globals if not k.startswith("_")),
             filters=frozenset(self._env.filters),
@@ -436,7 +446,9 @@ class Renderer:
 
     def _run(self, compiled: _Compiled, variables: Mapping[str, Any]) -> str:
         template = compiled.template
-        context = template.new_context(dict(variables))
+        parent = self._globals.copy()
+        parent.update(variables)
+        context = Context(self._env, parent, template.name, template.blocks, globals=self._globals)
         token = _budget.set([MAX_LOOP_ITEMS])
         try:
             chunks: list[str] = []
