@@ -33,7 +33,8 @@ from gitservers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-PAYLOADS = ROOT.parent / "shared" / "hosts" / "payloads"
+PAYLOADS = Path(os.environ.get("GITSYNC_TEST_PAYLOADS") or ROOT.parent / "shared" / "hosts" / "payloads")
+"""The hosts' real webhook payloads (CI lays ../shared beside the checkout)."""
 START_TIMEOUT = 60.0
 """Seconds for a daemon to answer /healthz (imports are slow on a loaded machine)."""
 STOP_TIMEOUT = 30.0
