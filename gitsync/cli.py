@@ -70,6 +70,10 @@ def _add_state_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     daemon.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     daemon.set_defaults(handler=state_commands.run_daemon)
 
+    from gitsync.run_cmd import add_run_commands
+
+    add_run_commands(commands)
+
     readers = {
         "flows": ("the active flows", state_commands.run_flows),
         "history": ("the revisions of one flow", state_commands.run_history),

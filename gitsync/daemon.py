@@ -21,6 +21,7 @@ from typing import Any
 from gitsync import executions
 from gitsync.config import Settings, SourceConfig
 from gitsync.metrics import Metrics
+from gitsync.runs import RunManager
 from gitsync.schedule import Scheduler
 from gitsync.store import Store, now_iso
 from gitsync.sync import SyncResult, sync_source
@@ -67,6 +68,7 @@ class Daemon:
         self.registry = registry or default_registry()
         self.store = Store(settings.db)
         self.metrics = Metrics()
+        self.runs = RunManager(self.store, settings.data_path, self.registry)
         self.scheduler = Scheduler(self.store, on_fire=self._on_fire)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in settings.sources}
         self._requests = _Requests()
@@ -88,6 +90,9 @@ class Daemon:
         if interrupted:
             log.warning("resolved %d execution(s) left running by a previous process", len(interrupted))
         self.scheduler.start()
+        started = self.runs.start_pending()
+        if started:
+            log.info("started %d execution(s) that were waiting", len(started))
         self._spawn("sync-worker", self._sync_worker)
         self._spawn("poll-timer", self._poll_timer)
         for source in self.settings.sources:
@@ -118,6 +123,7 @@ class Daemon:
         for thread in self._threads:
             thread.join(timeout=10)
         self.scheduler.shutdown()
+        self.runs.shutdown()
         self.store.close()
 
     def _spawn(self, name: str, target: Any) -> None:
@@ -213,8 +219,9 @@ class Daemon:
             self.request_sync(source.name, "local change")
 
     def _on_fire(self, execution_id: str) -> None:
-        """Called on the scheduler's thread for each fire: only note it (metrics are read off the fire path)."""
+        """Called on the scheduler's thread for each fire: start the run; metrics are read off the fire path."""
         self._fired.append(execution_id)
+        self.runs.start(execution_id)
 
     def _observe_fires(self) -> None:
         ids: list[str] = []
@@ -249,6 +256,7 @@ class Daemon:
             request_sync=self.request_sync,
             health=self.health_report,
             metrics=self.metrics,
+            runs=self.runs,
         )
         config = uvicorn.Config(
             app,

@@ -346,6 +346,7 @@ def build_app(
     on_pull_request: OnPullRequest | None = None,
     max_body: int = MAX_WEBHOOK_BODY,
     delivery_memory: int = DELIVERY_MEMORY,
+    runs: Any = None,
 ) -> Starlette:
     """The ASGI app. `request_sync(source or None for all, reason)` and `on_pull_request` must only enqueue.
 
@@ -363,4 +364,8 @@ def build_app(
         Route("/api/v1/syncs", api.syncs, methods=["GET"]),
         Route("/api/v1/triggers", api.triggers, methods=["GET"]),
     ]
+    if runs is not None:  # the runner's routes (executions, Kestra's webhook trigger URL)
+        from gitsync.http_runs import execution_routes
+
+        routes += execution_routes(runs, api._refuse)
     return Starlette(routes=routes)

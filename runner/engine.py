@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from runner.api import KeyValue, RunContext, Storage, TaskFailed, TaskKilled
 from runner.flow import Flow
 from runner.plugin import Task
+from runner.render import RUNTIME, RenderRuntime
 from runner.states import State, combine
 
 log = logging.getLogger("gitsync.engine")
@@ -133,8 +134,7 @@ class Renderer(Protocol):
 class Masker(Protocol):
     def mask(self, text: str) -> str: ...
     def mask_value(self, value: Any) -> Any: ...
-    @property
-    def secrets(self) -> list[str]: ...
+    def values(self) -> Any: ...
 
 
 @dataclass
@@ -458,10 +458,10 @@ class _Execution:
             attempt=record.attempt,
             workdir=workdir,
             logger=_TaskLogger(self, record),
-            storage=self.storage,
+            storage=self.storage.for_task(task.id) if hasattr(self.storage, "for_task") else self.storage,
             kv=self.s.kv,
             env=dict(self.s.env),
-            secrets=self.s.masker.secrets,
+            secrets=list(self.s.masker.values()),
             value=scope.value,
             iteration=scope.iteration,
             timeout_seconds=_seconds(task.timeout),
@@ -494,6 +494,7 @@ class _Execution:
             "tasks": self.task_states,
             "envs": self.s.envs,
             "globals": self.s.globals,
+            RUNTIME: RenderRuntime(kv=self.s.kv, storage=self.storage),
         }
 
     def variables(self, task: Task, scope: Scope, record: TaskRunRecord) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""A real runtime for tests: flows committed to a git repository, synced into SQLite, run by a RunManager."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from gitservers import GitRepo
+
+from gitsync.config import SourceConfig
+from gitsync.runs import RunManager
+from gitsync.store import Store, loads
+from gitsync.sync import sync_source
+
+
+class Runtime:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.repo = GitRepo(tmp / "repo")
+        self.store = Store(tmp / "state.db")
+        self.data_dir = tmp / "data"
+        self.runs = RunManager(self.store, self.data_dir)
+        self.source = SourceConfig(name="test", repo=str(tmp / "repo"), branch="main", path="flows")
+
+    def deploy(self, files: dict[str, str | None]) -> None:
+        """Commit flows (name -> YAML, dedented) and sync them; fails the test if the sync does not apply."""
+        self.repo.commit({f"flows/{k}": textwrap.dedent(v) if v else None for k, v in files.items()})
+        result = sync_source(self.store, self.source, self.data_dir)
+        assert result.outcome == "applied", result.errors
+
+    def run(self, uid: str, **inputs: Any) -> dict[str, Any]:
+        execution_id = self.runs.create(uid, inputs)
+        self.runs.run(execution_id)
+        return self.execution(execution_id)
+
+    def execution(self, execution_id: str) -> dict[str, Any]:
+        row = self.store.query_one("SELECT * FROM executions WHERE id = ?", (execution_id,))
+        assert row is not None
+        row["outputs"] = loads(row["outputs"]) or {}
+        row["labels"] = loads(row["labels"]) or {}
+        row["task_runs"] = self.store.query(
+            "SELECT * FROM task_runs WHERE execution_id = ? ORDER BY started_at, id", (execution_id,)
+        )
+        for run in row["task_runs"]:
+            run["outputs"] = loads(run["outputs"]) or {}
+        row["logs"] = [
+            r["message"]
+            for r in self.store.query("SELECT message FROM logs WHERE execution_id = ? ORDER BY id", (execution_id,))
+        ]
+        return row
+
+    def states(self, execution: dict[str, Any]) -> dict[str, str]:
+        """task id (with [value] inside loops) -> state of its last attempt."""
+        out: dict[str, str] = {}
+        for run in execution["task_runs"]:
+            key = run["task_id"] + (f"[{run['value']}]" if run["value"] is not None else "")
+            out[key] = run["state"]
+        return out
+
+    def close(self) -> None:
+        self.runs.shutdown()
+        self.store.close()

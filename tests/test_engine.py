@@ -1,0 +1,567 @@
+"""The engine on real flows: synced from a real git repository into SQLite, run by the RunManager."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from runtime import Runtime
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = Runtime(tmp_path)
+    yield runtime
+    runtime.close()
+
+
+def test_sequential_outputs_flow_between_tasks(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "chain.yaml": """
+            id: chain
+            namespace: acme
+            inputs:
+              - id: who
+                type: STRING
+                defaults: world
+            tasks:
+              - id: first
+                type: io.kestra.plugin.core.debug.Return
+                format: "hello {{ inputs.who }}"
+              - id: second
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ outputs.first.value | upper }}"
+            outputs:
+              - id: shout
+                type: STRING
+                value: "{{ outputs.second.value }}"
+        """
+        }
+    )
+    execution = rt.run("acme.chain", who="ada")
+    assert execution["state"] == "SUCCESS"
+    assert execution["outputs"] == {"shout": "HELLO ADA"}
+    assert rt.states(execution) == {"first": "SUCCESS", "second": "SUCCESS"}
+
+
+def test_failure_runs_errors_then_finally_and_skips_the_rest(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "fails.yaml": """
+            id: fails
+            namespace: acme
+            tasks:
+              - id: boom
+                type: io.kestra.plugin.core.execution.Fail
+                errorMessage: broken on purpose
+              - id: never
+                type: io.kestra.plugin.core.log.Log
+                message: not reached
+            errors:
+              - id: handle
+                type: io.kestra.plugin.core.log.Log
+                message: "handling {{ execution.id }}"
+            finally:
+              - id: cleanup
+                type: io.kestra.plugin.core.log.Log
+                message: cleaned
+        """
+        }
+    )
+    execution = rt.run("acme.fails")
+    assert execution["state"] == "FAILED"
+    assert rt.states(execution) == {"boom": "FAILED", "handle": "SUCCESS", "cleanup": "SUCCESS"}
+    assert "task 'boom': broken on purpose" in execution["error"]
+    assert "cleaned" in execution["logs"]
+
+
+def test_flowables_with_nested_errors_and_finally(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "nested.yaml": """
+            id: nested
+            namespace: acme
+            tasks:
+              - id: seq
+                type: io.kestra.plugin.core.flow.Sequential
+                tasks:
+                  - id: branch
+                    type: io.kestra.plugin.core.flow.If
+                    condition: "{{ 1 + 1 == 2 }}"
+                    then:
+                      - id: inner_fail
+                        type: io.kestra.plugin.core.execution.Fail
+                    errors:
+                      - id: local_error
+                        type: io.kestra.plugin.core.log.Log
+                        message: local handler
+                    finally:
+                      - id: local_finally
+                        type: io.kestra.plugin.core.log.Log
+                        message: local finally
+                allowFailure: true
+              - id: after
+                type: io.kestra.plugin.core.flow.Switch
+                value: "{{ 'b' }}"
+                cases:
+                  a:
+                    - id: case_a
+                      type: io.kestra.plugin.core.log.Log
+                      message: a
+                  b:
+                    - id: case_b
+                      type: io.kestra.plugin.core.debug.Return
+                      format: picked b
+        """
+        }
+    )
+    execution = rt.run("acme.nested")
+    states = rt.states(execution)
+    assert execution["state"] == "WARNING"  # the Sequential failed, allowFailure turns it into a warning
+    assert states["inner_fail"] == "FAILED"
+    assert states["local_error"] == "SUCCESS" and states["local_finally"] == "SUCCESS"
+    assert states["seq"] == "FAILED"
+    assert states["case_b"] == "SUCCESS" and "case_a" not in states
+
+
+def test_foreach_keys_outputs_by_value_and_respects_run_if(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "loop.yaml": """
+            id: loop
+            namespace: acme
+            tasks:
+              - id: each
+                type: io.kestra.plugin.core.flow.ForEach
+                values: ["a", "b", "c"]
+                concurrencyLimit: 2
+                tasks:
+                  - id: child
+                    type: io.kestra.plugin.core.debug.Return
+                    runIf: "{{ taskrun.value != 'b' }}"
+                    format: "value {{ taskrun.value }}"
+              - id: collect
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ outputs.child['a'].value }} / {{ outputs.child['c'].value }}"
+        """
+        }
+    )
+    execution = rt.run("acme.loop")
+    assert execution["state"] == "SUCCESS"
+    states = rt.states(execution)
+    assert (states["child[a]"], states["child[b]"], states["child[c]"]) == ("SUCCESS", "SKIPPED", "SUCCESS")
+    collect = next(r for r in execution["task_runs"] if r["task_id"] == "collect")
+    assert collect["outputs"] == {"value": "value a / value c"}
+
+
+def test_parallel_of_sleeps_runs_at_once(rt: Runtime) -> None:
+    sleeps = "\n".join(
+        f"      - id: s{i}\n        type: io.kestra.plugin.core.flow.Sleep\n        duration: PT0.5S" for i in range(20)
+    )
+    head = "id: par\nnamespace: acme\ntasks:\n  - id: p\n    type: io.kestra.plugin.core.flow.Parallel\n"
+    rt.deploy({"par.yaml": f"{head}    tasks:\n{sleeps}\n"})
+    execution = rt.run("acme.par")
+    assert execution["state"] == "SUCCESS"
+    starts = sorted(r["started_at"] for r in execution["task_runs"] if r["task_id"].startswith("s"))
+    ends = sorted(r["ended_at"] for r in execution["task_runs"] if r["task_id"].startswith("s"))
+    assert starts[-1] < ends[0]  # every sleep started before the first one ended: they overlapped
+
+
+def test_retry_then_success_counts_attempts(rt: Runtime, tmp_path: Path) -> None:
+    marker = tmp_path / "attempts"
+    rt.deploy(
+        {
+            "flaky.yaml": f"""
+            id: flaky
+            namespace: acme
+            tasks:
+              - id: flaky
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - echo x >> {marker}
+                  - test $(wc -l < {marker}) -ge 3
+                retry:
+                  type: constant
+                  interval: PT0.1S
+                  maxAttempts: 4
+                  warningOnRetry: true
+        """
+        }
+    )
+    execution = rt.run("acme.flaky")
+    attempts = [(r["attempt"], r["state"]) for r in execution["task_runs"]]
+    assert attempts == [(1, "RETRIED"), (2, "RETRIED"), (3, "WARNING")]
+    assert execution["state"] == "WARNING"
+
+
+def test_timeout_kills_a_hanging_script_and_its_children(rt: Runtime, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    rt.deploy(
+        {
+            "hang.yaml": f"""
+            id: hang
+            namespace: acme
+            tasks:
+              - id: hang
+                type: io.kestra.plugin.scripts.shell.Commands
+                timeout: PT1S
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - sleep 300 &
+                  - echo $! > {pids}
+                  - sleep 300
+        """
+        }
+    )
+    execution = rt.run("acme.hang")
+    assert execution["state"] == "FAILED"
+    assert "timed out" in execution["error"]
+    child = int(pids.read_text().strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child), "the script's background child survived the timeout"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    return bool(state) and not state.startswith("Z")
+
+
+def test_subflow_chain_returns_flow_outputs(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "child.yaml": """
+            id: child
+            namespace: acme
+            inputs:
+              - id: n
+                type: INT
+            tasks:
+              - id: double
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ inputs.n * 2 }}"
+            outputs:
+              - id: result
+                type: STRING
+                value: "{{ outputs.double.value }}"
+        """,
+            "middle.yaml": """
+            id: middle
+            namespace: acme
+            tasks:
+              - id: call
+                type: io.kestra.plugin.core.flow.Subflow
+                namespace: acme
+                flowId: child
+                inputs:
+                  n: 21
+            outputs:
+              - id: result
+                type: STRING
+                value: "{{ outputs.call.outputs.result }}"
+        """,
+            "top.yaml": """
+            id: top
+            namespace: acme
+            tasks:
+              - id: call
+                type: io.kestra.plugin.core.flow.Subflow
+                namespace: acme
+                flowId: middle
+              - id: show
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ outputs.call.outputs.result }}"
+        """,
+        }
+    )
+    execution = rt.run("acme.top")
+    assert execution["state"] == "SUCCESS"
+    show = next(r for r in execution["task_runs"] if r["task_id"] == "show")
+    assert show["outputs"] == {"value": "42"}
+    children = rt.store.query("SELECT flow_uid, state, parent_execution FROM executions ORDER BY id")
+    assert [(c["flow_uid"], c["state"]) for c in children] == [
+        ("acme.top", "SUCCESS"),
+        ("acme.middle", "SUCCESS"),
+        ("acme.child", "SUCCESS"),
+    ]
+
+
+def test_flow_trigger_starts_downstream_flow(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "upstream.yaml": """
+            id: upstream
+            namespace: acme
+            tasks:
+              - id: work
+                type: io.kestra.plugin.core.debug.Return
+                format: done
+            outputs:
+              - id: rows
+                type: INT
+                value: "7"
+        """,
+            "downstream.yaml": """
+            id: downstream
+            namespace: acme
+            inputs:
+              - id: rows
+                type: INT
+            tasks:
+              - id: report
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ trigger.flowId }} {{ trigger.state }} {{ inputs.rows }}"
+            triggers:
+              - id: after_upstream
+                type: io.kestra.plugin.core.trigger.Flow
+                inputs:
+                  rows: "{{ trigger.outputs.rows }}"
+                conditions:
+                  - type: io.kestra.plugin.core.condition.ExecutionFlow
+                    namespace: acme
+                    flowId: upstream
+                  - type: io.kestra.plugin.core.condition.ExecutionStatus
+                    in: [SUCCESS]
+        """,
+        }
+    )
+    rt.run("acme.upstream")
+    downstream = _wait_for(rt, "acme.downstream")
+    report = next(r for r in downstream["task_runs"] if r["task_id"] == "report")
+    assert report["outputs"] == {"value": "upstream SUCCESS 7"}
+
+
+def _wait_for(rt: Runtime, uid: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = rt.store.query_one("SELECT id, state FROM executions WHERE flow_uid = ? ORDER BY id DESC", (uid,))
+        if row and row["state"] in ("SUCCESS", "FAILED", "WARNING", "KILLED"):
+            return rt.execution(row["id"])
+        time.sleep(0.05)
+    raise AssertionError(f"no finished execution of {uid}")
+
+
+def test_webhook_trigger_creates_an_execution_with_the_body(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "hook.yaml": """
+            id: hook
+            namespace: acme
+            tasks:
+              - id: echo
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ trigger.body.service }} from {{ trigger.parameters.env[0] }}"
+            triggers:
+              - id: incoming
+                type: io.kestra.plugin.core.trigger.Webhook
+                key: s3cret-key
+        """
+        }
+    )
+    assert rt.runs.webhook("acme", "hook", "wrong-key", {"body": {}}) is None
+    execution_id = rt.runs.webhook(
+        "acme", "hook", "s3cret-key", {"body": {"service": "api"}, "parameters": {"env": ["prod"]}, "headers": {}}
+    )
+    assert execution_id is not None
+    rt.runs.wait(execution_id, timeout=20)
+    execution = rt.execution(execution_id)
+    echo = next(r for r in execution["task_runs"] if r["task_id"] == "echo")
+    assert echo["outputs"] == {"value": "api from prod"}
+
+
+def test_secrets_never_show_in_logs_outputs_or_errors(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_DB_PASSWORD", base64.b64encode(b"hunter2-very-secret").decode())
+    rt.deploy(
+        {
+            "secret.yaml": """
+            id: secret
+            namespace: acme
+            tasks:
+              - id: leak_log
+                type: io.kestra.plugin.core.log.Log
+                message: "password is {{ secret('DB_PASSWORD') }}"
+              - id: leak_output
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ secret('DB_PASSWORD') }}"
+              - id: leak_error
+                type: io.kestra.plugin.core.execution.Fail
+                errorMessage: "failed with {{ secret('DB_PASSWORD') }}"
+        """
+        }
+    )
+    execution = rt.run("acme.secret")
+    dump = (
+        repr(execution) + repr(rt.store.query("SELECT * FROM logs")) + repr(rt.store.query("SELECT * FROM task_runs"))
+    )
+    assert "hunter2-very-secret" not in dump
+    assert "password is ******" in execution["logs"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{{ ''.__class__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ self._TemplateReference__context }}",
+        "{{ inputs.__class__.__base__ }}",
+    ],
+)
+def test_sandbox_escapes_fail_the_task(rt: Runtime, expression: str) -> None:
+    task = f'  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    format: "{expression}"\n'
+    rt.deploy({"escape.yaml": f"id: escape\nnamespace: acme\ntasks:\n{task}"})
+    execution = rt.run("acme.escape")
+    assert execution["state"] == "FAILED"
+    assert "subclasses" not in repr(execution["task_runs"][0]["outputs"])
+
+
+def test_kill_stops_a_running_execution(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "slow.yaml": """
+            id: slow
+            namespace: acme
+            tasks:
+              - id: wait
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - sleep 60
+        """
+        }
+    )
+    execution_id = rt.runs.create("acme.slow", {})
+    rt.runs.start(execution_id)
+    deadline = time.monotonic() + 10
+    while rt.store.query_one("SELECT state FROM task_runs WHERE execution_id = ?", (execution_id,)) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert rt.runs.request_kill(execution_id).value == "KILLING"
+    assert rt.runs.wait(execution_id, timeout=20)
+    assert rt.execution(execution_id)["state"] == "KILLED"
+
+
+def test_pause_waits_for_resume(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "approval.yaml": """
+            id: approval
+            namespace: acme
+            tasks:
+              - id: approve
+                type: io.kestra.plugin.core.flow.Pause
+              - id: after
+                type: io.kestra.plugin.core.debug.Return
+                format: "resumed by {{ outputs.approve.onResume.who }}"
+        """
+        }
+    )
+    execution_id = rt.runs.create("acme.approval", {})
+    rt.runs.start(execution_id)
+    deadline = time.monotonic() + 10
+    while rt.runs.execution_state(execution_id) != "PAUSED":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    rt.runs.request_resume(execution_id, {"who": "ops"})
+    assert rt.runs.wait(execution_id, timeout=20)
+    execution = rt.execution(execution_id)
+    assert execution["state"] == "SUCCESS"
+    after = next(r for r in execution["task_runs"] if r["task_id"] == "after")
+    assert after["outputs"] == {"value": "resumed by ops"}
+
+
+def test_inputs_are_checked_before_anything_runs(rt: Runtime) -> None:
+    from gitsync.runs import RunError
+
+    rt.deploy(
+        {
+            "typed.yaml": """
+            id: typed
+            namespace: acme
+            inputs:
+              - id: count
+                type: INT
+              - id: mode
+                type: SELECT
+                values: [fast, safe]
+                defaults: safe
+            tasks:
+              - id: t
+                type: io.kestra.plugin.core.log.Log
+                message: "{{ inputs.count }}"
+        """
+        }
+    )
+    with pytest.raises(RunError, match=r"input 'count' .INT.: expected an integer, got 'many'"):
+        rt.runs.create("acme.typed", {"count": "many"})
+    with pytest.raises(RunError, match="input 'count' is required"):
+        rt.runs.create("acme.typed", {})
+    assert rt.store.query("SELECT * FROM executions") == []
+
+
+def test_concurrency_limit_queues_the_second_run(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "single.yaml": """
+            id: single
+            namespace: acme
+            concurrency:
+              limit: 1
+              behavior: FAIL
+            tasks:
+              - id: nap
+                type: io.kestra.plugin.core.flow.Sleep
+                duration: PT1S
+        """
+        }
+    )
+    first = rt.runs.create("acme.single", {})
+    rt.runs.start(first)
+    deadline = time.monotonic() + 10
+    while rt.runs.execution_state(first) != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = rt.runs.create("acme.single", {})
+    assert rt.runs.run(second) is None
+    assert rt.runs.execution_state(second) == "FAILED"
+    rt.runs.wait(first, timeout=20)
+    assert rt.runs.execution_state(first) == "SUCCESS"
+
+
+def test_an_execution_pins_its_revision(rt: Runtime) -> None:
+    flow = """
+        id: pinned
+        namespace: acme
+        tasks:
+          - id: nap
+            type: io.kestra.plugin.core.flow.Sleep
+            duration: PT0.5S
+          - id: say
+            type: io.kestra.plugin.core.debug.Return
+            format: {word}
+    """
+    rt.deploy({"pinned.yaml": flow.format(word="first")})
+    execution_id = rt.runs.create("acme.pinned", {})
+    started = threading.Thread(target=rt.runs.run, args=(execution_id,))
+    started.start()
+    rt.deploy({"pinned.yaml": flow.format(word="second")})  # a sync while the execution runs
+    started.join(timeout=20)
+    execution = rt.execution(execution_id)
+    say = next(r for r in execution["task_runs"] if r["task_id"] == "say")
+    assert (execution["revision"], say["outputs"]) == (1, {"value": "first"})
