@@ -72,7 +72,7 @@ class RunManager:
         allow_docker_fallback: bool = False,
     ) -> None:
         self.store = store
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).resolve()  # task working directories must not depend on a process's cwd
         self.registry = registry or default_registry()
         self.progress = progress
         self.masker = Masker()

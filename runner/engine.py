@@ -176,7 +176,11 @@ class Scope:
 
     def child(self, task_run_id: str, task_id: str, **changes: Any) -> Scope:
         entry = {
-            "taskrun": {"id": task_run_id, "value": self.value, "iteration": self.iteration},
+            "taskrun": {
+                "id": task_run_id,
+                "value": changes.get("value", self.value),
+                "iteration": changes.get("iteration", self.iteration),
+            },
             "task": {"id": task_id},
         }
         return replace(self, parent_id=task_run_id, parent_task_id=task_id, parents=(entry, *self.parents), **changes)
