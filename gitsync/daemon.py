@@ -294,8 +294,9 @@ def _local_git_dir(source: SourceConfig) -> Path | None:
 
 
 def clear_stale_cache_locks(data_dir: Path) -> list[Path]:
-    """Remove the ref lock files (`refs/heads/main.lock`, `HEAD.lock`, `packed-refs.lock`) that a process killed
-    while a fetch moved a ref leaves in the git caches: dulwich would refuse every later fetch (FileLocked).
+    """Remove the lock files that a process killed during a fetch leaves in the git caches: a ref's
+    (`refs/heads/main.lock`, `HEAD.lock`, `packed-refs.lock`) or a pack index's (`objects/pack/pack-<sha>.idx.lock`).
+    dulwich would refuse every later fetch that touches the same file (FileLocked), so the source could never sync.
 
     Called at start-up, before any fetch: the daemon is the only process that fetches into its data dir, so a lock
     file that exists then belongs to a dead process. The cache's ref is still the old or the new commit, both whole.
@@ -303,6 +304,7 @@ def clear_stale_cache_locks(data_dir: Path) -> list[Path]:
     removed: list[Path] = []
     for cache in sorted((data_dir / "repos").glob("*.git")):
         candidates = [cache / "HEAD.lock", cache / "packed-refs.lock", *(cache / "refs").rglob("*.lock")]
+        candidates += (cache / "objects" / "pack").glob("*.lock")
         for lock in candidates:
             if lock.is_file():
                 lock.unlink(missing_ok=True)

@@ -452,11 +452,14 @@ def test_a_ref_lock_left_by_a_kill_does_not_block_later_fetches(tmp_path: Path) 
     new = flow_repo.next_commit()
     lock = daemon.data_dir / "repos" / "main.git" / "refs" / "heads" / "main.lock"
     lock.write_text(new.decode() + "\n")  # what dulwich had written when the kill came, before its rename
+    pack_lock = daemon.data_dir / "repos" / "main.git" / "objects" / "pack" / f"pack-{'0' * 40}.idx.lock"
+    pack_lock.write_bytes(b"")  # a kill while dulwich wrote a pack index (found by bench/bench_crash.py)
     flow_repo.move_branch(new)
     daemon = start_daemon(tmp_path / "daemon", [flow_repo.source()], log_level="WARNING")
     try:
         wait_applied(daemon, new)
         assert applied_state(daemon.db) == flow_repo.desired(new)
         check_revisions(daemon.db)
+        assert not lock.exists() and not pack_lock.exists()
     finally:
         daemon.stop()
