@@ -117,6 +117,11 @@ class Settings(_Config):
     http: HttpConfig = HttpConfig()
     executor: Literal["local", "celery"] = "local"
     secrets_file: str | None = None
+    """A YAML mapping or .env file of plain secret values for `secret('NAME')` (besides SECRET_NAME variables)."""
+    docker_fallback: bool = False
+    """Run a script whose task runner is Docker as a local process when no Docker engine answers."""
+    workers: int = Field(default=32, ge=1)
+    """How many runnable tasks the local executor runs at once."""
     sources: list[SourceConfig] = []
 
     @model_validator(mode="after")

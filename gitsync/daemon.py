@@ -68,7 +68,7 @@ class Daemon:
         self.registry = registry or default_registry()
         self.store = Store(settings.db)
         self.metrics = Metrics()
-        self.runs = RunManager(self.store, settings.data_path, self.registry)
+        self.runs = RunManager.from_settings(self.store, settings, self.registry)
         self.scheduler = Scheduler(self.store, on_fire=self._on_fire)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in settings.sources}
         self._requests = _Requests()

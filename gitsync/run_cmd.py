@@ -78,7 +78,7 @@ def run_flow(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     store = Store(settings.db)
     printer = _Progress(sys.stdout, quiet=args.quiet)
-    manager = RunManager(store, settings.data_path, default_registry(), progress=printer)
+    manager = RunManager.from_settings(store, settings, default_registry(), progress=printer)
     try:
         inputs = parse_inputs(args.input)
         if args.file:

@@ -61,6 +61,21 @@ class Created:
 class RunManager:
     """Creates, starts and tracks executions for one state database."""
 
+    @classmethod
+    def from_settings(cls, store: Store, settings: Any, registry: Registry | None = None, **kwargs: Any) -> RunManager:
+        from runner.render import load_secrets
+
+        secrets = load_secrets(settings.secrets_file) if settings.secrets_file else None
+        return cls(
+            store,
+            settings.data_path,
+            registry,
+            workers=settings.workers,
+            secrets=secrets,
+            allow_docker_fallback=settings.docker_fallback,
+            **kwargs,
+        )
+
     def __init__(
         self,
         store: Store,
