@@ -27,7 +27,7 @@ from gitsync.state import enqueue_status
 from gitsync.store import Store, dumps, iso, loads
 
 ACTIVE_STATES = ("CREATED", "QUEUED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "RETRYING")
-INTERRUPTED_STATES = ("RUNNING", "KILLING")
+INTERRUPTED_STATES = ("RUNNING", "KILLING", "PAUSED")  # no thread of a dead process can carry them on
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
 EXECUTION_CONTEXT = "gitsync/execution"
 
@@ -231,6 +231,11 @@ def resolve_interrupted(store: Store, reason: str, now: datetime) -> list[str]:
         for row in rows:
             conn.execute(
                 "UPDATE executions SET state = 'FAILED', ended_at = ?, error = ? WHERE id = ?",
+                (iso(now), reason, row["id"]),
+            )
+            conn.execute(  # the task runs it was in the middle of: failed with the same reason, never left RUNNING
+                """UPDATE task_runs SET state = 'FAILED', ended_at = ?, error = ?
+                   WHERE execution_id = ? AND state IN ('CREATED', 'RUNNING', 'KILLING', 'PAUSED', 'RETRYING')""",
                 (iso(now), reason, row["id"]),
             )
             description = f"{row['flow_uid']}: {reason}"[:140]
