@@ -157,6 +157,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE executions ADD COLUMN resume_inputs TEXT;  -- set by `gitsync resume`; the paused run reads it
         """,
     ),
+    (
+        "outbox sender: coalescing and the last status posted per (commit, context)",
+        """
+        ALTER TABLE outbox ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;  -- a newer row of the same key won
+        CREATE INDEX outbox_key ON outbox(commit_sha, context, id);
+        CREATE TABLE outbox_sent (         -- what the host shows for each key: never post the same thing twice
+            source TEXT NOT NULL DEFAULT '',
+            commit_sha TEXT NOT NULL,
+            context TEXT NOT NULL,
+            state TEXT NOT NULL,           -- the host's state, as posted (GitLab `running`, `failed`, ...)
+            description TEXT NOT NULL,     -- as posted (truncated to the host's limit)
+            outbox_id INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (source, commit_sha, context)
+        );
+        """,
+    ),
 ]
 
 
