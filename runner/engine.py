@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from runner.api import KeyValue, RunContext, Storage, TaskFailed, TaskKilled
+from runner.executors import InlineExecutor
 from runner.flow import Flow
 from runner.plugin import Task
 from runner.render import RUNTIME, RenderRuntime
@@ -36,6 +37,20 @@ log = logging.getLogger("gitsync.engine")
 
 KILL_GRACE_SECONDS = 10.0
 _POLL = 0.05
+INLINE_TASK_TYPES = frozenset(
+    {
+        "io.kestra.plugin.core.debug.Return",
+        "io.kestra.plugin.core.debug.Echo",
+        "io.kestra.plugin.core.log.Log",
+        "io.kestra.plugin.core.execution.Fail",
+        "io.kestra.plugin.core.execution.Exit",
+        "io.kestra.plugin.core.execution.Labels",
+        "io.kestra.plugin.core.output.OutputValues",
+    }
+)
+"""Built-in tasks that only compute (no process, no file, no network, no working directory): they run on the
+engine's thread, without a hop to a worker, and get no working directory created for them."""
+_INLINE = InlineExecutor()
 
 
 def utcnow() -> datetime:
@@ -336,9 +351,11 @@ class _Execution:
             rendered = self.render_task(task, variables)
         except TaskFailed as exc:
             return self._finish_failed(record, task, scope, exc)
-        ctx = self._context(rendered, scope, record)
+        inline = _runs_inline(task)
+        ctx = self._context(rendered, scope, record, make_workdir=not inline)
         timeout = _seconds(rendered.timeout)
-        future = self.s.executor.submit(lambda: rendered.run(ctx))  # type: ignore[attr-defined]
+        executor = _INLINE if inline else self.s.executor
+        future = executor.submit(lambda: rendered.run(ctx))  # type: ignore[attr-defined]
         try:
             outputs = self._wait(future, ctx, timeout, task)
         except ExitSignal:
@@ -449,9 +466,10 @@ class _Execution:
                 self.task_states[task.id] = {"state": State.SKIPPED.value}
         return verdict
 
-    def _context(self, task: Task, scope: Scope, record: TaskRunRecord) -> RunContext:
+    def _context(self, task: Task, scope: Scope, record: TaskRunRecord, make_workdir: bool = True) -> RunContext:
         workdir = scope.workdir or (self.root / record.id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        if make_workdir:
+            workdir.mkdir(parents=True, exist_ok=True)
         return RunContext(
             execution_id=self.request.id,
             namespace=self.flow.namespace,
@@ -667,6 +685,10 @@ class _RetryPolicy:
         if self.max_duration is not None and elapsed + delay > self.max_duration:
             return None
         return delay
+
+
+def _runs_inline(task: Task) -> bool:
+    return type(task).type_name in INLINE_TASK_TYPES
 
 
 def truthy(value: Any) -> bool:
