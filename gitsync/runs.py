@@ -8,11 +8,12 @@ execution's end, and kill/resume requests that another process (`gitsync kill`) 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -504,36 +505,37 @@ class RunManager:
 
 
 class _Hooks:
-    """`runner.engine.Hooks` over SQLite: each transition is one short transaction."""
+    """`runner.engine.Hooks` over SQLite: each transition is one short transaction.
+
+    Inside `batch()` (the engine's trivially fast in-process tasks), the calling thread's task-run and log writes
+    are held and committed together in one transaction when the block ends: the task's end state is persisted
+    before the engine goes on, and the RUNNING row a reader could not have seen is written as its last state.
+    """
 
     def __init__(self, manager: RunManager) -> None:
         self.manager = manager
         self.store = manager.store
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        if getattr(self._local, "pending", None) is not None:
+            yield
+            return
+        pending = self._local.pending = _Pending()
+        try:
+            yield
+        finally:
+            self._local.pending = None
+            self._write(list(pending.task_runs.values()), pending.logs)
 
     def task_run(self, record: TaskRunRecord) -> None:
-        with self.store.atomic() as conn:
-            conn.execute(
-                """INSERT INTO task_runs (id, execution_id, task_id, task_type, parent_id, value, iteration, attempt,
-                                          state, started_at, ended_at, outputs, error)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET state = excluded.state, started_at = excluded.started_at,
-                     ended_at = excluded.ended_at, outputs = excluded.outputs, error = excluded.error""",
-                (
-                    record.id,
-                    record.execution_id,
-                    record.task_id,
-                    record.task_type,
-                    record.parent_id,
-                    record.value if record.value is None or isinstance(record.value, str) else dumps(record.value),
-                    record.iteration,
-                    record.attempt,
-                    record.state.value,
-                    iso(record.started_at) if record.started_at else None,
-                    iso(record.ended_at) if record.ended_at else None,
-                    dumps(record.outputs) if record.outputs else "{}",
-                    record.error,
-                ),
-            )
+        row = _task_run_row(record)
+        pending: _Pending | None = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.task_runs[record.id] = row
+        else:
+            self._write([row], [])
         if self.manager.progress is not None:
             self.manager.progress("task_run", record)
 
@@ -557,14 +559,24 @@ class _Hooks:
             self.manager.progress("execution", (execution_id, state, fields))
 
     def logs(self, lines: Sequence[LogLine]) -> None:
-        with self.store.atomic() as conn:
-            conn.executemany(
-                "INSERT INTO logs (execution_id, task_run_id, at, level, message) VALUES (?, ?, ?, ?, ?)",
-                [(line.execution_id, line.task_run_id, iso(line.at), line.level, line.message) for line in lines],
-            )
+        rows = [(line.execution_id, line.task_run_id, iso(line.at), line.level, line.message) for line in lines]
+        pending: _Pending | None = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.logs.extend(rows)
+        else:
+            self._write([], rows)
         if self.manager.progress is not None:
             for line in lines:
                 self.manager.progress("log", line)
+
+    def _write(self, task_runs: list[tuple[Any, ...]], logs: list[tuple[Any, ...]]) -> None:
+        if not task_runs and not logs:
+            return
+        with self.store.atomic() as conn:
+            if task_runs:
+                conn.executemany(_UPSERT_TASK_RUN, task_runs)
+            if logs:
+                conn.executemany(_INSERT_LOG, logs)
 
     def subflow(
         self,
@@ -578,3 +590,37 @@ class _Hooks:
 
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
         return self.manager.wait_for_resume(execution_id, cancelled)
+
+
+@dataclass
+class _Pending:
+    """Writes held by `_Hooks.batch()`: the last row of each task run (in first-seen order) and the log lines."""
+
+    task_runs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    logs: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+_UPSERT_TASK_RUN = """INSERT INTO task_runs (id, execution_id, task_id, task_type, parent_id, value, iteration, attempt,
+                                          state, started_at, ended_at, outputs, error)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET state = excluded.state, started_at = excluded.started_at,
+                     ended_at = excluded.ended_at, outputs = excluded.outputs, error = excluded.error"""
+_INSERT_LOG = "INSERT INTO logs (execution_id, task_run_id, at, level, message) VALUES (?, ?, ?, ?, ?)"
+
+
+def _task_run_row(record: TaskRunRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.execution_id,
+        record.task_id,
+        record.task_type,
+        record.parent_id,
+        record.value if record.value is None or isinstance(record.value, str) else dumps(record.value),
+        record.iteration,
+        record.attempt,
+        record.state.value,
+        iso(record.started_at) if record.started_at else None,
+        iso(record.ended_at) if record.ended_at else None,
+        dumps(record.outputs) if record.outputs else "{}",
+        record.error,
+    )

@@ -136,6 +136,9 @@ class Hooks(Protocol):
     ) -> SubflowResult: ...
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
 
+    # Optional: `batch() -> ContextManager`: the calling thread's task_run/logs calls inside it may be written
+    # together when it ends (the engine uses it around one attempt of a task that runs inline).
+
 
 class Executor(Protocol):
     def submit(self, fn: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]: ...
@@ -327,7 +330,8 @@ class _Execution:
         attempt = 1
         record = first
         while True:
-            state = self._attempt(task, scope, record)
+            with self._batch(task):
+                state = self._attempt(task, scope, record)
             if not state.is_failure or state == State.KILLED or self.cancelled.is_set():
                 break
             delay = policy.delay_before(attempt + 1, time.monotonic() - started)
@@ -376,6 +380,11 @@ class _Execution:
         state = State.WARNING if ctx.warnings else State.SUCCESS
         self._record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
+
+    def _batch(self, task: Task) -> contextlib.AbstractContextManager[Any]:
+        """One transaction for the transitions and logs of a task that runs inline (when the hooks can batch)."""
+        batch = getattr(self.s.hooks, "batch", None)
+        return batch() if batch is not None and _runs_inline(task) else contextlib.nullcontext()
 
     def _wait(self, future: Future[dict[str, Any]], ctx: RunContext, timeout: float | None, task: Task) -> Any:
         deadline = time.monotonic() + timeout if timeout is not None else None
