@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,6 +116,9 @@ class RunManager:
         self._cancel: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._watched: dict[str, threading.Event] = {}
+        self._watcher: threading.Thread | None = None
+        self._watch_lock = threading.Lock()
 
     # -- creating -----------------------------------------------------------------------------------------------
 
@@ -266,13 +270,11 @@ class RunManager:
             trigger=loads(row["trigger_vars"]) or None,
             created_at=datetime.fromisoformat(row["created_at"]),
         )
-        done = threading.Event()
-        watcher = threading.Thread(target=self._watch_requests, args=(execution_id, event, done), daemon=True)
-        watcher.start()
+        self._watch(execution_id, event)
         try:
             outcome = self.engine.run(request, event)
         finally:
-            done.set()
+            self._unwatch(execution_id)
         self._after(execution_id, flow, request, outcome)
         return outcome
 
@@ -387,13 +389,41 @@ class RunManager:
                 raise RunError(f"execution {execution_id} is {row['state']}, not PAUSED")
             conn.execute("UPDATE executions SET resume_inputs = ? WHERE id = ?", (dumps(inputs or {}), execution_id))
 
-    def _watch_requests(self, execution_id: str, event: threading.Event, done: threading.Event) -> None:
-        """Turn a kill written to the database by another process into this run's cancel event."""
-        while not done.wait(_POLL):
-            row = self.store.query_one("SELECT kill_requested FROM executions WHERE id = ?", (execution_id,))
-            if row is None or row["kill_requested"]:
-                event.set()
-                return
+    def _watch(self, execution_id: str, event: threading.Event) -> None:
+        """Have the shared watcher turn a kill written to the database (by another process) into `event`."""
+        with self._watch_lock:
+            self._watched[execution_id] = event
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch_requests, daemon=True, name="kill-watcher")
+                self._watcher.start()
+
+    def _unwatch(self, execution_id: str) -> None:
+        with self._watch_lock:
+            self._watched.pop(execution_id, None)
+
+    def _watch_requests(self) -> None:
+        """One thread for every running execution: one query per poll, whatever their number; ends when none runs."""
+        while True:
+            time.sleep(_POLL)
+            with self._watch_lock:
+                if not self._watched:
+                    self._watcher = None
+                    return
+                watched = dict(self._watched)
+            for execution_id in self._kill_requested(list(watched)):
+                watched[execution_id].set()
+                self._unwatch(execution_id)
+
+    def _kill_requested(self, execution_ids: list[str]) -> list[str]:
+        """Those of the executions whose kill was requested, or whose row is gone."""
+        found: dict[str, int] = {}
+        for start in range(0, len(execution_ids), 500):
+            chunk = execution_ids[start : start + 500]
+            rows = self.store.query(
+                f"SELECT id, kill_requested FROM executions WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+            )
+            found.update((row["id"], row["kill_requested"]) for row in rows)
+        return [execution_id for execution_id in execution_ids if found.get(execution_id, 1)]
 
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
         while not cancelled.wait(_POLL):
