@@ -25,12 +25,14 @@ import cProfile
 import json
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +189,9 @@ def item_chain(bench: Bench, peers: dict[str, float] | None) -> None:
     print(f"\n1. Sequential of {n:,} Return tasks, end to end through RunManager + SQLite file", flush=True)
     bench.execute("chain")  # warm-up: parses and caches the revision, compiles the templates
     assert bench.task_runs("chain") == n + 1
+    cpu0 = time.process_time()
     walls = [bench.execute("chain") for _ in range(bench.rounds)]
+    cpu_ms = 1000 * (time.process_time() - cpu0) / (n * len(walls))
     ms = 1000 * median(walls) / n
     floors = [plain_chain(n)["per_task_ms"] for _ in range(3)]
     floor = median(floors)
@@ -197,6 +201,7 @@ def item_chain(bench: Bench, peers: dict[str, float] | None) -> None:
         f"(min {1000 * min(walls) / n:.3f}, max {1000 * max(walls) / n:.3f})",
         verdict(ms <= TARGET_RETURN_MS, f"<= {TARGET_RETURN_MS} ms"),
     )
+    line("  CPU time of this process per task (mean)", f"{cpu_ms:.3f} ms", "(steadier than wall on a loaded machine)")
     line("floor: plain Python chain (bench-peers)", f"{floor * 1000:.3f} us", f"gitsync = x{ms / floor:,.0f} floor")
     if peers:
         for name, peer_ms in peers.items():
@@ -245,6 +250,58 @@ def item_shell(bench: Bench) -> None:
         verdict(ms_one / ref_one <= TARGET_SHELL_RATIO, target),
     )
     line("published sh -c 'echo hi' (bench-peers README)", f"{PUBLISHED_SH_MS:.3f} ms", "(not measured in this run)")
+    shell_costs(bench.runs.data_dir / "bench-costs")
+
+
+def _mkdir(folder: Path) -> None:
+    (folder / uuid.uuid4().hex).mkdir(parents=True)
+
+
+def _scratch(folder: Path) -> None:
+    scratch = folder / f".gitsync-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir()
+    (scratch / "script.sh").write_text("set -e\necho hi\n", encoding="utf-8")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _threads_and_polled_wait(folder: Path) -> None:
+    """What plugins/scripts/process.py does: two reader threads, Popen.wait(0.05) in a loop."""
+    proc = subprocess.Popen(["sh", "-c", "echo hi"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder)
+    readers = [threading.Thread(target=stream.read, daemon=True) for stream in (proc.stdout, proc.stderr)]
+    for reader in readers:
+        reader.start()
+    while True:
+        try:
+            proc.wait(0.05)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    for reader in readers:
+        reader.join()
+
+
+def _communicate(folder: Path) -> None:
+    subprocess.Popen(["sh", "-c", "echo hi"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder).communicate()
+
+
+def shell_costs(folder: Path, reps: int = 100) -> None:
+    """Where a shell task's time goes beyond the process itself (interleaved, same run)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts: dict[str, Callable[[Path], None]] = {
+        "mkdir of a task's working directory": _mkdir,
+        "scratch dir + script file + rmtree": _scratch,
+        "2 reader threads + polled wait": _threads_and_polled_wait,
+        "  vs Popen.communicate (no threads)": _communicate,
+    }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(reps):
+        for name, part in parts.items():
+            t0 = time.perf_counter()
+            part(folder)
+            times[name].append(time.perf_counter() - t0)
+    print(f"  where the rest goes (median of {reps}, this filesystem and load):")
+    for name, values in times.items():
+        line(f"  {name}", f"{1000 * median(values):.3f} ms")
 
 
 def item_parallel(bench: Bench) -> None:
