@@ -222,6 +222,8 @@ class OutboxSender:
         for row in self._due_rows(free):
             if self._stop.is_set():
                 return
+            if self.hosts[row.key[0]].paused_until > time.monotonic():
+                continue  # the host just asked us to wait (rate limit): the rest of its rows wait too
             with self._flight.lock:
                 self._flight.keys.add(row.key)
                 self._flight.ids.add(row.id)
