@@ -110,6 +110,9 @@ def fetch(source: SourceConfig, data_dir: Path, timeout: float = DEFAULT_TIMEOUT
     with _cache_lock(path), _translate_errors(remote):
         repo = _open_cache(path)
         try:
+            if remote.kind == "local" and _borrow_objects(repo, remote.path):
+                repo.close()
+                repo = _open_cache(path)  # re-read the alternates
             return _fetch_into(remote, repo, source.branch, path)
         finally:
             repo.close()
@@ -263,6 +266,27 @@ def _open_cache(path: Path) -> Repo:
         return Repo(str(path))
     except NotGitRepository as exc:
         raise FetchError(f"cache {path} is not a git repository; delete it and gitsync will fetch again") from exc
+
+
+def _borrow_objects(cache: Repo, local_repo: str) -> bool:
+    """Let a cache of a LOCAL repository read that repository's objects in place (git's `alternates`).
+
+    A fetch then only moves the cache's ref: nothing is copied and no tree is walked, so a one-file commit costs
+    the same on a repository of any size. Returns True when the alternate was just added.
+    """
+    try:
+        source = Repo(local_repo)
+    except (NotGitRepository, OSError):
+        return False  # the fetch reports it properly
+    try:
+        objects = os.path.abspath(source.object_store.path)
+    finally:
+        source.close()
+    alternates = Path(cache.object_store.path) / "info" / "alternates"
+    if alternates.exists() and objects in alternates.read_text().splitlines():
+        return False
+    cache.object_store.add_alternate_path(objects)
+    return True
 
 
 def _remove_tree(path: Path) -> None:

@@ -109,11 +109,14 @@ def compute_plan(
     now: datetime | None = None,
     uid_cache: MutableMapping[str, str | None] | None = None,
     known_uids: Mapping[str, str] | None = None,
+    detect_reverts: bool = True,
 ) -> PlanComputation:
     """The plan of merging `head_rev` onto `base_rev` (None: onto nothing, a first sync).
 
     `known_uids` (uid -> path of every flow applied at base, e.g. from the state database) replaces the
-    scan of unchanged files when checking a new uid for a clash. Raises GitReadError for a bad repository
+    scan of unchanged files when checking a new uid for a clash. `detect_reverts` walks base's history to say
+    which earlier commit a changed flow restores (for reviewers; a sync that only applies can skip it).
+    Raises GitReadError for a bad repository
     or revision.
     """
     registry = registry or default_registry()
@@ -138,7 +141,7 @@ def compute_plan(
             _check_known_clashes(changes, loaded.files, applied, known_uids)
         desired = _versions(loaded.files, blobs)
         unreadable = {f.path for f in loaded.files if f.flow is None}
-        seen = _seen_versions(repo, base, folder, applied, desired) if base is not None else {}
+        seen = _seen_versions(repo, base, folder, applied, desired) if base is not None and detect_reverts else {}
         unrelated = base is not None and not gitread.share_history(repo, base, head)
     finally:
         repo.close()

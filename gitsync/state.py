@@ -7,6 +7,7 @@ outbox row in one transaction).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,47 @@ def applied_commit(store: Store, source: str) -> str | None:
     return row["applied_commit"] if row else None
 
 
-def applied_flows(store: Store, source: str) -> dict[str, AppliedFlow]:
-    rows = store.query("SELECT uid, path, blob, revision FROM flows WHERE source = ?", (source,))
+def applied_flows(store: Store, source: str, uids: list[str] | None = None) -> dict[str, AppliedFlow]:
+    """The source's active flows (or only those of `uids`, read by key)."""
+    if uids is None:
+        rows = store.query("SELECT uid, path, blob, revision FROM flows WHERE source = ?", (source,))
+    else:
+        rows = []
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT uid, path, blob, revision FROM flows WHERE source = ? AND uid IN ({marks})"
+            rows += store.query(sql, (source, *chunk))
     return {r["uid"]: AppliedFlow(r["uid"], r["path"], r["blob"], r["revision"]) for r in rows}
+
+
+def applied_uids(store: Store, source: str) -> list[str]:
+    return [r["uid"] for r in store.query("SELECT uid FROM flows WHERE source = ?", (source,))]
+
+
+def count_flows(store: Store, source: str) -> int:
+    row = store.query_one("SELECT count(*) AS n FROM flows WHERE source = ?", (source,))
+    return int(row["n"]) if row else 0
+
+
+class UidPaths(Mapping[str, str]):
+    """uid -> path of the source's active flows, read from the state one key at a time (never all of them)."""
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store = store
+        self.source = source
+
+    def __getitem__(self, uid: str) -> str:
+        row = self.store.query_one("SELECT path FROM flows WHERE source = ? AND uid = ?", (self.source, uid))
+        if row is None:
+            raise KeyError(uid)
+        return str(row["path"])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(applied_uids(self.store, self.source))
+
+    def __len__(self) -> int:
+        return count_flows(self.store, self.source)
 
 
 def flows_owned_elsewhere(store: Store, source: str, uids: list[str]) -> dict[str, str]:

@@ -85,29 +85,31 @@ def sync_source(
     errors = [p.format() for p in plan.errors] + _ownership_errors(store, source, computation)
     if errors:
         return _record_rejection(store, source, fetched, previous, started, "invalid", errors, warnings, plan)
-    in_db = state.applied_flows(store, source.name)
-    removed = _removed(computation, in_db)
-    remaining = (set(in_db) - removed) | set(computation.desired)
-    if not remaining and in_db and not source.allow_empty:
+    # Only the touched flows are read from the state: the cost follows the change, not the repository.
+    stored = state.count_flows(store, source.name)
+    removed = _removed(store, source, computation)
+    touched = state.applied_flows(store, source.name, uids=sorted(set(computation.desired) | removed))
+    remaining = stored - len(removed & set(touched)) + len(set(computation.desired) - set(touched))
+    if remaining == 0 and stored and not source.allow_empty:
         reason = (
             f"refused: commit {fetched.commit[:12]} removes every flow of source {source.name!r} "
             f"(is path {source.path or '/'!r} right? set allow_empty: true to allow it)"
         )
         return _record_rejection(store, source, fetched, previous, started, "refused", [reason], warnings, plan)
-    return _apply(store, source, fetched, previous, started, computation, removed, warnings, public_url)
+    return _apply(store, source, fetched, previous, started, computation, removed, touched, warnings, public_url)
 
 
-def _removed(computation: PlanComputation, in_db: dict[str, state.AppliedFlow]) -> set[str]:
+def _removed(store: Store, source: SourceConfig, computation: PlanComputation) -> set[str]:
     """Uids the apply removes: from the tree diff, or, after a full load, whatever the state holds that head lacks."""
     if computation.plan.base:
         return set(computation.plan.flow_uids("removed"))
-    return set(in_db) - set(computation.desired)
+    return set(state.applied_uids(store, source.name)) - set(computation.desired)
 
 
 def _plan(
     store: Store, source: SourceConfig, fetched: FetchResult, previous: str | None, registry: Registry, now: datetime
 ) -> PlanComputation:
-    known = {uid: flow.path for uid, flow in state.applied_flows(store, source.name).items()}
+    known = state.UidPaths(store, source.name)
     base = previous if previous is not None and _has_commit(fetched.repo_path, previous) else None
     if base is not None and _folder_changed(store, source):
         base = None  # the source now reads another folder: compare everything with the state
@@ -120,8 +122,9 @@ def _plan(
         registry=registry,
         now=now,
         known_uids=known,
+        detect_reverts=False,  # applying needs no history walk; `gitsync plan` shows reverts to reviewers
     )
-    if base is None and known:
+    if base is None and previous is not None:
         log.warning(
             "%s: applied commit %s is not in the cache; comparing with the state database", source.name, previous
         )
@@ -159,13 +162,13 @@ def _apply(
     started: str,
     computation: PlanComputation,
     removed: set[str],
+    in_db: dict[str, state.AppliedFlow],
     warnings: list[str],
     public_url: str | None,
 ) -> SyncResult:
     plan = computation.plan
     author, message = _commit_info(fetched)
     applied_at = now_iso()
-    in_db = state.applied_flows(store, source.name)
     with store.atomic() as conn:
         state.upsert_source(
             conn,

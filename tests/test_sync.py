@@ -135,9 +135,12 @@ def test_revert_is_a_new_revision_restoring_the_old_content(env: Env) -> None:
     env.repo.publish(env.server_root, "flows")
     result = env.sync()
     assert result.outcome == "applied"
-    assert result.plan is not None and result.plan.flows[0].restores is not None
     rows = state.history(env.store, "acme.demo.hello")
     assert [r["revision"] for r in rows] == [1, 2, 3]
+    blobs = [
+        r["blob"] for r in env.store.query("SELECT blob FROM revisions WHERE uid = 'acme.demo.hello' ORDER BY revision")
+    ]
+    assert blobs[2] == blobs[0] != blobs[1]  # the revert restores revision 1's content as revision 3
     assert rows[-1]["message"].startswith("Revert")
 
 
