@@ -238,3 +238,44 @@ def wait_for(condition: object, limit: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         time.sleep(0.01)
+
+
+def test_from_settings_builds_a_provider_per_source_with_status(
+    store: Store, github: RunningHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitsync.config import Settings
+
+    monkeypatch.setenv("GITSYNC_TEST_STATUS_TOKEN", TOKEN)
+    status = {"provider": "github", "api_url": github.api_url, "repository": "acme/flows"}
+    settings = Settings.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "analytics",
+                    "repo": "/tmp/a",
+                    "namespace_prefix": "analytics",
+                    "status": {**status, "token_env": "GITSYNC_TEST_STATUS_TOKEN"},
+                },
+                {"name": "quiet", "repo": "/tmp/b", "namespace_prefix": "quiet"},
+                {
+                    "name": "tokenless",
+                    "repo": "/tmp/c",
+                    "namespace_prefix": "tokenless",
+                    "status": {**status, "token_env": "GITSYNC_TEST_UNSET_TOKEN"},
+                },
+            ]
+        }
+    )
+    sender = OutboxSender.from_settings(store, settings, backoff=FAST)
+    assert set(sender.providers) == {"analytics"}
+    assert sender.unavailable["quiet"] == NO_PROVIDER
+    assert "GITSYNC_TEST_UNSET_TOKEN is not set" in sender.unavailable["tokenless"]
+    for source in ("analytics", "quiet", "tokenless"):
+        enqueue(store, sha(13), f"gitsync/{source}", "success", "ok", source=source)
+    assert sender.drain()
+    assert posted(github) == [(sha(13), "gitsync/analytics", "success", "ok")]
+    assert [r["last_error"] for r in rows(store)][1:] == [NO_PROVIDER, sender.unavailable["tokenless"]]
+    health = sender.health()
+    assert health["status"] == "ok" and health["hosts"]["analytics"]["sent"] == 1
+    assert health["unconfigured"] == sender.unavailable
+    sender.close()
