@@ -116,6 +116,7 @@ class RunManager:
         self._cancel: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._closing = False
         self._watched: dict[str, threading.Event] = {}
         self._watcher: threading.Thread | None = None
         self._watch_lock = threading.Lock()
@@ -222,8 +223,8 @@ class RunManager:
     def start(self, execution_id: str) -> None:
         """Run the execution on a thread of its own (unless flow concurrency or trigger overlap queues it)."""
         with self._lock:
-            if execution_id in self._threads:
-                return
+            if execution_id in self._threads or self._closing:
+                return  # after shutdown() a CREATED execution stays CREATED: the next process starts it
             event = self._cancel.setdefault(execution_id, threading.Event())
             thread = threading.Thread(
                 target=self._run_guarded, args=(execution_id, event), daemon=True, name=f"execution-{execution_id}"
@@ -310,6 +311,8 @@ class RunManager:
         return None
 
     def _after(self, execution_id: str, flow: Flow, request: ExecutionRequest, outcome: ExecutionOutcome) -> None:
+        if outcome.state == State.FAILED:
+            self._retry_flow(execution_id, flow)
         self._release_queued(flow.uid)
         if not outcome.state.is_terminal:
             return
@@ -317,6 +320,33 @@ class RunManager:
             self.fire_flow_triggers(flow, request, outcome)
         except Exception:  # a downstream trigger must not fail this execution
             log.exception("flow triggers after %s failed", execution_id)
+
+    def _retry_flow(self, execution_id: str, flow: Flow) -> str | None:
+        """Flow-level `retry` with behavior CREATE_NEW_EXECUTION: FAILED -> RETRIED and a new execution later."""
+        retry = flow.retry
+        if retry is None or retry.behavior.value != "CREATE_NEW_EXECUTION":
+            return None
+        row = self.store.query_one("SELECT * FROM executions WHERE id = ?", (execution_id,))
+        if row is None or (retry.maxAttempts is not None and row["attempt"] >= retry.maxAttempts):
+            return None
+        new_id = execution_rows.new_execution_id()
+        with self.store.atomic() as conn:
+            conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
+            conn.execute(
+                """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
+                                           labels, trigger_vars, source, parent_execution, original_id, attempt)
+                   SELECT ?, flow_uid, revision, commit_sha, 'CREATED', NULL, ?, inputs, labels, trigger_vars, source,
+                          parent_execution, coalesce(original_id, id), attempt + 1
+                   FROM executions WHERE id = ?""",
+                (new_id, now_iso(), execution_id),
+            )
+        if execution_id in self._unsynced:
+            self._unsynced[new_id] = self._unsynced[execution_id]
+        delay = getattr(retry, "interval", None) or getattr(retry, "minInterval", None)
+        timer = threading.Timer(delay.total_seconds() if delay else 0.0, self.start, (new_id,))
+        timer.daemon = True
+        timer.start()
+        return new_id
 
     def _release_queued(self, flow_uid: str) -> None:
         """Start the oldest queued execution of this flow (and of each trigger) that may now run."""
@@ -350,6 +380,8 @@ class RunManager:
         return [row["id"] for row in rows]
 
     def shutdown(self) -> None:
+        with self._lock:
+            self._closing = True
         for event in list(self._cancel.values()):
             event.set()
         for thread in list(self._threads.values()):

@@ -174,6 +174,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "flow-level retries",
+        """
+        ALTER TABLE executions ADD COLUMN original_id TEXT;  -- the first execution of a retried chain
+        ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+        """,
+    ),
 ]
 
 

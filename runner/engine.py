@@ -196,8 +196,8 @@ class Scope:
         entry = {
             "taskrun": {
                 "id": task_run_id,
-                "value": changes.get("value", self.value),
-                "iteration": changes.get("iteration", self.iteration),
+                "value": self.value,  # the enclosing task run's own value (Kestra's `parents[n].taskrun.value`)
+                "iteration": self.iteration,
             },
             "task": {"id": task_id},
         }
@@ -255,6 +255,8 @@ class _Execution:
         elif self.cancelled.is_set():
             state = State.KILLED
         outputs = self._flow_outputs() if not state.is_failure else {}
+        if outputs is None:
+            state, outputs = State.FAILED, {}
         self.state = state
         self.s.hooks.execution(
             self.request.id, state, ended_at=utcnow(), outputs=outputs, labels=self.labels, error=self.error
@@ -281,7 +283,8 @@ class _Execution:
         if task.disabled:
             return State.SUCCESS
         state = self._run_flowable(task, scope) if task.flowable else self._run_runnable(task, scope)
-        if state.is_failure and task.allowFailure and state != State.KILLED:
+        absorbs = task.allowFailure or getattr(type(task), "absorbs_failure", False)
+        if state.is_failure and absorbs and state != State.KILLED:
             state = State.WARNING
         if state == State.WARNING and task.allowWarning:
             state = State.SUCCESS
@@ -300,7 +303,7 @@ class _Execution:
         try:
             if handler is None:
                 raise TaskFailed(f"flowable type {type(task).type_name} is not supported by this engine")
-            outcome = handler(self, task, scope.child(record.id, task.id), record)
+            outcome = handler(self, task, scope, record)
             state, outputs = (outcome, {}) if isinstance(outcome, State) else outcome
         except ExitSignal:
             self._record(record, State.SUCCESS, ended_at=utcnow())
@@ -535,7 +538,7 @@ class _Execution:
         variables["taskrun"] = {
             "id": record.id,
             "startDate": record.started_at or utcnow(),
-            "attemptsCount": record.attempt,
+            "attemptsCount": record.attempt - 1,  # Kestra counts the attempts before this one
             "parentId": scope.parent_id,
             "value": scope.value,
             "iteration": scope.iteration,
@@ -565,7 +568,8 @@ class _Execution:
                 node = node.setdefault(value, {})
             node[scope.loop_values[-1]] = outputs
 
-    def _flow_outputs(self) -> dict[str, Any]:
+    def _flow_outputs(self) -> dict[str, Any] | None:
+        """The flow's outputs, or None when one fails to render (which fails the execution, like Kestra)."""
         out: dict[str, Any] = {}
         variables = self.flow_variables()
         for output in self.flow.outputs or []:
@@ -573,7 +577,7 @@ class _Execution:
                 value = self.evaluate(output.value, variables) if isinstance(output.value, str) else output.value
             except TaskFailed as exc:
                 self.error = self.error or f"flow output '{output.id}': {exc.message}"
-                continue
+                return None
             out[output.id] = self.s.masker.mask_value(value)
         return out
 

@@ -36,8 +36,8 @@ def sequential(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) 
 
 
 def allow_failure(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:
-    state = run.run_list(task.tasks, _inner(scope, record, task))
-    return State.WARNING if state.is_failure and state != State.KILLED else state
+    """The children's failure is returned as is, so the local `errors` run; the engine then makes it a WARNING."""
+    return run.run_list(task.tasks, _inner(scope, record, task))
 
 
 def parallel(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:
@@ -76,6 +76,9 @@ def _values(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord, raw
         return []
     if not isinstance(value, list):
         raise TaskFailed(f"values must be a list, got {type(value).__name__}")
+    nulls = sum(1 for item in value if item is None)
+    if nulls:
+        raise TaskFailed(f"Found '{nulls}' null values on Each, with values={json.dumps(value)}")
     return value
 
 
@@ -191,30 +194,51 @@ def sleep(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Ou
 
 
 def pause(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:
-    """With a delay: wait and go on. Without: the execution is PAUSED until resumed (CLI or API) or killed."""
+    """With a delay: wait, then go on. Without: the execution is PAUSED until resumed (CLI or API), killed, or
+    until the task's `timeout` passes (then the Pause fails). Deprecated nested `tasks` run after the pause."""
     from runner.engine import _seconds, utcnow
 
     variables = run.variables(task, scope, record)
     delay = task.delay or task.pauseDuration
+    resumed: dict[str, Any] = {}
     if delay is not None:
         seconds = _seconds(run.render(delay, variables) if isinstance(delay, str) else delay)
         if seconds is None:
             raise TaskFailed(f"delay {delay!r} is not a duration")
         if run.cancelled.wait(max(0.0, seconds)):
             raise TaskKilled("killed while paused")
-        return State.SUCCESS
-    record.state = State.PAUSED
-    run.s.hooks.task_run(record)
-    run.s.hooks.execution(run.request.id, State.PAUSED)
-    resumed = run.s.hooks.wait_for_resume(run.request.id, run.cancelled)
-    if resumed is None:
-        raise TaskKilled("killed while paused")
-    record.state = State.RUNNING
-    record.started_at = record.started_at or utcnow()
-    run.s.hooks.task_run(record)
-    run.s.hooks.execution(run.request.id, State.RUNNING)
+    else:
+        record.state = State.PAUSED
+        run.s.hooks.task_run(record)
+        run.s.hooks.execution(run.request.id, State.PAUSED)
+        timeout = _seconds(run.render(task.timeout, variables) if isinstance(task.timeout, str) else task.timeout)
+        waiting = _until(run.cancelled, timeout)
+        answer = run.s.hooks.wait_for_resume(run.request.id, waiting)
+        if answer is None:
+            if run.cancelled.is_set():
+                raise TaskKilled("killed while paused")
+            raise TaskFailed(f"not resumed within the timeout of {timeout:g}s")
+        resumed = answer
+        record.state = State.RUNNING
+        record.started_at = record.started_at or utcnow()
+        run.s.hooks.task_run(record)
+        run.s.hooks.execution(run.request.id, State.RUNNING)
     state = run.run_list(task.tasks, _inner(scope, record, task)) if task.tasks else State.SUCCESS
-    return state, {"onResume": resumed}
+    return state, {"onResume": resumed} if resumed else {}
+
+
+def _until(cancelled: threading.Event, timeout: float | None) -> threading.Event:
+    """An event set when `cancelled` is, or when `timeout` seconds have passed."""
+    if timeout is None:
+        return cancelled
+    done = threading.Event()
+
+    def watch() -> None:
+        cancelled.wait(timeout)
+        done.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return done
 
 
 def subflow(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:

@@ -93,6 +93,7 @@ class AllowFailure(FlowableTask):
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.flow.AllowFailure"
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.flows.AllowFailure",)
+    absorbs_failure: ClassVar[bool] = True  # the engine runs its `errors`, then ends it in WARNING
 
     tasks: TaskList = Field(min_length=1)
     """The child tasks."""
