@@ -71,8 +71,10 @@ def _add_state_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     daemon.set_defaults(handler=state_commands.run_daemon)
 
     from gitsync.run_cmd import add_run_commands
+    from gitsync.statuses_cmd import add_statuses_command
 
     add_run_commands(commands)
+    add_statuses_command(commands)
 
     readers = {
         "flows": ("the active flows", state_commands.run_flows),

@@ -21,6 +21,8 @@ from typing import Any
 from gitsync import executions
 from gitsync.config import Settings, SourceConfig
 from gitsync.metrics import Metrics
+from gitsync.outbox import OutboxSender
+from gitsync.pull_requests import PullRequestPlanner
 from gitsync.runs import RunManager
 from gitsync.schedule import Scheduler
 from gitsync.store import Store, now_iso
@@ -69,6 +71,8 @@ class Daemon:
         self.store = Store(settings.db)
         self.metrics = Metrics()
         self.runs = RunManager.from_settings(self.store, settings, self.registry)
+        self.statuses = OutboxSender.from_settings(self.store, settings)
+        self.pull_requests = PullRequestPlanner(settings, self.store, wake=self.statuses.wake)
         self.scheduler = Scheduler(self.store, on_fire=self._on_fire)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in settings.sources}
         self._requests = _Requests()
@@ -89,6 +93,8 @@ class Daemon:
         )
         if interrupted:
             log.warning("resolved %d execution(s) left running by a previous process", len(interrupted))
+        self.statuses.start()
+        self.pull_requests.start()
         self.scheduler.start()
         started = self.runs.start_pending()
         if started:
@@ -124,6 +130,8 @@ class Daemon:
             thread.join(timeout=10)
         self.scheduler.shutdown()
         self.runs.shutdown()
+        self.pull_requests.close()
+        self.statuses.close()
         self.store.close()
 
     def _spawn(self, name: str, target: Any) -> None:
@@ -168,6 +176,7 @@ class Daemon:
             self.scheduler.reconcile()
             self._count(source.name)
         self._after_sync(source, result)
+        self.statuses.wake()
         return result
 
     def _after_sync(self, source: SourceConfig, result: SyncResult | None) -> None:
@@ -242,8 +251,9 @@ class Daemon:
 
     def health_report(self) -> dict[str, Any]:
         sources = {name: h.as_dict() for name, h in self.health.items()}
-        degraded = any(h.degraded for h in self.health.values())
-        return {"status": "degraded" if degraded else "ok", "sources": sources}
+        statuses = self.statuses.health()
+        degraded = any(h.degraded for h in self.health.values()) or statuses.get("status") == "degraded"
+        return {"status": "degraded" if degraded else "ok", "sources": sources, "statuses": statuses}
 
     def _start_http(self) -> None:
         import uvicorn
@@ -257,6 +267,7 @@ class Daemon:
             health=self.health_report,
             metrics=self.metrics,
             runs=self.runs,
+            on_pull_request=self.pull_requests.submit,
         )
         config = uvicorn.Config(
             app,

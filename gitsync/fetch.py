@@ -118,6 +118,32 @@ def fetch(source: SourceConfig, data_dir: Path, timeout: float = DEFAULT_TIMEOUT
             repo.close()
 
 
+def fetch_ref(source: SourceConfig, data_dir: Path, ref: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Bring one ref of the remote (e.g. `refs/pull/12/head`) into the cache, kept under `refs/gitsync/…`.
+
+    Used to plan a pull request's head: the commit is fetched and read, never applied. Returns its sha.
+    """
+    remote = _remote(source, timeout)
+    path = cache_path(source, data_dir)
+    wanted = ref.encode()
+    with _cache_lock(path), _translate_errors(remote):
+        repo = _open_cache(path)
+        try:
+            if remote.kind == "local" and _borrow_objects(repo, remote.path):
+                repo.close()
+                repo = _open_cache(path)
+            listing = remote.client.get_refs(remote.path, ref_prefix=[wanted])
+            head = listing.refs.get(wanted)
+            if head is None:
+                raise FetchError(f"{remote.display}: the remote has no ref {ref}")
+            if head not in repo.object_store:
+                head = _download(remote, repo, wanted, ref)
+            repo.refs[b"refs/gitsync/" + wanted.removeprefix(b"refs/")] = head
+            return head.decode()
+        finally:
+            repo.close()
+
+
 # --- the steps ----------------------------------------------------------------------------------------------
 
 

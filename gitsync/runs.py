@@ -22,6 +22,7 @@ from typing import Any
 from gitsync import executions as execution_rows
 from gitsync.errors import GitSyncError
 from gitsync.loader import load_flow_source
+from gitsync.state import enqueue_status
 from gitsync.store import Store, dumps, iso, loads, now_iso
 from runner.engine import (
     Engine,
@@ -566,6 +567,38 @@ class RunManager:
         return row["state"] if row else "UNKNOWN"
 
 
+_STATUS_OF = {
+    State.RUNNING: "pending",
+    State.SUCCESS: "success",
+    State.WARNING: "warning",
+    State.FAILED: "failure",
+    State.KILLED: "error",
+    State.CANCELLED: "error",
+}
+
+
+def _execution_status(conn: Any, execution_id: str, state: State, error: str | None) -> None:
+    """`gitsync/<namespace>.<flow>` on the commit of the revision the execution runs, in the same transaction.
+
+    Executions of flows that are not synced from git (`gitsync run --file`) have no commit and post nothing.
+    """
+    status = _STATUS_OF.get(state)
+    row = conn.execute(
+        "SELECT flow_uid, commit_sha, source, started_at, ended_at FROM executions WHERE id = ?", (execution_id,)
+    ).fetchone()
+    if status is None or row is None or not row["commit_sha"] or not row["source"]:
+        return
+    if state == State.RUNNING:
+        description = f"running (execution {execution_id})"
+    else:
+        took = ""
+        if row["started_at"] and row["ended_at"]:
+            seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
+            took = f" in {seconds.total_seconds():.1f}s"
+        description = f"{state.value.lower()}{took}" + (f": {error}" if error and state.is_failure else "")
+    enqueue_status(conn, row["source"], row["commit_sha"], f"gitsync/{row['flow_uid']}", status, description, None)
+
+
 class _Hooks:
     """`runner.engine.Hooks` over SQLite: each transition is one short transaction.
 
@@ -617,6 +650,8 @@ class _Hooks:
             params.append(fields["error"])
         with self.store.atomic() as conn:
             conn.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*params, execution_id))
+            if fields.get("started_at") is not None or state.is_terminal:
+                _execution_status(conn, execution_id, state, fields.get("error"))
         if self.manager.progress is not None:
             self.manager.progress("execution", (execution_id, state, fields))
 
