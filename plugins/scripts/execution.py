@@ -145,16 +145,20 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
     spec = resolve_runner(ctx, spec)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     write_input_files(ctx, spec.input_files)
-    scratch = _make_scratch(ctx, spec)
-    try:
-        if spec.python and spec.dependencies and spec.docker_image is None:
-            check_dependencies(spec.python_executable, spec.dependencies)
-        argv, env, on_kill = _command(ctx, spec, scratch)
-        result = run_process(ctx, argv, env=env, stdout_hook=spec.stdout_hook, on_kill=on_kill)
-        if after is not None:
-            after(scratch)
-    finally:
-        shutil.rmtree(scratch.local, ignore_errors=True)
+    inline = _inline_script(spec) if after is None else None
+    if inline is not None:  # a plain shell script: `sh -c TEXT`, no scratch folder or script file to write
+        result = run_process(ctx, inline, env=_local_env(ctx, spec), stdout_hook=spec.stdout_hook)
+    else:
+        scratch = _make_scratch(ctx, spec)
+        try:
+            if spec.python and spec.dependencies and spec.docker_image is None:
+                check_dependencies(spec.python_executable, spec.dependencies)
+            argv, env, on_kill = _command(ctx, spec, scratch)
+            result = run_process(ctx, argv, env=env, stdout_hook=spec.stdout_hook, on_kill=on_kill)
+            if after is not None:
+                after(scratch)
+        finally:
+            shutil.rmtree(scratch.local, ignore_errors=True)
     outputs: dict[str, Any] = {
         "exitCode": result.exit_code,
         "vars": result.vars,
@@ -169,6 +173,30 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
     if spec.warning_on_stderr and result.stderr_lines:
         ctx.warn(f"{result.stderr_lines} line(s) written to stderr (warningOnStdErr)")
     return outputs
+
+
+INLINE_SCRIPT_LIMIT = 64 * 1024  # well under the kernel's limit for one argument
+
+
+def _inline_script(spec: ScriptSpec) -> list[str] | None:
+    """argv running the script text with `… -c TEXT`, when nothing needs a file (no Python, Docker, scratch)."""
+    if spec.python or spec.docker_image is not None or spec.scratch_files:
+        return None
+    if not spec.interpreter or spec.interpreter[-1] != "-c":
+        return None
+    lines = [*spec.before, *spec.commands]
+    if any("{scratch}" in line for line in lines):
+        return None
+    text = "\n".join((["set -e"] if spec.fail_fast else []) + lines) + "\n"
+    if len(text.encode()) > INLINE_SCRIPT_LIMIT:
+        return None
+    return [*spec.interpreter, text]
+
+
+def _local_env(ctx: RunContext, spec: ScriptSpec) -> dict[str, str]:
+    env = {**ctx.env, **{str(k): str(v) for k, v in spec.env.items()}, "WORKING_DIR": str(ctx.workdir)}
+    env.setdefault("PATH", _default_path())
+    return env
 
 
 def _make_scratch(ctx: RunContext, spec: ScriptSpec) -> Scratch:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import threading
@@ -27,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from runner.api import RunContext, TaskKilled
 
@@ -111,24 +112,40 @@ class _Output:
         self.ctx.logger.log(level if level in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR") else "INFO", message)
 
 
-def _read_lines(stream: IO[bytes], sink: _Output, stderr: bool) -> None:
-    """Read `stream` to its end, one bounded line at a time."""
-    with stream:
+class _Lines:
+    """Splits one pipe's bytes into bounded lines for the sink (a line longer than MAX_LINE_BYTES is cut)."""
+
+    def __init__(self, sink: _Output, stderr: bool) -> None:
+        self.sink = sink
+        self.stderr = stderr
+        self.buffer = bytearray()
+        self.skipping = False
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
         while True:
-            chunk = stream.readline(MAX_LINE_BYTES)
-            if not chunk:
+            end = self.buffer.find(b"\n")
+            if end < 0:
+                if len(self.buffer) >= MAX_LINE_BYTES and not self.skipping:
+                    self._emit(bytes(self.buffer[:MAX_LINE_BYTES]) + b" [line cut]")
+                    self.skipping = True
+                if self.skipping:
+                    self.buffer.clear()
                 return
-            if not chunk.endswith(b"\n") and len(chunk) >= MAX_LINE_BYTES:
-                _skip_rest_of_line(stream)
-                chunk += b" [line cut]"
-            sink.line(chunk.rstrip(b"\r\n").decode("utf-8", "replace"), stderr)
+            line = bytes(self.buffer[:end])
+            del self.buffer[: end + 1]
+            if self.skipping:
+                self.skipping = False
+                continue
+            self._emit(line[:MAX_LINE_BYTES] + (b" [line cut]" if len(line) > MAX_LINE_BYTES else b""))
 
+    def close(self) -> None:
+        if self.buffer and not self.skipping:
+            self._emit(bytes(self.buffer))
+        self.buffer.clear()
 
-def _skip_rest_of_line(stream: IO[bytes]) -> None:
-    while True:
-        rest = stream.readline(MAX_LINE_BYTES)
-        if not rest or rest.endswith(b"\n"):
-            return
+    def _emit(self, line: bytes) -> None:
+        self.sink.line(line.rstrip(b"\r").decode("utf-8", "replace"), self.stderr)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -146,24 +163,54 @@ def _stop_group(proc: subprocess.Popen[bytes], grace_seconds: float) -> None:
     proc.wait()
 
 
-def _wait(proc: subprocess.Popen[bytes], ctx: RunContext, timeout: float | None, grace_seconds: float) -> str | None:
-    """Wait for the process; stop its group on kill or timeout and return why (None when it ended by itself)."""
+def _pump(
+    proc: subprocess.Popen[bytes], sink: _Output, ctx: RunContext, timeout: float | None, grace_seconds: float
+) -> str | None:
+    """Read both pipes on this thread (no reader threads, no polled wait) until they close; stop the process group
+    on kill or timeout and return why (None when the process ended by itself)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    selector = selectors.DefaultSelector()
+    for stream, stderr in ((proc.stdout, False), (proc.stderr, True)):
+        os.set_blocking(stream.fileno(), False)
+        selector.register(stream, selectors.EVENT_READ, _Lines(sink, stderr))
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            proc.wait(POLL_SECONDS)
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        reason = None
-        if ctx.cancelled.is_set():
-            reason = "killed"
-        elif deadline is not None and time.monotonic() >= deadline:
-            reason = f"timed out after {timeout:g} s"
-            ctx.cancelled.set()
-        if reason is not None:
-            _stop_group(proc, grace_seconds)
-            return reason
+    reason: str | None = None
+    exited_at: float | None = None
+    try:
+        while selector.get_map():
+            for key, _ in selector.select(POLL_SECONDS):
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if data:
+                    key.data.feed(data)
+                else:
+                    key.data.close()
+                    selector.unregister(key.fileobj)
+            if reason is None:
+                if ctx.cancelled.is_set():
+                    reason = "killed"
+                elif deadline is not None and time.monotonic() >= deadline:
+                    reason = f"timed out after {timeout:g} s"
+                    ctx.cancelled.set()
+                if reason is not None:
+                    _stop_group(proc, grace_seconds)
+            if proc.poll() is not None:
+                if exited_at is None:  # leftovers of the group would keep the pipes open: stop them now
+                    _signal_group(proc.pid, signal.SIGKILL)
+                exited_at = exited_at or time.monotonic()
+                if time.monotonic() - exited_at > READER_JOIN_SECONDS:  # a process that left the group holds a pipe
+                    break
+    finally:
+        for key in list(selector.get_map().values()):
+            key.data.close()
+        selector.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    if reason is None:
+        proc.wait()
+    return reason
 
 
 def run_process(
@@ -189,21 +236,12 @@ def run_process(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    readers = [
-        threading.Thread(target=_read_lines, args=(proc.stdout, sink, False), name="task-stdout", daemon=True),
-        threading.Thread(target=_read_lines, args=(proc.stderr, sink, True), name="task-stderr", daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
     try:
-        reason = _wait(proc, ctx, timeout, grace_seconds)
+        reason = _pump(proc, sink, ctx, timeout, grace_seconds)
     finally:
         if proc.poll() is None:
             _stop_group(proc, 0)
         _signal_group(proc.pid, signal.SIGKILL)  # leftovers of a process that ended by itself
-        for reader in readers:
-            reader.join(READER_JOIN_SECONDS)  # a process that left the group may still hold a pipe
     if reason is not None:
         if on_kill is not None:
             on_kill()
