@@ -18,7 +18,7 @@ from gitsync.errors import GitSyncError
 from gitsync.fetch import fetch, fetch_ref
 from gitsync.gitread import GitReadError
 from gitsync.hosts import ProviderUnavailable, provider_for
-from gitsync.hosts.base import HostError, shorten_markdown
+from gitsync.hosts.base import HostError, hidden_marker, shorten_markdown
 from gitsync.plan import Plan
 from gitsync.plan_cmd import compute_plan
 from gitsync.plan_render import render_markdown
@@ -124,7 +124,9 @@ class PullRequestPlanner:
             return
         try:
             provider = provider_for(source)
-            body = shorten_markdown(render_markdown(plan), provider.comment_limit)
-            provider.upsert_comment(pr.number, body, marker=f"gitsync:plan:{source.name}")
+            marker = f"gitsync:plan:{source.name}"
+            tag = hidden_marker(marker) + "\n"  # the comment holds the marker too: the limit is for both
+            body = render_markdown(plan, limit=provider.comment_limit - len(tag))
+            provider.upsert_comment(pr.number, shorten_markdown(tag + body, provider.comment_limit), marker=marker)
         except (ProviderUnavailable, HostError) as exc:  # a side channel: logged, never raised
             log.warning("%s: pull request #%d: the plan comment was not posted: %s", source.name, pr.number, exc)
