@@ -124,9 +124,15 @@ class PullRequestPlanner:
             return
         try:
             provider = provider_for(source)
+        except ProviderUnavailable as exc:
+            log.warning("%s: pull request #%d: the plan comment was not posted: %s", source.name, pr.number, exc)
+            return
+        try:
             marker = f"gitsync:plan:{source.name}"
             tag = hidden_marker(marker) + "\n"  # the comment holds the marker too: the limit is for both
             body = render_markdown(plan, limit=provider.comment_limit - len(tag))
             provider.upsert_comment(pr.number, shorten_markdown(tag + body, provider.comment_limit), marker=marker)
-        except (ProviderUnavailable, HostError) as exc:  # a side channel: logged, never raised
+        except HostError as exc:  # a side channel: logged, never raised
             log.warning("%s: pull request #%d: the plan comment was not posted: %s", source.name, pr.number, exc)
+        finally:
+            provider.close()  # its own client: one per pull request, its connections must not outlive it
