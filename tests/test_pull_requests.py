@@ -19,6 +19,10 @@ from gitsync.pull_requests import PLAN_CONTEXT, PlanJob, PullRequestPlanner, hea
 from gitsync.store import Store
 from gitsync.webhooks import PullRequest, Repository, WebhookEvent
 
+pytestmark = pytest.mark.filterwarnings(  # a provider's connections left open would be a leak per pull request
+    "error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning"
+)
+
 GIT_TOKEN_ENV, GIT_TOKEN = "GITSYNC_TEST_PR_GIT_TOKEN", "git-token-for-pr-tests"
 STATUS_TOKEN_ENV, STATUS_TOKEN = "GITSYNC_TEST_PR_STATUS_TOKEN", "status-token-for-pr-tests"
 REPOSITORY = "acme/flows"
