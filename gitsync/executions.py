@@ -29,7 +29,7 @@ from gitsync.store import Store, dumps, iso, loads
 ACTIVE_STATES = ("CREATED", "QUEUED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "RETRYING")
 INTERRUPTED_STATES = ("RUNNING", "KILLING", "PAUSED")  # no thread of a dead process can carry them on
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
-EXECUTION_CONTEXT = "gitsync/execution"
+
 
 _TRIGGERS_SQL = """
     SELECT t.uid, t.flow_uid, t.type, t.spec, t.cron, t.with_seconds, t.timezone, t.disabled, t.paused,
@@ -224,7 +224,7 @@ def resolve_interrupted(store: Store, reason: str, now: datetime) -> list[str]:
     marks = ",".join("?" * len(INTERRUPTED_STATES))
     with store.atomic() as conn:
         rows = conn.execute(
-            f"""SELECT e.id, e.flow_uid, e.commit_sha, f.source FROM executions e
+            f"""SELECT e.id, e.flow_uid, e.commit_sha, coalesce(e.source, f.source) AS source FROM executions e
                 LEFT JOIN flows f ON f.uid = e.flow_uid WHERE e.state IN ({marks}) ORDER BY e.id""",
             INTERRUPTED_STATES,
         ).fetchall()
@@ -238,6 +238,7 @@ def resolve_interrupted(store: Store, reason: str, now: datetime) -> list[str]:
                    WHERE execution_id = ? AND state IN ('CREATED', 'RUNNING', 'KILLING', 'PAUSED', 'RETRYING')""",
                 (iso(now), reason, row["id"]),
             )
-            description = f"{row['flow_uid']}: {reason}"[:140]
-            enqueue_status(conn, row["source"], row["commit_sha"], EXECUTION_CONTEXT, "failure", description, None)
+            if row["source"] and row["commit_sha"]:  # the execution's own context, so its pending status is closed
+                context = f"gitsync/{row['flow_uid']}"
+                enqueue_status(conn, row["source"], row["commit_sha"], context, "failure", reason, None)
     return [row["id"] for row in rows]

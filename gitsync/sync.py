@@ -84,7 +84,9 @@ def sync_source(
         warnings.insert(0, f"force-push: {fetched.commit[:12]} does not descend from the applied {previous[:12]}")
     errors = [p.format() for p in plan.errors] + _ownership_errors(store, source, computation)
     if errors:
-        return _record_rejection(store, source, fetched, previous, started, "invalid", errors, warnings, plan)
+        return _record_rejection(
+            store, source, fetched, previous, started, "invalid", errors, warnings, plan, public_url
+        )
     # Only the touched flows are read from the state: the cost follows the change, not the repository.
     stored = state.count_flows(store, source.name)
     removed = _removed(store, source, computation)
@@ -95,7 +97,9 @@ def sync_source(
             f"refused: commit {fetched.commit[:12]} removes every flow of source {source.name!r} "
             f"(is path {source.path or '/'!r} right? set allow_empty: true to allow it)"
         )
-        return _record_rejection(store, source, fetched, previous, started, "refused", [reason], warnings, plan)
+        return _record_rejection(
+            store, source, fetched, previous, started, "refused", [reason], warnings, plan, public_url
+        )
     return _apply(store, source, fetched, previous, started, computation, removed, touched, warnings, public_url)
 
 
@@ -314,6 +318,7 @@ def _record_rejection(
     errors: list[str],
     warnings: list[str],
     plan: Plan,
+    public_url: str | None = None,
 ) -> SyncResult:
     """Nothing is applied: the previous commit stays active; the sync row and a failure status say why."""
     first = errors[0]
@@ -333,6 +338,6 @@ def _record_rejection(
             errors=error_rows,
             warnings=[{"message": w} for w in warnings],
         )
-        state.enqueue_status(conn, source.name, fetched.commit, SYNC_CONTEXT, "failure", description, None)
+        state.enqueue_status(conn, source.name, fetched.commit, SYNC_CONTEXT, "failure", description, public_url)
     log.warning("%s: %s %s: %s", source.name, outcome, fetched.commit[:12], description)
     return SyncResult(source.name, outcome, fetched.commit, previous, plan, description, errors, warnings, sync_id)

@@ -291,8 +291,8 @@ def test_an_execution_left_running_is_failed_at_start(tmp_path: Path) -> None:
     store = Store(directory / "gitsync.db")
     with store.atomic() as conn:
         conn.execute(
-            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, created_at, started_at)
-               VALUES ('exec-left-running', 'acme.demo.hello', 1, ?, 'RUNNING', ?, ?)""",
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, created_at, started_at, source)
+               VALUES ('exec-left-running', 'acme.demo.hello', 1, ?, 'RUNNING', ?, ?, 'main')""",
             ("0" * 40, "2024-01-01T00:00:00.000+00:00", "2024-01-01T00:00:01.000+00:00"),
         )
     store.close()
@@ -302,7 +302,7 @@ def test_an_execution_left_running_is_failed_at_start(tmp_path: Path) -> None:
         assert rows[0]["state"] == "FAILED"
         assert rows[0]["error"].startswith("worker lost")
         assert rows[0]["ended_at"]
-        statuses = daemon.query("SELECT state, description FROM outbox WHERE context = 'gitsync/execution'")
+        statuses = daemon.query("SELECT state, description FROM outbox WHERE context = 'gitsync/acme.demo.hello'")
         assert [s["state"] for s in statuses] == ["failure"]
         assert "worker lost" in statuses[0]["description"]
     finally:

@@ -127,7 +127,7 @@ def test_resolve_interrupted(store: Store) -> None:
     states = {row["id"]: (row["state"], row["error"]) for row in rows(store)}
     assert states[ids[0]] == ("FAILED", executions.WORKER_LOST)
     assert states[ids[1]][0] == "QUEUED" and states[ids[2]][0] == "QUEUED"
-    assert store.query_one("SELECT state, context FROM outbox") == {"state": "failure", "context": "gitsync/execution"}
+    assert store.query_one("SELECT state, context FROM outbox") == {"state": "failure", "context": "gitsync/ns.f"}
     assert executions.resolve_interrupted(store, executions.WORKER_LOST, T0) == []
 
 

@@ -440,11 +440,6 @@ def test_statuses_queued_at_a_crash_arrive_exactly_once_after_the_restart(
 # -- 3. a crash during a run: the execution's own status is resolved -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="executions.resolve_interrupted posts its failure as `gitsync/execution`, not `gitsync/<ns>.<flow>`: "
-    "the execution's pending status stays pending on the commit for ever (executions.py, outside this issue's files)",
-)
 def test_an_execution_interrupted_by_a_crash_fails_its_own_status(
     tmp_path: Path, git_root: tuple[Path, str], github: RunningHost
 ) -> None:
