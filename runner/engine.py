@@ -13,24 +13,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import KeyValue, RunContext, Storage, TaskFailed, TaskKilled
+from runner.api import RunContext, TaskFailed, TaskKilled
 from runner.executors import InlineExecutor
-from runner.flow import Flow
 from runner.plugin import Task
+from runner.records import (
+    ExecutionOutcome,
+    ExecutionRequest,
+    Hooks,
+    LogLine,
+    Services,
+    SubflowResult,
+    TaskRunRecord,
+    utcnow,
+)
 from runner.render import RUNTIME, RenderRuntime
+from runner.retry import RetryPolicy, seconds_of
 from runner.states import State, combine
 
 log = logging.getLogger("gitsync.engine")
@@ -51,125 +59,6 @@ INLINE_TASK_TYPES = frozenset(
 """Built-in tasks that only compute (no process, no file, no network, no working directory): they run on the
 engine's thread, without a hop to a worker, and get no working directory created for them."""
 _INLINE = InlineExecutor()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
-
-
-@dataclass
-class TaskRunRecord:
-    """One attempt of one task (a ForEach value or Parallel branch is its own)."""
-
-    id: str
-    execution_id: str
-    task_id: str
-    task_type: str
-    parent_id: str | None
-    value: Any
-    iteration: int | None
-    attempt: int
-    state: State
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class LogLine:
-    execution_id: str
-    task_run_id: str | None
-    at: datetime
-    level: str
-    message: str
-
-
-@dataclass
-class ExecutionRequest:
-    """What to run: a flow revision with its (already resolved) inputs, pinned to a commit."""
-
-    id: str
-    flow: Flow
-    revision: int
-    commit: str
-    inputs: dict[str, Any] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    trigger: dict[str, Any] | None = None
-    created_at: datetime = field(default_factory=utcnow)
-    original_id: str | None = None
-
-
-@dataclass
-class ExecutionOutcome:
-    state: State
-    outputs: dict[str, Any]
-    labels: dict[str, str]
-    error: str | None
-    task_outputs: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SubflowResult:
-    execution_id: str
-    state: State
-    outputs: dict[str, Any]
-
-
-class Hooks(Protocol):
-    """The control plane's side: persistence and what needs other executions."""
-
-    def task_run(self, record: TaskRunRecord) -> None: ...
-    def execution(self, execution_id: str, state: State, **fields: Any) -> None: ...
-    def logs(self, lines: Sequence[LogLine]) -> None: ...
-    def subflow(
-        self,
-        parent: ExecutionRequest,
-        task: Any,
-        inputs: dict[str, Any],
-        labels: dict[str, str],
-        cancelled: threading.Event,
-    ) -> SubflowResult: ...
-    def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
-
-    # Optional: `batch() -> ContextManager`: the calling thread's task_run/logs calls inside it may be written
-    # together when it ends (the engine uses it around one attempt of a task that runs inline).
-
-
-class Executor(Protocol):
-    def submit(self, fn: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]: ...
-
-
-class Renderer(Protocol):
-    def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any: ...
-    def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any: ...
-
-
-class Masker(Protocol):
-    def mask(self, text: str) -> str: ...
-    def mask_value(self, value: Any) -> Any: ...
-    def values(self) -> Any: ...
-
-
-@dataclass
-class Services:
-    renderer: Renderer
-    executor: Executor
-    hooks: Hooks
-    storage_for: Callable[[ExecutionRequest], Storage]
-    kv: KeyValue
-    masker: Masker
-    data_dir: Path
-    env: dict[str, str] = field(default_factory=dict)
-    globals: dict[str, Any] = field(default_factory=dict)
-    envs: dict[str, str] = field(default_factory=dict)
-    """`{{ envs.x }}`: ENV_-prefixed environment variables, prefix stripped and lower-cased."""
-    allow_docker_fallback: bool = False
-    max_log_lines: int = 10_000
 
 
 class ExitSignal(Exception):
@@ -328,7 +217,7 @@ class _Execution:
         first = self._new_record(task, scope, attempt=1)
         if not self._should_run(task, scope, first):
             return State.SKIPPED
-        policy = _RetryPolicy.of(task)
+        policy = RetryPolicy.of(task)
         started = time.monotonic()
         attempt = 1
         record = first
@@ -360,7 +249,7 @@ class _Execution:
             return self._finish_failed(record, task, scope, exc)
         inline = _runs_inline(task)
         ctx = self._context(rendered, scope, record, make_workdir=not inline)
-        timeout = _seconds(rendered.timeout)
+        timeout = seconds_of(rendered.timeout)
         executor = _INLINE if inline else self.s.executor
         future = executor.submit(lambda: rendered.run(ctx))  # type: ignore[attr-defined]
         try:
@@ -498,7 +387,7 @@ class _Execution:
             secrets=list(self.s.masker.values()),
             value=scope.value,
             iteration=scope.iteration,
-            timeout_seconds=_seconds(task.timeout),
+            timeout_seconds=seconds_of(task.timeout),
             labels=dict(self.labels),
             allow_docker_fallback=self.s.allow_docker_fallback,
         )
@@ -652,54 +541,6 @@ class _TaskLogger:
         self.log("ERROR", message)
 
 
-@dataclass(frozen=True)
-class _RetryPolicy:
-    kind: str | None = None
-    max_attempts: int | None = None
-    max_duration: float | None = None
-    interval: float = 0.0
-    max_interval: float | None = None
-    min_interval: float = 0.0
-    factor: float = 2.0
-    warning_on_retry: bool = False
-
-    @classmethod
-    def of(cls, task: Task) -> _RetryPolicy:
-        retry = task.retry
-        if retry is None:
-            return cls()
-        return cls(
-            kind=retry.type,
-            max_attempts=retry.maxAttempts,
-            max_duration=retry.maxDuration.total_seconds() if retry.maxDuration else None,
-            interval=_seconds(getattr(retry, "interval", None)) or 0.0,
-            max_interval=_seconds(getattr(retry, "maxInterval", None)),
-            min_interval=_seconds(getattr(retry, "minInterval", None)) or 0.0,
-            factor=getattr(retry, "delayFactor", None) or 2.0,
-            warning_on_retry=retry.warningOnRetry,
-        )
-
-    def delay_before(self, attempt: int, elapsed: float) -> float | None:
-        """Seconds to wait before `attempt` (2, 3, …), or None when no attempt is left."""
-        if self.kind is None:
-            return None
-        if self.max_attempts is not None and attempt > self.max_attempts:
-            return None
-        if self.max_attempts is None and self.max_duration is None:
-            return None
-        if self.kind == "constant":
-            delay = self.interval
-        elif self.kind == "exponential":
-            delay = self.interval * (self.factor ** (attempt - 2))
-            if self.max_interval is not None:
-                delay = min(delay, self.max_interval)
-        else:
-            delay = random.uniform(self.min_interval, self.max_interval or self.min_interval)
-        if self.max_duration is not None and elapsed + delay > self.max_duration:
-            return None
-        return delay
-
-
 def _runs_inline(task: Task) -> bool:
     return type(task).type_name in INLINE_TASK_TYPES
 
@@ -715,16 +556,6 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "false", "0", "null", "none", "no")
     return bool(value)
-
-
-def _seconds(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, int | float):
-        return float(value)
-    return None
 
 
 def _render_message(exc: Exception) -> str:

@@ -182,10 +182,10 @@ def _write_input(run: _Execution, workdir: Any, name: str, content: Any) -> None
 
 def sleep(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:
     """A timer decided by the engine (no worker is held while it waits)."""
-    from runner.engine import _seconds
+    from runner.retry import seconds_of
 
     rendered = run.render_task(task, run.variables(task, scope, record))
-    seconds = _seconds(rendered.duration)
+    seconds = seconds_of(rendered.duration)
     if seconds is None:
         raise TaskFailed(f"duration {rendered.duration!r} is not a duration")
     if run.cancelled.wait(max(0.0, seconds)):
@@ -196,13 +196,14 @@ def sleep(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Ou
 def pause(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:
     """With a delay: wait, then go on. Without: the execution is PAUSED until resumed (CLI or API), killed, or
     until the task's `timeout` passes (then the Pause fails). Deprecated nested `tasks` run after the pause."""
-    from runner.engine import _seconds, utcnow
+    from runner.records import utcnow
+    from runner.retry import seconds_of
 
     variables = run.variables(task, scope, record)
     delay = task.delay or task.pauseDuration
     resumed: dict[str, Any] = {}
     if delay is not None:
-        seconds = _seconds(run.render(delay, variables) if isinstance(delay, str) else delay)
+        seconds = seconds_of(run.render(delay, variables) if isinstance(delay, str) else delay)
         if seconds is None:
             raise TaskFailed(f"delay {delay!r} is not a duration")
         if run.cancelled.wait(max(0.0, seconds)):
@@ -211,7 +212,7 @@ def pause(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Ou
         record.state = State.PAUSED
         run.s.hooks.task_run(record)
         run.s.hooks.execution(run.request.id, State.PAUSED)
-        timeout = _seconds(run.render(task.timeout, variables) if isinstance(task.timeout, str) else task.timeout)
+        timeout = seconds_of(run.render(task.timeout, variables) if isinstance(task.timeout, str) else task.timeout)
         waiting = _until(run.cancelled, timeout)
         answer = run.s.hooks.wait_for_resume(run.request.id, waiting)
         if answer is None:

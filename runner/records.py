@@ -1,0 +1,138 @@
+"""The values the engine exchanges with the control plane: what to run, what happened, and the services it uses.
+
+`Hooks` is the control plane's side (gitsync.runs implements it over SQLite); the engine never writes state
+itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from runner.api import KeyValue, Storage
+from runner.flow import Flow
+from runner.states import State
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
+
+
+@dataclass
+class TaskRunRecord:
+    """One attempt of one task (a ForEach value or Parallel branch is its own)."""
+
+    id: str
+    execution_id: str
+    task_id: str
+    task_type: str
+    parent_id: str | None
+    value: Any
+    iteration: int | None
+    attempt: int
+    state: State
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    execution_id: str
+    task_run_id: str | None
+    at: datetime
+    level: str
+    message: str
+
+
+@dataclass
+class ExecutionRequest:
+    """What to run: a flow revision with its (already resolved) inputs, pinned to a commit."""
+
+    id: str
+    flow: Flow
+    revision: int
+    commit: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    trigger: dict[str, Any] | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    original_id: str | None = None
+
+
+@dataclass
+class ExecutionOutcome:
+    state: State
+    outputs: dict[str, Any]
+    labels: dict[str, str]
+    error: str | None
+    task_outputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SubflowResult:
+    execution_id: str
+    state: State
+    outputs: dict[str, Any]
+
+
+class Hooks(Protocol):
+    """The control plane's side: persistence and what needs other executions."""
+
+    def task_run(self, record: TaskRunRecord) -> None: ...
+    def execution(self, execution_id: str, state: State, **fields: Any) -> None: ...
+    def logs(self, lines: Sequence[LogLine]) -> None: ...
+    def subflow(
+        self,
+        parent: ExecutionRequest,
+        task: Any,
+        inputs: dict[str, Any],
+        labels: dict[str, str],
+        cancelled: threading.Event,
+    ) -> SubflowResult: ...
+    def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
+
+    # Optional: `batch() -> ContextManager`: the calling thread's task_run/logs calls inside it may be written
+    # together when it ends (the engine uses it around one attempt of a task that runs inline).
+
+
+class Executor(Protocol):
+    def submit(self, fn: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]: ...
+
+
+class Renderer(Protocol):
+    def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any: ...
+    def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any: ...
+
+
+class Masker(Protocol):
+    def mask(self, text: str) -> str: ...
+    def mask_value(self, value: Any) -> Any: ...
+    def values(self) -> Any: ...
+
+
+@dataclass
+class Services:
+    renderer: Renderer
+    executor: Executor
+    hooks: Hooks
+    storage_for: Callable[[ExecutionRequest], Storage]
+    kv: KeyValue
+    masker: Masker
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    globals: dict[str, Any] = field(default_factory=dict)
+    envs: dict[str, str] = field(default_factory=dict)
+    """`{{ envs.x }}`: ENV_-prefixed environment variables, prefix stripped and lower-cased."""
+    allow_docker_fallback: bool = False
+    max_log_lines: int = 10_000

@@ -1,0 +1,69 @@
+"""Task retry policies (KESTRA_SPEC §6): constant, exponential, random; maxAttempts and maxDuration."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from runner.plugin import Task
+
+
+def seconds_of(value: Any) -> float | None:
+    """A duration (timedelta or number of seconds) in seconds; None for anything else (e.g. an expression)."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    kind: str | None = None
+    max_attempts: int | None = None
+    max_duration: float | None = None
+    interval: float = 0.0
+    max_interval: float | None = None
+    min_interval: float = 0.0
+    factor: float = 2.0
+    warning_on_retry: bool = False
+
+    @classmethod
+    def of(cls, task: Task) -> RetryPolicy:
+        retry = task.retry
+        if retry is None:
+            return cls()
+        return cls(
+            kind=retry.type,
+            max_attempts=retry.maxAttempts,
+            max_duration=retry.maxDuration.total_seconds() if retry.maxDuration else None,
+            interval=seconds_of(getattr(retry, "interval", None)) or 0.0,
+            max_interval=seconds_of(getattr(retry, "maxInterval", None)),
+            min_interval=seconds_of(getattr(retry, "minInterval", None)) or 0.0,
+            factor=getattr(retry, "delayFactor", None) or 2.0,
+            warning_on_retry=retry.warningOnRetry,
+        )
+
+    def delay_before(self, attempt: int, elapsed: float) -> float | None:
+        """Seconds to wait before `attempt` (2, 3, …), or None when no attempt is left."""
+        if self.kind is None:
+            return None
+        if self.max_attempts is not None and attempt > self.max_attempts:
+            return None
+        if self.max_attempts is None and self.max_duration is None:
+            return None
+        if self.kind == "constant":
+            delay = self.interval
+        elif self.kind == "exponential":
+            delay = self.interval * (self.factor ** (attempt - 2))
+            if self.max_interval is not None:
+                delay = min(delay, self.max_interval)
+        else:
+            delay = random.uniform(self.min_interval, self.max_interval or self.min_interval)
+        if self.max_duration is not None and elapsed + delay > self.max_duration:
+            return None
+        return delay
