@@ -165,7 +165,12 @@ class Daemon:
         started = time.monotonic()
         try:
             result = sync_source(
-                self.store, source, self.settings.data_path, self.registry, public_url=self.settings.http.public_url
+                self.store,
+                source,
+                self.settings.data_path,
+                self.registry,
+                public_url=self.settings.http.public_url,
+                on_status=self.statuses.wake,
             )
         except Exception:  # a bug must not stop the service; it is logged with its traceback and retried by poll
             log.exception("%s: sync crashed (%s)", source.name, reason)

@@ -63,8 +63,12 @@ def sync_source(
     now: datetime | None = None,
     fetcher: Fetcher = fetch,
     public_url: str | None = None,
+    on_status: Callable[[], None] | None = None,
 ) -> SyncResult:
-    """Fetch the source's branch and apply its head if it differs from the applied commit."""
+    """Fetch the source's branch and apply its head if it differs from the applied commit.
+
+    `on_status` is called once the `pending` status is queued (the daemon wakes its sender, so the host sees
+    the sync start instead of only its end)."""
     registry = registry or default_registry()
     started = now_iso()
     try:
@@ -77,6 +81,8 @@ def sync_source(
         return SyncResult(source.name, "unchanged", fetched.commit, previous, summary="no changes")
     with store.atomic() as conn:
         state.enqueue_status(conn, source.name, fetched.commit, SYNC_CONTEXT, "pending", "syncing", public_url)
+    if on_status is not None:
+        on_status()
     computation = _plan(store, source, fetched, previous, registry, now or datetime.now(UTC))
     plan = computation.plan
     warnings = [p.format() for p in plan.warnings]
