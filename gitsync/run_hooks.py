@@ -33,7 +33,9 @@ _STATUS_OF = {
 }
 
 
-def _execution_status(conn: Any, execution_id: str, state: State, error: str | None) -> None:
+def _execution_status(
+    conn: Any, execution_id: str, state: State, error: str | None, reporting: frozenset[str] | None = None
+) -> None:
     """`gitsync/<namespace>.<flow>` on the commit of the revision the execution runs, in the same transaction.
 
     Executions of flows that are not synced from git (`gitsync run --file`) have no commit and post nothing.
@@ -44,6 +46,8 @@ def _execution_status(conn: Any, execution_id: str, state: State, error: str | N
     ).fetchone()
     if status is None or row is None or not row["commit_sha"] or not row["source"]:
         return
+    if reporting is not None and row["source"] not in reporting:
+        return  # the source has no `status:` block: nothing would ever send it
     if state == State.RUNNING:
         description = f"running (execution {execution_id})"
     else:
@@ -107,7 +111,7 @@ class SqliteHooks:
         with self.store.atomic() as conn:
             conn.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*params, execution_id))
             if fields.get("started_at") is not None or state.is_terminal:
-                _execution_status(conn, execution_id, state, fields.get("error"))
+                _execution_status(conn, execution_id, state, fields.get("error"), self.manager.status_sources)
         if self.manager.progress is not None:
             self.manager.progress("execution", (execution_id, state, fields))
 

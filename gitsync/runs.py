@@ -73,6 +73,7 @@ class RunManager:
             workers=settings.workers,
             secrets=secrets,
             allow_docker_fallback=settings.docker_fallback,
+            status_sources=frozenset(s.name for s in settings.sources if s.status is not None),
             **kwargs,
         )
 
@@ -85,8 +86,11 @@ class RunManager:
         progress: Progress | None = None,
         secrets: dict[str, str] | None = None,
         allow_docker_fallback: bool = False,
+        status_sources: frozenset[str] | None = None,
     ) -> None:
         self.store = store
+        self.status_sources = status_sources
+        """Sources whose executions report a commit status (None: every source, e.g. in tests)."""
         self.data_dir = Path(data_dir).resolve()  # task working directories must not depend on a process's cwd
         self.registry = registry or default_registry()
         self.progress = progress

@@ -80,7 +80,7 @@ def sync_source(
         log.debug("%s: no changes since last sync: observed revision %s", source.name, fetched.revision)
         return SyncResult(source.name, "unchanged", fetched.commit, previous, summary="no changes")
     with store.atomic() as conn:
-        state.enqueue_status(conn, source.name, fetched.commit, SYNC_CONTEXT, "pending", "syncing", public_url)
+        _status(conn, source, fetched.commit, "pending", "syncing", public_url)
     if on_status is not None:
         on_status()
     computation = _plan(store, source, fetched, previous, registry, now or datetime.now(UTC))
@@ -210,7 +210,7 @@ def _apply(
             summary,
             warnings=[{"message": w} for w in warnings],
         )
-        state.enqueue_status(conn, source.name, fetched.commit, SYNC_CONTEXT, "success", summary, public_url)
+        _status(conn, source, fetched.commit, "success", summary, public_url)
     log.info("%s: applied %s: %s", source.name, fetched.commit[:12], summary)
     return SyncResult(source.name, "applied", fetched.commit, previous, plan, summary, [], warnings, sync_id)
 
@@ -298,6 +298,12 @@ def _commit_info(fetched: FetchResult) -> tuple[str, str]:
         repo.close()
 
 
+def _status(conn: Any, source: SourceConfig, commit: str, status: str, description: str, url: str | None) -> None:
+    """Queue a `gitsync/sync` status, when the source reports to a git host (a `status:` block)."""
+    if source.status is not None:
+        state.enqueue_status(conn, source.name, commit, SYNC_CONTEXT, status, description, url)
+
+
 def _record_failure(store: Store, source: SourceConfig, started: str, reason: str) -> SyncResult:
     with store.atomic() as conn:
         sync_id = state.insert_sync(
@@ -344,6 +350,6 @@ def _record_rejection(
             errors=error_rows,
             warnings=[{"message": w} for w in warnings],
         )
-        state.enqueue_status(conn, source.name, fetched.commit, SYNC_CONTEXT, "failure", description, public_url)
+        _status(conn, source, fetched.commit, "failure", description, public_url)
     log.warning("%s: %s %s: %s", source.name, outcome, fetched.commit[:12], description)
     return SyncResult(source.name, outcome, fetched.commit, previous, plan, description, errors, warnings, sync_id)

@@ -163,7 +163,15 @@ class FlowRepo:
         return self._desired[tree]
 
     def source(self) -> dict[str, Any]:
-        return {"name": "main", "repo": str(self.path), "branch": "main", "path": FOLDER, "poll": "1h"}
+        return {
+            "name": "main",
+            "repo": str(self.path),
+            "branch": "main",
+            "path": FOLDER,
+            "poll": "1h",
+            # a status block (its token variable unset, so nothing is posted) makes the sync queue its statuses
+            "status": {"provider": "github", "repository": "acme/flows", "token_env": "GITSYNC_CRASH_NO_TOKEN"},
+        }
 
 
 # -- checks on the SQLite file ------------------------------------------------------------------------------------

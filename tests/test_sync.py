@@ -239,10 +239,11 @@ def test_wrong_token_fails_without_leaking_it(tmp_path: Path, monkeypatch: pytes
 
 
 def test_statuses_are_queued_with_the_state_they_report(env: Env) -> None:
+    reporting = {"status": {"provider": "github", "repository": "acme/flows", "token_env": "GITSYNC_TEST_TOKEN"}}
     good = env.push({"flows/hello.yaml": flow("hello")})
-    env.sync()
+    env.sync(**reporting)
     bad = env.push({"flows/hello.yaml": "id: hello\nnamespace: acme.demo\ntasks: []\n"})
-    env.sync()
+    env.sync(**reporting)
     rows = env.store.query("SELECT commit_sha, context, state, description FROM outbox ORDER BY id")
     assert [(r["commit_sha"], r["state"]) for r in rows] == [
         (good, "pending"),
@@ -267,3 +268,9 @@ def test_a_lost_git_cache_is_rebuilt_and_compared_with_the_state(env: Env) -> No
     assert set(flows) == {"acme.demo.a", "acme.demo.c"}
     assert (flows["acme.demo.a"]["revision"], flows["acme.demo.c"]["revision"]) == (2, 1)  # c: same blob, no revision
     assert env.triggers() == {}
+
+
+def test_a_source_without_a_status_block_queues_no_status(env: Env) -> None:
+    env.push({"flows/hello.yaml": flow("hello")})
+    assert env.sync().outcome == "applied"
+    assert env.store.query("SELECT * FROM outbox") == []  # nothing would ever send them
