@@ -18,7 +18,7 @@ from gitsync.plan_cmd import make_plan
 from runner.registry import default_registry
 
 
-def measure(count: int, runs: int = 7) -> tuple[float, float]:
+def measure(count: int, runs: int = 25) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         repo, files, first = flow_repo(Path(tmp) / "repo", count)
         path = "flows/team4/flow_00004.yaml"

@@ -178,8 +178,10 @@ def _changed_entries(
         return
     old, new = _entries(repo, old_tree), _entries(repo, new_tree)
     differing = old.symmetric_difference(new)  # C-speed set work: no Python step per unchanged entry
-    old_map = {name: (mode, sha) for name, mode, sha in old if (name, mode, sha) in differing}
-    new_map = {name: (mode, sha) for name, mode, sha in new if (name, mode, sha) in differing}
+    old_map: dict[bytes, tuple[int, bytes]] = {}
+    new_map: dict[bytes, tuple[int, bytes]] = {}
+    for entry in differing:  # only the entries that changed: a folder of N files with one change costs O(1) here
+        (old_map if entry in old else new_map)[entry[0]] = (entry[1], entry[2])
     for name in sorted(old_map.keys() | new_map.keys()):
         a, b = old_map.get(name), new_map.get(name)
         text = name.decode("utf-8", "surrogateescape")
