@@ -86,8 +86,7 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        for lock in clear_stale_cache_locks(self.settings.data_path):
-            log.warning("removed %s, left by a process that died while fetching", lock)
+        # Lock files a killed fetch left in the git caches are removed by the next fetch, under the cache's flock.
         interrupted = executions.resolve_interrupted(
             self.store, "worker lost: gitsync stopped while the execution was running", datetime.now(UTC)
         )
@@ -307,22 +306,3 @@ def _local_git_dir(source: SourceConfig) -> Path | None:
     if (path / "HEAD").is_file() and (path / "refs").is_dir():
         return path
     return None
-
-
-def clear_stale_cache_locks(data_dir: Path) -> list[Path]:
-    """Remove the lock files that a process killed during a fetch leaves in the git caches: a ref's
-    (`refs/heads/main.lock`, `HEAD.lock`, `packed-refs.lock`) or a pack index's (`objects/pack/pack-<sha>.idx.lock`).
-    dulwich would refuse every later fetch that touches the same file (FileLocked), so the source could never sync.
-
-    Called at start-up, before any fetch: the daemon is the only process that fetches into its data dir, so a lock
-    file that exists then belongs to a dead process. The cache's ref is still the old or the new commit, both whole.
-    """
-    removed: list[Path] = []
-    for cache in sorted((data_dir / "repos").glob("*.git")):
-        candidates = [cache / "HEAD.lock", cache / "packed-refs.lock", *(cache / "refs").rglob("*.lock")]
-        candidates += (cache / "objects" / "pack").glob("*.lock")
-        for lock in candidates:
-            if lock.is_file():
-                lock.unlink(missing_ok=True)
-                removed.append(lock)
-    return removed

@@ -26,6 +26,7 @@ commit whose objects are all present: the old one, or the new one.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -271,11 +272,39 @@ _locks_guard = threading.Lock()
 
 @contextmanager
 def _cache_lock(path: Path) -> Iterator[None]:
-    """One fetch at a time per cache within this process (a webhook and the poll timer may race)."""
+    """One fetch at a time per cache: a thread lock (a webhook and the poll timer may race) and an flock on
+    `<cache>.lock` (a `gitsync sync` beside the daemon). The kernel drops the flock when its process dies, so any
+    git lock file found inside the cache while holding it was left by a dead process, and is removed."""
     with _locks_guard:
         lock = _locks.setdefault(path.resolve(), threading.Lock())
     with lock:
-        yield
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f"{path.name}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                for stale in clear_stale_locks(path):
+                    log.warning("removed %s, left by a fetch that was killed", stale)
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def clear_stale_locks(cache: Path) -> list[Path]:
+    """Remove the git lock files of a cache (refs, HEAD, packed-refs, pack indexes); call only while no fetch runs.
+
+    dulwich refuses every later write of a locked file (FileLocked), so a fetch killed mid-write would block the
+    source for good. The cache's ref is still the old or the new commit, both whole.
+    """
+    if not cache.is_dir():
+        return []
+    candidates = [cache / "HEAD.lock", cache / "packed-refs.lock", *(cache / "refs").rglob("*.lock")]
+    candidates += (cache / "objects" / "pack").glob("*.lock")
+    removed = []
+    for lock in candidates:
+        if lock.is_file():
+            lock.unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
 
 
 def _open_cache(path: Path) -> Repo:

@@ -396,3 +396,21 @@ def test_redact_masks_urls_and_secret_values() -> None:
         redact(text, ["abc123", None, ""])
         == "GET https://***@host/x.git failed; server said: bad token *** (prefix abc)"
     )
+
+
+def test_a_second_process_waits_for_the_cache_instead_of_failing(tmp_path: Path) -> None:
+    """Two processes fetching one cache at once (the daemon and a `gitsync sync`): both succeed, one after the other."""
+    import subprocess
+    import sys
+
+    repo = GitRepo(tmp_path / "work")
+    repo.commit({"flows/a.yaml": "id: a\n"})
+    script = (
+        "from pathlib import Path; from gitsync.config import SourceConfig; from gitsync.fetch import fetch;"
+        f"r = fetch(SourceConfig(name='s', repo={str(repo.path)!r}, branch='main'), Path({str(tmp_path / 'data')!r}));"
+        "print(r.commit)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    assert set(outputs) == {repo.head()}
