@@ -273,7 +273,19 @@ def list_executions(
     for row in rows:
         for key in ("inputs", "outputs", "trigger_vars"):
             row[key] = loads(row[key]) or {}
-        row["task_runs"] = []  # task runs are recorded by the runner (a later issue)
+        row["task_runs"] = task_runs(store, row["id"])
+    return rows
+
+
+def task_runs(store: Store, execution_id: str) -> list[dict[str, Any]]:
+    """An execution's task runs (one per attempt), in the order they started."""
+    rows = store.query(
+        """SELECT task_id, value, attempt, state, outputs, started_at, ended_at, error FROM task_runs
+           WHERE execution_id = ? ORDER BY id""",
+        (execution_id,),
+    )
+    for row in rows:
+        row["outputs"] = loads(row["outputs"]) or {}
     return rows
 
 

@@ -14,7 +14,7 @@ from gitsync import executions as execution_rows
 from gitsync.commands import add_state_arguments, settings_from_args
 from gitsync.loader import load_paths
 from gitsync.runs import RunError, RunManager
-from gitsync.store import Store, loads
+from gitsync.store import Store
 from runner.engine import LogLine, TaskRunRecord
 from runner.registry import default_registry
 from runner.states import State
@@ -146,8 +146,6 @@ def list_executions(args: argparse.Namespace) -> int:
     store = _open(args)
     try:
         rows = execution_rows.list_executions(store, flow=args.flow, state=args.state, limit=args.limit)
-        for row in rows:
-            row["task_runs"] = _task_runs(store, row["id"])
     finally:
         store.close()
     if args.format == "json":
@@ -167,17 +165,6 @@ def list_executions(args: argparse.Namespace) -> int:
             f"{row['id']}  {row['flow']}  rev {row['revision']}  {row['state']}{took}  {trigger}  {row['created_at']}"
         )
     return 0
-
-
-def _task_runs(store: Store, execution_id: str) -> list[dict[str, Any]]:
-    rows = store.query(
-        """SELECT task_id, value, attempt, state, outputs, started_at, ended_at, error FROM task_runs
-           WHERE execution_id = ? ORDER BY id""",
-        (execution_id,),
-    )
-    for row in rows:
-        row["outputs"] = loads(row["outputs"]) or {}
-    return rows
 
 
 def show_logs(args: argparse.Namespace) -> int:

@@ -1,0 +1,209 @@
+"""The execution commands as a user runs them: `gitsync run`, `executions`, `logs`, `kill`, `resume`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from runtime import Runtime
+
+FLOWS = {
+    "greet.yaml": """
+        id: greet
+        namespace: acme
+        inputs:
+          - id: who
+            type: STRING
+        tasks:
+          - id: hello
+            type: io.kestra.plugin.core.log.Log
+            message: "hello {{ inputs.who }}"
+          - id: answer
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ inputs.who | upper }}"
+        outputs:
+          - id: shout
+            type: STRING
+            value: "{{ outputs.answer.value }}"
+    """,
+    "broken.yaml": """
+        id: broken
+        namespace: acme
+        tasks:
+          - id: boom
+            type: io.kestra.plugin.core.execution.Fail
+            errorMessage: on purpose
+    """,
+    "slow.yaml": """
+        id: slow
+        namespace: acme
+        tasks:
+          - id: tick
+            type: io.kestra.plugin.scripts.shell.Commands
+            taskRunner:
+              type: io.kestra.plugin.core.runner.Process
+            commands:
+              - for i in 1 2 3; do echo "tick $i"; sleep 0.3; done
+          - id: wait
+            type: io.kestra.plugin.scripts.shell.Commands
+            taskRunner:
+              type: io.kestra.plugin.core.runner.Process
+            commands:
+              - sleep 60
+    """,
+    "approval.yaml": """
+        id: approval
+        namespace: acme
+        tasks:
+          - id: ask
+            type: io.kestra.plugin.core.flow.Pause
+          - id: done
+            type: io.kestra.plugin.core.debug.Return
+            format: "approved by {{ outputs.ask.onResume.by }}"
+    """,
+}
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    runtime = Runtime(tmp_path)
+    runtime.deploy(FLOWS)
+    runtime.close()
+    yield str(tmp_path / "state.db"), str(tmp_path / "data")
+
+
+def gitsync(state: tuple[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    db, data = state
+    return subprocess.run(
+        [sys.executable, "-m", "gitsync", *args, "--db", db, "--data-dir", data],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def spawn(state: tuple[str, str], *args: str) -> subprocess.Popen[str]:
+    db, data = state
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitsync", *args, "--db", db, "--data-dir", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def executions(state: tuple[str, str], flow: str) -> list[dict]:
+    done = gitsync(state, "executions", "--flow", flow, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def test_run_shows_progress_and_outputs_and_exits_zero(state: tuple[str, str]) -> None:
+    done = gitsync(state, "run", "acme.greet", "--input", "who=ada")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "info: hello ada" in done.stdout
+    assert "ok hello" in done.stdout and "ok answer" in done.stdout
+    assert '"shout": "ADA"' in done.stdout
+    (execution,) = executions(state, "acme.greet")
+    assert execution["state"] == "SUCCESS"
+    assert execution["inputs"] == {"who": "ada"} and execution["outputs"] == {"shout": "ADA"}
+    assert [(t["task_id"], t["attempt"], t["state"]) for t in execution["task_runs"]] == [
+        ("hello", 1, "SUCCESS"),
+        ("answer", 1, "SUCCESS"),
+    ]
+    for key in ("id", "flow", "revision", "commit", "trigger", "scheduled_at", "started_at", "ended_at"):
+        assert key in execution
+    assert execution["started_at"].endswith("+00:00")
+
+
+def test_a_failed_run_exits_one_and_says_why(state: tuple[str, str]) -> None:
+    done = gitsync(state, "run", "acme.broken")
+    assert done.returncode == 1
+    assert "FAILED: task 'boom': on purpose" in done.stdout
+
+
+def test_bad_inputs_are_refused_before_anything_runs(state: tuple[str, str]) -> None:
+    done = gitsync(state, "run", "acme.greet")
+    assert done.returncode == 1
+    assert "input 'who' is required" in done.stderr
+    assert executions(state, "acme.greet") == []
+
+
+def test_run_file_runs_a_flow_that_is_not_synced(state: tuple[str, str], tmp_path: Path) -> None:
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(
+        "id: draft\nnamespace: acme\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n"
+        "    format: drafted\n"
+    )
+    done = gitsync(state, "run", "--file", str(draft))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "acme.draft (from" in done.stdout and "SUCCESS" in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nnamespace: acme\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Retrun\n")
+    done = gitsync(state, "run", "--file", str(bad))
+    assert done.returncode == 1
+    assert f"{bad}:5:5" in done.stderr and "did you mean io.kestra.plugin.core.debug.Return" in done.stderr
+
+
+def test_logs_follow_a_running_execution_then_kill_it_from_another_process(state: tuple[str, str]) -> None:
+    runner = spawn(state, "run", "acme.slow")
+    try:
+        wait_for(lambda: len(executions(state, "acme.slow")) == 1)
+        execution_id = executions(state, "acme.slow")[0]["id"]
+        follower = spawn(state, "logs", execution_id, "--follow")
+        wait_for(lambda: any(t["task_id"] == "wait" for t in executions(state, "acme.slow")[0]["task_runs"]))
+        killed = gitsync(state, "kill", execution_id)
+        assert killed.returncode == 0 and "KILLING" in killed.stdout
+        assert runner.wait(timeout=60) == 1
+        followed = follower.communicate(timeout=60)[0]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert "tick 1" in followed and "tick 3" in followed
+    (execution,) = executions(state, "acme.slow")
+    assert execution["state"] == "KILLED"
+    again = gitsync(state, "kill", execution_id)
+    assert again.returncode == 1 and "already ended (KILLED)" in again.stderr
+
+
+def test_resume_a_paused_execution_from_another_process(state: tuple[str, str]) -> None:
+    runner = spawn(state, "run", "acme.approval")
+    try:
+        wait_for(lambda: [e["state"] for e in executions(state, "acme.approval")] == ["PAUSED"])
+        execution_id = executions(state, "acme.approval")[0]["id"]
+        resumed = gitsync(state, "resume", execution_id, "--input", "by=ops")
+        assert resumed.returncode == 0, resumed.stderr
+        assert runner.wait(timeout=60) == 0
+        output = runner.communicate()[0]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert "SUCCESS" in output
+    (execution,) = executions(state, "acme.approval")
+    done = next(t for t in execution["task_runs"] if t["task_id"] == "done")
+    assert done["outputs"] == {"value": "approved by ops"}
+
+
+def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:
+    done = gitsync(state, "logs", "nope")
+    assert done.returncode == 1 and "no execution 'nope'" in done.stderr
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    monkeypatch.delenv("GITSYNC_DB", raising=False)
+    os.environ.pop("GITSYNC_DATA_DIR", None)
