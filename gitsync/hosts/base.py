@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -74,7 +75,7 @@ def hidden_marker(marker: str) -> str:
     return f"<!-- {marker} -->"
 
 
-class StatusProvider:
+class StatusProvider(ABC):
     """One repository on one host. Subclasses set the paths, states and limits of their host."""
 
     name: ClassVar[str] = "host"
@@ -116,20 +117,20 @@ class StatusProvider:
 
     # -- what each host defines -------------------------------------------------------------------------------
 
-    def auth_headers(self) -> dict[str, str]:
-        raise NotImplementedError
+    @abstractmethod
+    def auth_headers(self) -> dict[str, str]: ...
 
-    def status_path(self, commit: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def status_path(self, commit: str) -> str: ...
 
-    def status_body(self, post: StatusPost) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def status_body(self, post: StatusPost) -> dict[str, Any]: ...
 
-    def comments_path(self, pr_number: int) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def comments_path(self, pr_number: int) -> str: ...
 
-    def comment_path(self, pr_number: int, comment_id: int) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def comment_path(self, pr_number: int, comment_id: int) -> str: ...
 
     def page_params(self, page: int) -> dict[str, Any]:
         return {"per_page": self.page_size, "page": page}

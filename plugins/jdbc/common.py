@@ -7,6 +7,7 @@ import contextlib
 import json
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -33,7 +34,7 @@ class Statement:
 
 
 @dataclass
-class Backend:
+class Backend(ABC):
     """One database connection and how to talk to it; subclasses fill in the driver calls."""
 
     ctx: RunContext
@@ -42,15 +43,16 @@ class Backend:
     conn: Any = None
     errors: tuple[type[BaseException], ...] = field(default_factory=tuple)
 
-    def connect(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def connect(self) -> None: ...
 
-    def statements(self, sql: str, parameters: dict[str, Any]) -> list[Statement]:
-        raise NotImplementedError
+    @abstractmethod
+    def statements(self, sql: str, parameters: dict[str, Any]) -> list[Statement]: ...
 
+    @abstractmethod
     def execute(self, statement: Statement, parameters: dict[str, Any]) -> Any:
         """Run one statement; return a DB-API cursor (description, fetchone, fetchmany)."""
-        raise NotImplementedError
+        ...
 
     def returns_rows(self, statement: Statement, cursor: Any) -> bool:
         return cursor.description is not None
@@ -286,9 +288,10 @@ class JdbcQuery(Task):
     store: bool | None = None
     """Deprecated: fetchType STORE."""
 
+    @abstractmethod
     def backend(self, ctx: RunContext) -> Backend:
         """The database this task talks to (each JDBC plugin says which)."""
-        raise NotImplementedError
+        ...
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         return run_sql(ctx, self, self.backend(ctx), many=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
 from plugins.scripts.docker import DockerOptions
@@ -61,9 +62,10 @@ class ScriptTask(Task):
     default_image: ClassVar[str] = "ubuntu"
     """Image used by the Docker runner when no containerImage is given."""
 
+    @abstractmethod
     def main_commands(self) -> list[str]:
         """The commands after beforeCommands (each script task type says what they are)."""
-        raise NotImplementedError
+        ...
 
     def script_spec(self, ctx: RunContext) -> ScriptSpec:
         """The run as `execute` needs it: rendered properties coerced to their types."""
