@@ -217,36 +217,12 @@ def _insert_all(conn: sqlite3.Connection, inserts: list[dict[str, Any]]) -> list
 
 
 def _insert(
-    conn: sqlite3.Connection,
-    row: Mapping[str, Any],
-    spec: firing.ScheduleSpec,
-    at: datetime,
-    now: datetime,
-    memo: dict[tuple[Any, ...], str] | None = None,
+    conn: sqlite3.Connection, row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime
 ) -> str | None:
-    memo = {} if memo is None else memo
-    vars_key = (row["cron"], row["with_seconds"], row["timezone"], at)
-    if vars_key not in memo:
-        memo[vars_key] = dumps(firing.trigger_vars(spec, at))
-        memo[("iso", at)] = iso(at)
-        memo[("iso", now)] = iso(now)
-    inputs = row["spec"].get("inputs")
-    execution_id = new_execution_id()
-    cursor = conn.execute(
-        _INSERT_SQL,
-        {
-            "id": execution_id,
-            "flow_uid": row["flow_uid"],
-            "revision": row["revision"],
-            "commit_sha": row["commit_sha"],
-            "trigger_uid": row["uid"],
-            "scheduled_at": memo[("iso", at)],
-            "created_at": memo[("iso", now)],
-            "inputs": dumps(inputs) if inputs else "{}",
-            "trigger_vars": memo[vars_key],
-        },
-    )
-    return execution_id if cursor.rowcount == 1 else None
+    """One fire; its execution id, or None when that scheduled time already has one."""
+    params = _params(row, spec, at, now, {})
+    cursor = conn.execute(_INSERT_SQL, params)
+    return params["id"] if cursor.rowcount == 1 else None
 
 
 def _advance(conn: sqlite3.Connection, uid: str, last: datetime, following: datetime | None) -> None:

@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -286,3 +286,32 @@ def _json(response: httpx.Response) -> Any:
 
 def _path_of(url: str) -> str:
     return urlsplit(url).path
+
+
+class OwnerRepoProvider(StatusProvider):
+    """Hosts whose API follows GitHub's shape (GitHub and Gitea/Forgejo): `/repos/{owner}/{name}/statuses/{sha}`,
+    pull-request comments on the issues endpoints."""
+
+    def _repo(self) -> str:
+        owner, _, name = self.repository.partition("/")
+        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+    def status_path(self, commit: str) -> str:
+        return f"{self._repo()}/statuses/{quote(commit, safe='')}"
+
+    def status_body(self, post: StatusPost) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "state": self.host_state(post.state),
+            "context": post.context,
+            "description": self.describe(post),
+        }
+        link = self.link(post.target_url)
+        if link:
+            body["target_url"] = link
+        return body
+
+    def comments_path(self, pr_number: int) -> str:
+        return f"{self._repo()}/issues/{int(pr_number)}/comments"
+
+    def comment_path(self, pr_number: int, comment_id: int) -> str:
+        return f"{self._repo()}/issues/comments/{int(comment_id)}"

@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import quote
 
-from gitsync.hosts.base import StatusPost, StatusProvider
+from gitsync.hosts.base import OwnerRepoProvider
 
 
-class GiteaProvider(StatusProvider):
+class GiteaProvider(OwnerRepoProvider):
     name: ClassVar[str] = "gitea"
     default_api_url: ClassVar[str] = "https://gitea.com/api/v1"
     api_prefix: ClassVar[str] = "/api/v1"
@@ -32,29 +31,5 @@ class GiteaProvider(StatusProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"} if self.token else {}
 
-    def _repo(self) -> str:
-        owner, _, name = self.repository.partition("/")
-        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-
-    def status_path(self, commit: str) -> str:
-        return f"{self._repo()}/statuses/{quote(commit, safe='')}"
-
-    def status_body(self, post: StatusPost) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "state": self.host_state(post.state),
-            "context": post.context,
-            "description": self.describe(post),
-        }
-        link = self.link(post.target_url)
-        if link:
-            body["target_url"] = link
-        return body
-
     def page_params(self, page: int) -> dict[str, Any]:
         return {"limit": self.page_size, "page": page}
-
-    def comments_path(self, pr_number: int) -> str:
-        return f"{self._repo()}/issues/{int(pr_number)}/comments"
-
-    def comment_path(self, pr_number: int, comment_id: int) -> str:
-        return f"{self._repo()}/issues/comments/{int(comment_id)}"

@@ -7,15 +7,15 @@ comment (`/issues/{n}/comments`, at most 65,536 characters) edited with `PATCH /
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from typing import ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
-from gitsync.hosts.base import StatusPost, StatusProvider, epoch_wait
+from gitsync.hosts.base import OwnerRepoProvider, epoch_wait
 
 
-class GitHubProvider(StatusProvider):
+class GitHubProvider(OwnerRepoProvider):
     name: ClassVar[str] = "github"
     default_api_url: ClassVar[str] = "https://api.github.com"
     state_map: ClassVar[dict[str, str]] = {
@@ -44,30 +44,6 @@ class GitHubProvider(StatusProvider):
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
-
-    def _repo(self) -> str:
-        owner, _, name = self.repository.partition("/")
-        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-
-    def status_path(self, commit: str) -> str:
-        return f"{self._repo()}/statuses/{quote(commit, safe='')}"
-
-    def status_body(self, post: StatusPost) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "state": self.host_state(post.state),
-            "context": post.context,
-            "description": self.describe(post),
-        }
-        link = self.link(post.target_url)
-        if link:
-            body["target_url"] = link
-        return body
-
-    def comments_path(self, pr_number: int) -> str:
-        return f"{self._repo()}/issues/{int(pr_number)}/comments"
-
-    def comment_path(self, pr_number: int, comment_id: int) -> str:
-        return f"{self._repo()}/issues/comments/{int(comment_id)}"
 
     def rate_limit_wait(self, response: httpx.Response) -> float | None:
         return epoch_wait(response.headers.get("x-ratelimit-reset"))
