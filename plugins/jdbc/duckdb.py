@@ -11,6 +11,7 @@ import re
 from typing import Any, ClassVar
 
 import duckdb
+from pydantic import BaseModel, ConfigDict
 
 from plugins.jdbc.common import Backend, JdbcQueries, JdbcQuery, Statement, database_path
 from plugins.scripts.files import as_bool, store_output_files, write_input_files
@@ -70,47 +71,36 @@ def _backend(task: Query | Queries, ctx: RunContext) -> DuckDbBackend:
     return DuckDbBackend(ctx, database_path(ctx, task.url, URL_PREFIX, task.databaseUri, keep, ".duckdb"))
 
 
-class Query(JdbcQuery):
+class _DuckDbFiles(BaseModel):
+    """What DuckDB's Query and Queries share: the database file and files in and out of the working directory."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    url: str = "jdbc:duckdb:"
+    """jdbc:duckdb: followed by an optional database path (relative to the working directory)."""
+    databaseUri: str | None = None
+    """URI of a database file to open."""
+    outputDbFile: Dyn[bool] = False
+    """Store the database file afterwards."""
+    inputFiles: InputFiles | None = None
+    """Files created in the working directory (`{{ workingDir }}`): name -> content or URI."""
+    outputFiles: StrList | None = None
+    """Names of files to send to storage after the SQL."""
+
+    def backend(self, ctx: RunContext) -> Backend:
+        return _backend(self, ctx)  # type: ignore[arg-type]
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        return _run(self, ctx, super().run)  # type: ignore[arg-type, misc]
+
+
+class Query(_DuckDbFiles, JdbcQuery):
     """Run one SQL statement with DuckDB (in memory unless `url` names a file)."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.jdbc.duckdb.Query"
 
-    url: str = "jdbc:duckdb:"
-    """jdbc:duckdb: followed by an optional database path (relative to the working directory)."""
-    databaseUri: str | None = None
-    """URI of a database file to open."""
-    outputDbFile: Dyn[bool] = False
-    """Store the database file afterwards."""
-    inputFiles: InputFiles | None = None
-    """Files created in the working directory (`{{ workingDir }}`): name -> content or URI."""
-    outputFiles: StrList | None = None
-    """Names of files to send to storage after the query."""
 
-    def backend(self, ctx: RunContext) -> Backend:
-        return _backend(self, ctx)
-
-    def run(self, ctx: RunContext) -> dict[str, Any]:
-        return _run(self, ctx, super().run)
-
-
-class Queries(JdbcQueries):
+class Queries(_DuckDbFiles, JdbcQueries):
     """Run several SQL statements with DuckDB."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.jdbc.duckdb.Queries"
-
-    url: str = "jdbc:duckdb:"
-    """jdbc:duckdb: followed by an optional database path (relative to the working directory)."""
-    databaseUri: str | None = None
-    """URI of a database file to open."""
-    outputDbFile: Dyn[bool] = False
-    """Store the database file afterwards."""
-    inputFiles: InputFiles | None = None
-    """Files created in the working directory (`{{ workingDir }}`): name -> content or URI."""
-    outputFiles: StrList | None = None
-    """Names of files to send to storage after the queries."""
-
-    def backend(self, ctx: RunContext) -> Backend:
-        return _backend(self, ctx)
-
-    def run(self, ctx: RunContext) -> dict[str, Any]:
-        return _run(self, ctx, super().run)
