@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gitgen import commit_files, flow_repo
 
-from gitsync.plan_cmd import make_plan
+from gitsync.sync.compute import make_plan
 from runner.registry import default_registry
 
 

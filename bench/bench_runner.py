@@ -37,9 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitsync import state
-from gitsync.runs import RunManager
-from gitsync.store import Store, now_iso
+from gitsync.executions.manager import RunManager
+from gitsync.state import applied as state
+from gitsync.state.database import Store, now_iso
 
 PEERS_DIR = Path(os.environ.get("GITSYNC_BENCH_PEERS", "/work/shared/bench-peers"))
 PERF_ROOT = Path(os.environ.get("PERF_ROOT", str(Path(tempfile.gettempdir()) / "gitsync-peers-work")))

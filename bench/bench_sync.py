@@ -35,9 +35,9 @@ from gitgen import commit_files, flow_repo
 from gitservers import GitRepo, http_git_server
 
 from gitsync.config import SourceConfig
-from gitsync.loader import load_flow_sources
-from gitsync.store import Store
-from gitsync.sync import sync_source
+from gitsync.flows.loader import load_flow_sources
+from gitsync.state.database import Store
+from gitsync.sync.apply import sync_source
 from runner.registry import Registry, default_registry
 
 SECRET_ENV, SECRET = "GITSYNC_BENCH_SECRET", "bench-webhook-secret"

@@ -17,7 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flowgen import write_flows
 
-from gitsync.loader import load_paths
+from gitsync.flows.loader import load_paths
 from runner.registry import default_registry
 
 

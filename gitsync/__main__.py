@@ -1,5 +1,5 @@
 import sys
 
-from gitsync.cli import main
+from gitsync.cli.main import main
 
 sys.exit(main())

@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitsync import executions
 from gitsync.config import Settings, SourceConfig
-from gitsync.metrics import Metrics
-from gitsync.outbox import OutboxSender
-from gitsync.pull_requests import PullRequestPlanner
-from gitsync.runs import RunManager
-from gitsync.schedule import Scheduler
-from gitsync.store import Store, now_iso
-from gitsync.sync import SyncResult, sync_source
+from gitsync.executions.manager import RunManager
+from gitsync.http.metrics import Metrics
+from gitsync.schedule.timer import Scheduler
+from gitsync.state import executions
+from gitsync.state.database import Store, now_iso
+from gitsync.statuses.sender import OutboxSender
+from gitsync.sync.apply import SyncResult, sync_source
+from gitsync.sync.pull_requests import PullRequestPlanner
 from runner.registry import Registry, default_registry
 
 log = logging.getLogger("gitsync.daemon")
@@ -262,7 +262,7 @@ class Daemon:
     def _start_http(self) -> None:
         import uvicorn
 
-        from gitsync.http import build_app
+        from gitsync.http.app import build_app
 
         app = build_app(
             self.settings,

@@ -9,9 +9,9 @@ from typing import Any
 from gitservers import GitRepo
 
 from gitsync.config import SourceConfig
-from gitsync.runs import RunManager
-from gitsync.store import Store, loads
-from gitsync.sync import sync_source
+from gitsync.executions.manager import RunManager
+from gitsync.state.database import Store, loads
+from gitsync.sync.apply import sync_source
 
 
 class Runtime:

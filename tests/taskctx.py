@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitsync.state.kv import SqliteKeyValue
 from runner.api import RunContext
-from runner.kvstore import SqliteKeyValue
 from runner.storage import LocalStorage
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from gitsync.cli import main
-from gitsync.loader import Problem, load_paths
+from gitsync.cli.main import main
+from gitsync.flows.loader import Problem, load_paths
 from runner.registry import Registry
 
 WriteFlow = Callable[..., Path]

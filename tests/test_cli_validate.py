@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gitsync.cli import main
+from gitsync.cli.main import main
 
 VALID = """\
 id: hello

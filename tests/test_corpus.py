@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitsync.loader import LoadedFile, load_flow_source
+from gitsync.flows.loader import LoadedFile, load_flow_source
 from runner.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,7 +26,7 @@ import pytest
 from runtime import Runtime
 from test_corpus import CORPUS, EXCEPTIONS, corpus_rows, residual_errors, supported
 
-from gitsync.runs import RunError
+from gitsync.executions.manager import RunError
 
 K = "kestra/core__src__test__resources__flows__valids__"
 ZC = "data-engineering-zoomcamp/"

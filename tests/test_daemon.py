@@ -31,7 +31,7 @@ from daemon_harness import (
 from gitservers import GitRepo
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitsync.store import Store
+from gitsync.state.database import Store
 
 GIT_TOKEN_ENV, GIT_TOKEN = "GITSYNC_TEST_GIT_TOKEN", "git-token-for-daemon-tests"
 SECRET_ENV, SECRET = "GITSYNC_TEST_WEBHOOK_SECRET", "webhook-secret-for-daemon-tests"

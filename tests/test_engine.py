@@ -487,7 +487,7 @@ def test_pause_waits_for_resume(rt: Runtime) -> None:
 
 
 def test_inputs_are_checked_before_anything_runs(rt: Runtime) -> None:
-    from gitsync.runs import RunError
+    from gitsync.executions.manager import RunError
 
     rt.deploy(
         {

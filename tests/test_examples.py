@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitsync.loader import load_paths
+from gitsync.flows.loader import load_paths
 from runner.registry import default_registry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "flows"

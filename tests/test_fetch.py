@@ -25,11 +25,11 @@ from gitservers import (
     silent_server,
 )
 
-from gitsync import fetch as fetch_module
 from gitsync.config import SourceConfig
 from gitsync.errors import FetchError
-from gitsync.fetch import FetchResult, cache_path, fetch
-from gitsync.gitread import list_flow_files, open_repo, resolve
+from gitsync.git import fetch as fetch_module
+from gitsync.git.fetch import FetchResult, cache_path, fetch
+from gitsync.git.trees import list_flow_files, open_repo, resolve
 from gitsync.redact import redact, redact_url
 
 TOKEN = "ghp_s3cretTokenValue42"
@@ -406,7 +406,7 @@ def test_a_second_process_waits_for_the_cache_instead_of_failing(tmp_path: Path)
     repo = GitRepo(tmp_path / "work")
     repo.commit({"flows/a.yaml": "id: a\n"})
     script = (
-        "from pathlib import Path; from gitsync.config import SourceConfig; from gitsync.fetch import fetch;"
+        "from pathlib import Path; from gitsync.config import SourceConfig; from gitsync.git.fetch import fetch;"
         f"r = fetch(SourceConfig(name='s', repo={str(repo.path)!r}, branch='main'), Path({str(tmp_path / 'data')!r}));"
         "print(r.commit)"
     )

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gitsync import firing
+from gitsync.schedule import firing
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gitsync import gitread
-from gitsync.gitread import FileChange, GitReadError
+from gitsync.git import trees as gitread
+from gitsync.git.trees import FileChange, GitReadError
 
 _ENV = {
     **os.environ,

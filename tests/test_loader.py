@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gitsync.loader import Problem, format_loc, load_flow_source, load_flow_sources, load_paths
-from gitsync.yamlsource import MAX_FILE_BYTES, SourceError, decode, locate, parse
+from gitsync.flows.loader import Problem, format_loc, load_flow_source, load_flow_sources, load_paths
+from gitsync.flows.yaml_source import MAX_FILE_BYTES, SourceError, decode, locate, parse
 from runner.registry import Registry
 
 WriteFlow = Callable[..., Path]

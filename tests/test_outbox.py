@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from hostserver import RunningHost, host_server
 
+from gitsync.cli.statuses import add_statuses_command, list_statuses
 from gitsync.hosts import GitHubProvider, GitLabProvider
-from gitsync.outbox import DUPLICATE, NO_PROVIDER, SUPERSEDED, Backoff, OutboxSender
-from gitsync.state import enqueue_status
-from gitsync.statuses_cmd import add_statuses_command, list_statuses
-from gitsync.store import Store
+from gitsync.state.applied import enqueue_status
+from gitsync.state.database import Store
+from gitsync.statuses.sender import DUPLICATE, NO_PROVIDER, SUPERSEDED, Backoff, OutboxSender
 
 TOKEN = "t0k3n"
 FAST = Backoff(base=0.01, cap=0.05)

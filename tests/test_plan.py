@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from gitsync import plan_cmd
-from gitsync.loader import Problem, load_flow_source
-from gitsync.plan import FlowPlan, FlowVersion, Plan, PlanInput, PropertyChange, build_plan, diff_values
-from gitsync.plan_cmd import add_plan_arguments, run_plan
-from gitsync.plan_render import render_markdown, render_text
+from gitsync.flows.loader import Problem, load_flow_source
+from gitsync.sync import compute as plan_cmd
+from gitsync.sync.compute import add_plan_arguments, run_plan
+from gitsync.sync.plan import FlowPlan, FlowVersion, Plan, PlanInput, PropertyChange, build_plan, diff_values
+from gitsync.sync.render import render_markdown, render_text
 from runner.registry import default_registry
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -407,7 +407,7 @@ def test_not_a_repository_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_cli_main_wires_plan(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    from gitsync.cli import main
+    from gitsync.cli.main import main
 
     base, head = _add(repo)
     assert main(["plan", "--repo", str(repo.root), "--base", base, "--head", head]) == 0
@@ -421,7 +421,7 @@ def test_only_changed_files_are_parsed(repo: Repo, monkeypatch: pytest.MonkeyPat
     parsed: list[str] = []
     real = plan_cmd.load_flow_source
     monkeypatch.setattr(plan_cmd, "load_flow_source", lambda path, *a, **k: parsed.append(path) or real(path, *a, **k))
-    monkeypatch.setattr("gitsync.loader.load_flow_source", plan_cmd.load_flow_source)
+    monkeypatch.setattr("gitsync.flows.loader.load_flow_source", plan_cmd.load_flow_source)
     scans: list[Any] = []
     monkeypatch.setattr(plan_cmd, "find_uid_owners", lambda *a, **k: scans.append(a) or {})
     code, data = plan_cli(repo, base, head)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gitsync.schema import flow_schema
+from gitsync.flows.schema import flow_schema
 from plugins.core.log import Log
 from runner.cron import CronError, parse_cron, parse_timezone
 from runner.plugin import Condition, FlowableTask, Trigger

@@ -14,10 +14,10 @@ from hostserver import RunningHost, host_server
 
 from gitsync.config import Settings, SourceConfig, StatusConfig
 from gitsync.hosts import hidden_marker
-from gitsync.outbox import Backoff, OutboxSender
-from gitsync.pull_requests import PLAN_CONTEXT, PlanJob, PullRequestPlanner, head_ref
-from gitsync.store import Store
-from gitsync.webhooks import PullRequest, Repository, WebhookEvent
+from gitsync.hosts.webhooks import PullRequest, Repository, WebhookEvent
+from gitsync.state.database import Store
+from gitsync.statuses.sender import Backoff, OutboxSender
+from gitsync.sync.pull_requests import PLAN_CONTEXT, PlanJob, PullRequestPlanner, head_ref
 
 pytestmark = pytest.mark.filterwarnings(  # a provider's connections left open would be a leak per pull request
     "error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning"

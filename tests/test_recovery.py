@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runtime import Runtime
 
-from gitsync import executions
+from gitsync.state import executions
 
 
 def test_an_execution_killed_mid_task_is_failed_with_worker_lost(tmp_path: Path) -> None:

@@ -12,10 +12,18 @@ from typing import Any
 import pytest
 
 from runner.api import MISSING
+from runner.expressions.dates import format_pattern
+from runner.expressions.jq import jq
+from runner.expressions.renderer import (
+    RUNTIME,
+    Renderer,
+    RenderError,
+    RenderRuntime,
+    env_variables,
+    is_truthy,
+    load_secrets,
+)
 from runner.masking import MASK, Masker
-from runner.render import RUNTIME, Renderer, RenderError, RenderRuntime, env_variables, is_truthy, load_secrets
-from runner.render_dates import format_pattern
-from runner.render_jq import jq
 
 START = datetime(2024, 1, 31, 10, 5, 9, 123456, tzinfo=UTC)
 

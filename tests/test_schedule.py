@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from gitsync import executions, state
-from gitsync.schedule import Scheduler
-from gitsync.store import Store, iso
+from gitsync.schedule.timer import Scheduler
+from gitsync.state import applied as state
+from gitsync.state import executions
+from gitsync.state.database import Store, iso
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"

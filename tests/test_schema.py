@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from gitsync.cli import main
+from gitsync.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "flows"
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from taskctx import RecordingLogger, make_context
 
+from gitsync.state.kv import SqliteKeyValue
 from plugins.core import debug, execution, http, kv, log, output, storage
 from plugins.notifications.email import MailSend
 from plugins.notifications.slack import SlackIncomingWebhook
 from runner.api import MISSING, RunContext, TaskFailed
-from runner.kvstore import SqliteKeyValue
 from runner.signals import ExitExecution
 from runner.storage import LocalStorage
 

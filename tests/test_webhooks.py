@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from gitsync import webhooks
 from gitsync.config import Settings
-from gitsync.webhooks import (
+from gitsync.hosts import webhooks
+from gitsync.hosts.webhooks import (
     GITEA,
     GITHUB,
     GITLAB,

@@ -1,0 +1,228 @@
+"""`gitsync run`, `executions`, `logs`, `kill`, `resume`: executions from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gitsync.cli.state_commands import add_state_arguments, settings_from_args
+from gitsync.executions.manager import RunError, RunManager
+from gitsync.flows.loader import load_paths
+from gitsync.state import executions as execution_rows
+from gitsync.state.database import Store
+from runner.engine.engine import LogLine, TaskRunRecord
+from runner.registry import default_registry
+from runner.states import State
+
+_MARKS = {
+    "SUCCESS": "ok",
+    "WARNING": "warn",
+    "FAILED": "FAIL",
+    "KILLED": "killed",
+    "SKIPPED": "skip",
+    "RUNNING": "..",
+    "RETRIED": "retry",
+    "PAUSED": "paused",
+}
+
+
+def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = commands.add_parser("run", help="run one flow now, with live progress")
+    run.add_argument("uid", nargs="?", metavar="NS.ID", help="a synced flow (see `gitsync flows`)")
+    run.add_argument("--file", help="run a flow file that is not synced yet (for authors)")
+    run.add_argument("--input", action="append", default=[], metavar="K=V", help="an input value (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
+    add_state_arguments(run)
+    run.set_defaults(handler=run_flow, repo=None)
+
+    listing = commands.add_parser("executions", help="the executions, newest first")
+    listing.add_argument("--flow", help="only this flow (NS.ID)")
+    listing.add_argument("--state", help="only this state")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--format", choices=["text", "json"], default="text")
+    add_state_arguments(listing)
+    listing.set_defaults(handler=list_executions, repo=None)
+
+    logs = commands.add_parser("logs", help="the logs of one execution")
+    logs.add_argument("execution")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the execution ends")
+    add_state_arguments(logs)
+    logs.set_defaults(handler=show_logs, repo=None)
+
+    for name, help_text in (("kill", "kill a running execution"), ("resume", "resume a paused execution")):
+        act = commands.add_parser(name, help=help_text)
+        act.add_argument("execution")
+        if name == "resume":
+            act.add_argument("--input", action="append", default=[], metavar="K=V")
+        add_state_arguments(act)
+        act.set_defaults(handler=kill if name == "kill" else resume, repo=None)
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RunError(f"--input takes KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def run_flow(args: argparse.Namespace) -> int:
+    """Exit 0 when the execution ends SUCCESS or WARNING, 1 otherwise."""
+    settings = settings_from_args(args)
+    store = Store(settings.db)
+    printer = _Progress(sys.stdout, quiet=args.quiet)
+    manager = RunManager.from_settings(store, settings, default_registry(), progress=printer)
+    try:
+        inputs = parse_inputs(args.input)
+        if args.file:
+            flow = _flow_from_file(args.file)
+            execution_id = manager.create_unsynced(flow, inputs)
+            label = f"{flow.uid} (from {args.file})"
+        elif args.uid:
+            execution_id = manager.create(args.uid, inputs)
+            label = args.uid
+        else:
+            raise RunError("give a flow (NS.ID) or --file FLOW.yaml")
+        print(f"execution {execution_id} of {label}", flush=True)
+        outcome = manager.run(execution_id)
+    except RunError as exc:
+        print(f"gitsync run: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        manager.request_kill(execution_id)
+        return 130
+    finally:
+        manager.shutdown()
+        store.close()
+    if outcome is None:
+        print("the execution did not start (queued or cancelled by the flow's concurrency limit)")
+        return 1
+    print(f"{outcome.state.value}" + (f": {outcome.error}" if outcome.error else ""))
+    if outcome.outputs:
+        print("outputs: " + json.dumps(outcome.outputs, default=str, indent=2))
+    return 0 if outcome.state in (State.SUCCESS, State.WARNING) else 1
+
+
+def _flow_from_file(path: str) -> Any:
+    result = load_paths([path], default_registry())
+    if not result.ok or not result.files or result.files[0].flow is None:
+        problems = "\n".join(p.format() for p in result.errors) or "no flow in the file"
+        raise RunError(f"{path} is not a valid flow:\n{problems}")
+    return result.files[0].flow
+
+
+class _Progress:
+    """Live progress: one line per finished task run, and the logs as they come."""
+
+    def __init__(self, out: Any, quiet: bool) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.lock = threading.Lock()
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            if kind == "task_run" and isinstance(payload, TaskRunRecord) and payload.state.is_terminal:
+                value = f"[{payload.value}]" if payload.value is not None else ""
+                took = ""
+                if payload.started_at and payload.ended_at:
+                    took = f" {(payload.ended_at - payload.started_at).total_seconds() * 1000:.0f}ms"
+                mark = _MARKS.get(payload.state.value, payload.state.value)
+                error = f": {payload.error}" if payload.error else ""
+                print(f"  {mark:>6} {payload.task_id}{value}{took}{error}", file=self.out, flush=True)
+            elif kind == "log" and isinstance(payload, LogLine) and payload.level in ("INFO", "WARN", "ERROR"):
+                print(f"         {payload.level.lower()}: {payload.message}", file=self.out, flush=True)
+
+
+def list_executions(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        rows = execution_rows.list_executions(store, flow=args.flow, state=args.state, limit=args.limit)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("(none)")
+    for row in rows:
+        took = ""
+        if row.get("started_at") and row.get("ended_at"):
+            from datetime import datetime
+
+            seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
+            took = f" {seconds.total_seconds():.2f}s"
+        trigger = row.get("trigger") or "manual"
+        print(
+            f"{row['id']}  {row['flow']}  rev {row['revision']}  {row['state']}{took}  {trigger}  {row['created_at']}"
+        )
+    return 0
+
+
+def show_logs(args: argparse.Namespace) -> int:
+    store = _open(args)
+    last = 0
+    try:
+        if store.query_one("SELECT 1 FROM executions WHERE id = ?", (args.execution,)) is None:
+            print(f"gitsync logs: no execution {args.execution!r}", file=sys.stderr)
+            return 1
+        while True:
+            rows = store.query(
+                """SELECT l.id, l.at, l.level, l.message, t.task_id FROM logs l LEFT JOIN task_runs t
+                   ON t.id = l.task_run_id WHERE l.execution_id = ? AND l.id > ? ORDER BY l.id""",
+                (args.execution, last),
+            )
+            for row in rows:
+                print(f"{row['at']} {row['level']:<5} {row['task_id'] or '-'}: {row['message']}", flush=True)
+                last = row["id"]
+            state = store.query_one("SELECT state FROM executions WHERE id = ?", (args.execution,))
+            if not args.follow or (state and State(state["state"]).is_terminal):
+                if args.follow and rows:
+                    continue
+                break
+            time.sleep(0.3)
+    finally:
+        store.close()
+    return 0
+
+
+def kill(args: argparse.Namespace) -> int:
+    return _act(args, lambda manager: manager.request_kill(args.execution).value)
+
+
+def resume(args: argparse.Namespace) -> int:
+    def act(manager: RunManager) -> str:
+        manager.request_resume(args.execution, parse_inputs(args.input))
+        return "resume requested"
+
+    return _act(args, act)
+
+
+def _act(args: argparse.Namespace, action: Any) -> int:
+    settings = settings_from_args(args)
+    store = Store(settings.db)
+    manager = RunManager(store, settings.data_path, default_registry())
+    try:
+        print(f"{args.execution}: {action(manager)}")
+        return 0
+    except RunError as exc:
+        print(f"gitsync {args.command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        manager.shutdown()
+        store.close()
+
+
+def _open(args: argparse.Namespace) -> Store:
+    settings = settings_from_args(args)
+    if not Path(settings.db).exists():
+        raise RunError(f"no state database at {settings.db}")
+    return Store(settings.db)

@@ -1,0 +1,217 @@
+"""Command handlers for the state commands: `sync` and the read commands (`flows`, `history`, `syncs`, `triggers`).
+
+Every command that reads or writes state takes `--db FILE` or `--config FILE` (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitsync.config import Settings, SourceConfig, load_settings
+from gitsync.errors import ConfigError, GitSyncError
+from gitsync.state import applied as state
+from gitsync.state.database import Store
+from gitsync.sync.apply import SyncResult, sync_source
+from gitsync.sync.render import render_text
+from runner.cron import CronError, parse_cron, parse_timezone
+from runner.registry import default_registry
+
+
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="gitsync.yaml with the sources (see the README)")
+    parser.add_argument("--db", help="SQLite state file (default: gitsync.db)")
+    parser.add_argument("--data-dir", help="git caches and execution files (default: .gitsync)")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", help="repository: a local path, file://, http(s)://, git:// or ssh:// URL")
+    parser.add_argument("--branch", help="branch to follow (default: the remote's default branch)")
+    parser.add_argument("--path", default=None, help="folder of the flows in the repository (default: root)")
+    parser.add_argument("--namespace-prefix", help="namespaces the source owns (default: every namespace)")
+    parser.add_argument("--name", help="source name (default: derived from --repo)")
+    parser.add_argument("--token-env", help="environment variable holding the HTTPS token")
+    parser.add_argument("--allow-empty", action="store_true", help="allow a commit that removes every flow")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {"db": args.db, "data_dir": args.data_dir}
+    if getattr(args, "listen", None):
+        overrides["http.listen"] = args.listen
+    repo = getattr(args, "repo", None)
+    if repo:
+        source: dict[str, Any] = {
+            "name": args.name or _source_name(repo),
+            "repo": repo,
+            "branch": args.branch,
+            "path": args.path or "",
+            "namespace_prefix": args.namespace_prefix,
+            "token_env": args.token_env,
+            "allow_empty": args.allow_empty,
+            "poll": getattr(args, "poll", None),
+        }
+        overrides["sources"] = [{k: v for k, v in source.items() if v is not None}]
+    return load_settings(args.config, overrides)
+
+
+def _source_name(repo: str) -> str:
+    name = repo.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git") or "default"
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).lstrip("._-")
+    return cleaned or "default"
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """Runs until SIGINT/SIGTERM."""
+    from gitsync import logsetup as logs
+    from gitsync.daemon import Daemon
+
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"gitsync daemon: {exc}", file=sys.stderr)
+        return 2
+    if not settings.sources:
+        print("gitsync daemon: no source: give --repo or a --config file with sources", file=sys.stderr)
+        return 2
+    logs.configure(settings, args.log_level)
+    Daemon(settings).run()
+    return 0
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.db)
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """One fetch + apply of every configured source; prints the plan applied. Exit 0, 1 invalid, 3 fetch failed."""
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"gitsync sync: {exc}", file=sys.stderr)
+        return 2
+    if not settings.sources:
+        print("gitsync sync: no source: give --repo or a --config file with sources", file=sys.stderr)
+        return 2
+    store = open_store(settings)
+    try:
+        results = [_sync_one(store, settings, source, args.format) for source in settings.sources]
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps([_result_json(r) for r in results], indent=2))
+    return max(r.exit_code for r in results)
+
+
+def _sync_one(store: Store, settings: Settings, source: SourceConfig, fmt: str) -> SyncResult:
+    result = sync_source(store, source, settings.data_path, default_registry(), public_url=settings.http.public_url)
+    if fmt == "text":
+        header = f"{source.name}: {result.outcome}"
+        if result.commit:
+            header += f" {result.commit[:12]}"
+        print(header + (f": {result.summary}" if result.summary else ""))
+        for warning in result.warnings:
+            print(f"  warning: {warning}")
+        if result.outcome == "applied" and result.plan is not None and not result.plan.empty:
+            print(render_text(result.plan).rstrip())
+        for error in result.errors:
+            print(f"  {error}")
+    return result
+
+
+def _result_json(result: SyncResult) -> dict[str, Any]:
+    return {
+        "source": result.source,
+        "outcome": result.outcome,
+        "commit": result.commit,
+        "previous": result.previous,
+        "summary": result.summary,
+        "errors": result.errors,
+        "warnings": result.warnings,
+        "plan": result.plan.as_dict() if result.plan is not None else None,
+    }
+
+
+# -- read commands ------------------------------------------------------------------------------------------------
+
+
+def run_flows(args: argparse.Namespace) -> int:
+    rows = _read(args, state.list_flows)
+    for row in rows:
+        row["disabled"] = bool(row["disabled"])
+    return _print(args, rows, ["uid", "revision", "commit", "path", "disabled"])
+
+
+def run_history(args: argparse.Namespace) -> int:
+    rows = _read(args, lambda store: state.history(store, args.uid))
+    if not rows and args.format == "text":
+        print(f"no flow {args.uid!r} in the state", file=sys.stderr)
+        return 1
+    for row in rows:
+        row["deleted"] = bool(row["deleted"])
+    return _print(args, rows, ["revision", "commit", "author", "applied_at", "message", "deleted"])
+
+
+def run_syncs(args: argparse.Namespace) -> int:
+    rows = _read(args, lambda store: state.list_syncs(store, args.limit))
+    return _print(args, rows, ["id", "source", "commit", "outcome", "started_at", "summary"])
+
+
+def run_triggers(args: argparse.Namespace) -> int:
+    rows = _read(args, state.list_triggers)
+    now = datetime.now(UTC)
+    for row in rows:
+        if not row["next_fire"]:
+            row["next_fire"] = _next_fire(row, now)
+    return _print(args, rows, ["uid", "type", "cron", "timezone", "next_fire", "paused", "disabled"])
+
+
+def _next_fire(row: dict[str, Any], now: datetime) -> str | None:
+    """When the daemon has not stored one yet, the next fire time computed from the cron."""
+    if not row["cron"] or row["disabled"] or row["paused"] or row["flow_disabled"]:
+        return None
+    try:
+        fire = parse_cron(row["cron"], row["with_seconds"]).next_fire(now, parse_timezone(row["timezone"] or "UTC"))
+    except (CronError, ValueError):
+        return None
+    return fire.isoformat() if fire else None
+
+
+def _read(args: argparse.Namespace, query: Any) -> list[dict[str, Any]]:
+    settings = settings_from_args(args)
+    if settings.db != ":memory:" and not Path(settings.db).exists():
+        raise GitSyncError(f"no state database at {settings.db} (run `gitsync sync` first, or pass --db)")
+    store = open_store(settings)
+    try:
+        return list(query(store))
+    finally:
+        store.close()
+
+
+def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> int:
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("(none)")
+        return 0
+    table = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for line in table:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value).replace("\n", " ")
+    if len(text) == 40 and all(c in "0123456789abcdef" for c in text):
+        return text[:12]
+    return text if len(text) <= 60 else text[:59] + "…"

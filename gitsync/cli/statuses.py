@@ -1,0 +1,85 @@
+"""`gitsync statuses [--commit SHA] [--format text|json]`: what was posted, what is pending, what was given up and why.
+
+JSON: a list of objects (newest first) holding `commit`, `context`, `state`, `description`, `sent_at`, `attempts`,
+`last_error` (DESIGN.md), and `id`, `source`, `target_url`, `created_at`, `next_attempt_at`, `given_up`,
+`superseded` and `outcome` (`sent | pending | retrying | given_up | superseded | unsent`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gitsync.errors import GitSyncError
+from gitsync.state.database import Store
+
+COLUMNS = ["commit", "context", "state", "outcome", "attempts", "sent_at", "description", "last_error"]
+
+
+def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    from gitsync.cli.state_commands import add_state_arguments
+
+    parser = subparsers.add_parser("statuses", help="commit statuses: posted, pending and given up, and why")
+    add_state_arguments(parser)
+    parser.add_argument("--commit", help="only this commit (a full SHA or a prefix)")
+    parser.add_argument("--limit", type=int, default=200, help="newest N rows (default 200)")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.set_defaults(handler=run_statuses, repo=None)
+    return parser
+
+
+def run_statuses(args: argparse.Namespace) -> int:
+    from gitsync.cli.state_commands import _print, _read
+
+    try:
+        rows = _read(args, lambda store: list_statuses(store, args.commit, args.limit))
+    except GitSyncError as exc:
+        print(f"gitsync statuses: {exc}", file=sys.stderr)
+        return 2
+    return _print(args, rows, COLUMNS)
+
+
+def list_statuses(store: Store, commit: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    where, params = "", ()
+    if commit:
+        where, params = "WHERE commit_sha LIKE ?", (commit.strip().lower() + "%",)
+    rows = store.query(
+        f"""SELECT id, source, commit_sha, context, state, description, target_url, created_at, sent_at, attempts,
+                   next_attempt_at, last_error, given_up, superseded
+            FROM outbox {where} ORDER BY id DESC LIMIT ?""",
+        (*params, max(1, limit)),
+    )
+    return [_status(row) for row in rows]
+
+
+def _status(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "source": row["source"],
+        "commit": row["commit_sha"],
+        "context": row["context"],
+        "state": row["state"],
+        "description": row["description"],
+        "target_url": row["target_url"],
+        "created_at": row["created_at"],
+        "sent_at": row["sent_at"],
+        "attempts": row["attempts"],
+        "next_attempt_at": row["next_attempt_at"],
+        "last_error": row["last_error"],
+        "given_up": bool(row["given_up"]),
+        "superseded": bool(row["superseded"]),
+        "outcome": outcome(row),
+    }
+
+
+def outcome(row: dict[str, Any]) -> str:
+    if row["sent_at"]:
+        return "sent"
+    if row["given_up"]:
+        return "given_up"
+    if row["superseded"]:
+        return "superseded"
+    if row["attempts"]:
+        return "retrying"
+    return "unsent" if row["last_error"] else "pending"

@@ -1,0 +1,566 @@
+"""Fetch one branch of a source into a bare cache with dulwich: no git binary, no work tree.
+
+    result = fetch(source, data_dir)          # FetchResult(commit, branch, repo_path, previous, forced)
+    repo = gitread.open_repo(str(result.repo_path))
+
+The cache is `data_dir/repos/<source name>.git`. Each fetch asks the remote for its refs first (one round trip); when
+the branch head is already cached nothing else is transferred, which keeps a 60 s poll cheap.
+
+Transports, chosen from `source.repo`:
+
+* a local path (absolute or relative to the working directory) or `file://` URL: dulwich's `LocalGitClient`;
+* `http://` / `https://`: smart HTTP. With `source.token_env`, the token is sent as basic auth (username
+  `x-access-token` unless the URL names one; GitHub, Gitea and GitLab accept any username with a token as the
+  password). Credentials never travel in the URL, and every message and log line is redacted;
+* `git://`: dulwich's TCP client, with the same timeout on connect and on every read;
+* `ssh://[user@]host[:port]/path` and `user@host:path`: the system `ssh` program (dulwich's `SubprocessSSHVendor`).
+  Keys are found the way `ssh` finds them: `~/.ssh/config`, the agent (`SSH_AUTH_SOCK`), `~/.ssh/id_*`; the host
+  must be in `known_hosts`. `GIT_SSH_COMMAND` replaces the command (e.g. `ssh -i /keys/deploy -o IdentitiesOnly=yes`);
+  gitsync adds `-o BatchMode=yes -o ConnectTimeout=<timeout>` so a prompt or a dead host cannot hang the daemon.
+
+Crash safety: objects are written first (dulwich moves a complete pack and its index into place), then the branch
+ref is moved with a compare-and-swap through a lock file and a rename. A crash at any point leaves the ref on a
+commit whose objects are all present: the old one, or the new one.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import select
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+from dulwich.client import (
+    GitClient,
+    HTTPUnauthorized,
+    LocalGitClient,
+    SSHGitClient,
+    SubprocessSSHVendor,
+    TCPGitClient,
+    Urllib3HttpGitClient,
+    default_urllib3_manager,
+    parse_rsync_url,
+)
+from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.graph import can_fast_forward
+from dulwich.object_store import ObjectStoreGraphWalker
+from dulwich.objects import Commit
+from dulwich.protocol import DEFAULT_GIT_PROTOCOL_VERSION_FETCH, Protocol
+from dulwich.repo import Repo
+from urllib3.util.retry import Retry
+
+from gitsync.config import SourceConfig
+from gitsync.errors import FetchError
+from gitsync.redact import redact, redact_url
+
+log = logging.getLogger("gitsync.fetch")
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to wait for a connection or for any single read from the remote."""
+
+HTTP_USERNAME = "x-access-token"
+_HEADS = b"refs/heads/"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Where a source's branch stood after a fetch.
+
+    `commit` is the full sha of the branch head, now in the bare cache at `repo_path`. `previous` is the cached head
+    before this fetch (None on the first one). `forced` is True when `commit` does not descend from `previous`:
+    the branch was force-pushed, and a sync must not assume the new commit contains the old one.
+    """
+
+    commit: str
+    branch: str
+    repo_path: Path
+    previous: str | None
+    forced: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.commit != self.previous
+
+    @property
+    def revision(self) -> str:
+        """Flux's revision format, `main@sha1:<sha>`, for logs and the sync record."""
+        return f"{self.branch}@sha1:{self.commit}"
+
+
+def cache_path(source: SourceConfig, data_dir: Path) -> Path:
+    return Path(data_dir) / "repos" / f"{source.name}.git"
+
+
+def fetch(source: SourceConfig, data_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> FetchResult:
+    """Bring `source`'s branch (or the remote's default branch) into the bare cache under `data_dir`.
+
+    Raises FetchError, with credentials redacted, when the remote cannot be read.
+    """
+    remote = _remote(source, timeout)
+    path = cache_path(source, data_dir)
+    with _cache_lock(path), _translate_errors(remote):
+        repo = _open_cache(path)
+        try:
+            if remote.kind == "local" and _borrow_objects(repo, remote.path):
+                repo.close()
+                repo = _open_cache(path)  # re-read the alternates
+            return _fetch_into(remote, repo, source.branch, path)
+        finally:
+            repo.close()
+
+
+def fetch_ref(source: SourceConfig, data_dir: Path, ref: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Bring one ref of the remote (e.g. `refs/pull/12/head`) into the cache, kept under `refs/gitsync/…`.
+
+    Used to plan a pull request's head: the commit is fetched and read, never applied. Returns its sha.
+    """
+    remote = _remote(source, timeout)
+    path = cache_path(source, data_dir)
+    wanted = ref.encode()
+    with _cache_lock(path), _translate_errors(remote):
+        repo = _open_cache(path)
+        try:
+            if remote.kind == "local" and _borrow_objects(repo, remote.path):
+                repo.close()
+                repo = _open_cache(path)
+            listing = remote.client.get_refs(remote.path, ref_prefix=[wanted])
+            head = listing.refs.get(wanted)
+            if head is None:
+                raise FetchError(f"{remote.display}: the remote has no ref {ref}")
+            if head not in repo.object_store:
+                head = _download(remote, repo, wanted, ref)
+            repo.refs[b"refs/gitsync/" + wanted.removeprefix(b"refs/")] = head
+            return head.decode()
+        finally:
+            repo.close()
+
+
+# --- the steps ----------------------------------------------------------------------------------------------
+
+
+def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Path) -> FetchResult:
+    listing = remote.client.get_refs(remote.path, ref_prefix=[b"HEAD", _HEADS])
+    refs = {name: sha for name, sha in listing.refs.items() if sha is not None}
+    branch = wanted_branch or _default_branch(remote, refs, listing.symrefs)
+    ref = _HEADS + branch.encode()
+    if ref not in refs:
+        raise FetchError(_unknown_branch(remote, branch, refs))
+    previous = _cached_head(repo, ref)
+    head = refs[ref]
+    if head not in repo.object_store:
+        head = _download(remote, repo, ref, branch)
+    _move_ref(repo, ref, previous, head)
+    result = FetchResult(
+        commit=head.decode(),
+        branch=branch,
+        repo_path=path,
+        previous=previous.decode() if previous else None,
+        forced=_is_forced(repo, previous, head),
+    )
+    _log_result(remote, result)
+    return result
+
+
+def _cached_head(repo: Repo, ref: bytes) -> bytes | None:
+    try:
+        return repo.refs[ref]
+    except KeyError:
+        return None
+
+
+def _default_branch(remote: _Remote, refs: Mapping[bytes, bytes], symrefs: Mapping[bytes, bytes]) -> str:
+    """The branch the remote's HEAD points at (advertised as a symref by every git server since 1.8)."""
+    target = symrefs.get(b"HEAD")
+    if target is None or not target.startswith(_HEADS):
+        # An old server that does not advertise symrefs: a branch at HEAD's commit, main/master first.
+        at_head = [name for name, sha in refs.items() if name.startswith(_HEADS) and sha == refs.get(b"HEAD")]
+        at_head.sort(key=lambda name: (name not in (b"refs/heads/main", b"refs/heads/master"), name))
+        if not at_head:
+            raise FetchError(f"{remote.display}: cannot tell the default branch (no HEAD); set the source's branch")
+        target = at_head[0]
+    branch = target[len(_HEADS) :].decode()
+    log.info("%s: no branch configured; using the remote's default branch %r", remote.display, branch)
+    return branch
+
+
+def _unknown_branch(remote: _Remote, branch: str, refs: Mapping[bytes, bytes]) -> str:
+    names = sorted(name[len(_HEADS) :].decode() for name in refs if name.startswith(_HEADS))
+    known = ", ".join(names) if names else "none: the repository is empty"
+    return f"{remote.display}: branch {branch!r} not found (branches: {known})"
+
+
+def _download(remote: _Remote, repo: Repo, ref: bytes, branch: str) -> bytes:
+    """Fetch the pack for the branch head; return the head as the remote reported it during this fetch.
+
+    The cache's branch heads are sent as "haves". A remote that does not know them (the branch was force-pushed to
+    an unrelated history) simply sends everything; should a server choke on them, the fetch is retried with none.
+    """
+    picked: dict[str, bytes] = {}
+
+    def wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[bytes]:
+        sha = refs.get(ref)
+        if sha is None:
+            return []
+        picked["head"] = sha
+        return [] if sha in repo.object_store else [sha]
+
+    try:
+        remote.client.fetch(remote.path, repo, determine_wants=wants, ref_prefix=[ref])
+    except (HangupException, HTTPUnauthorized, NotGitRepository):
+        raise
+    except GitProtocolError as exc:
+        if _network_cause(exc) is not None:
+            raise
+        log.warning("%s: fetch failed (%s); retrying without local history", remote.display, remote.clean(exc))
+        _fetch_without_haves(remote, repo, wants)
+    if "head" not in picked:
+        raise FetchError(f"{remote.display}: branch {branch!r} disappeared during the fetch; try again")
+    return picked["head"]
+
+
+def _fetch_without_haves(remote: _Remote, repo: Repo, wants: Callable[..., list[bytes]]) -> None:
+    """Fetch as a fresh clone would: tell the remote we have nothing, so the pack it sends is self-contained."""
+    pack, commit, abort = repo.object_store.add_pack()
+    try:
+        remote.client.fetch_pack(remote.path, wants, ObjectStoreGraphWalker([], lambda _sha: []), pack.write)
+    except BaseException:
+        abort()
+        raise
+    commit()
+
+
+def _move_ref(repo: Repo, ref: bytes, previous: bytes | None, head: bytes) -> None:
+    """Point `ref` (and HEAD) at `head`, whose objects are already stored: compare-and-swap via lock file + rename."""
+    if previous != head and not repo.refs.set_if_equals(ref, previous, head, message=b"gitsync: fetch"):
+        raise FetchError(f"{repo.path}: {ref.decode()} changed during the fetch (another process?); try again")
+    if repo.refs.read_ref(b"HEAD") != b"ref: " + ref:
+        repo.refs.set_symbolic_ref(b"HEAD", ref)
+
+
+def _is_forced(repo: Repo, previous: bytes | None, head: bytes) -> bool:
+    if previous is None or previous == head:
+        return False
+    if previous not in repo.object_store or not isinstance(repo.object_store[previous], Commit):
+        return True
+    return not can_fast_forward(repo, previous, head)
+
+
+def _log_result(remote: _Remote, result: FetchResult) -> None:
+    if not result.changed:
+        log.info("%s: %s unchanged", remote.display, result.revision)
+    elif result.forced:
+        log.warning("%s: %s was force-pushed (was %s)", remote.display, result.revision, result.previous)
+    else:
+        log.info("%s: fetched %s (was %s)", remote.display, result.revision, result.previous or "not cached")
+
+
+# --- the cache ----------------------------------------------------------------------------------------------
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _cache_lock(path: Path) -> Iterator[None]:
+    """One fetch at a time per cache: a thread lock (a webhook and the poll timer may race) and an flock on
+    `<cache>.lock` (a `gitsync sync` beside the daemon). The kernel drops the flock when its process dies, so any
+    git lock file found inside the cache while holding it was left by a dead process, and is removed."""
+    with _locks_guard:
+        lock = _locks.setdefault(path.resolve(), threading.Lock())
+    with lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f"{path.name}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                for stale in clear_stale_locks(path):
+                    log.warning("removed %s, left by a fetch that was killed", stale)
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def clear_stale_locks(cache: Path) -> list[Path]:
+    """Remove the git lock files of a cache (refs, HEAD, packed-refs, pack indexes); call only while no fetch runs.
+
+    dulwich refuses every later write of a locked file (FileLocked), so a fetch killed mid-write would block the
+    source for good. The cache's ref is still the old or the new commit, both whole.
+    """
+    if not cache.is_dir():
+        return []
+    candidates = [cache / "HEAD.lock", cache / "packed-refs.lock", *(cache / "refs").rglob("*.lock")]
+    candidates += (cache / "objects" / "pack").glob("*.lock")
+    removed = []
+    for lock in candidates:
+        if lock.is_file():
+            lock.unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
+
+
+def _open_cache(path: Path) -> Repo:
+    """Open the bare cache, creating it on first use (built aside and renamed in, so it is never half-made)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        Repo.init_bare(staging, mkdir=True).close()
+        try:
+            os.rename(staging, path)
+        except OSError:  # another process created it first: use theirs
+            _remove_tree(staging)
+    try:
+        return Repo(str(path))
+    except NotGitRepository as exc:
+        raise FetchError(f"cache {path} is not a git repository; delete it and gitsync will fetch again") from exc
+
+
+def _borrow_objects(cache: Repo, local_repo: str) -> bool:
+    """Let a cache of a LOCAL repository read that repository's objects in place (git's `alternates`).
+
+    A fetch then only moves the cache's ref: nothing is copied and no tree is walked, so a one-file commit costs
+    the same on a repository of any size. Returns True when the alternate was just added.
+    """
+    try:
+        source = Repo(local_repo)
+    except (NotGitRepository, OSError):
+        return False  # the fetch reports it properly
+    try:
+        objects = os.path.abspath(source.object_store.path)
+    finally:
+        source.close()
+    alternates = Path(cache.object_store.path) / "info" / "alternates"
+    if alternates.exists() and objects in alternates.read_text().splitlines():
+        return False
+    cache.object_store.add_alternate_path(objects)
+    return True
+
+
+def _remove_tree(path: Path) -> None:
+    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        child.rmdir() if child.is_dir() else child.unlink()
+    path.rmdir()
+
+
+# --- transports ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Remote:
+    """A dulwich client, the path to ask it for, and what to say about it (never a credential)."""
+
+    client: GitClient
+    path: str
+    display: str
+    kind: str
+    timeout: float
+    token_env: str | None = None
+    secrets: list[str] = field(default_factory=list)
+
+    def clean(self, text: object) -> str:
+        return redact(str(text), self.secrets)
+
+
+def _remote(source: SourceConfig, timeout: float) -> _Remote:
+    location = source.repo
+    parts = urlsplit(location) if "://" in location else None
+    if parts is None:
+        return _scp_or_local(location, timeout)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return _http_remote(parts, source, timeout)
+    if scheme == "git":
+        client = _TimeoutTCPGitClient(parts.hostname or "localhost", parts.port, timeout=timeout)
+        return _Remote(client, unquote(parts.path), redact_url(location), "git", timeout)
+    if scheme in ("ssh", "git+ssh"):
+        return _ssh_remote(parts.hostname or "", parts.port, parts.username, unquote(parts.path), location, timeout)
+    if scheme == "file":
+        return _Remote(LocalGitClient(), unquote(parts.path), redact_url(location), "local", timeout)
+    raise FetchError(f"{redact_url(location)}: unsupported URL scheme {scheme!r} (use a path, file, http(s), git, ssh)")
+
+
+def _scp_or_local(location: str, timeout: float) -> _Remote:
+    if not Path(location).exists():
+        try:
+            user, host, path = parse_rsync_url(location)
+        except ValueError:
+            pass
+        else:
+            return _ssh_remote(host, None, user, path, location, timeout)
+    return _Remote(LocalGitClient(), location, location, "local", timeout)
+
+
+def _http_remote(parts: SplitResult, source: SourceConfig, timeout: float) -> _Remote:
+    token = source.token()
+    url_password = unquote(parts.password) if parts.password else None
+    password = token or url_password
+    username = unquote(parts.username) if parts.username else HTTP_USERNAME
+    host = parts.netloc.rpartition("@")[2]
+    base_url = urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+    client = Urllib3HttpGitClient(
+        base_url,
+        pool_manager=_http_pool(base_url, timeout),
+        username=username if password else None,
+        password=password,
+        timeout=timeout,
+    )
+    secrets = [s for s in (token, url_password) if s]
+    return _Remote(client, "", redact_url(source.repo), "http", timeout, source.token_env, secrets)
+
+
+def _http_pool(base_url: str, timeout: float) -> Any:
+    """dulwich's pool manager (proxies, user agent) retrying a failed connect once and a timed-out read never.
+
+    urllib3 retries three times by default, which would turn a 30 s timeout into two minutes; the next poll retries.
+    """
+    pool = default_urllib3_manager(None, base_url=base_url, timeout=timeout)
+    pool.connection_pool_kw["retries"] = Retry(total=None, connect=1, read=0, status=0, other=0, redirect=5)
+    return pool
+
+
+def _ssh_remote(host: str, port: int | None, user: str | None, path: str, location: str, timeout: float) -> _Remote:
+    command = os.environ.get("GIT_SSH_COMMAND") or "ssh"
+    seconds = max(1, round(timeout))
+    command += f" -o BatchMode=yes -o ConnectTimeout={seconds} -o ServerAliveInterval={seconds}"
+    client = SSHGitClient(host, port=port, username=user, vendor=SubprocessSSHVendor(), ssh_command=command)
+    return _Remote(client, path, redact_url(location), "ssh", timeout)
+
+
+class _TimeoutTCPGitClient(TCPGitClient):
+    """dulwich's git:// client with a timeout on connect and on every read (dulwich's own blocks forever)."""
+
+    def __init__(self, host: str, port: int | None, timeout: float) -> None:
+        super().__init__(host, port)
+        self._timeout = timeout
+
+    def _connect(
+        self, cmd: bytes, path: str | bytes, protocol_version: int | None = None
+    ) -> tuple[Protocol, Callable[[], bool], IO[bytes] | None]:
+        path_bytes = path if isinstance(path, bytes) else path.encode(self._remote_path_encoding)
+        sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        rfile = sock.makefile("rb", -1)
+        wfile = sock.makefile("wb", 0)
+
+        def close() -> None:
+            rfile.close()
+            wfile.close()
+            sock.close()
+
+        proto = Protocol(rfile.read, wfile.write, close, report_activity=self._report_activity)
+        if path_bytes.startswith(b"/~"):
+            path_bytes = path_bytes[1:]
+        self.protocol_version = protocol_version or DEFAULT_GIT_PROTOCOL_VERSION_FETCH
+        extra = b"\0\0version=%d\0" % self.protocol_version if self.protocol_version == 2 else b""
+        proto.send_cmd(b"git-" + cmd, path_bytes, b"host=" + self._host.encode("ascii") + extra)
+        return proto, lambda: bool(select.select([sock], [], [], 0)[0]), None
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _translate_errors(remote: _Remote) -> Iterator[None]:
+    """Turn dulwich, urllib3 and OS errors into FetchError with a message a person can act on, redacted."""
+    try:
+        yield
+    except FetchError as exc:
+        raise FetchError(remote.clean(exc)) from exc.__cause__
+    except Exception as exc:
+        raise FetchError(remote.clean(_explain(exc, remote))) from exc
+
+
+def _explain(exc: Exception, remote: _Remote) -> str:
+    where = remote.display
+    if isinstance(exc, HTTPUnauthorized):
+        return _auth_failure(remote, 401)
+    if isinstance(exc, NotGitRepository):
+        return _not_found(remote)
+    network = _network_cause(exc, remote.timeout)
+    if network is not None:
+        return f"{where}: {network}"
+    if isinstance(exc, HangupException):
+        said = f": {exc}" if exc.stderr_lines else ""
+        return f"{where}: the remote closed the connection (repository not found or not exported?){said}"
+    if isinstance(exc, GitProtocolError):
+        return _protocol_failure(exc, remote)
+    if isinstance(exc, OSError | ValueError):
+        return f"{where}: cannot fetch: {exc}"
+    return f"{where}: unexpected error while fetching: {type(exc).__name__}: {exc}"
+
+
+def _auth_failure(remote: _Remote, status: int) -> str:
+    verb = "authentication failed" if status == 401 else "access denied"
+    if remote.token_env is None:
+        hint = "no token is configured: set the source's token_env to the name of a variable that holds one"
+    elif not os.environ.get(remote.token_env):
+        hint = f"the environment variable {remote.token_env} (token_env) is not set or empty"
+    elif status == 401:
+        hint = f"the token in {remote.token_env} was refused: check it is valid and not expired"
+    else:
+        hint = f"the token in {remote.token_env} may not read this repository: check its scopes"
+    return f"{remote.display}: {verb} (HTTP {status}); {hint}"
+
+
+def _not_found(remote: _Remote) -> str:
+    if remote.kind == "local":
+        if not Path(remote.path).exists():
+            return f"{remote.display}: no such directory"
+        return f"{remote.display}: not a git repository"
+    hint = "" if remote.token_env or remote.secrets else " (if it is private, set the source's token_env)"
+    return f"{remote.display}: repository not found (HTTP 404): check the URL{hint}"
+
+
+_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+_HTTP_STATUS = re.compile(r"unexpected http resp (\d{3})")
+
+
+def _protocol_failure(exc: GitProtocolError, remote: _Remote) -> str:
+    text = str(exc)
+    match = _HTTP_STATUS.search(text)
+    if match:
+        status = int(match.group(1))
+        if status == 403:
+            return _auth_failure(remote, 403)
+        return f"{remote.display}: the server answered HTTP {status}"
+    if "not exported" in text or "no such repository" in text.lower():
+        return f"{remote.display}: repository not found ({text.removeprefix('ERR ').strip()})"
+    return f"{remote.display}: git protocol error: {text} (a transfer cut short? the next fetch retries)"
+
+
+def _network_cause(exc: BaseException, timeout: float | None = None) -> str | None:
+    """What went wrong on the network, from anywhere in the exception's chain (urllib3 wraps OS errors)."""
+    for cause in _chain(exc):
+        name = type(cause).__name__
+        if isinstance(cause, TimeoutError | socket.timeout) or name in ("ConnectTimeoutError", "ReadTimeoutError"):
+            within = f"{timeout:g} s" if timeout is not None else "the timeout"
+            return f"timed out (no answer within {within}); is the host reachable?"
+        if isinstance(cause, socket.gaierror) or name == "NameResolutionError":
+            return "cannot resolve the host name (DNS); check the URL"
+        if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause):
+            return "connection refused; is the server running and the port right?"
+        if name == "SSLError":
+            return f"TLS error: {cause}"
+        if isinstance(cause, ConnectionError) or getattr(cause, "errno", None) in _UNREACHABLE:
+            return f"cannot reach the host: {cause}"
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend([getattr(current, "reason", None), current.__cause__, current.__context__])

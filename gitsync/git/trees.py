@@ -1,0 +1,313 @@
+"""Read-only access to a local git repository with dulwich (no git binary): revisions, flow files, tree diffs.
+
+Everything works on object ids, so the cost of a diff is the size of the change: dulwich's tree walk skips
+sub-trees whose ids are equal, and a blob is only read when the caller asks for it.
+Paths are repository-relative, with '/' separators, as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from dulwich.errors import NotGitRepository
+from dulwich.graph import find_merge_base
+from dulwich.object_store import tree_lookup_path
+from dulwich.objects import Blob, Commit, Tree, parse_tree
+from dulwich.objectspec import AmbiguousShortId, parse_commit
+from dulwich.repo import Repo
+
+from gitsync.flows.loader import FLOW_SUFFIXES
+
+_SHA_BYTES = 20  # SHA-1 repositories (what every host serves today)
+_FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks (0o120000) and submodules are not flows
+
+
+class GitReadError(Exception):
+    """The repository or a revision cannot be read; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One flow file that differs between two trees; `old_*` is None for an add, `new_*` for a delete."""
+
+    old_path: str | None
+    old_blob: str | None
+    new_path: str | None
+    new_blob: str | None
+
+
+def open_repo(path: str) -> Repo:
+    try:
+        return Repo(path)
+    except NotGitRepository:
+        raise GitReadError(f"{path}: not a git repository") from None
+    except OSError as exc:
+        raise GitReadError(f"{path}: cannot open repository: {exc.strerror or exc}") from None
+
+
+def resolve(repo: Repo, rev: str) -> Commit:
+    """A commit from a full or short sha, a branch, a tag, HEAD, and `~N` / `^N` suffixes (`main~2`, `abc123^`)."""
+    match = _SUFFIXES.match(rev)
+    name, suffixes = (match.group(1), match.group(2)) if match and match.group(1) else (rev, "")
+    commit = _lookup(repo, name, rev)
+    for op, count in re.findall(r"([~^])(\d*)", suffixes):
+        commit = _ancestor(repo, commit, op, int(count) if count else 1, rev)
+    return commit
+
+
+_SUFFIXES = re.compile(r"^(.*?)((?:[~^]\d*)+)$")
+
+
+def _lookup(repo: Repo, name: str, rev: str) -> Commit:
+    try:
+        return parse_commit(repo, name)
+    except AmbiguousShortId:
+        raise GitReadError(f"revision {rev!r} is ambiguous (give more characters of the sha)") from None
+    except (KeyError, ValueError):
+        raise GitReadError(f"unknown revision {rev!r} (not a commit, branch or tag in {_repo_path(repo)})") from None
+
+
+def _ancestor(repo: Repo, commit: Commit, op: str, count: int, rev: str) -> Commit:
+    """`~N`: the Nth first-parent ancestor; `^N`: the Nth parent (`^0` is the commit itself)."""
+    steps = [0] * count if op == "~" else ([count - 1] if count else [])
+    for index in steps:
+        if index >= len(commit.parents):
+            raise GitReadError(f"revision {rev!r} does not exist (the history is shorter)")
+        parent = repo.object_store[commit.parents[index]]
+        if not isinstance(parent, Commit):
+            raise GitReadError(f"revision {rev!r} does not name a commit")
+        commit = parent
+    return commit
+
+
+def _repo_path(repo: Repo) -> str:
+    return str(repo.path)
+
+
+def folder_tree(repo: Repo, commit: Commit, folder: str) -> bytes | None:
+    """The id of `folder`'s tree in `commit`, or None if the folder does not exist there."""
+    folder = normalise_folder(folder)
+    if not folder:
+        return commit.tree
+    try:
+        mode, sha = tree_lookup_path(repo.object_store.__getitem__, commit.tree, folder.encode())
+    except (KeyError, NotADirectoryError):
+        return None
+    return sha if mode == 0o040000 else None
+
+
+def normalise_folder(folder: str | None) -> str:
+    """'./flows/' -> 'flows'; '' and '.' -> '' (the repository root)."""
+    parts = [p for p in (folder or "").replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def join(folder: str, path: bytes | str) -> str:
+    name = path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
+    return f"{folder}/{name}" if folder else name
+
+
+def is_flow_path(path: str) -> bool:
+    """Flow files end in .yaml/.yml and live outside hidden folders (as `iter_flow_files` on disk)."""
+    parts = path.split("/")
+    return path.endswith(FLOW_SUFFIXES) and not any(p.startswith(".") for p in parts[:-1])
+
+
+def list_flow_files(repo: Repo, tree_id: bytes | None, folder: str = "") -> dict[str, str]:
+    """Every flow file under a tree: repository path -> blob id (hex)."""
+    out: dict[str, str] = {}
+    if tree_id is None:
+        return out
+    stack: list[tuple[str, bytes]] = [(normalise_folder(folder), tree_id)]
+    while stack:
+        prefix, sha = stack.pop()
+        tree = repo.object_store[sha]
+        assert isinstance(tree, Tree)
+        for entry in tree.iteritems():
+            path = join(prefix, entry.path)
+            if entry.mode == 0o040000:
+                if not entry.path.startswith(b"."):
+                    stack.append((path, entry.sha))
+            elif entry.mode in _FILE_MODES and path.endswith(FLOW_SUFFIXES):
+                out[path] = entry.sha.decode()
+    return out
+
+
+def read_blob(repo: Repo, blob_id: str) -> bytes:
+    obj = repo.object_store[blob_id.encode()]
+    assert isinstance(obj, Blob)
+    return obj.as_raw_string()
+
+
+def diff_trees(repo: Repo, old_tree: bytes | None, new_tree: bytes | None, folder: str = "") -> list[FileChange]:
+    """Flow files that differ between two trees of `folder` (no rename detection: a flow's uid is what matters).
+
+    A file that turns into a symlink or submodule counts as deleted; one that stops being one counts as added.
+    """
+    folder = normalise_folder(folder)
+    out: list[FileChange] = []
+    for old, new in _changed_entries(repo, old_tree, new_tree):
+        old = _flow_entry(old, folder)
+        new = _flow_entry(new, folder)
+        if old is None and new is None:
+            continue
+        if old is not None and new is not None and old == new:
+            continue
+        out.append(
+            FileChange(
+                old[0] if old else None, old[1] if old else None, new[0] if new else None, new[1] if new else None
+            )
+        )
+    return sorted(out, key=lambda c: c.new_path or c.old_path or "")
+
+
+_Entry = tuple[str, int, bytes]  # (path below the folder, mode, sha)
+
+
+def _changed_entries(
+    repo: Repo, old_tree: bytes | None, new_tree: bytes | None, prefix: str = ""
+) -> Iterator[tuple[_Entry | None, _Entry | None]]:
+    """Pairs of differing blob entries between two trees, descending only into sub-trees whose ids differ.
+
+    Entries are compared through the trees' name maps, so a directory of N files with one change costs
+    two tree parses and a dictionary comparison, not a Python step per entry.
+    """
+    if old_tree == new_tree:
+        return
+    old, new = _entries(repo, old_tree), _entries(repo, new_tree)
+    differing = old.symmetric_difference(new)  # C-speed set work: no Python step per unchanged entry
+    old_map: dict[bytes, tuple[int, bytes]] = {}
+    new_map: dict[bytes, tuple[int, bytes]] = {}
+    for entry in differing:  # only the entries that changed: a folder of N files with one change costs O(1) here
+        (old_map if entry in old else new_map)[entry[0]] = (entry[1], entry[2])
+    for name in sorted(old_map.keys() | new_map.keys()):
+        a, b = old_map.get(name), new_map.get(name)
+        text = name.decode("utf-8", "surrogateescape")
+        path = f"{prefix}/{text}" if prefix else text
+        a_tree = a is not None and a[0] == 0o040000
+        b_tree = b is not None and b[0] == 0o040000
+        if a_tree or b_tree:
+            yield from _changed_entries(repo, a[1] if a_tree else None, b[1] if b_tree else None, path)
+        blob_a = (path, a[0], a[1]) if a is not None and not a_tree else None
+        blob_b = (path, b[0], b[1]) if b is not None and not b_tree else None
+        if blob_a is not None or blob_b is not None:
+            yield blob_a, blob_b
+
+
+def _entries(repo: Repo, tree_id: bytes | None) -> set[tuple[bytes, int, bytes]]:
+    """(name, mode, hex sha) of a tree's entries, parsed straight from the raw object."""
+    if tree_id is None:
+        return set()
+    kind, raw = repo.object_store.get_raw(tree_id)
+    if kind != Tree.type_num:
+        return set()
+    return set(parse_tree(raw, _SHA_BYTES))
+
+
+def _flow_entry(entry: _Entry | None, folder: str) -> tuple[str, str] | None:
+    if entry is None:
+        return None
+    path, mode, sha = entry
+    if mode not in _FILE_MODES:
+        return None
+    if not is_flow_path(path):
+        return None
+    return join(folder, path), sha.decode()
+
+
+def share_history(repo: Repo, a: Commit, b: Commit) -> bool:
+    """True when the two commits have a common ancestor (or are the same commit)."""
+    if a.id == b.id:
+        return True
+    return bool(find_merge_base(repo, [a.id, b.id]))
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One commit of a first-parent walk and the flow files it changed relative to its first parent."""
+
+    commit: Commit
+    changes: list[FileChange]
+
+
+def first_parent_changes(
+    repo: Repo, start: Commit, folder: str, max_touching: int = 200, max_commits: int = 5000
+) -> Iterator[HistoryStep]:
+    """Walk `start`'s first-parent history, newest first, yielding the commits that changed flow files.
+
+    Bounded twice: `max_touching` commits that touch the folder, and `max_commits` commits in all (a commit
+    that leaves the folder's tree id unchanged costs one tree lookup).
+    """
+    commit: Commit | None = start
+    touching = 0
+    for _ in range(max_commits):
+        if commit is None or touching >= max_touching:
+            return
+        parent = _first_parent(repo, commit)
+        new_tree = folder_tree(repo, commit, folder)
+        old_tree = folder_tree(repo, parent, folder) if parent is not None else None
+        if new_tree != old_tree:
+            changes = diff_trees(repo, old_tree, new_tree, folder)
+            if changes:
+                touching += 1
+                yield HistoryStep(commit, changes)
+        commit = parent
+
+
+_TreeCache = dict[bytes, list[tuple[bytes, int, bytes]]]
+
+
+def path_history(
+    repo: Repo, start: Commit, paths: Iterable[str], max_commits: int = 200
+) -> Iterator[tuple[Commit, dict[str, str]]]:
+    """Walk `start`'s first-parent history, newest first, yielding each commit with the blob ids of `paths`.
+
+    Looks up only the given paths (a few tree reads per commit, shared sub-trees read once), so the cost
+    does not grow with the size of the repository, unlike diffing whole trees.
+    """
+    wanted = [p.encode() for p in paths]
+    trees: _TreeCache = {}
+    commit: Commit | None = start
+    for _ in range(max_commits):
+        if commit is None:
+            return
+        blobs = {}
+        for path in wanted:
+            blob = _lookup_blob(repo, commit.tree, path, trees)
+            if blob is not None:
+                blobs[path.decode()] = blob
+        yield commit, blobs
+        commit = _first_parent(repo, commit)
+
+
+def _lookup_blob(
+    repo: Repo, tree_id: bytes, path: bytes, trees: dict[bytes, list[tuple[bytes, int, bytes]]]
+) -> str | None:
+    parts = path.split(b"/")
+    for depth, part in enumerate(parts):
+        entries = trees.get(tree_id)
+        if entries is None:
+            kind, raw = repo.object_store.get_raw(tree_id)
+            if kind != Tree.type_num:
+                return None
+            entries = trees[tree_id] = parse_tree(raw, _SHA_BYTES)
+        found = next((entry for entry in entries if entry[0] == part), None)
+        if found is None:
+            return None
+        _, mode, sha = found
+        if depth == len(parts) - 1:
+            return sha.decode() if mode in _FILE_MODES else None
+        tree_id = sha
+    return None
+
+
+def _first_parent(repo: Repo, commit: Commit) -> Commit | None:
+    if not commit.parents:
+        return None
+    try:
+        parent = repo.object_store[commit.parents[0]]
+    except KeyError:  # a shallow clone ends here
+        return None
+    return parent if isinstance(parent, Commit) else None

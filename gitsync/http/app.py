@@ -1,0 +1,379 @@
+"""The HTTP API (Starlette under uvicorn): webhooks in, sync requests, health, metrics and read-only state.
+
+    POST /webhooks/{github,gitea,gitlab}  a verified push to a tracked branch -> request_sync(source, reason), 202
+    POST /api/v1/sync                      bearer token; optional {"source": name} -> request_sync, 202
+    GET  /healthz                          health(): 200 when ok, 503 when degraded
+    GET  /metrics                          Prometheus text format
+    GET  /api/v1/flows|syncs|triggers      the state's read functions, as JSON
+
+The app never syncs inline and never writes a flow: a push only enqueues a sync of the commit git holds (invariant
+7), and a pull request is handed to `on_pull_request`, which may plan it but never applies its head. Request bodies,
+header values and secrets are never logged nor echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gitsync.config import Settings, SourceConfig
+from gitsync.hosts.webhooks import (
+    HOSTS,
+    Host,
+    PayloadError,
+    SignatureError,
+    WebhookEvent,
+    match_sources,
+    tracked_branch,
+)
+from gitsync.http.metrics import Metrics
+from gitsync.redact import redact_url
+from gitsync.state.applied import list_flows, list_syncs, list_triggers
+from gitsync.state.database import Store
+
+log = logging.getLogger("gitsync.http")
+
+MAX_WEBHOOK_BODY = 25 * 1024 * 1024
+"""GitHub's own cap on a payload; GitLab's and Gitea's are lower."""
+MAX_API_BODY = 64 * 1024
+DELIVERY_MEMORY = 10_000
+
+RequestSync = Callable[[str | None, str], None]
+OnPullRequest = Callable[[str, WebhookEvent], None]
+Outcome = tuple[str, JSONResponse]
+
+
+class DeliveryLog:
+    """The last `size` delivery ids per host: a redelivery (same id) is answered without acting twice."""
+
+    def __init__(self, size: int = DELIVERY_MEMORY) -> None:
+        self.size = size
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check_and_add(self, host: str, delivery: str | None) -> bool:
+        """True if this delivery was seen before; otherwise remember it. A delivery without an id is never a repeat."""
+        if not delivery:
+            return False
+        key = (host, delivery)
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+            self._seen[key] = None
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return False
+
+    def forget(self, host: str, delivery: str | None) -> None:
+        with self._lock:
+            self._seen.pop((host, delivery or ""), None)
+
+
+def _json(status: int, content: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(content, status_code=status, headers=dict(headers or {}))
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return _json(status, {"error": message}, headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (before and while reading) anything over `limit` bytes."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _error(413, f"request body over {limit} bytes")
+
+
+def _repo_name(event: WebhookEvent) -> str:
+    return event.repository.full_name or redact_url(next(iter(event.repository.urls), "(unnamed repository)"))
+
+
+def _no_secret_reason(source: SourceConfig) -> str:
+    if not source.webhook_secret_env:
+        return f"source {source.name!r} has no webhook_secret_env, so webhooks cannot trigger it"
+    return f"source {source.name!r}: environment variable {source.webhook_secret_env} is not set"
+
+
+def _push_skip(source: SourceConfig, event: WebhookEvent) -> str | None:
+    """Why a push does not concern `source`, or None when it does."""
+    branch = event.branch
+    if branch is None:
+        return f"{event.ref or 'the ref'} is not a branch"
+    tracked = tracked_branch(source, event)
+    if tracked is not None and branch != tracked:
+        return f"branch {branch} is not tracked"
+    return None
+
+
+def _pull_request_skip(source: SourceConfig, event: WebhookEvent) -> str | None:
+    assert event.pull_request is not None
+    tracked = tracked_branch(source, event)
+    base = event.pull_request.base_ref
+    if tracked is not None and base != tracked:
+        return f"pull request into {base} is not tracked (the source follows {tracked})"
+    return None
+
+
+def is_degraded(report: Mapping[str, Any]) -> bool:
+    """`status` other than "ok", a top-level `degraded`, or any source with `degraded` set."""
+    if "status" in report:
+        return report["status"] != "ok"
+    if report.get("degraded"):
+        return True
+    sources = report.get("sources") or {}
+    values = sources.values() if isinstance(sources, Mapping) else sources
+    return any(isinstance(s, Mapping) and s.get("degraded") for s in values)
+
+
+class _Api:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        request_sync: RequestSync,
+        health: Callable[[], Mapping[str, Any]],
+        metrics: Metrics,
+        sources_for_event: Callable[[WebhookEvent], list[str]] | None,
+        on_pull_request: OnPullRequest | None,
+        max_body: int,
+        delivery_memory: int,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.request_sync = request_sync
+        self.health = health
+        self.metrics = metrics
+        self.sources_for_event = sources_for_event or (lambda e: [s.name for s in match_sources(settings, e)])
+        self.on_pull_request = on_pull_request
+        self.max_body = max_body
+        self.deliveries = DeliveryLog(delivery_memory)
+
+    # -- webhooks -------------------------------------------------------------------------------------------------
+
+    async def webhook(self, request: Request) -> Response:
+        name = request.path_params["host"]
+        host = HOSTS.get(name)
+        if host is None:
+            return _error(404, f"no webhook endpoint for {name!r}: use /webhooks/github, /webhooks/gitea or gitlab")
+        try:
+            body = await _read_body(request, self.max_body)
+        except _BodyTooLarge:
+            self.metrics.webhook(host.name, "too_large")
+            return _too_large(self.max_body)
+        outcome, response = self._handle(host, request.headers, body)
+        self.metrics.webhook(host.name, outcome)
+        return response
+
+    def _handle(self, host: Host, headers: Mapping[str, str], body: bytes) -> Outcome:
+        try:
+            event = host.parse(headers, body)
+        except PayloadError as exc:
+            return "invalid", _error(400, f"{host.label} delivery: {exc}")
+        if event is None:
+            return "invalid", _error(400, f"not a {host.label} delivery: no {host.event_header} header")
+        wanted = set(self.sources_for_event(event))
+        sources = [s for s in self.settings.sources if s.name in wanted]
+        if not sources:
+            log.info("webhook %s %r for %r: no source tracks it", host.name, event.event, _repo_name(event))
+            return "ignored", _json(200, {"ignored": f"no source tracks repository {_repo_name(event)}"})
+        verified, refusal = self._verify(host, headers, body, event, sources)
+        if refusal is not None:
+            return refusal
+        if self.deliveries.check_and_add(host.name, event.delivery):
+            log.info("webhook %s delivery %s: duplicate, ignored", host.name, event.delivery)
+            return "duplicate", _json(200, {"duplicate": True, "delivery": event.delivery})
+        try:
+            return self._dispatch(event, verified)
+        except Exception:
+            self.deliveries.forget(host.name, event.delivery)  # let the host's redelivery try again
+            log.exception("webhook %s delivery %s: the daemon could not take it", host.name, event.delivery)
+            return "error", _error(503, "the event could not be queued; redeliver it later")
+
+    def _verify(
+        self, host: Host, headers: Mapping[str, str], body: bytes, event: WebhookEvent, sources: list[SourceConfig]
+    ) -> tuple[list[SourceConfig], Outcome | None]:
+        """The sources whose own secret signed this delivery; a source without a secret is never triggered."""
+        signed = [s for s in sources if s.webhook_secret()]
+        if not signed:
+            reasons = "; ".join(_no_secret_reason(s) for s in sources)
+            log.warning("webhook %s for %r refused: %s", host.name, _repo_name(event), reasons)
+            return [], ("forbidden", _error(403, reasons))
+        verified: list[SourceConfig] = []
+        failure = ""
+        for source in signed:
+            try:
+                host.verify(headers, body, source.webhook_secret())
+            except SignatureError as exc:
+                failure = str(exc)
+            else:
+                verified.append(source)
+        if not verified:
+            log.warning("webhook %s delivery %r for %r: %s", host.name, event.delivery, _repo_name(event), failure)
+            return [], ("unauthorized", _error(401, failure))
+        return verified, None
+
+    def _dispatch(self, event: WebhookEvent, sources: list[SourceConfig]) -> Outcome:
+        names = [s.name for s in sources]
+        if event.kind == "ping":
+            return "ping", _json(200, {"ping": "ok", "sources": names})
+        if event.kind == "push":
+            return self._push(event, sources)
+        if event.kind == "pull_request":
+            return self._pull_request(event, sources)
+        return "ignored", _json(200, {"ignored": f"{event.event} events are not handled"})
+
+    def _push(self, event: WebhookEvent, sources: list[SourceConfig]) -> Outcome:
+        skipped = {s.name: reason for s in sources if (reason := _push_skip(s, event))}
+        accepted = [s.name for s in sources if s.name not in skipped]
+        reason = f"webhook {event.delivery or '(no delivery id)'}"
+        for name in accepted:
+            self.request_sync(name, reason)
+        log.info("webhook %s push %s to %s: sync %s", event.host, event.after, event.ref, accepted or "none")
+        if not accepted:
+            return "ignored", _json(200, {"ignored": "; ".join(dict.fromkeys(skipped.values()))})
+        return "accepted", _json(202, {"accepted": accepted, "delivery": event.delivery, "skipped": skipped})
+
+    def _pull_request(self, event: WebhookEvent, sources: list[SourceConfig]) -> Outcome:
+        skipped = {s.name: reason for s in sources if (reason := _pull_request_skip(s, event))}
+        accepted = [s.name for s in sources if s.name not in skipped]
+        if not accepted:
+            return "ignored", _json(200, {"ignored": "; ".join(dict.fromkeys(skipped.values()))})
+        if self.on_pull_request is not None:
+            for name in accepted:
+                self.on_pull_request(name, event)
+        assert event.pull_request is not None
+        body = {"accepted": accepted, "pull_request": event.pull_request.number, "delivery": event.delivery}
+        return "accepted", _json(202, body)
+
+    # -- API ------------------------------------------------------------------------------------------------------
+
+    def _refuse(self, request: Request) -> JSONResponse | None:
+        """None when the request carries the API token; otherwise the refusal (403 when no token is configured)."""
+        token = self.settings.http.api_token()
+        if not token:
+            return _error(403, f"set {self.settings.http.token_env} to enable the API")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if scheme.lower() != "bearer" or not given.strip():
+            return _error(401, "missing token: send Authorization: Bearer <token>", challenge)
+        if not hmac.compare_digest(token.encode("utf-8"), given.strip().encode("utf-8", "replace")):
+            return _error(401, "wrong API token", challenge)
+        return None
+
+    async def sync(self, request: Request) -> Response:
+        refusal = self._refuse(request)
+        if refusal is not None:
+            return refusal
+        try:
+            body = await _read_body(request, MAX_API_BODY)
+        except _BodyTooLarge:
+            return _too_large(MAX_API_BODY)
+        try:
+            name = _requested_source(body)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        known = [s.name for s in self.settings.sources]
+        if name is not None and name not in known:
+            return _error(404, f"no source named {name!r} (known: {', '.join(known) or 'none'})")
+        self.request_sync(name, "api")
+        log.info("API: sync requested for %s", name or "every source")
+        return _json(202, {"accepted": [name] if name else known})
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            report = dict(await run_in_threadpool(self.health))
+        except Exception as exc:
+            log.exception("health check failed")
+            report = {"status": "degraded", "error": f"health check failed: {type(exc).__name__}"}
+        return _json(503 if is_degraded(report) else 200, report)
+
+    async def metrics_text(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=Metrics.content_type)
+
+    async def flows(self, request: Request) -> Response:
+        return _json(200, await run_in_threadpool(list_flows, self.store))
+
+    async def syncs(self, request: Request) -> Response:
+        limit = request.query_params.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return _error(400, "limit must be a whole number from 1 to 1000")
+        return _json(200, await run_in_threadpool(list_syncs, self.store, int(limit)))
+
+    async def triggers(self, request: Request) -> Response:
+        return _json(200, await run_in_threadpool(list_triggers, self.store))
+
+
+def _requested_source(body: bytes) -> str | None:
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError('the body must be JSON: {"source": "<name>"} or empty') from None
+    if not isinstance(data, dict) or not isinstance(data.get("source"), str | None):
+        raise ValueError('the body must be {"source": "<name>"} or empty')
+    return data.get("source") or None
+
+
+def build_app(
+    settings: Settings,
+    store: Store,
+    *,
+    request_sync: RequestSync,
+    health: Callable[[], Mapping[str, Any]],
+    metrics: Metrics,
+    sources_for_event: Callable[[WebhookEvent], list[str]] | None = None,
+    on_pull_request: OnPullRequest | None = None,
+    max_body: int = MAX_WEBHOOK_BODY,
+    delivery_memory: int = DELIVERY_MEMORY,
+    runs: Any = None,
+) -> Starlette:
+    """The ASGI app. `request_sync(source or None for all, reason)` and `on_pull_request` must only enqueue.
+
+    `sources_for_event` overrides how an event finds its sources (default: `webhooks.match_sources`).
+    """
+    api = _Api(
+        settings, store, request_sync, health, metrics, sources_for_event, on_pull_request, max_body, delivery_memory
+    )
+    routes = [
+        Route("/webhooks/{host}", api.webhook, methods=["POST"]),
+        Route("/api/v1/sync", api.sync, methods=["POST"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/metrics", api.metrics_text, methods=["GET"]),
+        Route("/api/v1/flows", api.flows, methods=["GET"]),
+        Route("/api/v1/syncs", api.syncs, methods=["GET"]),
+        Route("/api/v1/triggers", api.triggers, methods=["GET"]),
+    ]
+    if runs is not None:  # the runner's routes (executions, Kestra's webhook trigger URL)
+        from gitsync.http.executions import execution_routes
+
+        routes += execution_routes(runs, api._refuse)
+    return Starlette(routes=routes)

@@ -1,0 +1,498 @@
+"""The plan: what applying the desired flows (head) over the applied ones (base) would change. Pure: no I/O.
+
+Callers pass only the flows of *touched* files (changed, added, deleted or moved between the two commits) on
+both sides; a flow absent from both sides is unchanged and costs nothing. Flows are matched by uid
+(`namespace.id`), never by path, so a file moved with the same uid is "moved", not removed and added.
+
+Comparison is on a normalised form of each parsed flow (defaults dropped, legacy type names replaced by the
+canonical ones), so a change of formatting or comments only is recognised as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from gitsync.flows.loader import Problem
+from runner.cron import CronError, parse_cron, parse_timezone
+from runner.flow import Flow
+from runner.plugin import Plugin
+
+FlowChangeKind = Literal["added", "changed", "removed", "moved"]
+ItemChangeKind = Literal["added", "changed", "removed"]
+NEXT_FIRES = 3
+DEFAULT_TIMEZONE = "UTC"
+_TASK_SLOTS = ("tasks", "errors", "finally", "afterExecution")
+_ABSENT: Any = None  # a property missing on one side is shown as null
+
+
+@dataclass(frozen=True)
+class FlowVersion:
+    """One flow as one commit defines it."""
+
+    path: str
+    blob: str
+    flow: Flow
+
+    @property
+    def uid(self) -> str:
+        return self.flow.uid
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str
+    """Dotted path inside the flow, task or trigger: `inputs[0].defaults`, `retry.interval`."""
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    id: str
+    change: ItemChangeKind
+    type: str
+    properties: tuple[PropertyChange, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "change": self.change,
+            "type": self.type,
+            "properties": [p.as_dict() for p in self.properties],
+        }
+
+
+@dataclass(frozen=True)
+class TriggerPlan:
+    flow: str
+    id: str
+    change: ItemChangeKind
+    type: str
+    properties: tuple[PropertyChange, ...] = ()
+    cron: str | None = None
+    timezone: str | None = None
+    disabled: bool = False
+    next_fires: tuple[datetime, ...] = ()
+    note: str | None = None
+    """Why there are no next fire times (disabled, an expression, a bad cron), when that is the case."""
+
+    @property
+    def uid(self) -> str:
+        return f"{self.flow}/{self.id}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "flow": self.flow,
+            "id": self.id,
+            "change": self.change,
+            "type": self.type,
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "disabled": self.disabled,
+            "next_fires": [t.isoformat() for t in self.next_fires],
+            "note": self.note,
+            "properties": [p.as_dict() for p in self.properties],
+        }
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    uid: str
+    change: FlowChangeKind
+    path: str | None
+    """The file at head (None for a removed flow)."""
+    old_path: str | None = None
+    """The file at base, when it differs from `path` (a move) or the flow was removed."""
+    formatting_only: bool = False
+    restores: str | None = None
+    """Full sha of the earlier commit on base's history whose version of this flow head brings back."""
+    tasks: tuple[TaskChange, ...] = ()
+    properties: tuple[PropertyChange, ...] = ()
+
+    @property
+    def moved(self) -> bool:
+        return self.path is not None and self.old_path is not None and self.path != self.old_path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "change": self.change,
+            "path": self.path,
+            "old_path": self.old_path,
+            "moved": self.moved,
+            "formatting_only": self.formatting_only,
+            "restores": self.restores,
+            "tasks": {kind: [t.as_dict() for t in self.tasks if t.change == kind] for kind in _ITEM_KINDS},
+            "properties": [p.as_dict() for p in self.properties],
+        }
+
+
+_ITEM_KINDS: tuple[ItemChangeKind, ...] = ("added", "changed", "removed")
+
+
+@dataclass(frozen=True)
+class Plan:
+    base: str
+    head: str
+    now: datetime
+    folder: str = ""
+    namespace_prefix: str | None = None
+    unrelated_histories: bool = False
+    problems: tuple[Problem, ...] = ()
+    flows: tuple[FlowPlan, ...] = ()
+    triggers: tuple[TriggerPlan, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def empty(self) -> bool:
+        return not self.flows and not self.triggers
+
+    def flow_uids(self, change: FlowChangeKind) -> list[str]:
+        """Uids by change; `changed` holds every flow whose content changed (a move alone is only `moved`)."""
+        if change == "moved":
+            return sorted(f.uid for f in self.flows if f.moved)
+        return sorted(f.uid for f in self.flows if f.change == change)
+
+    def trigger_uids(self, change: ItemChangeKind) -> list[str]:
+        return sorted(t.uid for t in self.triggers if t.change == change)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON contract (DESIGN.md); keys are stable, lists sorted, times ISO-8601 with a UTC offset."""
+        return {
+            "base": self.base,
+            "head": self.head,
+            "path": self.folder,
+            "namespace_prefix": self.namespace_prefix,
+            "valid": self.valid,
+            "unrelated_histories": self.unrelated_histories,
+            "generated_at": self.now.isoformat(),
+            "errors": [_problem_dict(p) for p in self.errors],
+            "warnings": [_problem_dict(p) for p in self.warnings],
+            "flows": {kind: self.flow_uids(kind) for kind in ("added", "changed", "removed", "moved")},
+            "triggers": {kind: self.trigger_uids(kind) for kind in _ITEM_KINDS},
+            "flow_changes": [f.as_dict() for f in self.flows],
+            "trigger_changes": [t.as_dict() for t in self.triggers],
+            "notes": list(self.notes),
+        }
+
+
+def _problem_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "file": problem.path,
+        "line": problem.line,
+        "column": problem.column,
+        "message": problem.message,
+        "flow": problem.flow,
+        "where": problem.where,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building the plan
+
+
+@dataclass
+class PlanInput:
+    """Everything `build_plan` needs; see the module docstring for what `applied`/`desired` hold."""
+
+    base: str
+    head: str
+    applied: Mapping[str, FlowVersion]
+    desired: Mapping[str, FlowVersion]
+    now: datetime
+    problems: Sequence[Problem] = ()
+    unreadable: Collection[str] = ()
+    """Head paths that did not load: the base flows they held are neither removed nor changed (unknown)."""
+    seen: Mapping[str, str] = field(default_factory=dict)
+    """Blob id -> full sha of the commit on base's first-parent history that introduced that content."""
+    folder: str = ""
+    namespace_prefix: str | None = None
+    unrelated_histories: bool = False
+    notes: Sequence[str] = ()
+    default_timezone: str = DEFAULT_TIMEZONE
+    """The zone of a Schedule that names none (Kestra uses the server's; keep in step with the scheduler)."""
+
+
+def build_plan(given: PlanInput) -> Plan:
+    flows: list[FlowPlan] = []
+    triggers: list[TriggerPlan] = []
+    for uid in sorted(set(given.applied) | set(given.desired)):
+        old, new = given.applied.get(uid), given.desired.get(uid)
+        if new is None and old is not None and old.path in given.unreadable:
+            continue
+        flow_plan = _flow_plan(old, new, given.seen)
+        if flow_plan is not None:
+            flows.append(flow_plan)
+            triggers.extend(_trigger_plans(old, new, given.now, given.default_timezone))
+    notes = list(given.notes)
+    if given.unrelated_histories:
+        notes.append("unrelated histories: base and head share no commit (a force-push?); compared as trees")
+    return Plan(
+        base=given.base,
+        head=given.head,
+        now=given.now,
+        folder=given.folder,
+        namespace_prefix=given.namespace_prefix,
+        unrelated_histories=given.unrelated_histories,
+        problems=tuple(sorted(given.problems, key=lambda p: (p.path, p.line or 0, p.column or 0, p.message))),
+        flows=tuple(flows),
+        triggers=tuple(sorted(triggers, key=lambda t: t.uid)),
+        notes=tuple(notes),
+    )
+
+
+def _flow_plan(old: FlowVersion | None, new: FlowVersion | None, seen: Mapping[str, str]) -> FlowPlan | None:
+    if old is None and new is not None:
+        return FlowPlan(new.flow.uid, "added", new.path, restores=seen.get(new.blob))
+    if new is None and old is not None:
+        return FlowPlan(old.flow.uid, "removed", None, old_path=old.path)
+    assert old is not None and new is not None
+    old_path = old.path if old.path != new.path else None
+    if old.blob == new.blob:
+        return FlowPlan(new.uid, "moved", new.path, old_path=old.path) if old_path else None
+    tasks = tuple(diff_tasks(old.flow, new.flow))
+    properties = tuple(diff_values(flow_properties(old.flow), flow_properties(new.flow)))
+    same_model = not tasks and not properties and normalise(old.flow) == normalise(new.flow)
+    return FlowPlan(
+        new.uid,
+        "changed",
+        new.path,
+        old_path=old_path,
+        formatting_only=same_model,
+        restores=seen.get(new.blob),
+        tasks=tasks,
+        properties=properties,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Normalised data
+
+
+def normalise(model: BaseModel) -> Any:
+    """JSON-ready data of a validated model: defaults dropped, every plugin's `type` canonical."""
+    dumped = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    _canonical_types(model, dumped)
+    return dumped
+
+
+def _canonical_types(value: Any, dumped: Any) -> None:
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        if isinstance(value, Plugin) and type(value).type_name:
+            dumped["type"] = type(value).type_name
+        for name, info in type(value).model_fields.items():
+            key = info.serialization_alias or info.alias or name
+            if key in dumped:
+                _canonical_types(value.__dict__.get(name), dumped[key])
+    elif isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
+        for item, out in zip(value, dumped, strict=True):
+            _canonical_types(item, out)
+    elif isinstance(value, dict) and isinstance(dumped, dict):
+        for key, item in value.items():
+            if str(key) in dumped:
+                _canonical_types(item, dumped[str(key)])
+
+
+def flow_properties(flow: Flow) -> dict[str, Any]:
+    """Flow-level data to compare: task lists become lists of ids (tasks are compared one by one), no triggers."""
+    data = normalise(flow)
+    for slot in _TASK_SLOTS:
+        if slot in data:
+            data[slot] = [item.get("id") for item in data[slot] if isinstance(item, dict)]
+    data.pop("triggers", None)
+    return data
+
+
+def _slot_value(model: BaseModel, slot: str) -> Any:
+    for name, info in type(model).model_fields.items():
+        if (info.alias or name) == slot:
+            return model.__dict__.get(name)
+    return None
+
+
+def _children(value: Any, shape: str) -> Iterator[Any]:
+    if shape == "list" and isinstance(value, list):
+        yield from value
+    elif shape == "one" and value is not None:
+        yield value
+    elif shape == "map" and isinstance(value, dict):
+        yield from value.values()
+    elif shape == "map_of_lists" and isinstance(value, dict):
+        for items in value.values():
+            if isinstance(items, list):
+                yield from items
+
+
+def iter_tasks(flow: Flow) -> Iterator[Plugin]:
+    """Every task of the flow, nested ones included (flowable children, errors, finally, afterExecution)."""
+    stack: list[Any] = []
+    for slot in reversed(_TASK_SLOTS):
+        stack.extend(reversed(_slot_value(flow, slot) or []))
+    while stack:
+        task = stack.pop()
+        if not isinstance(task, Plugin):
+            continue
+        yield task
+        nested: list[Any] = []
+        for slot, (kind, shape) in type(task).plugin_slots.items():
+            if kind == "task":
+                nested.extend(_children(_slot_value(task, slot), shape))
+        stack.extend(reversed(nested))
+
+
+def task_data(task: Plugin) -> dict[str, Any]:
+    """A task's properties, with nested task slots replaced by their ids (children are compared on their own)."""
+    data = normalise(task)
+    for slot, (kind, shape) in type(task).plugin_slots.items():
+        if kind == "task" and slot in data:
+            data[slot] = _child_ids(data[slot], shape)
+    return data
+
+
+def _child_ids(value: Any, shape: str) -> Any:
+    def ident(item: Any) -> Any:
+        return item.get("id") if isinstance(item, dict) else item
+
+    if shape == "list" and isinstance(value, list):
+        return [ident(v) for v in value]
+    if shape == "one":
+        return ident(value)
+    if shape == "map" and isinstance(value, dict):
+        return {k: ident(v) for k, v in value.items()}
+    if shape == "map_of_lists" and isinstance(value, dict):
+        return {k: [ident(v) for v in items] if isinstance(items, list) else items for k, items in value.items()}
+    return value
+
+
+def _by_id(items: Iterator[Plugin] | Sequence[Any]) -> dict[str, Plugin]:
+    out: dict[str, Plugin] = {}
+    for item in items:
+        ident = getattr(item, "id", None)
+        if isinstance(item, Plugin) and isinstance(ident, str):
+            out.setdefault(ident, item)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Diffs
+
+
+def diff_values(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
+    """Leaf-level differences as dotted paths; lists are compared whole unless both hold as many mappings."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[PropertyChange] = []
+        keys = list(old) + [k for k in new if k not in old]
+        for key in keys:
+            sub = f"{path}.{key}" if path else str(key)
+            out.extend(diff_values(old.get(key, _ABSENT), new.get(key, _ABSENT), sub))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and _all_mappings(old + new):
+        out = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out.extend(diff_values(a, b, f"{path}[{i}]"))
+        return out
+    return [PropertyChange(path, old, new)]
+
+
+def _all_mappings(items: list[Any]) -> bool:
+    return all(isinstance(item, dict) for item in items)
+
+
+def diff_tasks(old: Flow, new: Flow) -> list[TaskChange]:
+    """Tasks added, removed and changed, matched by id wherever they sit in the tree (ids are flow-unique)."""
+    before, after = _by_id(iter_tasks(old)), _by_id(iter_tasks(new))
+    out: list[TaskChange] = []
+    for ident in sorted(set(before) | set(after)):
+        a, b = before.get(ident), after.get(ident)
+        if a is None and b is not None:
+            out.append(TaskChange(ident, "added", type(b).type_name or b.type))
+        elif b is None and a is not None:
+            out.append(TaskChange(ident, "removed", type(a).type_name or a.type))
+        elif a is not None and b is not None:
+            changes = diff_values(task_data(a), task_data(b))
+            if changes:
+                out.append(TaskChange(ident, "changed", type(b).type_name or b.type, tuple(changes)))
+    return out
+
+
+def _trigger_plans(
+    old: FlowVersion | None, new: FlowVersion | None, now: datetime, default_timezone: str
+) -> list[TriggerPlan]:
+    before = _by_id(old.flow.triggers or []) if old else {}
+    after = _by_id(new.flow.triggers or []) if new else {}
+    uid = (new or old).uid  # type: ignore[union-attr]
+    flow_disabled = bool(new and new.flow.disabled)
+    out: list[TriggerPlan] = []
+    for ident in sorted(set(before) | set(after)):
+        a, b = before.get(ident), after.get(ident)
+        if b is None and a is not None:
+            out.append(
+                TriggerPlan(uid, ident, "removed", type(a).type_name or a.type, **_schedule_fields(a, default_timezone))
+            )
+            continue
+        assert b is not None
+        if a is None:
+            change: ItemChangeKind = "added"
+            properties: tuple[PropertyChange, ...] = ()
+        else:
+            properties = tuple(diff_values(normalise(a), normalise(b)))
+            if not properties:
+                continue
+            change = "changed"
+        plan = TriggerPlan(
+            uid, ident, change, type(b).type_name or b.type, properties, **_schedule_fields(b, default_timezone)
+        )
+        out.append(_with_next_fires(plan, now, flow_disabled, bool(getattr(b, "withSeconds", False))))
+    return out
+
+
+def _schedule_fields(trigger: Plugin, default_timezone: str) -> dict[str, Any]:
+    cron = getattr(trigger, "cron", None)
+    if not isinstance(cron, str):
+        return {"disabled": bool(getattr(trigger, "disabled", False))}
+    timezone = getattr(trigger, "timezone", None)
+    return {
+        "cron": cron,
+        "timezone": timezone if isinstance(timezone, str) and timezone else default_timezone,
+        "disabled": bool(getattr(trigger, "disabled", False)),
+    }
+
+
+def _with_next_fires(plan: TriggerPlan, now: datetime, flow_disabled: bool, with_seconds: bool) -> TriggerPlan:
+    """The next fire times of a cron trigger, in its own timezone; a note instead when it will not fire."""
+    if plan.cron is None or plan.timezone is None:
+        return plan
+    if plan.disabled or flow_disabled:
+        return replace(plan, note="disabled: will not fire" if plan.disabled else "the flow is disabled")
+    if "{{" in plan.cron or "{{" in plan.timezone:
+        return replace(plan, note="cron or timezone is an expression; fire times are known at run time")
+    try:
+        cron = parse_cron(plan.cron, with_seconds)
+        zone = parse_timezone(plan.timezone)
+    except (CronError, ValueError) as exc:
+        return replace(plan, note=str(exc))
+    fires = tuple(cron.next_fires(now, NEXT_FIRES, zone))
+    return replace(plan, next_fires=fires, note=None if fires else "the cron expression never fires")

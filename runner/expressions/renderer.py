@@ -1,0 +1,647 @@
+"""Kestra `{{ }}` expressions, rendered on Jinja2's sandboxed environment.
+
+    renderer = Renderer(secrets=load_secrets(path), masker=masker)   # one per process
+    renderer.render("{{ inputs.name | upper }}", variables)           # -> str
+    renderer.render_value({"a": ["{{ inputs.n }}"]}, variables)        # deep, -> same shape
+    renderer.evaluate("{{ inputs.n }}", variables)                     # -> 3 (typed, for If/ForEach/runIf)
+
+A template is translated from Pebble to Jinja once (`runner.render_parse`) and the compiled Jinja template is kept
+in an LRU cache keyed by the template text; a string without `{{`/`{%` is returned as it is. Rendering is not
+recursive: a value containing `{{ }}` prints literally unless passed to `render()`. An undefined variable fails
+with a `RenderError` naming it, except under `??`, `???`, `is defined`, `is null`, `is empty` and `default`.
+
+The variables are the engine's context (inputs, outputs, vars, flow, execution, task, taskrun, parent, parents,
+labels, trigger, envs, globals, workingDir, outputDir…) plus, under the key `RUNTIME`, a `RenderRuntime` giving
+`kv()`, `read()` and the execution-bound functions (errorLogs, tasksWithState, fileURI…) what they need.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import functools
+import os
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import TemplateError, Undefined, UndefinedError, pass_context
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
+
+from runner.api import MISSING, KeyValue, Storage
+from runner.expressions import dates
+from runner.expressions import filters as rf
+from runner.expressions.pebble import (
+    BLOCK_END,
+    BLOCK_START,
+    COMMENT_END,
+    COMMENT_START,
+    VAR_END,
+    VAR_START,
+    Catalog,
+    Chain,
+    PebbleSyntaxError,
+    Translation,
+    translate,
+)
+from runner.masking import Masker
+
+RUNTIME = "__runtime__"
+"""The variables key holding the `RenderRuntime` of the task being rendered."""
+MAX_OUTPUT = 10 * 1024 * 1024
+MAX_LOOP_ITEMS = 1_000_000
+MAX_RENDER_DEPTH = 10
+ENV_PREFIX = "ENV_"
+FALSE_VALUES = frozenset({"false", "0", "-0", ""})
+RUNTIME_FUNCTIONS = ("errorLogs", "tasksWithState", "fileURI", "fileSize", "fileExists", "isFileEmpty")
+
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("render_depth", default=0)
+_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("render_budget", default=None)
+
+
+class RenderError(Exception):
+    """An expression could not be rendered; the message names the expression and why (secrets masked)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"RenderError({self.message!r})"
+
+
+class FunctionError(ValueError):
+    """A function was called wrongly or its resource is missing."""
+
+
+@dataclass
+class RenderRuntime:
+    """What the functions of one task's rendering reach: the KV store, the execution's files, namespace files."""
+
+    kv: KeyValue | None = None
+    storage: Storage | None = None
+    namespace_files: Callable[[str, str], str] | None = None
+    """(namespace, path) -> text of a namespace file, for `read('script.sh', namespace='shared')`."""
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """Execution-bound functions the engine provides: errorLogs, tasksWithState, fileURI, fileSize, …"""
+
+
+# ---------------------------------------------------------------------------------------------- undefined
+
+
+class PebbleUndefinedError(UndefinedError):
+    """An undefined variable was used; `path` is the chain of keys from the first missing one."""
+
+    def __init__(self, path: tuple[Any, ...], top_level: bool) -> None:
+        super().__init__(f"undefined variable {_display(path)!r}")
+        self.path = path
+        self.top_level = top_level
+
+
+class PebbleUndefined(Undefined):
+    """Chainable (`a.b.c` of an undefined `a` is undefined) but fails as soon as it is printed or used."""
+
+    __slots__ = ("_pb_path",)
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[TemplateError] = UndefinedError,
+        path: tuple[Any, ...] | None = None,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)
+        self._pb_path = path if path is not None else ((name,) if name is not None else ())
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        if self._undefined_hint is not None or self._undefined_exception is not UndefinedError:
+            raise self._undefined_exception(self._undefined_message)
+        raise PebbleUndefinedError(self._pb_path, self._undefined_obj is missing)
+
+    def _chain(self, key: Any) -> PebbleUndefined:
+        if self._undefined_hint is not None:
+            return self
+        return PebbleUndefined(
+            obj=self._undefined_obj, name=key, exc=self._undefined_exception, path=(*self._pb_path, key)
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":
+            raise AttributeError(name)
+        return self._chain(name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._chain(key)
+
+    def __repr__(self) -> str:
+        return f"PebbleUndefined({_display(self._pb_path)!r})"
+
+
+_FAILING_DUNDERS = (
+    "__str__ __iter__ __len__ __eq__ __ne__ __bool__ __hash__ __contains__ __add__ __radd__ __sub__ __rsub__ __mul__"
+    " __rmul__ __truediv__ __rtruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__ __pos__ __neg__ __call__ __lt__"
+    " __le__ __gt__ __ge__ __int__ __float__ __complex__ __pow__ __rpow__"
+)
+for _dunder in _FAILING_DUNDERS.split():
+    setattr(PebbleUndefined, _dunder, PebbleUndefined._fail_with_undefined_error)
+
+
+def _display(path: tuple[Any, ...]) -> str:
+    out = ""
+    for key in path:
+        if isinstance(key, str) and key.isidentifier():
+            out += ("." if out else "") + key
+        else:
+            out += f"[{key!r}]"
+    return out
+
+
+def _strict(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a filter/function fail on an undefined argument instead of receiving it."""
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        for arg in args:
+            if isinstance(arg, Undefined):
+                arg._fail_with_undefined_error()
+        for arg in kwargs.values():
+            if isinstance(arg, Undefined):
+                arg._fail_with_undefined_error()
+        return function(*args, **kwargs)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- sandbox
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """No `_` attributes, no callables through attribute access, map keys before attributes, bounded `*`."""
+
+    intercepted_binops = frozenset({"*"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr.startswith("_") or callable(value):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[argument]
+            except (KeyError, TypeError):
+                return self.undefined(obj=obj, name=argument)
+        if isinstance(obj, list | tuple) and isinstance(argument, str):
+            return self.undefined(obj=obj, name=argument)
+        return self._no_callable(obj, argument, super().getitem(obj, argument))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return self._no_callable(obj, attribute, super().getattr(obj, attribute))
+
+    def _no_callable(self, obj: Any, name: Any, value: Any) -> Any:
+        # Jinja hands out a sandboxed str.format without asking is_safe_attribute; no method is data here.
+        if callable(value) and not isinstance(value, Undefined):
+            return self.unsafe_undefined(obj, str(name))
+        return value
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int) and len(seq) * count > MAX_OUTPUT:
+                    raise SecurityError("the repeated value would be too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _finalize(value: Any) -> str:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    return rf.to_text(value)
+
+
+def _loop_items(value: Any) -> list[Any]:
+    items = rf.loop_items(value)
+    _spend(len(items))
+    return items
+
+
+def _loop_pairs(value: Any) -> list[tuple[Any, Any]]:
+    pairs = rf.loop_pairs(value)
+    _spend(len(pairs))
+    return pairs
+
+
+def _spend(count: int) -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget[0] -= count
+        if budget[0] < 0:
+            raise SecurityError(f"loops of this template walk more than {MAX_LOOP_ITEMS} items")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def env_variables(environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> dict[str, str]:
+    """`envs`: environment variables named `ENV_…`, prefix stripped and lower-cased (`ENV_MY_VAR` -> `my_var`)."""
+    source = os.environ if environ is None else environ
+    return {key[len(prefix) :].lower(): value for key, value in source.items() if key.startswith(prefix)}
+
+
+def load_secrets(path: str | Path) -> dict[str, str]:
+    """Secrets from a YAML mapping file or a `.env` file (`NAME=value` lines; `#` comments)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith((".yaml", ".yml")):
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: a secrets file holds a mapping of names to values")
+        return {str(k): "" if v is None else str(v) for k, v in data.items()}
+    secrets: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        name, _, value = stripped.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        secrets[name.strip()] = value
+    return secrets
+
+
+def is_truthy(value: Any) -> bool:
+    """Kestra's truth of a condition (If, runIf): false, 0, -0, empty and null are false; anything else is true."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() not in FALSE_VALUES
+    if isinstance(value, Mapping | list | tuple):
+        return len(value) > 0
+    return True
+
+
+def _short_id() -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    number, out = uuid.uuid4().int, ""
+    while number:
+        number, digit = divmod(number, 62)
+        out += alphabet[digit]
+    return out
+
+
+def _current_each_output(context: Context, value: Any) -> Any:
+    """The part of a ForEach task's outputs (keyed by loop values) that belongs to the current iteration."""
+    parents = context.get("parents") or []
+    keys = [p.get("taskrun", {}).get("value") for p in reversed(parents) if isinstance(p, Mapping)]
+    taskrun = context.get("taskrun")
+    if isinstance(taskrun, Mapping):
+        keys.append(taskrun.get("value"))
+    for key in keys:
+        if isinstance(value, Mapping) and key is not None and str(key) in value:
+            value = value[str(key)]
+    return value
+
+
+def _with_context(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A function that Jinja calls with the template context first."""
+
+    def run(context: Context, *args: Any, **kwargs: Any) -> Any:
+        return function(context, *args, **kwargs)
+
+    return pass_context(run)
+
+
+def _runtime(context: Context) -> RenderRuntime:
+    runtime = context.get(RUNTIME)
+    return runtime if isinstance(runtime, RenderRuntime) else RenderRuntime()
+
+
+def _flow_namespace(context: Context) -> str | None:
+    flow = context.get("flow")
+    return flow.get("namespace") if isinstance(flow, Mapping) else None
+
+
+# ---------------------------------------------------------------------------------------------- renderer
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    translation: Translation
+    template: Any
+    expression: Any = None
+
+
+class Renderer:
+    """Renders Kestra expressions; one per process (it holds the compiled-template cache)."""
+
+    def __init__(
+        self,
+        secrets: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        masker: Masker | None = None,
+        cache_size: int = 4096,
+        max_output: int = MAX_OUTPUT,
+    ) -> None:
+        self._secrets = dict(secrets or {})
+        self._environ = environ
+        self.masker = masker if masker is not None else Masker()
+        self.max_output = max_output
+        self._env = self._environment()
+        self._globals = dict(self._env.globals)
+        self._catalog = Catalog(
+            functions=frozenset(k for k in self._env.globals if not k.startswith("_")),
+            filters=frozenset(self._env.filters),
+            tests=frozenset(self._env.tests),
+        )
+        self._compile_cached = functools.lru_cache(maxsize=cache_size)(self._compile)
+
+    def __repr__(self) -> str:
+        return f"Renderer({len(self._secrets)} secrets, cache={self.cache_info()})"
+
+    # -- public API
+
+    def render(self, text: str, variables: Mapping[str, Any]) -> str:
+        """`text` with every `{{ }}` / `{% %}` rendered (a string without them is returned as it is)."""
+        if not isinstance(text, str):
+            raise TypeError(f"render() takes a string, not {type(text).__name__}")
+        if "{{" not in text and "{%" not in text:
+            return text
+        compiled = self._get(text)
+        try:
+            return self._run(compiled, variables)
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, text, compiled.translation) from None
+
+    def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any:
+        """`value` with every string rendered, deep through dicts and lists (keys are not rendered)."""
+        if isinstance(value, str):
+            return self.render(value, variables)
+        if isinstance(value, Mapping):
+            return {k: self.render_value(v, variables) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.render_value(v, variables) for v in value]
+        return value
+
+    def evaluate(self, expression: Any, variables: Mapping[str, Any]) -> Any:
+        """The typed value of a template that is exactly one `{{ expr }}`; other strings render to text."""
+        if not isinstance(expression, str):
+            return expression
+        text = expression.strip()
+        if "{{" not in text and "{%" not in text:
+            return expression
+        compiled = self._get(text)
+        if compiled.expression is None:
+            return self.render(expression, variables)
+        token = _budget.set([MAX_LOOP_ITEMS])
+        try:
+            value = compiled.expression(**variables)
+            if isinstance(value, Undefined):
+                value._fail_with_undefined_error()
+            return value
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, text, compiled.translation) from None
+        finally:
+            _budget.reset(token)
+
+    def cache_info(self) -> Any:
+        """The compiled-template cache's hits, misses and size (functools.lru_cache's CacheInfo)."""
+        return self._compile_cached.cache_info()
+
+    def add_secret(self, value: str) -> None:
+        self.masker.add(value)
+
+    # -- compiling
+
+    def _get(self, text: str) -> _Compiled:
+        try:
+            return self._compile_cached(text)
+        except PebbleSyntaxError as exc:
+            raise RenderError(self.masker.mask(f"invalid expression: {exc}")) from None
+        except TemplateError as exc:
+            raise RenderError(self.masker.mask(f"invalid expression: {exc} in {_abbreviate(text)}")) from None
+
+    def _compile(self, text: str) -> _Compiled:
+        translation = translate(text, self._catalog)
+        template = self._env.from_string(translation.jinja)
+        expression = None
+        if translation.single is not None:
+            expression = self._env.compile_expression(translation.single, undefined_to_none=False)
+        return _Compiled(translation, template, expression)
+
+    def _run(self, compiled: _Compiled, variables: Mapping[str, Any]) -> str:
+        template = compiled.template
+        parent = self._globals.copy()
+        parent.update(variables)
+        context = Context(self._env, parent, template.name, template.blocks, globals=self._globals)
+        token = _budget.set([MAX_LOOP_ITEMS])
+        try:
+            chunks: list[str] = []
+            size = 0
+            for chunk in template.root_render_func(context):
+                size += len(chunk)
+                if size > self.max_output:
+                    raise SecurityError(f"the rendered text is larger than {self.max_output} characters")
+                chunks.append(chunk)
+            return "".join(chunks)
+        finally:
+            _budget.reset(token)
+
+    # -- errors
+
+    def _error(self, exc: BaseException, text: str, translation: Translation) -> RenderError:
+        snippet = _abbreviate(text)
+        if isinstance(exc, PebbleUndefinedError):
+            name, where = _undefined_name(exc, translation)
+            reason = f"undefined variable {name!r}"
+            snippet = where or snippet
+        elif isinstance(exc, SecurityError):
+            reason = f"forbidden: {exc}"
+        elif isinstance(exc, RecursionError):
+            reason = "expression nesting is too deep"
+        else:
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, TypeError | AttributeError | KeyError | IndexError | ZeroDivisionError):
+                reason = f"{type(exc).__name__}: {reason}"
+        return RenderError(self.masker.mask(f"{reason} in {snippet}"))
+
+    # -- environment
+
+    def _environment(self) -> _Sandbox:
+        env = _Sandbox(
+            undefined=PebbleUndefined,
+            finalize=_finalize,
+            autoescape=False,
+            keep_trailing_newline=True,
+            variable_start_string=VAR_START,
+            variable_end_string=VAR_END,
+            block_start_string=BLOCK_START,
+            block_end_string=BLOCK_END,
+            comment_start_string=COMMENT_START,
+            comment_end_string=COMMENT_END,
+            cache_size=0,
+        )
+        env.globals.clear()
+        env.globals.update(self._functions())
+        env.globals.update(
+            _pb_bool=rf.op_bool,
+            _pb_div=_strict(rf.op_div),
+            _pb_concat=_strict(rf.op_concat),
+            _pb_contains=_strict(rf.op_contains),
+            _pb_range=_strict(rf.op_range),
+            _pb_present=rf.is_present,
+            _pb_defined=rf.is_defined,
+            _pb_nc=rf.null_coalesce,
+            _pb_uc=rf.undefined_coalesce,
+            _pb_iter=_strict(_loop_items),
+            _pb_items=_strict(_loop_pairs),
+        )
+        env.filters = {name: (f if name == "default" else _strict(f)) for name, f in rf.FILTERS.items()}
+        env.tests = {name: (t if name in rf.UNDEFINED_SAFE_TESTS else _strict(t)) for name, t in rf.TESTS.items()}
+        return env
+
+    def _functions(self) -> dict[str, Callable[..., Any]]:
+        functions: dict[str, Callable[..., Any]] = {
+            "secret": self._secret,
+            "kv": _with_context(self._kv),
+            "read": _with_context(self._read),
+            "render": _with_context(self._render_function),
+            "renderOnce": _with_context(lambda ctx, value: self._render_function(ctx, value, recursive=False)),
+            "now": lambda timeZone=None: dates.now(timeZone),
+            "fromJson": rf.from_json,
+            "json": rf.from_json,
+            "yaml": rf.from_yaml,
+            "fromYaml": rf.from_yaml,
+            "uuid": lambda: str(uuid.uuid4()),
+            "id": _short_id,
+            "randomInt": lambda lower, upper: random.randrange(int(lower), int(upper)),
+            "random": random.random,
+            "range": rf.range_list,
+            "max": lambda *values: max(values[0] if len(values) == 1 else values),
+            "min": lambda *values: min(values[0] if len(values) == 1 else values),
+            "currentEachOutput": _with_context(_current_each_output),
+        }
+        for name in RUNTIME_FUNCTIONS:
+            functions[name] = _with_context(functools.partial(self._runtime_function, name))
+        return {name: _strict(f) for name, f in functions.items()}
+
+    # -- functions
+
+    def _secret(self, name: Any) -> str:
+        key = str(name)
+        value = self._secrets[key] if key in self._secrets else self._secret_from_environ(key)
+        self.masker.add(value)
+        return value
+
+    def _secret_from_environ(self, key: str) -> str:
+        environ = os.environ if self._environ is None else self._environ
+        for candidate in (f"SECRET_{key}", f"SECRET_{key.upper()}"):
+            if candidate in environ:
+                raw = environ[candidate]
+                try:
+                    return base64.b64decode("".join(raw.split()), validate=True).decode("utf-8")
+                except (binascii.Error, ValueError):
+                    raise FunctionError(
+                        f"secret {key!r}: environment variable {candidate} is not valid base64"
+                    ) from None
+        raise FunctionError(
+            f"secret {key!r} is not defined (set environment variable SECRET_{key.upper()} to its base64 value, "
+            "or add it to the secrets file)"
+        )
+
+    def _kv(self, context: Context, key: Any, namespace: Any = None, errorOnMissing: Any = True) -> Any:
+        store = _runtime(context).kv
+        if store is None:
+            raise FunctionError("kv() is not available here (no key-value store)")
+        ns = str(namespace) if namespace else _flow_namespace(context)
+        if not ns:
+            raise FunctionError("kv() needs a namespace")
+        value = store.get(ns, str(key))
+        if value is MISSING:
+            if errorOnMissing:
+                raise FunctionError(f"kv key {str(key)!r} not found in namespace {ns!r}")
+            return None
+        return value
+
+    def _read(self, context: Context, path: Any, namespace: Any = None) -> str:
+        runtime = _runtime(context)
+        location = str(path)
+        if location.startswith("kestra://"):
+            if runtime.storage is None:
+                raise FunctionError("read() of an execution file is not available here")
+            file = runtime.storage.path(location)
+            if file.stat().st_size > self.max_output:
+                raise FunctionError(f"{location} is larger than {self.max_output} bytes")
+            return file.read_text(encoding="utf-8")
+        if runtime.namespace_files is None:
+            raise FunctionError(f"read({location!r}): namespace files are not available here")
+        ns = str(namespace) if namespace else _flow_namespace(context)
+        return runtime.namespace_files(ns or "", location)
+
+    def _render_function(self, context: Context, value: Any, recursive: bool = True) -> Any:
+        if not isinstance(value, str):
+            return value
+        depth = _depth.get()
+        if depth >= MAX_RENDER_DEPTH:
+            raise FunctionError(f"render() nested more than {MAX_RENDER_DEPTH} deep")
+        token = _depth.set(depth + 1)
+        try:
+            variables = context.get_all()
+            result = self.render(value, variables)
+            for _ in range(MAX_RENDER_DEPTH if recursive else 0):
+                if result == value or ("{{" not in result and "{%" not in result):
+                    break
+                value, result = result, self.render(result, variables)
+            return result
+        finally:
+            _depth.reset(token)
+
+    def _runtime_function(self, name: str, context: Context, *args: Any, **kwargs: Any) -> Any:
+        function = _runtime(context).functions.get(name)
+        if function is None:
+            raise FunctionError(f"{name}() is not available here")
+        return function(*args, **kwargs)
+
+
+def _undefined_name(exc: PebbleUndefinedError, translation: Translation) -> tuple[str, str | None]:
+    """The full name of what was undefined (`inputs.nope`) and the `{{ }}` it is in, from the source chains."""
+    path = exc.path
+    for chain in translation.chains:
+        if exc.top_level:
+            if chain.root == path[0] and _matches(chain.keys, path[1:], 0):
+                return chain.root + "".join(chain.displays[: len(path) - 1]), chain.where
+            continue
+        for start in range(len(chain.keys)):
+            if _matches(chain.keys, path, start):
+                return chain.root + "".join(chain.displays[: start + len(path)]), chain.where
+    if exc.top_level:
+        for chain in translation.chains:
+            if chain.root == path[0]:
+                return _display(path), chain.where
+    return _display(path), None
+
+
+def _matches(keys: tuple[Any, ...], path: tuple[Any, ...], start: int) -> bool:
+    if start + len(path) > len(keys):
+        return False
+    return all(k is Chain.DYNAMIC or k == p for k, p in zip(keys[start:], path, strict=False))
+
+
+def _abbreviate(text: str, limit: int = 200) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
