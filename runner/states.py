@@ -39,6 +39,10 @@ class State(StrEnum):
 _TERMINAL = frozenset(
     {State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.RETRIED, State.SKIPPED}
 )
+TERMINAL_STATES: tuple[State, ...] = tuple(state for state in State if state.is_terminal)
+"""Every state an execution or task run ends in, in declaration order (for SQL `IN` lists)."""
+ACTIVE_STATES: tuple[State, ...] = tuple(state for state in State if state.is_active)
+"""Every state of an execution or task run that has not ended yet."""
 _RANK = {State.KILLED: 4, State.FAILED: 3, State.CANCELLED: 3, State.WARNING: 1}
 
 

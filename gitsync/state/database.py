@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -292,6 +292,37 @@ def _statements(script: str) -> list[str]:
             out.append(buffer.strip())
             buffer = ""
     return [s for s in out if s]
+
+
+IN_CHUNK = 500
+"""Ids per `IN (...)` list: well under SQLite's limit on bound parameters (32,766 since 3.32, 999 before)."""
+
+
+def query_in(
+    conn: sqlite3.Connection | Store, sql: str, ids: Sequence[Any], params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """Run `sql` once per chunk of `ids`, its `{ids}` replaced by that chunk's placeholders; the rows of all chunks.
+
+    `params` are bound before the chunk's ids, so `{ids}` must come after every other placeholder.
+    """
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = list(ids[start : start + IN_CHUNK])
+        statement = sql.format(ids=",".join("?" * len(chunk)))
+        if isinstance(conn, Store):
+            rows.extend(conn.query(statement, (*params, *chunk)))
+        else:
+            rows.extend(dict(row) for row in conn.execute(statement, (*params, *chunk)))
+    return rows
+
+
+def execute_in(conn: sqlite3.Connection, sql: str, ids: Sequence[Any], params: Sequence[Any] = ()) -> int:
+    """Like `query_in` for a write (UPDATE/DELETE … WHERE x IN ({ids})); the number of rows changed."""
+    changed = 0
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = list(ids[start : start + IN_CHUNK])
+        changed += conn.execute(sql.format(ids=",".join("?" * len(chunk))), (*params, *chunk)).rowcount
+    return changed
 
 
 def dumps(value: Any) -> str:
