@@ -99,11 +99,13 @@ class RunManager:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.kv = SqliteKeyValue(self.data_dir / "kv.db")
         self.executor = LocalExecutor(workers)
+        hooks = SqliteHooks(self)
         self.engine = Engine(
             Services(
                 renderer=self.renderer,
                 executor=self.executor,
-                hooks=SqliteHooks(self),
+                recorder=hooks,
+                coordinator=hooks,
                 storage_for=self._storage,
                 kv=self.kv,
                 masker=self.masker,

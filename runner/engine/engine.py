@@ -2,7 +2,7 @@
 
 Flowable tasks (Sequential, Parallel, If, Switch, ForEach, Dag, …) are decided here, in
 `runner.flowables`; runnable tasks are rendered here and handed to an executor. The engine never opens the
-database: every transition goes to `Hooks`, which the control plane implements (and which alone writes
+database: every transition goes to the `Recorder`, which the control plane implements (and which alone writes
 SQLite). One `Engine` serves many executions; `run()` drives one execution on the calling thread.
 
 End-of-flow order: tasks -> (on failure) errors -> finally (still RUNNING) -> terminal state ->
@@ -27,10 +27,11 @@ from pydantic import ValidationError
 from runner.api import RunContext, TaskFailed, TaskKilled
 from runner.engine.executors import InlineExecutor
 from runner.engine.records import (
+    Coordinator,
     ExecutionOutcome,
     ExecutionRequest,
-    Hooks,
     LogLine,
+    Recorder,
     Services,
     SubflowResult,
     TaskRunRecord,
@@ -125,7 +126,7 @@ class _Execution:
     # -- the execution ------------------------------------------------------------------------------------------
 
     def run(self) -> ExecutionOutcome:
-        self.s.hooks.execution(self.request.id, State.RUNNING, started_at=self.started)
+        self.s.recorder.execution(self.request.id, State.RUNNING, started_at=self.started)
         state = State.SUCCESS
         exit_state: State | None = None
         try:
@@ -147,7 +148,7 @@ class _Execution:
         if outputs is None:
             state, outputs = State.FAILED, {}
         self.state = state
-        self.s.hooks.execution(
+        self.s.recorder.execution(
             self.request.id, state, ended_at=utcnow(), outputs=outputs, labels=self.labels, error=self.error
         )
         if self.flow.afterExecution:
@@ -274,9 +275,8 @@ class _Execution:
         return state
 
     def _batch(self, task: Task) -> contextlib.AbstractContextManager[Any]:
-        """One transaction for the transitions and logs of a task that runs inline (when the hooks can batch)."""
-        batch = getattr(self.s.hooks, "batch", None)
-        return batch() if batch is not None and _runs_inline(task) else contextlib.nullcontext()
+        """One transaction for the transitions and logs of a task that runs inline."""
+        return self.s.recorder.batch() if _runs_inline(task) else contextlib.nullcontext()
 
     def _wait(self, future: Future[dict[str, Any]], ctx: RunContext, timeout: float | None, task: Task) -> Any:
         deadline = time.monotonic() + timeout if timeout is not None else None
@@ -396,7 +396,7 @@ class _Execution:
         if ctx.new_labels:
             with self.lock:
                 self.labels.update({str(k): str(v) for k, v in ctx.new_labels.items()})
-            self.s.hooks.execution(self.request.id, State.RUNNING, labels=self.labels)
+            self.s.recorder.execution(self.request.id, State.RUNNING, labels=self.labels)
 
     def _base_variables(self) -> dict[str, Any]:
         flow = self.flow
@@ -495,10 +495,10 @@ class _Execution:
         if state.is_terminal:
             with self.lock:
                 self.task_states[record.task_id] = {"state": state.value}
-        self.s.hooks.task_run(record)
+        self.s.recorder.task_run(record)
 
     def _task_log(self, record: TaskRunRecord, level: str, message: str) -> None:
-        self.s.hooks.logs([LogLine(self.request.id, record.id, utcnow(), level, self.s.masker.mask(message))])
+        self.s.recorder.logs([LogLine(self.request.id, record.id, utcnow(), level, self.s.masker.mask(message))])
 
     def _task_log_ctx(self, ctx: RunContext, level: str, message: str) -> None:
         ctx.logger.log(level, message)
@@ -523,7 +523,7 @@ class _TaskLogger:
                 else:
                     return
         text = self.run.s.masker.mask(str(message))
-        self.run.s.hooks.logs([LogLine(self.run.request.id, self.record.id, utcnow(), level.upper(), text)])
+        self.run.s.recorder.logs([LogLine(self.run.request.id, self.record.id, utcnow(), level.upper(), text)])
 
     def trace(self, message: str) -> None:
         self.log("TRACE", message)
@@ -574,11 +574,12 @@ def _exit_state(exc: Exception) -> State | None:
 
 
 __all__ = [
+    "Coordinator",
     "Engine",
     "ExecutionOutcome",
     "ExecutionRequest",
-    "Hooks",
     "LogLine",
+    "Recorder",
     "Scope",
     "Services",
     "SubflowResult",

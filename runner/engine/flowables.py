@@ -210,11 +210,11 @@ def pause(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Ou
             raise TaskKilled("killed while paused")
     else:
         record.state = State.PAUSED
-        run.s.hooks.task_run(record)
-        run.s.hooks.execution(run.request.id, State.PAUSED)
+        run.s.recorder.task_run(record)
+        run.s.recorder.execution(run.request.id, State.PAUSED)
         timeout = seconds_of(run.render(task.timeout, variables) if isinstance(task.timeout, str) else task.timeout)
         waiting = _until(run.cancelled, timeout)
-        answer = run.s.hooks.wait_for_resume(run.request.id, waiting)
+        answer = run.s.coordinator.wait_for_resume(run.request.id, waiting)
         if answer is None:
             if run.cancelled.is_set():
                 raise TaskKilled("killed while paused")
@@ -222,8 +222,8 @@ def pause(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Ou
         resumed = answer
         record.state = State.RUNNING
         record.started_at = record.started_at or utcnow()
-        run.s.hooks.task_run(record)
-        run.s.hooks.execution(run.request.id, State.RUNNING)
+        run.s.recorder.task_run(record)
+        run.s.recorder.execution(run.request.id, State.RUNNING)
     state = run.run_list(task.tasks, _inner(scope, record, task)) if task.tasks else State.SUCCESS
     return state, {"onResume": resumed} if resumed else {}
 
@@ -246,7 +246,7 @@ def subflow(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> 
     rendered = run.render_task(task, run.variables(task, scope, record))
     labels = dict(run.labels) if rendered.inheritLabels else {}
     labels.update(rendered.labels or {})
-    result = run.s.hooks.subflow(run.request, rendered, dict(rendered.inputs or {}), labels, run.cancelled)
+    result = run.s.coordinator.subflow(run.request, rendered, dict(rendered.inputs or {}), labels, run.cancelled)
     outputs = {"executionId": result.execution_id, "state": result.state.value, "outputs": result.outputs}
     if not rendered.wait:
         return State.SUCCESS, outputs

@@ -1,7 +1,7 @@
 """The values the engine exchanges with the control plane: what to run, what happened, and the services it uses.
 
-`Hooks` is the control plane's side (gitsync.runs implements it over SQLite); the engine never writes state
-itself.
+`Recorder` and `Coordinator` are the control plane's side (gitsync.executions implements them over SQLite); the
+engine never writes state itself.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,12 +87,22 @@ class SubflowResult:
     outputs: dict[str, Any]
 
 
-class Hooks(Protocol):
-    """The control plane's side: persistence and what needs other executions."""
+class Recorder(Protocol):
+    """Where the engine's transitions go: task runs, execution states and logs (the control plane persists them).
+
+    `batch()` is a context manager: the calling thread's `task_run`/`logs` calls inside it may be written together
+    when it ends (the engine uses it around one attempt of a task that runs inline).
+    """
 
     def task_run(self, record: TaskRunRecord) -> None: ...
     def execution(self, execution_id: str, state: State, **fields: Any) -> None: ...
     def logs(self, lines: Sequence[LogLine]) -> None: ...
+    def batch(self) -> AbstractContextManager[None]: ...
+
+
+class Coordinator(Protocol):
+    """What needs other executions or the outside world: subflows, and waiting for a paused execution's resume."""
+
     def subflow(
         self,
         parent: ExecutionRequest,
@@ -101,9 +112,6 @@ class Hooks(Protocol):
         cancelled: threading.Event,
     ) -> SubflowResult: ...
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
-
-    # Optional: `batch() -> ContextManager`: the calling thread's task_run/logs calls inside it may be written
-    # together when it ends (the engine uses it around one attempt of a task that runs inline).
 
 
 class Executor(Protocol):
@@ -125,7 +133,8 @@ class Masker(Protocol):
 class Services:
     renderer: Renderer
     executor: Executor
-    hooks: Hooks
+    recorder: Recorder
+    coordinator: Coordinator
     storage_for: Callable[[ExecutionRequest], Storage]
     kv: KeyValue
     masker: Masker
