@@ -2,7 +2,9 @@
 scheduled fires (exactly once), listing, and resolving what a crash interrupted.
 
 Each function is one unit of work in one `atomic()` transaction; an execution's state change writes the commit
-status it means (the outbox row) in that same transaction.
+status it means (the outbox row) in that same transaction. The module is long because it holds one thing: every
+statement about executions: their rows, and the revisions and triggers they start from (task runs and logs are
+in `gitsync.state.task_runs`).
 
 Exactly once: an execution of a scheduled fire is keyed by (trigger uid, scheduled time) — the table's UNIQUE
 key — and is written with INSERT OR IGNORE in the same transaction that advances the trigger's bookkeeping
