@@ -240,16 +240,10 @@ class Daemon:
         ids: list[str] = []
         while self._fired:
             ids.append(self._fired.popleft())
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = self.store.query(
-                f"SELECT flow_uid, scheduled_at, created_at FROM executions WHERE id IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
-            )
-            for row in rows:
-                if row["scheduled_at"]:
-                    lag = datetime.fromisoformat(row["created_at"]) - datetime.fromisoformat(row["scheduled_at"])
-                    self.metrics.observe_fire(row["flow_uid"], lag.total_seconds())
+        for row in executions.fire_times(self.store, ids):
+            if row["scheduled_at"]:
+                lag = datetime.fromisoformat(row["created_at"]) - datetime.fromisoformat(row["scheduled_at"])
+                self.metrics.observe_fire(row["flow_uid"], lag.total_seconds())
 
     # -- http ---------------------------------------------------------------------------------------------------
 

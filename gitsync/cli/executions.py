@@ -14,6 +14,7 @@ from gitsync.cli.state_commands import add_state_arguments, settings_from_args
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
 from gitsync.state import executions as execution_rows
+from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store
 from runner.engine.engine import LogLine, TaskRunRecord
 from runner.registry import default_registry
@@ -171,20 +172,16 @@ def show_logs(args: argparse.Namespace) -> int:
     store = _open(args)
     last = 0
     try:
-        if store.query_one("SELECT 1 FROM executions WHERE id = ?", (args.execution,)) is None:
+        if execution_rows.execution_state(store, args.execution) is None:
             print(f"gitsync logs: no execution {args.execution!r}", file=sys.stderr)
             return 1
         while True:
-            rows = store.query(
-                """SELECT l.id, l.at, l.level, l.message, t.task_id FROM logs l LEFT JOIN task_runs t
-                   ON t.id = l.task_run_id WHERE l.execution_id = ? AND l.id > ? ORDER BY l.id""",
-                (args.execution, last),
-            )
+            rows = task_run_rows.logs_after(store, args.execution, last)
             for row in rows:
                 print(f"{row['at']} {row['level']:<5} {row['task_id'] or '-'}: {row['message']}", flush=True)
                 last = row["id"]
-            state = store.query_one("SELECT state FROM executions WHERE id = ?", (args.execution,))
-            if not args.follow or (state and State(state["state"]).is_terminal):
+            state = execution_rows.execution_state(store, args.execution)
+            if not args.follow or (state and State(state).is_terminal):
                 if args.follow and rows:
                     continue
                 break

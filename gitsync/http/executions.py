@@ -80,12 +80,11 @@ class _Executions:
         return JSONResponse(json.loads(json.dumps(rows, default=str)))
 
     async def get(self, request: Request) -> Response:
-        rows = await run_in_threadpool(
-            self.runs.store.query, "SELECT * FROM executions WHERE id = ?", (request.path_params["execution_id"],)
-        )
-        if not rows:
+        execution_id = request.path_params["execution_id"]
+        row = await run_in_threadpool(execution_rows.get_execution, self.runs.store, execution_id)
+        if row is None:
             return JSONResponse({"error": "no such execution"}, status_code=404)
-        return JSONResponse(json.loads(json.dumps(rows[0], default=str)))
+        return JSONResponse(json.loads(json.dumps(row, default=str)))
 
     async def kill(self, request: Request) -> Response:
         return await self._act(request, lambda ident, _: self.runs.request_kill(ident).value)

@@ -1,4 +1,10 @@
-"""Execution rows in SQLite: scheduled fires (exactly once), listing, and resolving what a crash interrupted.
+"""Execution rows in SQLite: creating and admitting them, their state changes, kill and resume requests,
+scheduled fires (exactly once), listing, and resolving what a crash interrupted.
+
+Each function is one unit of work in one `atomic()` transaction; an execution's state change writes the commit
+status it means (the outbox row) in that same transaction. The module is long because it holds one thing: every
+statement about executions: their rows, and the revisions and triggers they start from (task runs and logs are
+in `gitsync.state.task_runs`).
 
 Exactly once: an execution of a scheduled fire is keyed by (trigger uid, scheduled time) — the table's UNIQUE
 key — and is written with INSERT OR IGNORE in the same transaction that advances the trigger's bookkeeping
@@ -18,17 +24,28 @@ import itertools
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from gitsync.schedule import firing
+from gitsync.state import task_runs as task_run_rows
 from gitsync.state.applied import enqueue_status
-from gitsync.state.database import Store, dumps, iso, loads
+from gitsync.state.database import Store, dumps, iso, loads, now_iso, query_in
+from runner.states import ACTIVE_STATES, State
 
-ACTIVE_STATES = ("CREATED", "QUEUED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "RETRYING")
-INTERRUPTED_STATES = ("RUNNING", "KILLING", "PAUSED")  # no thread of a dead process can carry them on
+INTERRUPTED_STATES: tuple[State, ...] = (State.RUNNING, State.KILLING, State.PAUSED)
+"""States no thread of a dead process can carry on."""
+SLOT_STATES: tuple[State, ...] = (State.RUNNING, State.PAUSED)
+"""States of the executions that count against their flow's concurrency limit."""
+NOT_STARTED_STATES: tuple[State, ...] = (State.CREATED, State.QUEUED)
+"""States a kill cancels outright: no task has run."""
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
+
+
+def sql_states(states: Iterable[State]) -> str:
+    """A SQL `IN` list of state literals (the values of `State`, never user input)."""
+    return ",".join(f"'{state.value}'" for state in states)
 
 
 _TRIGGERS_SQL = """
@@ -43,7 +60,7 @@ _INSERT_SQL = f"""
                                       created_at, inputs, trigger_vars)
     SELECT :id, :flow_uid, :revision, :commit_sha,
            CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
-                             AND state IN ({",".join(f"'{s}'" for s in ACTIVE_STATES)}))
+                             AND state IN ({sql_states(ACTIVE_STATES)}))
                 THEN 'QUEUED' ELSE 'CREATED' END,
            :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
 
@@ -145,17 +162,11 @@ def _trigger_rows(
 ) -> list[dict[str, Any]]:
     if group is not None:
         sql = _TRIGGERS_SQL + " AND t.cron = ? AND t.with_seconds = ? AND coalesce(t.timezone, ?) = ?"
-        rows = conn.execute(sql, (group[0], int(group[1]), default_timezone, group[2])).fetchall()
+        out = [dict(row) for row in conn.execute(sql, (group[0], int(group[1]), default_timezone, group[2]))]
     elif uids is not None:
-        wanted = list(uids)
-        rows = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            sql = _TRIGGERS_SQL + f" AND t.uid IN ({','.join('?' * len(chunk))})"
-            rows += conn.execute(sql, chunk).fetchall()
+        out = query_in(conn, _TRIGGERS_SQL + " AND t.uid IN ({ids})", list(uids))
     else:
-        rows = conn.execute(_TRIGGERS_SQL).fetchall()
-    out = [dict(row) for row in rows]
+        out = [dict(row) for row in conn.execute(_TRIGGERS_SQL)]
     for row in out:
         row["spec"] = _spec(row["spec"])
     return out
@@ -208,11 +219,7 @@ def _insert_all(conn: sqlite3.Connection, inserts: list[dict[str, Any]]) -> list
     if conn.total_changes - before == len(inserts):
         return [p["id"] for p in inserts]
     ids = [p["id"] for p in inserts]
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        sql = f"SELECT id FROM executions WHERE id IN ({','.join('?' * len(chunk))})"
-        found |= {r[0] for r in conn.execute(sql, chunk)}
+    found = {row["id"] for row in query_in(conn, "SELECT id FROM executions WHERE id IN ({ids})", ids)}
     return [i for i in ids if i in found]
 
 
@@ -249,43 +256,346 @@ def list_executions(
     for row in rows:
         for key in ("inputs", "outputs", "trigger_vars"):
             row[key] = loads(row[key]) or {}
-        row["task_runs"] = task_runs(store, row["id"])
-    return rows
-
-
-def task_runs(store: Store, execution_id: str) -> list[dict[str, Any]]:
-    """An execution's task runs (one per attempt), in the order they started."""
-    rows = store.query(
-        """SELECT task_id, value, attempt, state, outputs, started_at, ended_at, error FROM task_runs
-           WHERE execution_id = ? ORDER BY id""",
-        (execution_id,),
-    )
-    for row in rows:
-        row["outputs"] = loads(row["outputs"]) or {}
+        row["task_runs"] = task_run_rows.task_runs(store, row["id"])
     return rows
 
 
 def resolve_interrupted(store: Store, reason: str, now: datetime) -> list[str]:
     """Executions left RUNNING/KILLING by a crash become FAILED with `reason` (and a failure status in the
     outbox, same transaction). CREATED/QUEUED ones stay: they have not started and will be started later."""
-    marks = ",".join("?" * len(INTERRUPTED_STATES))
     with store.atomic() as conn:
         rows = conn.execute(
             f"""SELECT e.id, e.flow_uid, e.commit_sha, coalesce(e.source, f.source) AS source FROM executions e
-                LEFT JOIN flows f ON f.uid = e.flow_uid WHERE e.state IN ({marks}) ORDER BY e.id""",
-            INTERRUPTED_STATES,
+                LEFT JOIN flows f ON f.uid = e.flow_uid WHERE e.state IN ({sql_states(INTERRUPTED_STATES)})
+                ORDER BY e.id"""
         ).fetchall()
         for row in rows:
             conn.execute(
                 "UPDATE executions SET state = 'FAILED', ended_at = ?, error = ? WHERE id = ?",
                 (iso(now), reason, row["id"]),
             )
-            conn.execute(  # the task runs it was in the middle of: failed with the same reason, never left RUNNING
-                """UPDATE task_runs SET state = 'FAILED', ended_at = ?, error = ?
-                   WHERE execution_id = ? AND state IN ('CREATED', 'RUNNING', 'KILLING', 'PAUSED', 'RETRYING')""",
-                (iso(now), reason, row["id"]),
-            )
+            # the task runs it was in the middle of: failed with the same reason, never left RUNNING
+            task_run_rows.fail_unfinished(conn, row["id"], reason, now)
             if row["source"] and row["commit_sha"]:  # the execution's own context, so its pending status is closed
                 context = f"gitsync/{row['flow_uid']}"
                 enqueue_status(conn, row["source"], row["commit_sha"], context, "failure", reason, None)
     return [row["id"] for row in rows]
+
+
+# -- what an execution pins: the flow's active revision, or a given one ------------------------------------------
+
+
+def active_flow(store: Store, flow_uid: str) -> dict[str, Any] | None:
+    """The flow's active revision, commit, source and `disabled` flag; None when no such flow is synced."""
+    return store.query_one("SELECT revision, commit_sha, source, disabled FROM flows WHERE uid = ?", (flow_uid,))
+
+
+def revision_source(store: Store, flow_uid: str, revision: int) -> dict[str, Any] | None:
+    """The path and YAML text of a revision that was not deleted; None when there is none."""
+    return store.query_one(
+        "SELECT path, text FROM revisions WHERE uid = ? AND revision = ? AND deleted = 0", (flow_uid, revision)
+    )
+
+
+def revision_commit(store: Store, flow_uid: str, revision: int) -> str:
+    """The commit a revision was applied from ("" when the revision is unknown)."""
+    row = store.query_one("SELECT commit_sha FROM revisions WHERE uid = ? AND revision = ?", (flow_uid, revision))
+    return row["commit_sha"] if row else ""
+
+
+# -- one execution's life ------------------------------------------------------------------------------------------
+
+
+def create_execution(
+    store: Store,
+    *,
+    flow_uid: str,
+    revision: int,
+    commit: str,
+    inputs: dict[str, Any],
+    labels: dict[str, str] | None = None,
+    trigger: dict[str, Any] | None = None,
+    trigger_uid: str | None = None,
+    parent: str | None = None,
+    source: str | None = None,
+) -> str:
+    """A new CREATED execution (inputs already resolved); its id."""
+    execution_id = new_execution_id()
+    with store.atomic() as conn:
+        conn.execute(
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
+                                       labels, trigger_vars, source, parent_execution)
+               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                execution_id,
+                flow_uid,
+                revision,
+                commit,
+                trigger_uid,
+                now_iso(),
+                dumps(inputs),
+                dumps(labels or {}),
+                dumps(trigger or {}),
+                source,
+                parent,
+            ),
+        )
+    return execution_id
+
+
+def get_execution(store: Store, execution_id: str) -> dict[str, Any] | None:
+    """The execution's whole row (JSON columns still encoded); None when there is none."""
+    return store.query_one("SELECT * FROM executions WHERE id = ?", (execution_id,))
+
+
+def execution_state(store: Store, execution_id: str) -> str | None:
+    row = store.query_one("SELECT state FROM executions WHERE id = ?", (execution_id,))
+    return row["state"] if row else None
+
+
+def admit(
+    store: Store, execution: Mapping[str, Any], limit: int | None = None, over_limit: State = State.QUEUED
+) -> State | None:
+    """Trigger overlap and flow concurrency, decided and written in one transaction.
+
+    QUEUED while an earlier execution of the same trigger is active; `over_limit` (QUEUED, CANCELLED or FAILED)
+    when `limit` executions of the flow already hold a slot; else RUNNING, and None is returned.
+    """
+    execution_id = execution["id"]
+    with store.atomic() as conn:
+        if execution["trigger_uid"]:
+            earlier = conn.execute(
+                f"""SELECT 1 FROM executions WHERE trigger_uid = ? AND id < ?
+                    AND state IN ({sql_states(ACTIVE_STATES)}) LIMIT 1""",
+                (execution["trigger_uid"], execution_id),
+            ).fetchone()
+            if earlier is not None:
+                conn.execute("UPDATE executions SET state = 'QUEUED' WHERE id = ?", (execution_id,))
+                return State.QUEUED
+        if limit is not None:
+            running = conn.execute(
+                f"""SELECT count(*) FROM executions WHERE flow_uid = ? AND state IN ({sql_states(SLOT_STATES)})
+                    AND id != ?""",
+                (execution["flow_uid"], execution_id),
+            ).fetchone()[0]
+            if running >= limit:
+                ended = None if over_limit == State.QUEUED else now_iso()
+                conn.execute(
+                    "UPDATE executions SET state = ?, ended_at = ?, error = ? WHERE id = ?",
+                    (over_limit.value, ended, f"flow concurrency limit {limit} reached", execution_id),
+                )
+                return over_limit
+        conn.execute("UPDATE executions SET state = 'RUNNING', started_at = ? WHERE id = ?", (now_iso(), execution_id))
+    return None
+
+
+_STATUS_OF = {
+    State.RUNNING: "pending",
+    State.SUCCESS: "success",
+    State.WARNING: "warning",
+    State.FAILED: "failure",
+    State.KILLED: "error",
+    State.CANCELLED: "error",
+}
+
+
+def record_state(
+    store: Store,
+    execution_id: str,
+    state: State,
+    fields: Mapping[str, Any],
+    reporting: frozenset[str] | None = None,
+) -> None:
+    """The engine's state change of an execution, and when it starts or ends, its commit status: one transaction.
+
+    `fields` may hold started_at/ended_at (datetimes), outputs/labels (JSON values) and error. A RUNNING state
+    written after a kill was requested stays KILLING. `reporting` names the sources that post statuses (None:
+    every source).
+    """
+    sets = ["state = CASE WHEN kill_requested = 1 AND ? = 'RUNNING' THEN 'KILLING' ELSE ? END"]
+    params: list[Any] = [state.value, state.value]
+    for key in ("started_at", "ended_at"):
+        if fields.get(key) is not None:
+            sets.append(f"{key} = ?")
+            params.append(iso(fields[key]))
+    for key in ("outputs", "labels"):
+        if key in fields and fields[key] is not None:
+            sets.append(f"{key} = ?")
+            params.append(dumps(fields[key]))
+    if fields.get("error"):
+        sets.append("error = ?")
+        params.append(fields["error"])
+    with store.atomic() as conn:
+        conn.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*params, execution_id))
+        if fields.get("started_at") is not None or state.is_terminal:
+            _enqueue_execution_status(conn, execution_id, state, fields.get("error"), reporting)
+
+
+def _enqueue_execution_status(
+    conn: sqlite3.Connection, execution_id: str, state: State, error: str | None, reporting: frozenset[str] | None
+) -> None:
+    """`gitsync/<namespace>.<flow>` on the commit of the revision the execution runs, in the caller's transaction.
+
+    Executions of flows that are not synced from git (`gitsync run --file`) have no commit and post nothing.
+    """
+    status = _STATUS_OF.get(state)
+    row = conn.execute(
+        "SELECT flow_uid, commit_sha, source, started_at, ended_at FROM executions WHERE id = ?", (execution_id,)
+    ).fetchone()
+    if status is None or row is None or not row["commit_sha"] or not row["source"]:
+        return
+    if reporting is not None and row["source"] not in reporting:
+        return  # the source has no `status:` block: nothing would ever send it
+    if state == State.RUNNING:
+        description = f"running (execution {execution_id})"
+    else:
+        took = ""
+        if row["started_at"] and row["ended_at"]:
+            seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
+            took = f" in {seconds.total_seconds():.1f}s"
+        description = f"{state.value.lower()}{took}" + (f": {error}" if error and state.is_failure else "")
+    enqueue_status(conn, row["source"], row["commit_sha"], f"gitsync/{row['flow_uid']}", status, description, None)
+
+
+def finish_execution(store: Store, execution_id: str, state: State, error: str | None = None) -> None:
+    """End an execution the engine could not end itself (it crashed); an error already recorded is kept."""
+    with store.atomic() as conn:
+        conn.execute(
+            "UPDATE executions SET state = ?, ended_at = ?, error = coalesce(error, ?) WHERE id = ?",
+            (state.value, now_iso(), error, execution_id),
+        )
+
+
+def retry_execution(store: Store, execution_id: str) -> str:
+    """Flow-level retry: the execution becomes RETRIED and a CREATED copy (next attempt, same chain) is written."""
+    new_id = new_execution_id()
+    with store.atomic() as conn:
+        conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
+        conn.execute(
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
+                                       labels, trigger_vars, source, parent_execution, original_id, attempt)
+               SELECT ?, flow_uid, revision, commit_sha, 'CREATED', NULL, ?, inputs, labels, trigger_vars, source,
+                      parent_execution, coalesce(original_id, id), attempt + 1
+               FROM executions WHERE id = ?""",
+            (new_id, now_iso(), execution_id),
+        )
+    return new_id
+
+
+def oldest_queued(store: Store, flow_uid: str) -> list[str]:
+    """The id of the flow's oldest QUEUED execution (an empty list when none is queued)."""
+    rows = store.query(
+        "SELECT id FROM executions WHERE flow_uid = ? AND state = 'QUEUED' ORDER BY id LIMIT 1", (flow_uid,)
+    )
+    return [row["id"] for row in rows]
+
+
+def release_queued(store: Store, execution_id: str) -> None:
+    """A QUEUED execution goes back to CREATED, to be admitted again (nothing if it left QUEUED meanwhile)."""
+    with store.atomic() as conn:
+        conn.execute("UPDATE executions SET state = 'CREATED' WHERE id = ? AND state = 'QUEUED'", (execution_id,))
+
+
+def created_executions(store: Store) -> list[str]:
+    """Every CREATED execution, oldest first."""
+    return [row["id"] for row in store.query("SELECT id FROM executions WHERE state = 'CREATED' ORDER BY id")]
+
+
+# -- kill and resume requests (written by any process, read by the one running the execution) ----------------------
+
+
+def request_kill(store: Store, execution_id: str) -> tuple[State | None, State | None]:
+    """Ask for a kill: (the state found, the state written), in one transaction.
+
+    Not started (CREATED, QUEUED): KILLED now. Started: KILLING, with the request flagged for the process that
+    runs it. Nothing is written when there is no such execution (None, None) or it already ended (its state, None).
+    """
+    with store.atomic() as conn:
+        row = conn.execute("SELECT state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        if row is None:
+            return None, None
+        found = State(row["state"])
+        if found.is_terminal:
+            return found, None
+        if found in NOT_STARTED_STATES:
+            conn.execute(
+                "UPDATE executions SET state = 'KILLED', ended_at = ?, error = 'killed before it started' WHERE id = ?",
+                (now_iso(), execution_id),
+            )
+            return found, State.KILLED
+        conn.execute("UPDATE executions SET kill_requested = 1, state = 'KILLING' WHERE id = ?", (execution_id,))
+        return found, State.KILLING
+
+
+def request_resume(store: Store, execution_id: str, inputs: dict[str, Any]) -> State | None:
+    """Leave the resume inputs for a PAUSED execution; the state found (None: no such execution).
+
+    Nothing is written unless the execution is PAUSED.
+    """
+    with store.atomic() as conn:
+        row = conn.execute("SELECT state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        if row is None:
+            return None
+        found = State(row["state"])
+        if found == State.PAUSED:
+            conn.execute("UPDATE executions SET resume_inputs = ? WHERE id = ?", (dumps(inputs), execution_id))
+        return found
+
+
+def kill_requested(store: Store, execution_ids: Sequence[str]) -> list[str]:
+    """Those of the executions whose kill was requested, or whose row is gone (one query per 500 ids)."""
+    rows = query_in(store, "SELECT id, kill_requested FROM executions WHERE id IN ({ids})", execution_ids)
+    found = {row["id"]: row["kill_requested"] for row in rows}
+    return [execution_id for execution_id in execution_ids if found.get(execution_id, 1)]
+
+
+def take_resume(store: Store, execution_id: str) -> tuple[bool, dict[str, Any] | None]:
+    """Poll a paused execution: (stop, inputs).
+
+    (True, None) when its kill was requested or its row is gone; (False, inputs) when a resume was requested (the
+    request is then cleared); (False, None) while neither happened.
+    """
+    row = store.query_one("SELECT resume_inputs, kill_requested FROM executions WHERE id = ?", (execution_id,))
+    if row is None or row["kill_requested"]:
+        return True, None
+    if row["resume_inputs"] is None:
+        return False, None
+    with store.atomic() as conn:
+        conn.execute("UPDATE executions SET resume_inputs = NULL WHERE id = ?", (execution_id,))
+    return False, loads(row["resume_inputs"]) or {}
+
+
+# -- triggers that start executions, and what the daemon measures of fires ----------------------------------------
+
+
+def flow_triggers(store: Store, types: Collection[str]) -> list[dict[str, Any]]:
+    """Active triggers of these types on enabled flows: uid, flow_uid and the decoded spec."""
+    rows = store.query(
+        f"""SELECT t.uid, t.flow_uid, t.spec FROM triggers t JOIN flows f ON f.uid = t.flow_uid
+            WHERE t.type IN ({",".join("?" * len(types))}) AND t.disabled = 0 AND t.paused = 0
+              AND f.disabled = 0""",
+        tuple(types),
+    )
+    for row in rows:
+        row["spec"] = loads(row["spec"]) or {}
+    return rows
+
+
+def webhook_triggers(store: Store, flow_uid: str, types: Collection[str]) -> list[dict[str, Any]]:
+    """The flow's enabled triggers of these types (a paused one still answers), when the flow is enabled."""
+    rows = store.query(
+        f"""SELECT t.uid, t.spec FROM triggers t JOIN flows f ON f.uid = t.flow_uid
+            WHERE t.flow_uid = ? AND t.type IN ({",".join("?" * len(types))})
+              AND t.disabled = 0 AND f.disabled = 0""",
+        (flow_uid, *types),
+    )
+    for row in rows:
+        row["spec"] = loads(row["spec"]) or {}
+    return rows
+
+
+def fire_times(store: Store, execution_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """flow_uid, scheduled_at and created_at of these executions (in no particular order)."""
+    return query_in(
+        store, "SELECT flow_uid, scheduled_at, created_at FROM executions WHERE id IN ({ids})", execution_ids
+    )

@@ -1,0 +1,9 @@
+"""The error the executions package raises for a request it cannot honour."""
+
+from __future__ import annotations
+
+from gitsync.errors import GitSyncError
+
+
+class RunError(GitSyncError):
+    """An execution cannot be created or acted on; the message says why."""

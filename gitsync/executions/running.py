@@ -1,0 +1,166 @@
+"""Running executions: one thread each, admitted by flow concurrency and trigger overlap, retried, released.
+
+An execution runs when it is admitted: an earlier active execution of the same trigger queues it; a flow's
+concurrency limit queues, cancels or fails it (QUEUE, CANCEL, FAIL). When an execution ends, a failed one may be
+retried as a new execution (flow `retry` with CREATE_NEW_EXECUTION), the flow's oldest queued execution is
+started, and the end is handed to `on_end` (Flow triggers).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from gitsync.executions.control import ControlRequests
+from gitsync.executions.creation import ExecutionFactory
+from gitsync.executions.errors import RunError
+from gitsync.state import executions as execution_rows
+from gitsync.state.database import Store, loads
+from runner.engine.engine import Engine, ExecutionOutcome, ExecutionRequest
+from runner.flow import Flow
+from runner.states import State
+
+log = logging.getLogger("gitsync.runs")
+
+OnEnd = Callable[[Flow, ExecutionRequest, ExecutionOutcome], object]
+_OVER_LIMIT = {"QUEUE": State.QUEUED, "CANCEL": State.CANCELLED, "FAIL": State.FAILED}
+
+
+class ExecutionRunner:
+    """Starts executions on threads (or runs one on the caller's) and decides what happens around each run."""
+
+    def __init__(
+        self, store: Store, factory: ExecutionFactory, control: ControlRequests, engine: Engine, on_end: OnEnd
+    ) -> None:
+        self.store = store
+        self.factory = factory
+        self.control = control
+        self.engine = engine
+        self.on_end = on_end
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def start(self, execution_id: str) -> None:
+        """Run the execution on a thread of its own (unless flow concurrency or trigger overlap queues it)."""
+        with self._lock:
+            if execution_id in self._threads or self._closing:
+                return  # after shutdown() a CREATED execution stays CREATED: the next process starts it
+            event = self.control.event(execution_id)
+            thread = threading.Thread(
+                target=self._run_guarded, args=(execution_id, event), daemon=True, name=f"execution-{execution_id}"
+            )
+            self._threads[execution_id] = thread
+        thread.start()
+
+    def run(self, execution_id: str, cancelled: threading.Event | None = None) -> ExecutionOutcome | None:
+        """Run the execution on the calling thread; None when it was queued, cancelled or refused instead."""
+        event = self.control.event(execution_id, cancelled)
+        try:
+            return self._run(execution_id, event)
+        finally:
+            self.control.forget(execution_id)
+
+    def wait(self, execution_id: str, timeout: float | None = None) -> bool:
+        thread = self._threads.get(execution_id)
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def start_pending(self) -> list[str]:
+        """Start every CREATED execution (fires recorded while no runner was there, e.g. before a restart)."""
+        ids = execution_rows.created_executions(self.store)
+        for execution_id in ids:
+            self.start(execution_id)
+        return ids
+
+    def shutdown(self) -> None:
+        """Stop every execution this process runs (their events are set) and wait for their threads."""
+        with self._lock:
+            self._closing = True
+        self.control.cancel_all()
+        for thread in list(self._threads.values()):
+            thread.join(timeout=15)
+
+    def _run_guarded(self, execution_id: str, event: threading.Event) -> None:
+        try:
+            self._run(execution_id, event)
+        except Exception:  # an engine bug must not leave the execution RUNNING
+            log.exception("execution %s crashed", execution_id)
+            error = "internal error; see the logs"
+            execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=error)
+        finally:
+            with self._lock:
+                self._threads.pop(execution_id, None)
+                self.control.forget(execution_id)
+
+    def _run(self, execution_id: str, event: threading.Event) -> ExecutionOutcome | None:
+        row = execution_rows.get_execution(self.store, execution_id)
+        if row is None:
+            raise RunError(f"no execution {execution_id!r}")
+        if State(row["state"]).is_terminal:
+            return None
+        flow = self.factory.flow_of(row)
+        if self._admit(row, flow) is not None:
+            return None
+        request = ExecutionRequest(
+            id=execution_id,
+            flow=flow,
+            revision=row["revision"],
+            commit=row["commit_sha"],
+            inputs=loads(row["inputs"]) or {},
+            labels=loads(row["labels"]) or {},
+            trigger=loads(row["trigger_vars"]) or None,
+            created_at=datetime.fromisoformat(row["created_at"]),
+        )
+        self.control.watch(execution_id, event)
+        try:
+            outcome = self.engine.run(request, event)
+        finally:
+            self.control.unwatch(execution_id)
+        self._after(execution_id, flow, request, outcome)
+        return outcome
+
+    def _admit(self, row: dict[str, Any], flow: Flow) -> State | None:
+        """Flow concurrency and trigger overlap: None to run now, else the state the execution was given."""
+        concurrency = flow.concurrency
+        if concurrency is None:
+            return execution_rows.admit(self.store, row)
+        return execution_rows.admit(self.store, row, concurrency.limit, _OVER_LIMIT[concurrency.behavior.value])
+
+    def _after(self, execution_id: str, flow: Flow, request: ExecutionRequest, outcome: ExecutionOutcome) -> None:
+        if outcome.state == State.FAILED:
+            self._retry_flow(execution_id, flow)
+        self._release_queued(flow.uid)
+        if not outcome.state.is_terminal:
+            return
+        try:
+            self.on_end(flow, request, outcome)
+        except Exception:  # a downstream trigger must not fail this execution
+            log.exception("flow triggers after %s failed", execution_id)
+
+    def _retry_flow(self, execution_id: str, flow: Flow) -> str | None:
+        """Flow-level `retry` with behavior CREATE_NEW_EXECUTION: FAILED -> RETRIED and a new execution later."""
+        retry = flow.retry
+        if retry is None or retry.behavior.value != "CREATE_NEW_EXECUTION":
+            return None
+        row = execution_rows.get_execution(self.store, execution_id)
+        if row is None or (retry.maxAttempts is not None and row["attempt"] >= retry.maxAttempts):
+            return None
+        new_id = execution_rows.retry_execution(self.store, execution_id)
+        self.factory.carry_over(execution_id, new_id)
+        delay = getattr(retry, "interval", None) or getattr(retry, "minInterval", None)
+        timer = threading.Timer(delay.total_seconds() if delay else 0.0, self.start, (new_id,))
+        timer.daemon = True
+        timer.start()
+        return new_id
+
+    def _release_queued(self, flow_uid: str) -> None:
+        """Start the oldest queued execution of this flow (and of each trigger) that may now run."""
+        for execution_id in execution_rows.oldest_queued(self.store, flow_uid):
+            execution_rows.release_queued(self.store, execution_id)
+            self.start(execution_id)
