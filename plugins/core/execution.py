@@ -7,10 +7,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from plugins.core._props import as_map, truthy
+from plugins.core._props import as_map
 from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 from runner.signals import EXIT_STATES, ExitExecution
+from runner.truthy import truthy
 from runner.types import Dyn, Expression
 from runner.types import Labels as LabelMap
 

@@ -41,6 +41,7 @@ from runner.engine.retry import RetryPolicy, seconds_of
 from runner.expressions.renderer import RUNTIME, RenderRuntime
 from runner.plugin import Task
 from runner.states import State, combine
+from runner.truthy import truthy
 
 log = logging.getLogger("gitsync.engine")
 
@@ -543,19 +544,6 @@ class _TaskLogger:
 
 def _runs_inline(task: Task) -> bool:
     return type(task).type_name in INLINE_TASK_TYPES
-
-
-def truthy(value: Any) -> bool:
-    """Kestra's truthiness of a rendered condition: true, 'true', non-zero numbers; not 'false', '0', ''."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "false", "0", "null", "none", "no")
-    return bool(value)
 
 
 def _render_message(exc: Exception) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.api import TaskFailed, TaskKilled
 from runner.states import State, combine
+from runner.truthy import truthy
 
 if TYPE_CHECKING:
     from runner.engine.engine import Scope, TaskRunRecord, _Execution
@@ -47,8 +48,6 @@ def parallel(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) ->
 
 
 def if_(run: _Execution, task: Any, scope: Scope, record: TaskRunRecord) -> Outcome:
-    from runner.engine.engine import truthy
-
     result = truthy(run.evaluate(task.condition, run.variables(task, scope, record)))
     branch = task.then if result else task.else_
     return run.run_list(branch, _inner(scope, record, task)), {"evaluationResult": result}

@@ -261,6 +261,8 @@ class _Parser:
 
 
 def _truthy(value: Any) -> bool:
+    """jq's own truthiness (only false and null are falsy): jq language semantics, deliberately not
+    `runner.truthy`, which judges conditions (runIf, If, Fail) the way Kestra does."""
     return value is not None and value is not False
 
 

@@ -60,7 +60,6 @@ MAX_OUTPUT = 10 * 1024 * 1024
 MAX_LOOP_ITEMS = 1_000_000
 MAX_RENDER_DEPTH = 10
 ENV_PREFIX = "ENV_"
-FALSE_VALUES = frozenset({"false", "0", "-0", ""})
 RUNTIME_FUNCTIONS = ("errorLogs", "tasksWithState", "fileURI", "fileSize", "fileExists", "isFileEmpty")
 
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("render_depth", default=0)
@@ -275,21 +274,6 @@ def load_secrets(path: str | Path) -> dict[str, str]:
             value = value[1:-1]
         secrets[name.strip()] = value
     return secrets
-
-
-def is_truthy(value: Any) -> bool:
-    """Kestra's truth of a condition (If, runIf): false, 0, -0, empty and null are false; anything else is true."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        return value.strip().lower() not in FALSE_VALUES
-    if isinstance(value, Mapping | list | tuple):
-        return len(value) > 0
-    return True
 
 
 def _short_id() -> str:
