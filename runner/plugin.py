@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -160,6 +160,11 @@ class Task(Plugin):
 
     kind: ClassVar[Kind] = "task"
     flowable: ClassVar[bool] = False
+    """Decided by the engine (the class has `decide(ctx, scope, record)`), not handed to an executor."""
+    runs_inline: ClassVar[bool] = False
+    """The task only computes (no process, file, network or working directory): it runs on the engine's
+    thread without a hop to a worker, its transitions are written in one batch, and it gets no working
+    directory."""
     inert: ClassVar[dict[str, str]] = {
         "logToFile": "logs are kept in gitsync's database",
         "version": "plugin versions are fixed by the installed package",
@@ -222,10 +227,37 @@ class Trigger(Plugin):
     logToFile: bool = False
 
 
+class ExecutionEvent(Protocol):
+    """The end of an upstream execution, as the conditions of a Flow trigger see it."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the upstream execution: executionId, namespace, flowId, flowRevision, state, outputs,
+        labels."""
+        ...
+
+    @property
+    def can_evaluate(self) -> bool:
+        """Whether expressions can be evaluated (an expression condition holds when they cannot)."""
+        ...
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of an expression, with the event as `trigger`."""
+        ...
+
+    def holds(self, condition: Any) -> bool:
+        """Whether a nested condition (a mapping with its `type`) holds for this event."""
+        ...
+
+
 class Condition(Plugin):
     """A condition on a trigger (ANDed with its siblings)."""
 
     kind: ClassVar[Kind] = "condition"
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        """Whether this condition lets a Flow trigger fire for `event`. By default it does: conditions that
+        judge only a schedule's date (DayWeek, …) do not restrict a Flow trigger."""
+        return True
 
 
 class TaskRunner(Plugin):

@@ -497,7 +497,7 @@ class RunManager:
                 "outputs": outcome.outputs,
                 "labels": outcome.labels,
             }
-            if row["flow_uid"] == flow.uid or not matches(spec, event, self.renderer.evaluate):
+            if row["flow_uid"] == flow.uid or not matches(spec, event, self.registry, self.renderer.evaluate):
                 continue
             inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": event})
             try:
