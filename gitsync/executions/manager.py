@@ -31,7 +31,7 @@ from runner.engine.engine import (
     Services,
     SubflowResult,
 )
-from runner.engine.executors import LocalExecutor
+from runner.engine.executors import InlineExecutor, LocalExecutor, WorkerServices
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
 from runner.inputs import InputError, resolve_inputs
@@ -98,12 +98,14 @@ class RunManager:
         self.renderer = Renderer(masker=self.masker, secrets=secrets or {})
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.kv = SqliteKeyValue(self.data_dir / "kv.db")
-        self.executor = LocalExecutor(workers)
+        worker = WorkerServices(self.registry, self.data_dir, self.kv, self.masker.values, allow_docker_fallback)
+        self.executor = LocalExecutor(worker, workers)
         hooks = SqliteHooks(self)
         self.engine = Engine(
             Services(
                 renderer=self.renderer,
                 executor=self.executor,
+                inline_executor=InlineExecutor(worker),
                 recorder=hooks,
                 coordinator=hooks,
                 storage_for=self._storage,
@@ -112,7 +114,6 @@ class RunManager:
                 data_dir=self.data_dir,
                 env=dict(os.environ),
                 envs=env_variables(os.environ),
-                allow_docker_fallback=allow_docker_fallback,
             )
         )
         self._flows: dict[tuple[str, int], Flow] = {}
