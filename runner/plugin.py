@@ -31,18 +31,16 @@ def _list_of_mappings(value: Any) -> Any:
     return value
 
 
-def _ref_list(kind: str) -> Any:
-    return Annotated[
-        list[Any],
-        BeforeValidator(_list_of_mappings),
-        WithJsonSchema({"type": "array", "items": {SCHEMA_REF: kind}}),
-    ]
-
-
-TaskList = _ref_list("task")
+TaskList = Annotated[
+    list[Any], BeforeValidator(_list_of_mappings), WithJsonSchema({"type": "array", "items": {SCHEMA_REF: "task"}})
+]
 """A list of tasks; each item is validated by the class its `type` names (see `plugin_slots`)."""
-ConditionList = _ref_list("condition")
-TriggerList = _ref_list("trigger")
+ConditionList = Annotated[
+    list[Any], BeforeValidator(_list_of_mappings), WithJsonSchema({"type": "array", "items": {SCHEMA_REF: "condition"}})
+]
+TriggerList = Annotated[
+    list[Any], BeforeValidator(_list_of_mappings), WithJsonSchema({"type": "array", "items": {SCHEMA_REF: "trigger"}})
+]
 TaskRef = Annotated[Any, WithJsonSchema({SCHEMA_REF: "task"})]
 TaskRunnerRef = Annotated[Any, WithJsonSchema({SCHEMA_REF: "runner"})]
 ConditionMap = Annotated[

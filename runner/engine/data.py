@@ -24,7 +24,6 @@ class ExecutionData:
 
     def __init__(self, services: Services, request: ExecutionRequest, storage: Storage) -> None:
         self.request = request
-        self.data_dir = services.data_dir
         self.outputs: dict[str, Any] = {}
         self.task_states: dict[str, Any] = {}
         self.labels: dict[str, str] = {**(request.flow.labels or {}), **request.labels}

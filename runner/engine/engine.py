@@ -154,7 +154,8 @@ class _Execution:
                     f"flowable type {type(task).type_name} has no decide(ctx, scope, record) method, "
                     "so this engine cannot run it"
                 )
-            outcome: Outcome = decide(self, scope, record)
+            context: FlowableContext = self  # mypy checks that _Execution keeps the protocol
+            outcome: Outcome = decide(context, scope, record)
             state, outputs = (outcome, {}) if isinstance(outcome, State) else outcome
         except ExitSignal:
             self.t.record(record, State.SUCCESS, ended_at=utcnow())
@@ -294,8 +295,6 @@ def _until(cancelled: threading.Event, timeout: float | None) -> threading.Event
 def _render_message(exc: Exception) -> str:
     return getattr(exc, "message", None) or str(exc)
 
-
-_CONTEXT_CHECK: type[FlowableContext] = _Execution  # the engine's execution is a FlowableContext (checked by mypy)
 
 __all__ = [
     "Coordinator",
