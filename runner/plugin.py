@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -31,18 +31,16 @@ def _list_of_mappings(value: Any) -> Any:
     return value
 
 
-def _ref_list(kind: str) -> Any:
-    return Annotated[
-        list[Any],
-        BeforeValidator(_list_of_mappings),
-        WithJsonSchema({"type": "array", "items": {SCHEMA_REF: kind}}),
-    ]
-
-
-TaskList = _ref_list("task")
+TaskList = Annotated[
+    list[Any], BeforeValidator(_list_of_mappings), WithJsonSchema({"type": "array", "items": {SCHEMA_REF: "task"}})
+]
 """A list of tasks; each item is validated by the class its `type` names (see `plugin_slots`)."""
-ConditionList = _ref_list("condition")
-TriggerList = _ref_list("trigger")
+ConditionList = Annotated[
+    list[Any], BeforeValidator(_list_of_mappings), WithJsonSchema({"type": "array", "items": {SCHEMA_REF: "condition"}})
+]
+TriggerList = Annotated[
+    list[Any], BeforeValidator(_list_of_mappings), WithJsonSchema({"type": "array", "items": {SCHEMA_REF: "trigger"}})
+]
 TaskRef = Annotated[Any, WithJsonSchema({SCHEMA_REF: "task"})]
 TaskRunnerRef = Annotated[Any, WithJsonSchema({SCHEMA_REF: "runner"})]
 ConditionMap = Annotated[
@@ -160,6 +158,11 @@ class Task(Plugin):
 
     kind: ClassVar[Kind] = "task"
     flowable: ClassVar[bool] = False
+    """Decided by the engine (the class has `decide(ctx, scope, record)`), not handed to an executor."""
+    runs_inline: ClassVar[bool] = False
+    """The task only computes (no process, file, network or working directory): it runs on the engine's
+    thread without a hop to a worker, its transitions are written in one batch, and it gets no working
+    directory."""
     inert: ClassVar[dict[str, str]] = {
         "logToFile": "logs are kept in gitsync's database",
         "version": "plugin versions are fixed by the installed package",
@@ -222,10 +225,37 @@ class Trigger(Plugin):
     logToFile: bool = False
 
 
+class ExecutionEvent(Protocol):
+    """The end of an upstream execution, as the conditions of a Flow trigger see it."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the upstream execution: executionId, namespace, flowId, flowRevision, state, outputs,
+        labels."""
+        ...
+
+    @property
+    def can_evaluate(self) -> bool:
+        """Whether expressions can be evaluated (an expression condition holds when they cannot)."""
+        ...
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of an expression, with the event as `trigger`."""
+        ...
+
+    def holds(self, condition: Any) -> bool:
+        """Whether a nested condition (a mapping with its `type`) holds for this event."""
+        ...
+
+
 class Condition(Plugin):
     """A condition on a trigger (ANDed with its siblings)."""
 
     kind: ClassVar[Kind] = "condition"
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        """Whether this condition lets a Flow trigger fire for `event`. By default it does: conditions that
+        judge only a schedule's date (DayWeek, …) do not restrict a Flow trigger."""
+        return True
 
 
 class TaskRunner(Plugin):

@@ -1,7 +1,8 @@
-"""Signals a task sends to the engine besides its outputs (read by runner/engine.py).
+"""Signals a task sends to the engine besides its outputs.
 
 `ExitExecution` — raised by the `Exit` task (io.kestra.plugin.core.execution.Exit). It is NOT a
-`TaskFailed`: the engine catches it before its generic failure handling and then
+`TaskFailed`: the executor recognises it (`isinstance`) before its generic failure handling and carries its
+state in `TaskResult.exit_state`; the engine then
 
 * ends the task run that raised it in `state` (with `outputs`),
 * ends the execution in `state`: no further task of the flow is started; task runs still running are

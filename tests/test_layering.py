@@ -155,14 +155,13 @@ def test_pure_cores_do_no_io(pure: str) -> None:
 
 
 def test_only_the_command_line_and_the_composition_root_sit_on_top() -> None:
+    top = ("gitsync.cli", "gitsync.__main__")
+    builders = (*top, "gitsync.compose", "gitsync.daemon")
     bad = [
         e
         for e in ALL_IMPORTS
-        if (_inside(e.target, "gitsync.cli") and not _inside(e.source, "gitsync.cli") and e.source != "gitsync.__main__")
-        or (
-            _inside(e.target, "gitsync.daemon")
-            and not (_inside(e.source, "gitsync.cli") or e.source in ("gitsync.compose", "gitsync.daemon"))
-        )
+        if (_inside(e.target, "gitsync.cli") and not any(_inside(e.source, t) for t in top))
+        or (_inside(e.target, "gitsync.daemon") and not any(_inside(e.source, b) for b in builders))
     ]
     assert not bad, broken("the CLI calls the core, never the reverse; the composition root builds the daemon", bad)
 

@@ -20,10 +20,10 @@ from runner.expressions.renderer import (
     RenderError,
     RenderRuntime,
     env_variables,
-    is_truthy,
     load_secrets,
 )
 from runner.masking import MASK, Masker
+from runner.truthy import truthy as is_truthy
 
 START = datetime(2024, 1, 31, 10, 5, 9, 123456, tzinfo=UTC)
 

@@ -32,7 +32,7 @@ from runner.engine.engine import (
     Services,
     SubflowResult,
 )
-from runner.engine.executors import LocalExecutor
+from runner.engine.executors import InlineExecutor, LocalExecutor, WorkerServices
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
 from runner.masking import Masker
@@ -80,7 +80,8 @@ class RunManager:
         self.renderer = Renderer(masker=self.masker, secrets=secrets or {})
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.kv = SqliteKeyValue(self.data_dir / "kv.db")
-        self.executor = LocalExecutor(workers)
+        worker = WorkerServices(self.registry, self.data_dir, self.kv, self.masker.values, allow_docker_fallback)
+        self.executor = LocalExecutor(worker, workers)
         self.factory = ExecutionFactory(store, self.registry, self.renderer)
         self.control = ControlRequests(store)
         self.recorder = SqliteRecorder(store, progress, status_sources)
@@ -90,6 +91,7 @@ class RunManager:
             Services(
                 renderer=self.renderer,
                 executor=self.executor,
+                inline_executor=InlineExecutor(worker),
                 recorder=self.recorder,
                 coordinator=self.coordinator,
                 storage_for=self._storage,
@@ -98,7 +100,6 @@ class RunManager:
                 data_dir=self.data_dir,
                 env=dict(os.environ),
                 envs=env_variables(os.environ),
-                allow_docker_fallback=allow_docker_fallback,
             )
         )
         self.runner = ExecutionRunner(store, self.factory, self.control, self.engine, self.triggers.fire_flow_triggers)

@@ -46,7 +46,7 @@ class TriggerStarts:
                 "outputs": outcome.outputs,
                 "labels": outcome.labels,
             }
-            if row["flow_uid"] == flow.uid or not matches(spec, event, self.renderer.evaluate):
+            if row["flow_uid"] == flow.uid or not matches(spec, event, self.factory.registry, self.renderer.evaluate):
                 continue
             inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": event})
             try:

@@ -1,27 +1,36 @@
 """Does an execution's end fire a Flow trigger? (KESTRA_SPEC §9.2) Pure: the event and the trigger spec in.
 
 `event` holds the upstream execution: executionId, namespace, flowId, flowRevision, state, outputs, labels.
-Conditions are ANDed; `Not` and `Or` nest. `preconditions.flows` is read as "the event matches one of the
-listed flows (in the listed states)"; gathering several upstream executions inside a time window is not
-implemented yet.
+Conditions are ANDed; each condition class judges the event itself (`Condition.matches`, `Not` and `Or`
+nest). `preconditions.flows` is read as "the event matches one of the listed flows (in the listed states)";
+gathering several upstream executions inside a time window is not implemented yet.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from runner.registry import default_registry
+from pydantic import ValidationError
+
+from runner.plugin import Condition
+from runner.registry import Registry
+
+log = logging.getLogger("gitsync.triggers")
 
 TERMINAL = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED")
 Evaluate = Callable[[str, dict[str, Any]], Any]
 
 
-def matches(spec: dict[str, Any], event: dict[str, Any], evaluate: Evaluate | None = None) -> bool:
+def matches(
+    spec: dict[str, Any], event: dict[str, Any], registry: Registry, evaluate: Evaluate | None = None
+) -> bool:
     states = spec.get("states") or TERMINAL
     if event.get("state") not in states:
         return False
-    if not all(_condition(c, event, evaluate) for c in spec.get("conditions") or []):
+    judged = _Event(event, registry, evaluate)
+    if not all(judged.holds(c) for c in spec.get("conditions") or []):
         return False
     preconditions = spec.get("preconditions") or {}
     flows = preconditions.get("flows") if isinstance(preconditions, dict) else None
@@ -37,40 +46,35 @@ def _flow_matches(entry: dict[str, Any], event: dict[str, Any]) -> bool:
     return not states or event.get("state") in states
 
 
-def _name(condition: dict[str, Any]) -> str:
-    type_name = str(condition.get("type", ""))
-    canonical = default_registry().canonical(type_name) or type_name
-    return canonical.rsplit(".", 1)[-1]
+class _Event:
+    """`runner.plugin.ExecutionEvent` over the event mapping; resolves nested conditions by the registry."""
 
+    def __init__(self, data: dict[str, Any], registry: Registry, evaluate: Evaluate | None) -> None:
+        self._data = data
+        self._registry = registry
+        self._evaluate = evaluate
 
-def _condition(condition: dict[str, Any], event: dict[str, Any], evaluate: Evaluate | None) -> bool:
-    name = _name(condition)
-    if name == "ExecutionStatus":
-        inside = condition.get("in")
-        outside = condition.get("notIn")
-        return (not inside or event.get("state") in inside) and (not outside or event.get("state") not in outside)
-    if name == "ExecutionFlow":
-        return condition.get("namespace") == event.get("namespace") and condition.get("flowId") == event.get("flowId")
-    if name == "ExecutionNamespace":
-        return _namespace(condition, str(event.get("namespace", "")))
-    if name == "ExecutionLabels":
-        labels = event.get("labels") or {}
-        wanted = condition.get("labels") or {}
-        return all(str(labels.get(k)) == str(v) for k, v in wanted.items())
-    if name in ("Expression", "ExecutionOutputs") and evaluate is not None:
-        return bool(evaluate(str(condition.get("expression", "")), {"trigger": event}))
-    if name == "Not":
-        return not any(_condition(c, event, evaluate) for c in condition.get("conditions") or [])
-    if name == "Or":
-        return any(_condition(c, event, evaluate) for c in condition.get("conditions") or [])
-    return True  # schedule-only conditions (DayWeek, …) do not restrict a Flow trigger
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
 
+    @property
+    def can_evaluate(self) -> bool:
+        return self._evaluate is not None
 
-def _namespace(condition: dict[str, Any], namespace: str) -> bool:
-    wanted = str(condition.get("namespace", ""))
-    comparison = str(condition.get("comparison") or ("PREFIX" if condition.get("prefix") else "EQUALS")).upper()
-    if comparison == "PREFIX":
-        return namespace.startswith(wanted)
-    if comparison == "SUFFIX":
-        return namespace.endswith(wanted)
-    return namespace == wanted
+    def evaluate(self, expression: str) -> Any:
+        if self._evaluate is None:
+            raise LookupError("no expression evaluator was given")
+        return self._evaluate(expression, {"trigger": self._data})
+
+    def holds(self, condition: Any) -> bool:
+        if not isinstance(condition, dict):
+            return True
+        cls = self._registry.lookup(str(condition.get("type", "")))
+        if cls is None or not issubclass(cls, Condition):
+            return True  # not a condition this registry knows: it does not restrict (as before)
+        try:
+            model = cls.model_validate(condition)
+        except ValidationError as exc:
+            log.warning("condition %s cannot be read, so it does not hold: %s", cls.type_name, exc)
+            return False
+        return model.matches(self)

@@ -12,16 +12,6 @@ from typing import Any
 from runner.api import TaskFailed
 from runner.durations import parse_duration
 
-FALSY = frozenset({"", "false", "0", "-0", "null", "none"})
-"""Kestra's TruthUtils false values (plus Python's spellings, as a Jinja renderer may print them)."""
-
-
-def truthy(value: Any) -> bool:
-    """Kestra's truth of a rendered condition: anything but empty, false, 0, -0 (and null/None)."""
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    return str(value).strip().lower() not in FALSY
-
 
 def as_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):

@@ -8,7 +8,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from plugins.core.states import StateName
-from runner.plugin import Condition, ConditionList, ConditionMap, Kind, Shape
+from runner.plugin import Condition, ConditionList, ConditionMap, ExecutionEvent, Kind, Shape
+from runner.truthy import truthy
 from runner.types import Duration, Dyn, Labels, TaskId
 
 _OLD = "io.kestra.core.models.conditions.types."
@@ -32,6 +33,10 @@ class ExecutionStatus(Condition):
     notIn: Dyn[list[StateName]] | None = None
     """Refused states."""
 
+    def matches(self, event: ExecutionEvent) -> bool:
+        state = event.get("state")
+        return (not self.in_ or state in self.in_) and (not self.notIn or state not in self.notIn)
+
 
 class ExecutionFlow(Condition):
     """The upstream execution belongs to `namespace.flowId`."""
@@ -43,6 +48,9 @@ class ExecutionFlow(Condition):
     """Namespace to compare with."""
     flowId: str
     """Flow id to compare with."""
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        return self.namespace == event.get("namespace") and self.flowId == event.get("flowId")
 
 
 class ExecutionNamespace(Condition):
@@ -58,6 +66,15 @@ class ExecutionNamespace(Condition):
     prefix: bool = False
     """Deprecated: same as comparison PREFIX."""
 
+    def matches(self, event: ExecutionEvent) -> bool:
+        namespace = str(event.get("namespace", ""))
+        comparison = str(self.comparison or ("PREFIX" if self.prefix else "EQUALS")).upper()
+        if comparison == "PREFIX":
+            return namespace.startswith(self.namespace)
+        if comparison == "SUFFIX":
+            return namespace.endswith(self.namespace)
+        return namespace == self.namespace
+
 
 class ExecutionLabels(Condition):
     """The upstream execution carries all these labels."""
@@ -66,6 +83,10 @@ class ExecutionLabels(Condition):
     aliases: ClassVar[tuple[str, ...]] = _names("ExecutionLabels")
 
     labels: Labels
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        labels = event.get("labels") or {}
+        return all(str(labels.get(k)) == str(v) for k, v in (self.labels or {}).items())
 
 
 class ExecutionOutputs(Condition):
@@ -77,6 +98,9 @@ class ExecutionOutputs(Condition):
     expression: str
     """Expression; the condition holds when it renders true."""
 
+    def matches(self, event: ExecutionEvent) -> bool:
+        return not event.can_evaluate or truthy(event.evaluate(self.expression))
+
 
 class Expression(Condition):
     """An expression is true."""
@@ -86,6 +110,9 @@ class Expression(Condition):
 
     expression: str
     """Expression; the condition holds when it renders true."""
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        return not event.can_evaluate or truthy(event.evaluate(self.expression))
 
 
 class Not(Condition):
@@ -97,6 +124,9 @@ class Not(Condition):
 
     conditions: ConditionList = Field(min_length=1)
 
+    def matches(self, event: ExecutionEvent) -> bool:
+        return not any(event.holds(c) for c in self.conditions)
+
 
 class Or(Condition):
     """At least one of the conditions holds."""
@@ -106,6 +136,9 @@ class Or(Condition):
     plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {"conditions": ("condition", "list")}
 
     conditions: ConditionList = Field(min_length=1)
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        return any(event.holds(c) for c in self.conditions)
 
 
 class _DateCondition(Condition):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from plugins.values import Options
+from runner.engine.context import FlowableContext, Outcome, Scope
+from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, Kind, Path, Shape, TaskRef
+from runner.states import State, combine
 
 
 class DagTask(Options):
@@ -55,6 +59,44 @@ class Dag(FlowableTask):
         if cycle:
             raise ValueError("cyclic dependency: " + " -> ".join(cycle))
         return self
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        """Run each task when the tasks it depends on have succeeded; `concurrent` at a time (0: no limit)."""
+        inner = scope.child(record.id, self.id)
+        nodes = {node.task.id: node for node in self.tasks}
+        states: dict[str, State] = {}
+        condition = threading.Condition()
+        limit = self.concurrent or len(nodes)
+        running = 0
+        done = (State.SUCCESS, State.WARNING, State.SKIPPED)
+
+        def ready() -> list[str]:
+            return [
+                ident
+                for ident, node in nodes.items()
+                if ident not in states and all(states.get(dep) in done for dep in node.dependsOn or [])
+            ]
+
+        def work(ident: str) -> None:
+            nonlocal running
+            state = ctx.run_task(nodes[ident].task, inner)
+            with condition:
+                states[ident] = state
+                running -= 1
+                condition.notify_all()
+
+        with condition:
+            while True:
+                failed = any(s.is_failure for s in states.values())
+                candidates = [] if failed or ctx.cancelled.is_set() else ready()
+                for ident in candidates[: max(0, limit - running)]:
+                    states[ident] = State.RUNNING
+                    running += 1
+                    threading.Thread(target=work, args=(ident,), daemon=True).start()
+                if running == 0:
+                    break
+                condition.wait()
+        return combine(s for s in states.values() if s != State.RUNNING)
 
 
 def _task_id(task: Any) -> str:

@@ -14,6 +14,7 @@ class Return(Task):
     """Render `format` and expose it as the `value` output."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.debug.Return"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.debugs.Return",)
 
     format: str | None = None
@@ -28,6 +29,7 @@ class Echo(Task):
     """Deprecated (use Log): render `format` into the logs."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.debug.Echo"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.debugs.Echo",)
 
     format: str | None = None

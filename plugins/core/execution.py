@@ -7,10 +7,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from plugins.core._props import as_map, truthy
+from plugins.core._props import as_map
 from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 from runner.signals import EXIT_STATES, ExitExecution
+from runner.truthy import truthy
 from runner.types import Dyn, Expression
 from runner.types import Labels as LabelMap
 
@@ -21,6 +22,7 @@ class Fail(Task):
     """Fail the execution, always or when `condition` renders truthy."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.execution.Fail"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.executions.Fail",)
 
     condition: str | bool | None = None
@@ -38,6 +40,7 @@ class Exit(Task):
     """End the execution now in the given state."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.execution.Exit"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
 
     state: Dyn[Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELLED", "CANCELED"]] = "SUCCESS"
     """The state the execution ends in (KILLED also kills running tasks). Kestra spells it CANCELLED."""
@@ -54,6 +57,7 @@ class Labels(Task):
     """Add labels to the current execution."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.execution.Labels"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.executions.Labels",)
 
     labels: LabelMap | Expression

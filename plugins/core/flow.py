@@ -6,7 +6,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from runner.engine.context import FlowableContext, Outcome, Scope, run_concurrently
+from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, Kind, Shape, TaskList, TaskListMap
+from runner.states import State, combine
+from runner.truthy import truthy
 
 
 class Sequential(FlowableTask):
@@ -17,6 +21,9 @@ class Sequential(FlowableTask):
 
     tasks: TaskList = Field(min_length=1)
     """The child tasks."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        return ctx.run_list(self.tasks, scope.child(record.id, self.id))
 
 
 class Parallel(FlowableTask):
@@ -29,6 +36,11 @@ class Parallel(FlowableTask):
     """The child tasks."""
     concurrent: int = Field(default=0, ge=0)
     """How many children run at once (0: all)."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        inner = scope.child(record.id, self.id)
+        jobs = [lambda child=child: ctx.run_task(child, inner) for child in self.tasks]
+        return combine(run_concurrently(jobs, self.concurrent))
 
 
 class If(FlowableTask):
@@ -49,6 +61,11 @@ class If(FlowableTask):
     """Tasks run when the condition is truthy."""
     else_: TaskList | None = Field(default=None, alias="else")
     """Tasks run when the condition is falsy."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        result = truthy(ctx.evaluate(self.condition, ctx.variables(self, scope, record)))
+        branch = self.then if result else self.else_
+        return ctx.run_list(branch, scope.child(record.id, self.id)), {"evaluationResult": result}
 
 
 def _string_keys(value: Any) -> Any:
@@ -87,6 +104,14 @@ class Switch(FlowableTask):
                     raise ValueError(f"case {key!r} must be a list of tasks")
         return value
 
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        value = ctx.render(self.value, ctx.variables(self, scope, record))
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        branch = (self.cases or {}).get(key, self.defaults)
+        if branch is None:
+            return State.SUCCESS, {"value": key}
+        return ctx.run_list(branch, scope.child(record.id, self.id)), {"value": key}
+
 
 class AllowFailure(FlowableTask):
     """Run the child tasks; a failure among them ends this task in WARNING instead of failing the flow."""
@@ -97,3 +122,8 @@ class AllowFailure(FlowableTask):
 
     tasks: TaskList = Field(min_length=1)
     """The child tasks."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        """The children's failure is returned as is, so the local `errors` run; the engine then makes it a
+        WARNING (`absorbs_failure`)."""
+        return ctx.run_list(self.tasks, scope.child(record.id, self.id))

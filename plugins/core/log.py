@@ -13,6 +13,7 @@ class Log(Task):
     """Log one message, or several (a list), at a level."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.log.Log"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.log.Log",)
 
     message: str | list[str]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from pydantic import Field
 
+from runner.api import TaskFailed
+from runner.engine.context import FlowableContext, Outcome, Scope, run_concurrently
+from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, TaskList
+from runner.states import State, combine
 
 Values = list[Any] | str
 """A list, or a JSON array string / expression that renders to one."""
@@ -24,6 +29,10 @@ class ForEach(FlowableTask):
     tasks: TaskList = Field(min_length=1)
     """The child tasks, run for each value."""
 
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        values = _values(ctx, self, scope, record, self.values)
+        return _loop(ctx, self, self.tasks, scope, record, values, self.concurrencyLimit)
+
 
 class EachSequential(FlowableTask):
     """Deprecated (use ForEach): run the child tasks once per value, one value at a time."""
@@ -35,6 +44,9 @@ class EachSequential(FlowableTask):
     """The values to iterate over."""
     tasks: TaskList = Field(min_length=1)
     """The child tasks, run for each value."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        return _loop(ctx, self, self.tasks, scope, record, _values(ctx, self, scope, record, self.value), 1)
 
 
 class EachParallel(FlowableTask):
@@ -49,3 +61,48 @@ class EachParallel(FlowableTask):
     """How many iterations run at once (0: no limit)."""
     tasks: TaskList = Field(min_length=1)
     """The child tasks, run for each value."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        values = _values(ctx, self, scope, record, self.value)
+        return _loop(ctx, self, self.tasks, scope, record, values, self.concurrent)
+
+
+def _values(ctx: FlowableContext, task: FlowableTask, scope: Scope, record: TaskRunRecord, raw: Any) -> list[Any]:
+    """The loop's values: a list, or an expression / JSON text rendering to one; null items are refused."""
+    value = ctx.evaluate(raw, ctx.variables(task, scope, record)) if isinstance(raw, str) else raw
+    value = ctx.render(value, ctx.variables(task, scope, record)) if isinstance(value, list) else value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise TaskFailed(f"values must be a list or a JSON array, got {value[:80]!r}") from None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TaskFailed(f"values must be a list, got {type(value).__name__}")
+    nulls = sum(1 for item in value if item is None)
+    if nulls:
+        raise TaskFailed(f"Found '{nulls}' null values on Each, with values={json.dumps(value)}")
+    return value
+
+
+def _key(value: Any) -> str:
+    """The value as `taskrun.value` shows it, and the key of the loop's outputs: strings as-is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _loop(
+    ctx: FlowableContext,
+    task: FlowableTask,
+    tasks: list[Any],
+    scope: Scope,
+    record: TaskRunRecord,
+    values: list[Any],
+    limit: int,
+) -> State:
+    jobs = []
+    for iteration, value in enumerate(values):
+        key = _key(value)
+        inner = scope.child(record.id, task.id, value=key, iteration=iteration, loop_values=(*scope.loop_values, key))
+        jobs.append(lambda inner=inner: ctx.run_list(tasks, inner))
+    return combine(run_concurrently(jobs, limit, stop_on_failure=limit == 1))

@@ -13,6 +13,7 @@ class OutputValues(Task):
     """Render each value of the map and expose it as `outputs.<id>.values.<key>`."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.output.OutputValues"
+    runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
 
     values: dict[str, Any] | None = None
     """Key -> value (rendered)."""

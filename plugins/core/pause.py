@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+from runner.api import TaskFailed, TaskKilled
+from runner.engine.context import FlowableContext, Outcome, Scope
+from runner.engine.records import TaskRunRecord
+from runner.engine.retry import seconds_of
 from runner.inputs import Input
 from runner.plugin import FlowableTask, Task, TaskList
+from runner.states import State
 from runner.types import Dyn, DynDuration
 
 
@@ -26,6 +31,29 @@ class Pause(FlowableTask):
     tasks: TaskList | None = None
     """Deprecated: tasks run after the pause."""
 
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        """With a delay: wait, then go on. Without: the execution is PAUSED until resumed (CLI or API), killed,
+        or until the task's `timeout` passes (then the Pause fails). Deprecated nested `tasks` run after."""
+        variables = ctx.variables(self, scope, record)
+        delay = self.delay or self.pauseDuration
+        resumed: dict[str, Any] = {}
+        if delay is not None:
+            seconds = seconds_of(ctx.render(delay, variables) if isinstance(delay, str) else delay)
+            if seconds is None:
+                raise TaskFailed(f"delay {delay!r} is not a duration")
+            if ctx.cancelled.wait(max(0.0, seconds)):
+                raise TaskKilled("killed while paused")
+        else:
+            timeout = seconds_of(ctx.render(self.timeout, variables) if isinstance(self.timeout, str) else self.timeout)
+            answer = ctx.pause(record, timeout)
+            if answer is None:
+                if ctx.cancelled.is_set():
+                    raise TaskKilled("killed while paused")
+                raise TaskFailed(f"not resumed within the timeout of {timeout:g}s")
+            resumed = answer
+        state = ctx.run_list(self.tasks, scope.child(record.id, self.id)) if self.tasks else State.SUCCESS
+        return state, {"onResume": resumed} if resumed else {}
+
 
 class Sleep(Task):
     """Wait for a fixed duration."""
@@ -35,3 +63,14 @@ class Sleep(Task):
 
     duration: DynDuration
     """How long to wait (ISO-8601, e.g. PT30S)."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        """A timer decided by the engine (no worker is held while it waits)."""
+        rendered = ctx.render_task(self, ctx.variables(self, scope, record))
+        assert isinstance(rendered, Sleep)
+        seconds = seconds_of(rendered.duration)
+        if seconds is None:
+            raise TaskFailed(f"duration {rendered.duration!r} is not a duration")
+        if ctx.cancelled.wait(max(0.0, seconds)):
+            raise TaskKilled("killed while sleeping")
+        return State.SUCCESS

@@ -7,7 +7,11 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from runner.api import TaskFailed
+from runner.engine.context import FlowableContext, Outcome, Scope
+from runner.engine.records import TaskRunRecord
 from runner.plugin import Task
+from runner.states import State
 from runner.types import Dyn, Expression, Labels
 
 
@@ -40,3 +44,16 @@ class Subflow(Task):
     """Schedule the child execution at this date instead of now."""
     restartBehavior: Literal["RETRY_FAILED", "NEW_EXECUTION"] = "RETRY_FAILED"
     """On restart of a failed parent: restart the failed child, or create a new one."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        rendered = ctx.render_task(self, ctx.variables(self, scope, record))
+        assert isinstance(rendered, Subflow)
+        labels = dict(ctx.labels) if rendered.inheritLabels else {}
+        labels.update(rendered.labels or {})  # type: ignore[arg-type]  # validated to a map once rendered
+        result = ctx.subflow(rendered, dict(rendered.inputs or {}), labels)
+        outputs = {"executionId": result.execution_id, "state": result.state.value, "outputs": result.outputs}
+        if not rendered.wait:
+            return State.SUCCESS, outputs
+        if result.state.is_failure and rendered.transmitFailed:
+            raise TaskFailed(f"subflow execution {result.execution_id} ended {result.state.value}", outputs)
+        return (State.WARNING if result.state == State.WARNING else State.SUCCESS), outputs

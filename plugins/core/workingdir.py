@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import fnmatch
+import json
+from pathlib import Path
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from plugins.values import InputFiles, NamespaceFiles, Options, StrList
+from runner.api import Storage, TaskFailed
+from runner.engine.context import FlowableContext, Outcome, Scope
+from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, TaskList
 from runner.types import Duration
 
@@ -44,3 +50,32 @@ class WorkingDirectory(FlowableTask):
     """Namespace files copied into the directory."""
     cache: Cache | None = None
     """Files cached between executions."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        """Its tasks share one folder: inputFiles are written before them, outputFiles are stored after."""
+        workdir = ctx.working_directory(record)
+        variables = ctx.variables(self, scope, record)
+        for name, content in (ctx.render(self.inputFiles or {}, variables) or {}).items():
+            _write_input(ctx.storage, workdir, name, content)
+        state = ctx.run_list(self.tasks, scope.child(record.id, self.id, workdir=workdir))
+        outputs: dict[str, Any] = {}
+        if self.outputFiles:
+            stored = {}
+            for pattern in ctx.render(list(self.outputFiles), variables):
+                for path in sorted(workdir.rglob("*")):
+                    relative = str(path.relative_to(workdir))
+                    if path.is_file() and fnmatch.fnmatch(relative, pattern):
+                        stored[relative] = ctx.storage.put(path, relative)
+            outputs["outputFiles"] = stored
+        return state, outputs
+
+
+def _write_input(storage: Storage, workdir: Path, name: str, content: Any) -> None:
+    target = (workdir / name).resolve()
+    if workdir.resolve() not in target.parents:
+        raise TaskFailed(f"input file {name!r} would be written outside the working directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str) and content.startswith("kestra:///"):
+        target.write_bytes(storage.path(content).read_bytes())
+    else:
+        target.write_text(content if isinstance(content, str) else json.dumps(content))

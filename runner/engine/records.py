@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.api import KeyValue, Storage
+from runner.engine.invocation import Executor
 from runner.flow import Flow
 from runner.states import State
 
@@ -114,10 +114,6 @@ class Coordinator(Protocol):
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
 
 
-class Executor(Protocol):
-    def submit(self, fn: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]: ...
-
-
 class Renderer(Protocol):
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any: ...
     def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any: ...
@@ -131,8 +127,11 @@ class Masker(Protocol):
 
 @dataclass
 class Services:
+    """What the engine uses; built by the control plane. The executors hold their own `WorkerServices`."""
+
     renderer: Renderer
     executor: Executor
+    """Runs runnable tasks (`runner.engine.invocation` contract)."""
     recorder: Recorder
     coordinator: Coordinator
     storage_for: Callable[[ExecutionRequest], Storage]
@@ -143,5 +142,6 @@ class Services:
     globals: dict[str, Any] = field(default_factory=dict)
     envs: dict[str, str] = field(default_factory=dict)
     """`{{ envs.x }}`: ENV_-prefixed environment variables, prefix stripped and lower-cased."""
-    allow_docker_fallback: bool = False
     max_log_lines: int = 10_000
+    inline_executor: Executor | None = None
+    """Runs the tasks that only compute (`Task.runs_inline`) on the engine's thread; `executor` when None."""

@@ -1,7 +1,10 @@
 """Kestra/Pebble filters, tests and operator helpers for the renderer (pure functions of their arguments).
 
-Filters that need no runtime (storage, key-value store, secrets) live here; `runner.render` adds the functions.
-Every filter except `default` refuses an undefined value (the renderer wraps them).
+Filters that need no runtime (storage, key-value store, secrets) live here; `runner.expressions.functions` holds
+the functions. Every filter except `default` refuses an undefined value (the renderer wraps them).
+
+One module over 500 lines on purpose: it is one catalogue, the `FILTERS` and `TESTS` tables with the small pure
+functions they name; splitting it would scatter the one place that says which filters exist.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ comparisons, `+ - * / %`, literals, `[...]` and `{...}` construction, `if … th
 builtins listed in `_BUILTINS` (map, select, keys, length, sort_by, join, tostring, first, …).
 Not supported: variables (`as $x`), `reduce`/`foreach`, user functions, `@formats`, assignment operators.
 An expression yields a list of results (jq's stream).
+
+One module over 500 lines on purpose: it holds one thing, this jq language (lexer, parser, `Program`
+combinators and the builtins table, which all share the `Program` type and jq's truthiness `_truthy`).
 """
 
 from __future__ import annotations
@@ -261,6 +264,8 @@ class _Parser:
 
 
 def _truthy(value: Any) -> bool:
+    """jq's own truthiness (only false and null are falsy): jq language semantics, deliberately not
+    `runner.truthy`, which judges conditions (runIf, If, Fail) the way Kestra does."""
     return value is not None and value is not False
 
 

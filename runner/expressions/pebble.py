@@ -6,6 +6,9 @@ at 120, `~` at 110 binding tighter than `|` at 100, `is`/`contains` at 20, terna
 parenthesised Jinja expression; `.name` becomes `["name"]` so map keys win over Python attributes
 (`outputs.x.values`, `taskrun.items`). Text is passed to Jinja behind delimiters made of control characters, so no
 user text is ever read as Jinja syntax: `${#arr[@]}` in a bash script stays text, and an unclosed `{#` too.
+
+One module over 500 lines on purpose: it holds one thing, the Pebble-to-Jinja translator, whose scanner,
+tokenizer, parser and emitter share the token kinds, the precedence table and the `Translation` they build.
 """
 
 from __future__ import annotations

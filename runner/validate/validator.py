@@ -2,6 +2,9 @@
 
 Pure: no files, no I/O. Problems are returned as `Issue`s located by their path in the document
 (`("tasks", 2, "commands")`); the loader turns a path into a file, line and column.
+
+One module over 500 lines on purpose: it holds one thing, the validation pass over a flow document (the walk
+through plugin slots and the translation of pydantic errors into `Issue`s, which share the document paths).
 """
 
 from __future__ import annotations

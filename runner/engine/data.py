@@ -1,0 +1,175 @@
+"""One running execution's data: outputs, task states, labels, task-run ids, and the expression variables
+built from them (`ExecutionData`); and its transitions, the task-run records and logs sent to the recorder
+(`Transitions`). Threads of Parallel branches share both, so every change holds `lock`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.api import Storage
+from runner.engine.context import Scope
+from runner.engine.invocation import work_root
+from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
+from runner.expressions.renderer import RUNTIME, RenderRuntime
+from runner.plugin import Task
+from runner.states import State
+
+
+class ExecutionData:
+    """What the execution knows so far, and the variables expressions see."""
+
+    def __init__(self, services: Services, request: ExecutionRequest, storage: Storage) -> None:
+        self.request = request
+        self.outputs: dict[str, Any] = {}
+        self.task_states: dict[str, Any] = {}
+        self.labels: dict[str, str] = {**(request.flow.labels or {}), **request.labels}
+        self.lock = threading.RLock()
+        self.started = utcnow()
+        self.state = State.RUNNING
+        self.error: str | None = None
+        self._ids = 0
+        self._work_root = work_root(services.data_dir, request.id)
+        self._base = self._base_variables(services, storage)
+
+    def _base_variables(self, services: Services, storage: Storage) -> dict[str, Any]:
+        flow = self.request.flow
+        request = self.request
+        return {
+            "flow": {"id": flow.id, "namespace": flow.namespace, "revision": request.revision},
+            "execution": {
+                "id": request.id,
+                "startDate": self.started,
+                "originalId": request.original_id or request.id,
+                "state": State.RUNNING.value,
+            },
+            "inputs": request.inputs,
+            "vars": flow.variables or {},
+            "labels": self.labels,
+            "trigger": request.trigger or {},
+            "outputs": self.outputs,
+            "tasks": self.task_states,
+            "envs": services.envs,
+            "globals": services.globals,
+            RUNTIME: RenderRuntime(kv=services.kv, storage=storage),
+        }
+
+    def workdir(self, scope: Scope, record: TaskRunRecord) -> Path:
+        """The task run's working directory: the enclosing WorkingDirectory's, or its own."""
+        return scope.workdir or self._work_root / record.id
+
+    def variables(self, task: Task, scope: Scope, record: TaskRunRecord) -> dict[str, Any]:
+        variables = dict(self._base)
+        variables["execution"] = {**variables["execution"], "state": self.state.value}
+        variables["task"] = {"id": task.id, "type": type(task).type_name}
+        variables["taskrun"] = {
+            "id": record.id,
+            "startDate": record.started_at or utcnow(),
+            "attemptsCount": record.attempt - 1,  # Kestra counts the attempts before this one
+            "parentId": scope.parent_id,
+            "value": scope.value,
+            "iteration": scope.iteration,
+        }
+        if scope.parents:
+            variables["parent"] = scope.parents[0]
+            variables["parents"] = list(scope.parents)
+        workdir = str(self.workdir(scope, record))
+        variables["workingDir"] = workdir
+        variables["outputDir"] = workdir
+        return variables
+
+    def flow_variables(self) -> dict[str, Any]:
+        variables = dict(self._base)
+        variables["execution"] = {**variables["execution"], "state": self.state.value}
+        return variables
+
+    def store_outputs(self, task_id: str, scope: Scope, outputs: dict[str, Any]) -> None:
+        """Keep a task's outputs, under its loop values inside loops (`outputs.t.<value>.<key>`)."""
+        with self.lock:
+            if not scope.loop_values:
+                self.outputs[task_id] = outputs
+                return
+            node = self.outputs.setdefault(task_id, {})
+            for value in scope.loop_values[:-1]:
+                node = node.setdefault(value, {})
+            node[scope.loop_values[-1]] = outputs
+
+    def add_labels(self, labels: Mapping[str, str]) -> None:
+        with self.lock:
+            self.labels.update({str(k): str(v) for k, v in labels.items()})
+
+    def first_error(self, message: str) -> None:
+        """Remember the execution's error: the first task failure."""
+        with self.lock:
+            if self.error is None:
+                self.error = message
+
+    def new_id(self) -> str:
+        with self.lock:
+            self._ids += 1
+            return f"{self.request.id}-{self._ids:04d}"
+
+    def new_record(self, task: Task, scope: Scope, attempt: int) -> TaskRunRecord:
+        return TaskRunRecord(
+            id=self.new_id(),
+            execution_id=self.request.id,
+            task_id=task.id,
+            task_type=type(task).type_name,
+            parent_id=scope.parent_id,
+            value=scope.value,
+            iteration=scope.iteration,
+            attempt=attempt,
+            state=State.CREATED,
+        )
+
+
+class Transitions:
+    """Task-run transitions and logs, masked, sent to the recorder."""
+
+    def __init__(self, services: Services, data: ExecutionData) -> None:
+        self.recorder = services.recorder
+        self.masker = services.masker
+        self.data = data
+        self.execution_id = data.request.id
+
+    def record(self, record: TaskRunRecord, state: State, **changes: Any) -> None:
+        record.state = state
+        for key, value in changes.items():
+            setattr(record, key, value)
+        if state.is_terminal:
+            with self.data.lock:
+                self.data.task_states[record.task_id] = {"state": state.value}
+        self.recorder.task_run(record)
+
+    def skipped(self, record: TaskRunRecord) -> None:
+        now = utcnow()
+        self.record(record, State.SKIPPED, started_at=now, ended_at=now)
+
+    def log(self, record: TaskRunRecord, level: str, message: str) -> None:
+        self.recorder.logs([LogLine(self.execution_id, record.id, utcnow(), level, self.masker.mask(message))])
+
+    def sink(self, record: TaskRunRecord) -> _RecorderSink:
+        return _RecorderSink(self, record.id)
+
+    def fail_message(self, task: Task, message: str) -> str:
+        return self.masker.mask(f"task '{task.id}': {message}")
+
+    def labels_changed(self) -> None:
+        self.recorder.execution(self.execution_id, State.RUNNING, labels=self.data.labels)
+
+
+class _RecorderSink:
+    """`LogSink` of one task run: each line masked and recorded as it comes."""
+
+    def __init__(self, transitions: Transitions, task_run_id: str) -> None:
+        self.recorder = transitions.recorder
+        self.masker = transitions.masker
+        self.execution_id = transitions.execution_id
+        self.task_run_id = task_run_id
+
+    def __call__(self, level: str, message: str) -> None:
+        line = LogLine(self.execution_id, self.task_run_id, utcnow(), level, self.masker.mask(message))
+        self.recorder.logs([line])

@@ -1,0 +1,171 @@
+"""Runnable tasks: attempts and retries, each attempt rendered into a `TaskInvocation` and handed to an executor.
+
+The engine keeps what needs the execution (rendering, retries, timeouts, kills, outputs, labels); the executor
+gets plain data and returns a `TaskResult`. Tasks that only compute (`Task.runs_inline`) go to the inline
+executor, inside one recorder batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from runner.api import TaskFailed, TaskKilled
+from runner.durations import parse_duration
+from runner.engine.context import Scope
+from runner.engine.data import ExecutionData, Transitions
+from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskResult, storage_uris
+from runner.engine.records import Services, TaskRunRecord, utcnow
+from runner.engine.retry import RetryPolicy, seconds_of
+from runner.plugin import Task
+from runner.states import State
+
+KILL_GRACE_SECONDS = 10.0
+_POLL = 0.05
+
+
+class ExitSignal(Exception):
+    """Raised through the tree when a task ends the execution early (the Exit task)."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(state.value)
+        self.state = state
+
+
+RenderProperties = Callable[[Task, dict[str, Any]], dict[str, Any]]
+FinishFailed = Callable[[TaskRunRecord, Task, Scope, TaskFailed], State]
+
+
+class RunnableRunner:
+    """Runs one runnable task in a scope: its attempts (retry policy), each through an executor."""
+
+    def __init__(
+        self,
+        services: Services,
+        data: ExecutionData,
+        transitions: Transitions,
+        cancelled: threading.Event,
+        render_properties: RenderProperties,
+        finish_failed: FinishFailed,
+    ) -> None:
+        self.s = services
+        self.data = data
+        self.t = transitions
+        self.cancelled = cancelled
+        self.render_properties = render_properties
+        self.finish_failed = finish_failed
+        self.inline: Executor = services.inline_executor or services.executor
+
+    def run(self, task: Task, scope: Scope, first: TaskRunRecord) -> State:
+        policy = RetryPolicy.of(task)
+        started = time.monotonic()
+        attempt = 1
+        record = first
+        inline = type(task).runs_inline
+        while True:
+            with self.s.recorder.batch() if inline else contextlib.nullcontext():
+                state = self.attempt(task, scope, record, inline)
+            if not state.is_failure or state == State.KILLED or self.cancelled.is_set():
+                break
+            delay = policy.delay_before(attempt + 1, time.monotonic() - started)
+            if delay is None:
+                break
+            self.t.record(record, State.RETRIED)
+            self.t.log(record, "WARN", f"attempt {attempt} failed; retrying in {delay:.1f}s")
+            if self.cancelled.wait(delay):
+                return State.KILLED
+            attempt += 1
+            record = self.data.new_record(task, scope, attempt=attempt)
+        if state == State.SUCCESS and attempt > 1 and policy.warning_on_retry:
+            state = State.WARNING
+            self.t.record(record, state)
+        return state
+
+    def attempt(self, task: Task, scope: Scope, record: TaskRunRecord, inline: bool) -> State:
+        self.t.record(record, State.RUNNING, started_at=utcnow())
+        try:
+            properties = self.render_properties(task, self.data.variables(task, scope, record))
+        except TaskFailed as exc:
+            return self.finish_failed(record, task, scope, exc)
+        invocation = self.invocation(task, scope, record, properties)
+        executor = self.inline if inline else self.s.executor
+        handle = executor.submit(invocation, self.t.sink(record))
+        try:
+            result = self.wait(handle, invocation, record)
+        except TaskKilled as exc:
+            return self.finish_failed(record, task, scope, exc)
+        if result.exit_state is not None:
+            self.t.record(record, State.SUCCESS, ended_at=utcnow())
+            raise ExitSignal(State(result.exit_state))
+        self.apply_labels(result)
+        state = result.run_state
+        if state.is_failure:
+            error = result.error or "failed"
+            failure = TaskKilled(error, result.outputs) if state == State.KILLED else TaskFailed(error, result.outputs)
+            return self.finish_failed(record, task, scope, failure)
+        if handle.cancelled and self.cancelled.is_set():
+            return self.finish_failed(record, task, scope, TaskKilled(f"task {task.id!r} was killed"))
+        outputs = self.s.masker.mask_value(result.outputs)
+        self.data.store_outputs(task.id, scope, outputs)
+        state = State.WARNING if result.warnings else State.SUCCESS
+        self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
+        return state
+
+    def invocation(self, task: Task, scope: Scope, record: TaskRunRecord, properties: dict[str, Any]) -> TaskInvocation:
+        request = self.data.request
+        return TaskInvocation(
+            type=type(task).type_name,
+            properties=properties,
+            execution_id=request.id,
+            namespace=request.flow.namespace,
+            flow_id=request.flow.id,
+            flow_revision=request.revision,
+            task_id=task.id,
+            task_run_id=record.id,
+            attempt=record.attempt,
+            value=scope.value,
+            iteration=scope.iteration,
+            labels=dict(self.data.labels),
+            input_files=storage_uris(properties),
+            timeout_seconds=_timeout_seconds(properties.get("timeout")),
+            max_log_lines=self.s.max_log_lines,
+            env=dict(self.s.env),
+            workdir=str(scope.workdir) if scope.workdir is not None else None,
+        )
+
+    def wait(self, handle: TaskHandle, invocation: TaskInvocation, record: TaskRunRecord) -> TaskResult:
+        """The result; a kill or the timeout is passed to the handle (TaskKilled when the task overstays)."""
+        timeout = invocation.timeout_seconds
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        while True:
+            if self.cancelled.is_set() and not handle.cancelled:
+                handle.cancel()
+            if deadline is not None and time.monotonic() >= deadline and not handle.cancelled:
+                handle.cancel()
+                self.t.log(record, "ERROR", f"timed out after {timeout:g}s; stopping the task")
+                with contextlib.suppress(Exception):
+                    handle.result(timeout=KILL_GRACE_SECONDS)
+                raise TaskKilled(f"task {invocation.task_id!r} timed out after {timeout:g}s")
+            try:
+                return handle.result(timeout=_POLL)
+            except TimeoutError:
+                continue
+
+    def apply_labels(self, result: TaskResult) -> None:
+        if result.labels:
+            self.data.add_labels(result.labels)
+            self.t.labels_changed()
+
+
+def _timeout_seconds(value: Any) -> float | None:
+    """The rendered `timeout` property in seconds (ISO-8601 text once rendered); None when unset or unreadable
+    (the executor's validation then names the problem)."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError:
+            return None
+    return seconds_of(value)
