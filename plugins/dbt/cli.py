@@ -330,4 +330,4 @@ def _legacy_commands(task: _Dbt, ctx: RunContext) -> list[str]:
 
 
 for _legacy in (Build, Run, Test, Deps):
-    _legacy.dbt_commands = _legacy_commands  # type: ignore[method-assign]
+    _legacy.dbt_commands = _legacy_commands  # type: ignore[method-assign,assignment]

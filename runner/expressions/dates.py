@@ -158,13 +158,15 @@ def parse_with_pattern(text: str, pattern: str) -> datetime:
 
 
 def _from_parts(parts: dict[str, str | None]) -> datetime:
-    year = int(parts.get("year") or 0) or (2000 + int(parts["year2"]) if parts.get("year2") else 1970)
+    year2 = parts.get("year2")
+    year = int(parts.get("year") or 0) or (2000 + int(year2) if year2 else 1970)
     month = int(parts.get("month") or 0)
     if parts.get("mon") or parts.get("monthname"):
         name = (parts.get("mon") or parts.get("monthname") or "")[:3].lower()
         month = [m.lower() for m in calendar.month_abbr].index(name)
     micro = int(parts.get("micro") or 0) or int(parts.get("milli") or 0) * 1000
-    tz = zone(_normalize_offset(parts["offset"])) if parts.get("offset") else UTC
+    offset = parts.get("offset")
+    tz = zone(_normalize_offset(offset)) if offset else UTC
     return datetime(
         year,
         month or 1,

@@ -176,7 +176,7 @@ class _Parser:
     def primary(self) -> Program:
         kind, text = self.take()
         if kind == "lit":
-            return lambda _v, value=text: [value]
+            return _constant(text)
         if kind == "field":
             return _field(text[1:])
         if kind == "op":
@@ -216,7 +216,7 @@ class _Parser:
             if kind == "field":
                 raise JqError(f"unexpected {text!r} in jq object")
             key_name = text
-            key: Program = (lambda _v, k=key_name: [k]) if kind in ("name", "lit") else self._paren_key(text)
+            key: Program = _constant(key_name) if kind in ("name", "lit") else self._paren_key(text)
             value = self.alternative() if self.accept(":") else _field(key_name)
             entries.append((key, value))
             if not self.accept(","):
@@ -233,7 +233,7 @@ class _Parser:
 
     def primary_name(self, name: str) -> Program:
         if name in ("true", "false", "null"):
-            return lambda _v, value={"true": True, "false": False, "null": None}[name]: [value]
+            return _constant({"true": True, "false": False, "null": None}[name])
         if name == "if":
             return self.conditional()
         if name == "not":
@@ -254,9 +254,8 @@ class _Parser:
         self.expect("then")
         then = self.pipe()
         if self.accept("elif"):
-            otherwise = self.conditional()
-            return _if(cond, then, otherwise)
-        otherwise: Program = lambda v: [v]  # noqa: E731
+            return _if(cond, then, self.conditional())
+        otherwise: Program = _identity
         if self.accept("else"):
             otherwise = self.pipe()
         self.expect("end")
@@ -317,9 +316,18 @@ def _field(name: str) -> Program:
     return run
 
 
+def _constant(value: Any) -> Program:
+    """A program that yields `value` whatever its input (a literal)."""
+    return lambda _v: [value]
+
+
+def _identity(v: Any) -> list[Any]:
+    return [v]
+
+
 def _index(index: Program) -> Program:
     def run(v: Any) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for i in index(v):
             if v is None:
                 out.append(None)

@@ -168,11 +168,11 @@ def _segment_at(text: str, i: int, out: list[list[Any]]) -> int:
         out.append(["expr", inner, trim_left, trim_right])
         return j + 2
     if inner in ("raw", "verbatim"):
-        end = _END_RAW.search(text, j + 2)
-        if end is None:
+        raw_end = _END_RAW.search(text, j + 2)
+        if raw_end is None:
             raise PebbleSyntaxError(f"unclosed {{% {inner} %}} (no {{% end{inner} %}})")
-        out.append(["text", text[j + 2 : end.start()], trim_left, trim_right])
-        return end.end()
+        out.append(["text", text[j + 2 : raw_end.start()], trim_left, trim_right])
+        return raw_end.end()
     out.append(["tag", inner, trim_left, trim_right])
     return j + 2
 

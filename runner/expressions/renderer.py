@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import TemplateError, Undefined, UndefinedError
+from jinja2 import TemplateError, TemplateRuntimeError, Undefined, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -89,7 +89,7 @@ class PebbleUndefined(Undefined):
         hint: str | None = None,
         obj: Any = missing,
         name: str | None = None,
-        exc: type[TemplateError] = UndefinedError,
+        exc: type[TemplateRuntimeError] = UndefinedError,
         path: tuple[Any, ...] | None = None,
     ) -> None:
         super().__init__(hint, obj, name, exc)

@@ -374,10 +374,18 @@ def _check_recursive_subflows(walker: _Walker, flow: Flow) -> None:
 # pydantic errors -> issues
 
 
+def _has_child(node: Any, part: str | int) -> bool:
+    """Whether `node[part]` is a key of a mapping or an index inside a list."""
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
 def translate_errors(exc: ValidationError, raw: Any, loc: Path, cls: type[BaseModel] | None = None) -> list[Issue]:
     """Turn pydantic's errors into one readable issue per offending place."""
     grouped: dict[tuple[Path, str], list[dict[str, Any]]] = {}
-    for err in exc.errors(include_url=False):
+    for details in exc.errors(include_url=False):
+        err: dict[str, Any] = dict(details)
         kind = err["type"]
         path = _clean_loc(raw, tuple(err["loc"]), keep_last=kind == "missing")
         grouped.setdefault((path, "missing" if kind == "missing" else "value"), []).append(err)
@@ -421,12 +429,11 @@ def _point_at_property(raw: Any, path: Path, err: dict[str, Any], message: str) 
     property its message starts with, not at the block."""
     if err["type"] != "value_error":
         return path
-    node = raw
+    node: Any = raw
     for part in path:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int)):
-            node = node[part]
-        else:
+        if not _has_child(node, part):
             return path
+        node = node[part]
     first = message.split(" ", 1)[0].strip("'\":,")
     return (*path, first) if isinstance(node, dict) and first in node else path
 
@@ -447,9 +454,7 @@ def _clean_loc(raw: Any, loc: Path, keep_last: bool) -> Path:
     node = raw
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        ):
+        if _has_child(node, part):
             out.append(part)
             node = node[part]
         elif isinstance(node, BaseModel) and isinstance(part, str) and part in node.__dict__:
@@ -539,7 +544,7 @@ def _message(err: dict[str, Any], full: Path = ()) -> str:
         hint = PATTERN_HINTS.get(str(ctx.get("pattern")), f"must match {ctx.get('pattern')}")
         return f"{_describe(value)} is not valid: {hint}"
     if kind == "string_too_long":
-        return f"is {len(value)} characters long; the limit is {ctx.get('max_length')}"
+        return f"is {len(value or '')} characters long; the limit is {ctx.get('max_length')}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "too_short":
