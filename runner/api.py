@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from runner.errors import GitSyncError
 
-class TaskFailed(Exception):
+
+class TaskFailed(GitSyncError):
     """The task failed; `message` is shown to the user (masked), `outputs` are kept."""
 
     def __init__(self, message: str, outputs: dict[str, Any] | None = None) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from runner.errors import GitSyncError
+
 NICKNAMES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -36,7 +38,7 @@ _RANGES = {
 _SEARCH_DAYS = 366 * 8 + 2  # a leap day can be 8 years away (2096 -> 2104)
 
 
-class CronError(ValueError):
+class CronError(GitSyncError, ValueError):
     """The expression does not parse; the message names the field and why."""
 
 

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from runner.durations import parse_duration
+from runner.errors import GitSyncError
 from runner.types import InputId
 
 INPUT_TYPES = (
@@ -304,7 +305,7 @@ Input = Annotated[
 ]
 
 
-class InputError(ValueError):
+class InputError(GitSyncError, ValueError):
     """Inputs given to an execution do not fit the flow; `problems` lists each, by input id."""
 
     def __init__(self, problems: list[str]) -> None:

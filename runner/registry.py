@@ -11,12 +11,13 @@ import difflib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from runner.errors import GitSyncError
 from runner.plugin import Kind, Plugin
 
 ENTRY_POINT_GROUP = "gitsync.plugins"
 
 
-class RegistryError(Exception):
+class RegistryError(GitSyncError):
     """A plugin is broken or two plugins claim the same type name."""
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from runner.errors import ExpressionError
+
 UTC = UTC
 
 NAMED_FORMATS: dict[str, str] = {
@@ -58,7 +60,7 @@ UNITS: dict[str, str] = {
 _PATTERN_TOKEN = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*|.", re.DOTALL)
 
 
-class DateError(ValueError):
+class DateError(ExpressionError):
     """A date could not be parsed or formatted."""
 
 

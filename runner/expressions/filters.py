@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from jinja2 import Undefined
 
+from runner.errors import ExpressionError
 from runner.expressions import dates
 from runner.expressions.jq import jq
 
@@ -31,7 +32,7 @@ MAX_ITEMS = 100_000
 """The longest list a range or a loop may produce."""
 
 
-class FilterError(ValueError):
+class FilterError(ExpressionError):
     """A filter, test or function was given a value it cannot handle."""
 
 

@@ -21,6 +21,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from runner.api import MISSING, KeyValue, Storage
+from runner.errors import ExpressionError
 from runner.expressions import dates
 from runner.expressions import filters as rf
 from runner.masking import Masker
@@ -34,7 +35,7 @@ _depth: contextvars.ContextVar[int] = contextvars.ContextVar("render_depth", def
 Render = Callable[[str, Mapping[str, Any]], str]
 
 
-class FunctionError(ValueError):
+class FunctionError(ExpressionError):
     """A function was called wrongly or its resource is missing."""
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from runner.errors import ExpressionError
+
 Program = Callable[[Any], list[Any]]
 
 _TOKEN = re.compile(
@@ -27,7 +29,7 @@ _TOKEN = re.compile(
 )
 
 
-class JqError(ValueError):
+class JqError(ExpressionError):
     """A jq program could not be parsed or failed on its input."""
 
 

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runner.errors import ExpressionError
+
 # Jinja delimiters no template text can contain (a \x02 in text is emitted as an expression).
 VAR_START, VAR_END = "\x02{", "}\x03"
 BLOCK_START, BLOCK_END = "\x02%", "%\x03"
@@ -59,7 +61,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "b"
 _END_RAW = re.compile(r"\{%-?\s*end(raw|verbatim)\s*-?%\}")
 
 
-class PebbleSyntaxError(ValueError):
+class PebbleSyntaxError(ExpressionError):
     """The template is not valid Pebble (or uses something gitsync does not support)."""
 
 

@@ -32,6 +32,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from runner.errors import GitSyncError
 from runner.expressions import filters as rf
 from runner.expressions.functions import RUNTIME, ExpressionFunctions, FunctionError, RenderRuntime
 from runner.expressions.pebble import (
@@ -56,7 +57,7 @@ ENV_PREFIX = "ENV_"
 _budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("render_budget", default=None)
 
 
-class RenderError(Exception):
+class RenderError(GitSyncError):
     """An expression could not be rendered; the message names the expression and why (secrets masked)."""
 
     def __init__(self, message: str) -> None:
