@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from gitservers import GitRepo, closed_port_url, git_daemon, http_git_server
 
+from gitsync import state
 from gitsync.config import SourceConfig
-from gitsync.state import applied as state
 from gitsync.state.database import Store
 from gitsync.sync.apply import SyncResult, sync_source
 
