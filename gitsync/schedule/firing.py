@@ -116,7 +116,8 @@ def decide(spec: ScheduleSpec, anchor: datetime, now: datetime, *, recovering: b
 
 
 def _fire_all(spec: ScheduleSpec, cron: Cron, anchor: datetime, latest: datetime, now: datetime) -> Decision:
-    start, late = anchor, ()
+    start = anchor
+    late: tuple[datetime, ...] = ()
     if spec.late_maximum_delay is not None and now - spec.late_maximum_delay > anchor:
         start = now - spec.late_maximum_delay - _TICK  # times before the cutoff are late: don't walk them all
         late = _listed(cron, anchor, min(start, latest), spec.zone)

@@ -95,7 +95,7 @@ def next_due_at(store: Store, sources: Sequence[str]) -> tuple[int, str | None]:
     row = store.query_one(
         f"""SELECT min(COALESCE(next_attempt_at, '')) AS due, count(*) AS n FROM outbox
             WHERE sent_at IS NULL AND given_up = 0 AND superseded = 0 AND source IN ({",".join("?" * len(known))})""",
-        known,
+        tuple(known),
     )
     if not row or not row["n"]:
         return 0, None

@@ -143,7 +143,12 @@ class OutboxSender:
     def drain_once(self) -> int:
         """One pass on the calling thread: post every key that is due (sequentially). Returns rows handled."""
         handled: list[Row] = []
-        self._dispatch(lambda row: (handled.append(row), self._deliver(row)))
+
+        def deliver_here(row: Row) -> None:
+            handled.append(row)
+            self._deliver(row)
+
+        self._dispatch(deliver_here)
         return len(handled)
 
     def drain(self, timeout: float = 30.0) -> bool:
