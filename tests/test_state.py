@@ -62,3 +62,24 @@ def test_a_callable_migration_runs_in_its_transaction_and_a_failure_rolls_it_bac
         assert store.schema_version == released + 1
     finally:
         store.close()
+
+
+def test_a_sqlite_utils_write_joins_the_unit_of_work_and_rolls_back_with_it(tmp_path: Path) -> None:
+    """sqlite-utils' upsert inside `atomic()` must not commit the open transaction (crash safety of a unit)."""
+    from gitsync.state import outbox
+
+    store = Store(tmp_path / "state.db")
+    try:
+        with pytest.raises(RuntimeError), store.atomic() as conn:
+            outbox.enqueue_status(conn, "s", "c" * 40, "gitsync/sync", "success", "ok", None)
+            outbox.record_sent(store, 1, ("s", "c" * 40, "gitsync/sync"), "success", "ok", now_iso())
+            raise RuntimeError("the unit of work fails after the write")
+        assert store.query("SELECT * FROM outbox") == []
+        assert store.query("SELECT * FROM outbox_sent") == []
+        with store.atomic() as conn:
+            outbox.enqueue_status(conn, "s", "c" * 40, "gitsync/sync", "success", "ok", None)
+        outbox.record_sent(store, 1, ("s", "c" * 40, "gitsync/sync"), "success", "ok", now_iso())
+        outbox.record_sent(store, 1, ("s", "c" * 40, "gitsync/sync"), "failure", "no", now_iso())
+        assert outbox.last_sent(store, ("s", "c" * 40, "gitsync/sync")) == ("failure", "no")
+    finally:
+        store.close()

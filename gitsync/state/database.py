@@ -7,8 +7,8 @@ The connection is also wrapped in a `sqlite_utils.Database` (`Store.db`, or `dat
 
 sqlite-utils and transactions: its write methods run in `Database.atomic()`, which opens a SAVEPOINT when a
 transaction is already open, so inside `Store.atomic()` they join the unit of work instead of committing it
-(checked for sqlite-utils 4.x: nothing there uses `with conn:`). Outside `Store.atomic()` they would open a
-plain deferred `BEGIN`: write through `Store.atomic()` only.
+(checked in sqlite-utils 4.2.1, hence the floor in pyproject.toml: 3.x wrapped writes in `with conn:`, which
+commits). Outside `Store.atomic()` they would open a plain deferred `BEGIN`: write through `Store.atomic()` only.
 """
 
 from __future__ import annotations
