@@ -37,8 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitsync import state
 from gitsync.executions.manager import RunManager
-from gitsync.state import applied as state
 from gitsync.state.database import Store, now_iso
 
 PEERS_DIR = Path(os.environ.get("GITSYNC_BENCH_PEERS", "/work/shared/bench-peers"))

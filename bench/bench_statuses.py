@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gitsync.hosts import GitHubProvider  # noqa: E402
-from gitsync.state.applied import enqueue_status  # noqa: E402
 from gitsync.state.database import Store  # noqa: E402
+from gitsync.state.outbox import enqueue_status  # noqa: E402
 from gitsync.statuses.sender import OutboxSender  # noqa: E402
 
 TOKEN = "t0k3n"

@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gitsync import state
 from gitsync.schedule.timer import Scheduler
-from gitsync.state import applied as state
 from gitsync.state.database import Store, iso
 
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"

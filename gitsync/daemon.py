@@ -22,7 +22,7 @@ from gitsync.config import Settings, SourceConfig
 from gitsync.executions.manager import RunManager
 from gitsync.http.metrics import Metrics
 from gitsync.schedule.timer import Scheduler
-from gitsync.state import executions
+from gitsync.state import executions, flows, triggers
 from gitsync.state.database import Store, now_iso
 from gitsync.statuses.sender import OutboxSender
 from gitsync.sync.apply import SyncResult, sync_source
@@ -202,11 +202,9 @@ class Daemon:
             self.synced.notify_all()
 
     def _count(self, source: str) -> None:
-        flows = self.store.query_one("SELECT count(*) AS n FROM flows WHERE source = ?", (source,))
-        triggers = self.store.query_one(
-            "SELECT count(*) AS n FROM triggers t JOIN flows f ON f.uid = t.flow_uid WHERE f.source = ?", (source,)
+        self.metrics.set_counts(
+            source, flows.count_flows(self.store, source), triggers.count_triggers(self.store, source)
         )
-        self.metrics.set_counts(source, int(flows["n"]) if flows else 0, int(triggers["n"]) if triggers else 0)
 
     def _poll_timer(self) -> None:
         for source in self.settings.sources:

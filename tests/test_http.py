@@ -22,11 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from test_webhooks import SECRET, gitea_headers, github_headers, gitlab_headers, hub_signature, payload
 
+from gitsync import state
 from gitsync.config import Settings
 from gitsync.hosts.webhooks import WebhookEvent
 from gitsync.http.app import DeliveryLog, build_app, is_degraded
 from gitsync.http.metrics import Metrics
-from gitsync.state import applied as state
 from gitsync.state.database import Store, now_iso
 
 GH_ENV, GITEA_ENV, GITLAB_ENV = "GITSYNC_TEST_GH_SECRET", "GITSYNC_TEST_GITEA_SECRET", "GITSYNC_TEST_GITLAB_SECRET"

@@ -14,8 +14,8 @@ from hostserver import RunningHost, host_server
 
 from gitsync.cli.statuses import add_statuses_command, list_statuses
 from gitsync.hosts import GitHubProvider, GitLabProvider
-from gitsync.state.applied import enqueue_status
 from gitsync.state.database import Store
+from gitsync.state.outbox import enqueue_status
 from gitsync.statuses.sender import DUPLICATE, NO_PROVIDER, SUPERSEDED, Backoff, OutboxSender
 
 TOKEN = "t0k3n"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from gitsync import state
 from gitsync.schedule.timer import Scheduler
-from gitsync.state import applied as state
 from gitsync.state import executions
 from gitsync.state.database import Store, iso
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from gitservers import GitRepo, closed_port_url, git_daemon, http_git_server
 
+from gitsync import state
 from gitsync.config import SourceConfig
-from gitsync.state import applied as state
 from gitsync.state.database import Store
 from gitsync.sync.apply import SyncResult, sync_source
 
@@ -274,3 +274,19 @@ def test_a_source_without_a_status_block_queues_no_status(env: Env) -> None:
     env.push({"flows/hello.yaml": flow("hello")})
     assert env.sync().outcome == "applied"
     assert env.store.query("SELECT * FROM outbox") == []  # nothing would ever send them
+
+
+def test_a_trigger_with_the_legacy_schedule_type_is_stored_canonical_and_fires(env: Env) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gitsync.schedule.firing import SCHEDULE_TYPE
+    from gitsync.state import executions
+
+    legacy = flow("tick", cron="* * * * *").replace(SCHEDULE_TYPE, "io.kestra.core.models.triggers.types.Schedule")
+    assert "io.kestra.core.models.triggers.types.Schedule" in legacy
+    env.push({"flows/tick.yaml": legacy})
+    assert env.sync().outcome == "applied"
+    trigger = env.triggers()["acme.demo.tick/tick"]
+    assert (trigger["type"], trigger["cron"]) == (SCHEDULE_TYPE, "* * * * *")
+    assert [t["uid"] for t in executions.schedule_triggers(env.store)] == ["acme.demo.tick/tick"]
+    assert executions.fire_due(env.store, datetime.now(UTC) + timedelta(minutes=3))

@@ -14,7 +14,7 @@ from typing import Any
 
 from gitsync.config import Settings, SourceConfig, load_settings
 from gitsync.errors import ConfigError, GitSyncError
-from gitsync.state import applied as state
+from gitsync.state import flows, syncs, triggers
 from gitsync.state.database import Store
 from gitsync.sync.apply import SyncResult, sync_source
 from gitsync.sync.render import render_text
@@ -139,14 +139,14 @@ def _result_json(result: SyncResult) -> dict[str, Any]:
 
 
 def run_flows(args: argparse.Namespace) -> int:
-    rows = _read(args, state.list_flows)
+    rows = _read(args, flows.list_flows)
     for row in rows:
         row["disabled"] = bool(row["disabled"])
     return _print(args, rows, ["uid", "revision", "commit", "path", "disabled"])
 
 
 def run_history(args: argparse.Namespace) -> int:
-    rows = _read(args, lambda store: state.history(store, args.uid))
+    rows = _read(args, lambda store: flows.history(store, args.uid))
     if not rows and args.format == "text":
         print(f"no flow {args.uid!r} in the state", file=sys.stderr)
         return 1
@@ -156,12 +156,12 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_syncs(args: argparse.Namespace) -> int:
-    rows = _read(args, lambda store: state.list_syncs(store, args.limit))
+    rows = _read(args, lambda store: syncs.list_syncs(store, args.limit))
     return _print(args, rows, ["id", "source", "commit", "outcome", "started_at", "summary"])
 
 
 def run_triggers(args: argparse.Namespace) -> int:
-    rows = _read(args, state.list_triggers)
+    rows = _read(args, triggers.list_triggers)
     now = datetime.now(UTC)
     for row in rows:
         if not row["next_fire"]:

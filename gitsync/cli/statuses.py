@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from gitsync.errors import GitSyncError
+from gitsync.state import outbox
 from gitsync.state.database import Store
 
 COLUMNS = ["commit", "context", "state", "outcome", "attempts", "sent_at", "description", "last_error"]
@@ -41,16 +42,8 @@ def run_statuses(args: argparse.Namespace) -> int:
 
 
 def list_statuses(store: Store, commit: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    where, params = "", ()
-    if commit:
-        where, params = "WHERE commit_sha LIKE ?", (commit.strip().lower() + "%",)
-    rows = store.query(
-        f"""SELECT id, source, commit_sha, context, state, description, target_url, created_at, sent_at, attempts,
-                   next_attempt_at, last_error, given_up, superseded
-            FROM outbox {where} ORDER BY id DESC LIMIT ?""",
-        (*params, max(1, limit)),
-    )
-    return [_status(row) for row in rows]
+    prefix = commit.strip().lower() if commit else None
+    return [_status(row) for row in outbox.outbox_rows(store, prefix, limit)]
 
 
 def _status(row: dict[str, Any]) -> dict[str, Any]:

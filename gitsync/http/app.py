@@ -39,8 +39,10 @@ from gitsync.hosts.webhooks import (
 )
 from gitsync.http.metrics import Metrics
 from gitsync.redact import redact_url
-from gitsync.state.applied import list_flows, list_syncs, list_triggers
 from gitsync.state.database import Store
+from gitsync.state.flows import list_flows
+from gitsync.state.syncs import list_syncs
+from gitsync.state.triggers import list_triggers
 
 log = logging.getLogger("gitsync.http")
 

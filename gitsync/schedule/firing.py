@@ -27,7 +27,9 @@ from typing import Any
 from runner.cron import Cron, CronError, parse_cron, parse_timezone
 from runner.durations import parse_duration
 
-SCHEDULE_TYPES = frozenset({"io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule"})
+SCHEDULE_TYPE = "io.kestra.plugin.core.trigger.Schedule"
+"""The canonical type name of Schedule triggers: the only one stored in `triggers.type` (the sync stores the
+registry's canonical name; migration 5 rewrote older rows), so no alias list is needed anywhere."""
 MAX_MISSED = 1000  # fires per decision; the rest follow at the next one
 MAX_LISTED = 100  # skipped times listed in a decision (for logs); more are only noted
 ON_TIME = timedelta(seconds=1)  # NONE still fires a time this close to now: it is due, not missed
@@ -61,6 +63,11 @@ class Decision:
     anchor: datetime  # the new bookkeeping: the latest time decided (or the old anchor)
     next_fire: datetime | None  # the next time to decide; None: never (inactive, or the cron never fires)
     note: str | None = None
+
+
+def is_schedule(canonical_type: str) -> bool:
+    """Whether a trigger of this canonical type name is fired by the scheduler (the one place that decides)."""
+    return canonical_type == SCHEDULE_TYPE
 
 
 def schedule_spec(row: Mapping[str, Any], default_timezone: str = "UTC") -> ScheduleSpec:
@@ -109,7 +116,8 @@ def decide(spec: ScheduleSpec, anchor: datetime, now: datetime, *, recovering: b
 
 
 def _fire_all(spec: ScheduleSpec, cron: Cron, anchor: datetime, latest: datetime, now: datetime) -> Decision:
-    start, late = anchor, ()
+    start = anchor
+    late: tuple[datetime, ...] = ()
     if spec.late_maximum_delay is not None and now - spec.late_maximum_delay > anchor:
         start = now - spec.late_maximum_delay - _TICK  # times before the cutoff are late: don't walk them all
         late = _listed(cron, anchor, min(start, latest), spec.zone)

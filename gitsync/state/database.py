@@ -1,7 +1,14 @@
 """SQLite state: the only writer is the control plane, through one locked connection (WAL mode).
 
-Schema as one readable block per migration; migrations are applied in order, each recorded with its
-version. Every unit of work (a sync's apply, a fire, an execution step) is one `atomic()` block.
+The schema is in `gitsync.state.schema` (one migration per released change, applied in order, each recorded
+with its version). Every unit of work (a sync's apply, a fire, an execution step) is one `atomic()` block.
+The connection is also wrapped in a `sqlite_utils.Database` (`Store.db`, or `database(conn)` inside
+`atomic()`) for table-level reads and writes.
+
+sqlite-utils and transactions: its write methods run in `Database.atomic()`, which opens a SAVEPOINT when a
+transaction is already open, so inside `Store.atomic()` they join the unit of work instead of committing it
+(checked in sqlite-utils 4.2.1, hence the floor in pyproject.toml: 3.x wrapped writes in `with conn:`, which
+commits). Outside `Store.atomic()` they would open a plain deferred `BEGIN`: write through `Store.atomic()` only.
 """
 
 from __future__ import annotations
@@ -15,173 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitsync.errors import StateError
+from sqlite_utils import Database
 
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "initial schema",
-        """
-        CREATE TABLE sources (
-            name TEXT PRIMARY KEY,
-            repo TEXT NOT NULL,             -- redacted: never holds credentials
-            branch TEXT,
-            path TEXT NOT NULL DEFAULT '',
-            namespace_prefix TEXT NOT NULL,
-            applied_commit TEXT,            -- the commit whose flows are active
-            applied_at TEXT
-        );
-        CREATE TABLE flows (               -- the active revision of each flow
-            uid TEXT PRIMARY KEY,          -- namespace.id
-            source TEXT NOT NULL REFERENCES sources(name),
-            namespace TEXT NOT NULL,
-            id TEXT NOT NULL,
-            revision INTEGER NOT NULL,
-            commit_sha TEXT NOT NULL,
-            path TEXT NOT NULL,
-            blob TEXT NOT NULL,
-            disabled INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX flows_source ON flows(source);
-        CREATE TABLE revisions (           -- append-only history; a removal is a revision with deleted = 1
-            uid TEXT NOT NULL,
-            revision INTEGER NOT NULL,
-            source TEXT NOT NULL,
-            commit_sha TEXT NOT NULL,
-            path TEXT NOT NULL,
-            blob TEXT NOT NULL,
-            author TEXT,
-            message TEXT,
-            applied_at TEXT NOT NULL,
-            deleted INTEGER NOT NULL DEFAULT 0,
-            text TEXT,                     -- the flow's YAML at that revision (executions pin it)
-            PRIMARY KEY (uid, revision)
-        );
-        CREATE TABLE triggers (
-            uid TEXT PRIMARY KEY,          -- namespace.flow_id/trigger_id
-            flow_uid TEXT NOT NULL,
-            trigger_id TEXT NOT NULL,
-            type TEXT NOT NULL,
-            spec TEXT NOT NULL,            -- JSON of the trigger's properties
-            cron TEXT,
-            with_seconds INTEGER NOT NULL DEFAULT 0,
-            timezone TEXT,
-            disabled INTEGER NOT NULL DEFAULT 0,
-            paused INTEGER NOT NULL DEFAULT 0,
-            registered_at TEXT NOT NULL,
-            last_scheduled_at TEXT,        -- the latest scheduled time decided (fired, or skipped as too late)
-            next_fire TEXT
-        );
-        CREATE INDEX triggers_flow ON triggers(flow_uid);
-        CREATE TABLE syncs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            source TEXT NOT NULL,
-            commit_sha TEXT,
-            previous_commit TEXT,
-            outcome TEXT NOT NULL,         -- applied | unchanged | invalid | refused | failed
-            started_at TEXT NOT NULL,
-            ended_at TEXT,
-            summary TEXT,
-            errors TEXT NOT NULL DEFAULT '[]',
-            warnings TEXT NOT NULL DEFAULT '[]'
-        );
-        CREATE INDEX syncs_source ON syncs(source, id);
-        CREATE TABLE executions (
-            id TEXT PRIMARY KEY,
-            flow_uid TEXT NOT NULL,
-            revision INTEGER NOT NULL,
-            commit_sha TEXT NOT NULL,
-            state TEXT NOT NULL,
-            trigger_uid TEXT,
-            scheduled_at TEXT,
-            created_at TEXT NOT NULL,
-            started_at TEXT,
-            ended_at TEXT,
-            inputs TEXT NOT NULL DEFAULT '{}',
-            outputs TEXT NOT NULL DEFAULT '{}',
-            labels TEXT NOT NULL DEFAULT '{}',
-            trigger_vars TEXT NOT NULL DEFAULT '{}',
-            error TEXT,
-            UNIQUE (trigger_uid, scheduled_at)   -- a trigger fires at most once per scheduled time
-        );
-        CREATE INDEX executions_state ON executions(state);
-        CREATE INDEX executions_flow ON executions(flow_uid, created_at);
-        CREATE TABLE outbox (              -- commit statuses to post, written with what they report
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            source TEXT,
-            commit_sha TEXT NOT NULL,
-            context TEXT NOT NULL,
-            state TEXT NOT NULL,
-            description TEXT NOT NULL DEFAULT '',
-            target_url TEXT,
-            created_at TEXT NOT NULL,
-            sent_at TEXT,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT,
-            last_error TEXT,
-            given_up INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX outbox_pending ON outbox(sent_at, given_up, next_attempt_at);
-        """,
-    ),
-    (
-        "task runs, logs, kill and resume requests",
-        """
-        CREATE TABLE task_runs (           -- one attempt of one task (a ForEach value is its own)
-            id TEXT PRIMARY KEY,
-            execution_id TEXT NOT NULL,
-            task_id TEXT NOT NULL,
-            task_type TEXT NOT NULL,
-            parent_id TEXT,
-            value TEXT,
-            iteration INTEGER,
-            attempt INTEGER NOT NULL DEFAULT 1,
-            state TEXT NOT NULL,
-            started_at TEXT,
-            ended_at TEXT,
-            outputs TEXT NOT NULL DEFAULT '{}',
-            error TEXT
-        );
-        CREATE INDEX task_runs_execution ON task_runs(execution_id, id);
-        CREATE TABLE logs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            execution_id TEXT NOT NULL,
-            task_run_id TEXT,
-            at TEXT NOT NULL,
-            level TEXT NOT NULL,
-            message TEXT NOT NULL
-        );
-        CREATE INDEX logs_execution ON logs(execution_id, id);
-        ALTER TABLE executions ADD COLUMN source TEXT;
-        ALTER TABLE executions ADD COLUMN parent_execution TEXT;
-        ALTER TABLE executions ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE executions ADD COLUMN resume_inputs TEXT;  -- set by `gitsync resume`; the paused run reads it
-        """,
-    ),
-    (
-        "outbox sender: coalescing and the last status posted per (commit, context)",
-        """
-        ALTER TABLE outbox ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;  -- a newer row of the same key won
-        CREATE INDEX outbox_key ON outbox(commit_sha, context, id);
-        CREATE TABLE outbox_sent (         -- what the host shows for each key: never post the same thing twice
-            source TEXT NOT NULL DEFAULT '',
-            commit_sha TEXT NOT NULL,
-            context TEXT NOT NULL,
-            state TEXT NOT NULL,           -- the host's state, as posted (GitLab `running`, `failed`, ...)
-            description TEXT NOT NULL,     -- as posted (truncated to the host's limit)
-            outbox_id INTEGER NOT NULL,
-            sent_at TEXT NOT NULL,
-            PRIMARY KEY (source, commit_sha, context)
-        );
-        """,
-    ),
-    (
-        "flow-level retries",
-        """
-        ALTER TABLE executions ADD COLUMN original_id TEXT;  -- the first execution of a retried chain
-        ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
-        """,
-    ),
-]
+from gitsync.errors import StateError
+from gitsync.state.schema import MIGRATIONS, MigrationStep
 
 
 def now_iso() -> str:
@@ -207,6 +51,7 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state database {self.path}: {exc}") from exc
+        self.db = database(self._conn)  # sqlite-utils over the same connection: use it under the lock (rows_where)
         self._lock = threading.RLock()
         self._depth = 0
         self.migrate()
@@ -258,29 +103,51 @@ class Store:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def rows_where(
+        self, table: str, where: str | None = None, params: Sequence[Any] = (), **options: Any
+    ) -> list[dict[str, Any]]:
+        """sqlite-utils' `table.rows_where` (`select`, `order_by`, `limit`, ...), read whole under the lock."""
+        with self._lock:
+            try:
+                return list(self.db.table(table).rows_where(where, list(params), **options))
+            except sqlite3.Error as exc:
+                raise StateError(f"state query failed: {exc}") from exc
+
     # -- migrations ---------------------------------------------------------------------------------------------
 
     def migrate(self) -> None:
+        """Apply the migrations not yet recorded in `_migrations`, each in its own transaction with its record."""
         with self._lock:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
             )
             done = {row[0] for row in self._conn.execute("SELECT version FROM _migrations")}
-            for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+            for version, (name, step) in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
                 with self.atomic() as conn:
-                    for statement in _statements(sql):
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                        (version, name, now_iso()),
+                    _run_step(conn, step)
+                    database(conn).table("_migrations").insert(
+                        {"version": version, "name": name, "applied_at": now_iso()}
                     )
 
     @property
     def schema_version(self) -> int:
         row = self.query_one("SELECT max(version) AS v FROM _migrations")
         return int(row["v"] or 0) if row else 0
+
+
+def database(conn: sqlite3.Connection) -> Database:
+    """The sqlite-utils view of a connection (cheap: no query is run; no plugin hooks, no PRAGMA changed)."""
+    return Database(conn, recursive_triggers=False, execute_plugins=False)
+
+
+def _run_step(conn: sqlite3.Connection, step: MigrationStep) -> None:
+    if callable(step):
+        step(database(conn))
+        return
+    for statement in _statements(step):
+        conn.execute(statement)
 
 
 def _statements(script: str) -> list[str]:

@@ -15,95 +15,34 @@ Per key (source, commit, context):
 
 All state is in SQLite (`next_attempt_at`, `attempts`, `outbox_sent`): a new sender on the same database resumes.
 Different keys are posted over a few concurrent connections (`concurrency`); see bench/bench_statuses.py.
+
+The parts: `claims` (which rows are due, per-key ordering and coalescing, rows in flight), `delivery` (posting
+one row and recording its outcome), `policy` (back-off, host health); this module runs them on threads.
+The SQL is in `gitsync.state.outbox`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from gitsync.config import Settings
-from gitsync.hosts import HostError, ProviderUnavailable, StatusPost, StatusProvider, provider_for
-from gitsync.redact import redact
-from gitsync.state.database import Store, iso, now_iso
+from gitsync.hosts import ProviderUnavailable, StatusProvider, provider_for
+from gitsync.state import outbox
+from gitsync.state.database import Store
+from gitsync.statuses.claims import NO_PROVIDER, SUPERSEDED, Claims, Row
+from gitsync.statuses.delivery import DUPLICATE, Delivery
+from gitsync.statuses.policy import Backoff, HostHealth
+
+__all__ = ["DUPLICATE", "NO_PROVIDER", "SUPERSEDED", "Backoff", "HostHealth", "OutboxSender", "Row", "outbox_health"]
 
 log = logging.getLogger("gitsync.outbox")
-
-NO_PROVIDER = "no status provider configured"
-DUPLICATE = "not posted: the host already shows this state and description"
-SUPERSEDED = "not posted: a newer status of the same commit and context was queued"
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential back-off with jitter: attempt n waits base·2^(n-1), capped, times a factor in [1-jitter, 1]."""
-
-    base: float = 1.0
-    cap: float = 300.0
-    jitter: float = 0.5
-
-    def delay(self, attempts: int, floor: float | None = None) -> float:
-        raw = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
-        wait = raw * (1 - self.jitter * random.random())
-        return max(wait, floor or 0.0)
-
-
-@dataclass(frozen=True)
-class Row:
-    id: int
-    source: str | None
-    commit: str
-    context: str
-    state: str
-    description: str
-    target_url: str | None
-    attempts: int
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.source or "", self.commit, self.context)
-
-    def post(self) -> StatusPost:
-        return StatusPost(self.commit, self.context, self.state, self.description, self.target_url)
-
-
-@dataclass
-class HostHealth:
-    provider: str
-    sent: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    last_error_at: str | None = None
-    last_sent_at: str | None = None
-    paused_until: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        paused = max(0.0, self.paused_until - time.monotonic())
-        return {
-            "provider": self.provider,
-            "sent": self.sent,
-            "consecutive_failures": self.failures,
-            "last_error": self.last_error,
-            "last_error_at": self.last_error_at,
-            "last_sent_at": self.last_sent_at,
-            "paused_for_s": round(paused, 1) if paused else None,
-        }
-
-
-@dataclass
-class _Flight:
-    keys: set[tuple[str, str, str]] = field(default_factory=set)
-    ids: set[int] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class OutboxSender:
@@ -129,13 +68,12 @@ class OutboxSender:
         self.poll_interval = poll_interval
         self.batch = batch
         self.hosts = {name: HostHealth(p.name) for name, p in self.providers.items()}
-        self.requests = 0
-        self._flight = _Flight()
+        self._claims = Claims(store, list(self.providers), self.unavailable, batch)
+        self._delivery = Delivery(store, self.providers, self.hosts, self.backoff)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._secrets = [p.token for p in self.providers.values()]
 
     @classmethod
     def from_settings(
@@ -150,6 +88,11 @@ class OutboxSender:
             except ProviderUnavailable as exc:
                 unavailable[source.name] = str(exc)
         return cls(store, providers, unavailable, **options)
+
+    @property
+    def requests(self) -> int:
+        """Status requests sent to the hosts so far."""
+        return self._delivery.requests
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -200,7 +143,12 @@ class OutboxSender:
     def drain_once(self) -> int:
         """One pass on the calling thread: post every key that is due (sequentially). Returns rows handled."""
         handled: list[Row] = []
-        self._dispatch(lambda row: (handled.append(row), self._deliver(row)))
+
+        def deliver_here(row: Row) -> None:
+            handled.append(row)
+            self._deliver(row)
+
+        self._dispatch(deliver_here)
         return len(handled)
 
     def drain(self, timeout: float = 30.0) -> bool:
@@ -214,202 +162,31 @@ class OutboxSender:
             time.sleep(min(max(wait, 0.005), max(0.0, deadline - time.monotonic()), 0.25))
         return False
 
-    def _dispatch(self, submit: Any) -> None:
-        self._mark_unconfigured()
-        free = self.concurrency - len(self._flight.keys) if self._pool is not None else self.batch
+    def _dispatch(self, submit: Callable[[Row], Any]) -> None:
+        self._claims.note_unconfigured()
+        free = self.concurrency - self._claims.in_flight if self._pool is not None else self.batch
         if free <= 0:
             return
-        for row in self._due_rows(free):
+        paused = {name for name, host in self.hosts.items() if host.paused}
+        for row in self._claims.due(free, paused):
             if self._stop.is_set():
                 return
-            if self.hosts[row.key[0]].paused_until > time.monotonic():
+            if self.hosts[row.key[0]].paused:
                 continue  # the host just asked us to wait (rate limit): the rest of its rows wait too
-            with self._flight.lock:
-                self._flight.keys.add(row.key)
-                self._flight.ids.add(row.id)
+            self._claims.claim(row)
             submit(row)
-
-    def _due_rows(self, limit: int) -> list[Row]:
-        """The latest unsent row of each key that is due, oldest key first; older rows of a key are superseded."""
-        now = now_iso()
-        paused = {name for name, host in self.hosts.items() if host.paused_until > time.monotonic()}
-        with self.store.atomic() as conn:
-            rows = conn.execute(
-                """SELECT id, source, commit_sha, context, state, description, target_url, attempts, next_attempt_at
-                   FROM outbox WHERE sent_at IS NULL AND given_up = 0 AND superseded = 0
-                   ORDER BY id LIMIT ?""",
-                (self.batch * 20,),
-            ).fetchall()
-            latest: dict[tuple[str, str, str], Any] = {}
-            older: list[tuple[int, Any]] = []
-            with self._flight.lock:
-                in_flight = set(self._flight.ids)
-                busy = set(self._flight.keys)
-            for record in rows:
-                key = (record["source"] or "", record["commit_sha"], record["context"])
-                if record["id"] in in_flight or key[0] not in self.providers:
-                    continue  # rows of a source without a provider stay as written
-                previous = latest.get(key)
-                if previous is not None:
-                    older.append((previous["id"], record["id"]))
-                latest[key] = record
-            self._supersede(conn, older, latest)
-        due: list[Row] = []
-        for key, record in latest.items():
-            if key in busy or key[0] in paused:
-                continue
-            if record["next_attempt_at"] and record["next_attempt_at"] > now:
-                continue
-            due.append(_row(record))
-            if len(due) >= limit:
-                break
-        return due
-
-    def _supersede(self, conn: Any, older: list[tuple[int, int]], latest: Mapping[Any, Any]) -> None:
-        """Mark older rows superseded; the newer row keeps the later of their retry times (back-off holds)."""
-        if not older:
-            return
-        conn.executemany(
-            "UPDATE outbox SET superseded = 1, last_error = ? WHERE id = ?", [(SUPERSEDED, old) for old, _ in older]
-        )
-        conn.executemany(
-            """UPDATE outbox SET next_attempt_at = (SELECT o.next_attempt_at FROM outbox o WHERE o.id = ?)
-               WHERE id = ? AND (SELECT o.next_attempt_at FROM outbox o WHERE o.id = ?) >
-                                 COALESCE(next_attempt_at, '')""",
-            [(old, new, old) for old, new in older],
-        )
-
-    def _mark_unconfigured(self) -> None:
-        """Rows of a source without a provider stay unsent (not given up: configuring it later delivers them)."""
-        known = list(self.providers)
-        marks = ",".join("?" * len(known)) or "NULL"
-        with self.store.atomic() as conn:
-            rows = conn.execute(
-                f"""SELECT id, source FROM outbox WHERE sent_at IS NULL AND given_up = 0 AND superseded = 0
-                    AND last_error IS NULL AND (source IS NULL OR source NOT IN ({marks}))""",
-                known,
-            ).fetchall()
-            conn.executemany(
-                "UPDATE outbox SET last_error = ? WHERE id = ?",
-                [(self.unavailable.get(r["source"] or "", NO_PROVIDER), r["id"]) for r in rows],
-            )
-
-    # -- one row ------------------------------------------------------------------------------------------------
 
     def _deliver(self, row: Row) -> None:
         try:
-            self._post(row)
-        except Exception as exc:  # a bug in a provider: retried like a transient error, and logged
-            log.exception("posting status %s failed", row.id)
-            self._retry(row, HostError(f"{type(exc).__name__}: {exc}"))
+            self._delivery.deliver(row)
         finally:
-            with self._flight.lock:
-                self._flight.keys.discard(row.key)
-                self._flight.ids.discard(row.id)
-
-    def _post(self, row: Row) -> None:
-        provider = self.providers[row.key[0]]
-        post = row.post()
-        try:
-            host_state, description = provider.host_state(post.state), provider.describe(post)
-        except HostError as exc:
-            self._give_up(row, exc)
-            return
-        if self._already_shown(row, host_state, description):
-            self._finish(row, superseded=True, note=DUPLICATE)
-            return
-        try:
-            with self._flight.lock:
-                self.requests += 1
-            provider.post_status(post)
-        except HostError as exc:
-            if exc.permanent:
-                self._give_up(row, exc)
-            else:
-                self._retry(row, exc)
-            return
-        self._sent(row, host_state, description)
-
-    def _already_shown(self, row: Row, state: str, description: str) -> bool:
-        last = self.store.query_one(
-            "SELECT state, description FROM outbox_sent WHERE source = ? AND commit_sha = ? AND context = ?", row.key
-        )
-        return last is not None and (last["state"], last["description"]) == (state, description)
-
-    def _sent(self, row: Row, state: str, description: str) -> None:
-        sent_at = now_iso()
-        with self.store.atomic() as conn:
-            conn.execute(
-                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL "
-                "WHERE id = ?",
-                (sent_at, row.id),
-            )
-            conn.execute(
-                """INSERT INTO outbox_sent (source, commit_sha, context, state, description, outbox_id, sent_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (source, commit_sha, context) DO UPDATE SET state = excluded.state,
-                     description = excluded.description, outbox_id = excluded.outbox_id, sent_at = excluded.sent_at""",
-                (*row.key, state, description, row.id, sent_at),
-            )
-        host = self.hosts[row.key[0]]
-        host.sent, host.failures, host.last_sent_at = host.sent + 1, 0, sent_at
-
-    def _finish(self, row: Row, superseded: bool, note: str) -> None:
-        with self.store.atomic() as conn:
-            conn.execute(
-                "UPDATE outbox SET superseded = ?, last_error = ? WHERE id = ?", (int(superseded), note, row.id)
-            )
-
-    def _give_up(self, row: Row, error: HostError) -> None:
-        reason = self._reason(error)
-        log.warning("giving up on status %s (%s %s on %s): %s", row.id, row.context, row.state, row.commit, reason)
-        with self.store.atomic() as conn:
-            conn.execute(
-                "UPDATE outbox SET given_up = 1, attempts = attempts + 1, last_error = ?, next_attempt_at = NULL "
-                "WHERE id = ?",
-                (reason, row.id),
-            )
-        self._note_failure(row, reason)
-
-    def _retry(self, row: Row, error: HostError) -> None:
-        attempts = row.attempts + 1
-        wait = self.backoff.delay(attempts, floor=error.retry_after)
-        reason = f"{self._reason(error)} (attempt {attempts}, next in {wait:.1f}s)"
-        if error.retry_after is not None and error.status in (403, 429):
-            self.hosts[row.key[0]].paused_until = time.monotonic() + wait
-        with self.store.atomic() as conn:
-            conn.execute(
-                "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (attempts, reason, iso(datetime.now(UTC) + timedelta(seconds=wait)), row.id),
-            )
-        self._note_failure(row, reason)
-
-    def _note_failure(self, row: Row, reason: str) -> None:
-        host = self.hosts[row.key[0]]
-        host.failures += 1
-        host.last_error, host.last_error_at = reason, now_iso()
-
-    def _reason(self, error: HostError) -> str:
-        return redact(str(error), self._secrets)[:500]
+            self._claims.release(row)
 
     # -- reading ------------------------------------------------------------------------------------------------
 
     def next_due_in(self) -> float | None:
         """Seconds until the next unsent row of a configured source is due (0: now; None: nothing to send)."""
-        known = list(self.providers)
-        if not known:
-            return None
-        marks = ",".join("?" * len(known))
-        row = self.store.query_one(
-            f"""SELECT min(COALESCE(next_attempt_at, '')) AS due, count(*) AS n FROM outbox
-                WHERE sent_at IS NULL AND given_up = 0 AND superseded = 0 AND source IN ({marks})""",
-            known,
-        )
-        if not row or not row["n"]:
-            return None
-        if not row["due"]:
-            return 0.0
-        return max(0.0, (datetime.fromisoformat(row["due"]) - datetime.now(UTC)).total_seconds())
+        return self._claims.next_due_in()
 
     def health(self) -> dict[str, Any]:
         """A summary for /healthz: degraded when a key's latest status was given up or a host keeps failing."""
@@ -419,24 +196,8 @@ class OutboxSender:
 def outbox_health(
     store: Store, hosts: Mapping[str, HostHealth] | None = None, unavailable: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    counts = (
-        store.query_one(
-            """SELECT
-             sum(sent_at IS NULL AND given_up = 0 AND superseded = 0) AS pending,
-             sum(sent_at IS NULL AND given_up = 0 AND superseded = 0 AND attempts > 0) AS retrying,
-             sum(given_up) AS given_up,
-             min(CASE WHEN sent_at IS NULL AND given_up = 0 AND superseded = 0 THEN created_at END) AS oldest_pending_at
-           FROM outbox"""
-        )
-        or {}
-    )
-    unresolved = store.query(
-        """SELECT o.commit_sha AS commit_sha, o.context AS context, o.last_error AS last_error FROM outbox o
-           WHERE o.given_up = 1 AND NOT EXISTS (
-             SELECT 1 FROM outbox n WHERE n.commit_sha = o.commit_sha AND n.context = o.context
-               AND COALESCE(n.source, '') = COALESCE(o.source, '') AND n.id > o.id AND n.sent_at IS NOT NULL)
-           ORDER BY o.id DESC LIMIT 5"""
-    )
+    counts = outbox.pending_counts(store)
+    unresolved = outbox.unresolved_given_up(store, limit=5)
     host_view = {name: h.as_dict() for name, h in (hosts or {}).items()}
     failing = any(h["consecutive_failures"] >= 5 for h in host_view.values())
     return {
@@ -451,16 +212,3 @@ def outbox_health(
         "hosts": host_view,
         "unconfigured": dict(unavailable or {}),
     }
-
-
-def _row(record: Any) -> Row:
-    return Row(
-        id=int(record["id"]),
-        source=record["source"],
-        commit=record["commit_sha"],
-        context=record["context"],
-        state=record["state"],
-        description=record["description"] or "",
-        target_url=record["target_url"],
-        attempts=int(record["attempts"] or 0),
-    )

@@ -22,7 +22,8 @@ from gitsync.git import trees as gitread
 from gitsync.git.fetch import FetchResult, fetch
 from gitsync.git.trees import GitReadError
 from gitsync.redact import redact_url
-from gitsync.state import applied as state
+from gitsync.schedule.firing import is_schedule
+from gitsync.state import flows, outbox, sources, syncs, triggers
 from gitsync.state.database import Store, now_iso
 from gitsync.sync.compute import PlanComputation, compute_plan
 from gitsync.sync.plan import FlowVersion, Plan
@@ -32,7 +33,6 @@ log = logging.getLogger("gitsync.sync")
 
 Outcome = Literal["applied", "unchanged", "invalid", "refused", "failed"]
 SYNC_CONTEXT = "gitsync/sync"
-SCHEDULE_TYPES = frozenset({"io.kestra.plugin.core.trigger.Schedule"})
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def sync_source(
         fetched = fetcher(source, data_dir)
     except FetchError as exc:
         return _record_failure(store, source, started, str(exc))
-    previous = state.applied_commit(store, source.name)
+    previous = sources.applied_commit(store, source.name)
     if previous == fetched.commit:
         log.debug("%s: no changes since last sync: observed revision %s", source.name, fetched.revision)
         return SyncResult(source.name, "unchanged", fetched.commit, previous, summary="no changes")
@@ -95,9 +95,9 @@ def sync_source(
             store, source, fetched, previous, started, "invalid", errors, warnings, plan, public_url
         )
     # Only the touched flows are read from the state: the cost follows the change, not the repository.
-    stored = state.count_flows(store, source.name)
+    stored = flows.count_flows(store, source.name)
     removed = _removed(store, source, computation)
-    touched = state.applied_flows(store, source.name, uids=sorted(set(computation.desired) | removed))
+    touched = flows.applied_flows(store, source.name, uids=sorted(set(computation.desired) | removed))
     remaining = stored - len(removed & set(touched)) + len(set(computation.desired) - set(touched))
     if remaining == 0 and stored and not source.allow_empty:
         reason = (
@@ -107,20 +107,22 @@ def sync_source(
         return _record_rejection(
             store, source, fetched, previous, started, "refused", [reason], warnings, plan, public_url
         )
-    return _apply(store, source, fetched, previous, started, computation, removed, touched, warnings, public_url)
+    return _apply(
+        store, source, fetched, previous, started, computation, removed, touched, warnings, public_url, registry
+    )
 
 
 def _removed(store: Store, source: SourceConfig, computation: PlanComputation) -> set[str]:
     """Uids the apply removes: from the tree diff, or, after a full load, whatever the state holds that head lacks."""
     if computation.plan.base:
         return set(computation.plan.flow_uids("removed"))
-    return set(state.applied_uids(store, source.name)) - set(computation.desired)
+    return set(flows.applied_uids(store, source.name)) - set(computation.desired)
 
 
 def _plan(
     store: Store, source: SourceConfig, fetched: FetchResult, previous: str | None, registry: Registry, now: datetime
 ) -> PlanComputation:
-    known = state.UidPaths(store, source.name)
+    known = flows.UidPaths(store, source.name)
     base = previous if previous is not None and _has_commit(fetched.repo_path, previous) else None
     if base is not None and _folder_changed(store, source):
         base = None  # the source now reads another folder: compare everything with the state
@@ -143,8 +145,8 @@ def _plan(
 
 
 def _folder_changed(store: Store, source: SourceConfig) -> bool:
-    row = store.query_one("SELECT path FROM sources WHERE name = ?", (source.name,))
-    return row is not None and row["path"] != source.path
+    applied_path = sources.applied_path(store, source.name)
+    return applied_path is not None and applied_path != source.path
 
 
 def _has_commit(repo_path: Path, sha: str) -> bool:
@@ -158,7 +160,7 @@ def _has_commit(repo_path: Path, sha: str) -> bool:
 def _ownership_errors(store: Store, source: SourceConfig, computation: PlanComputation) -> list[str]:
     """Invariant 6: another source never gives up a flow to this one."""
     added = [uid for uid in computation.desired if uid not in computation.applied]
-    owners = state.flows_owned_elsewhere(store, source.name, added)
+    owners = flows.flows_owned_elsewhere(store, source.name, added)
     return [
         f"{computation.desired[uid].path}: flow '{uid}' belongs to source {owner!r}; each flow has one source"
         for uid, owner in sorted(owners.items())
@@ -173,15 +175,16 @@ def _apply(
     started: str,
     computation: PlanComputation,
     removed: set[str],
-    in_db: dict[str, state.AppliedFlow],
+    in_db: dict[str, flows.AppliedFlow],
     warnings: list[str],
     public_url: str | None,
+    registry: Registry,
 ) -> SyncResult:
     plan = computation.plan
     author, message = _commit_info(fetched)
     applied_at = now_iso()
     with store.atomic() as conn:
-        state.upsert_source(
+        sources.upsert_source(
             conn,
             source.name,
             redact_url(source.repo),
@@ -194,14 +197,14 @@ def _apply(
             existing = in_db.get(uid)
             if existing is not None and existing.blob == version.blob and existing.path == version.path:
                 continue
-            state.write_revision(
+            flows.write_revision(
                 conn, _revision_row(source, fetched, version, computation, author, message), applied_at
             )
         for uid in sorted(removed):
-            state.delete_flow(conn, uid, fetched.commit, author, message, applied_at)
-        _apply_triggers(conn, computation, removed, applied_at)
+            flows.delete_flow(conn, uid, fetched.commit, author, message, applied_at)
+        _apply_triggers(conn, computation, removed, applied_at, registry)
         summary = _summary(plan, removed)
-        sync_id = state.insert_sync(
+        sync_id = syncs.insert_sync(
             conn,
             source.name,
             fetched.commit,
@@ -223,9 +226,9 @@ def _revision_row(
     computation: PlanComputation,
     author: str,
     message: str,
-) -> state.RevisionRow:
+) -> flows.RevisionRow:
     flow = version.flow
-    return state.RevisionRow(
+    return flows.RevisionRow(
         uid=flow.uid,
         namespace=flow.namespace,
         flow_id=flow.id,
@@ -240,7 +243,9 @@ def _revision_row(
     )
 
 
-def _apply_triggers(conn: Any, computation: PlanComputation, removed: set[str], applied_at: str) -> None:
+def _apply_triggers(
+    conn: Any, computation: PlanComputation, removed: set[str], applied_at: str, registry: Registry
+) -> None:
     """Triggers follow the plan; a changed trigger keeps its bookkeeping, a removed flow's triggers go.
 
     After a full load (no base commit) every trigger of every loaded flow is upserted, and a stored trigger
@@ -251,30 +256,31 @@ def _apply_triggers(conn: Any, computation: PlanComputation, removed: set[str], 
     wanted = {t.uid for t in plan.triggers if t.change in ("added", "changed")}
     retired = {t.uid for t in plan.triggers if t.change == "removed"}
     watched = removed if plan.base else removed | set(computation.desired)
-    stored = state.trigger_uids_of(conn, sorted(watched))
+    stored = triggers.trigger_uids_of(conn, sorted(watched))
     retired |= {uid for uid, flow_uid in stored.items() if flow_uid in removed}
     if not plan.base:
         wanted |= set(declared)
         retired |= {uid for uid in stored if uid not in declared}
-    state.delete_triggers(conn, sorted(retired))
+    triggers.delete_triggers(conn, sorted(retired))
     for trigger_uid in sorted(wanted & set(declared)):
         flow_uid, trigger = declared[trigger_uid]
-        state.upsert_trigger(conn, _trigger_row(flow_uid, trigger), applied_at)
+        triggers.upsert_trigger(conn, _trigger_row(flow_uid, trigger, registry), applied_at)
 
 
-def _trigger_row(flow_uid: str, trigger: Any) -> state.TriggerRow:
-    type_name = type(trigger).type_name or trigger.type
+def _trigger_row(flow_uid: str, trigger: Any, registry: Registry) -> triggers.TriggerRow:
+    """The stored trigger: `type` is the registry's canonical name (a legacy alias is never stored)."""
+    type_name = registry.canonical(trigger.type) or type(trigger).type_name or trigger.type
     spec = trigger.model_dump(mode="json", by_alias=True, exclude_none=True)
-    is_schedule = type_name in SCHEDULE_TYPES
-    return state.TriggerRow(
+    schedule = is_schedule(type_name)
+    return triggers.TriggerRow(
         uid=f"{flow_uid}/{trigger.id}",
         flow_uid=flow_uid,
         trigger_id=trigger.id,
         type=type_name,
         spec=spec,
-        cron=getattr(trigger, "cron", None) if is_schedule else None,
+        cron=getattr(trigger, "cron", None) if schedule else None,
         with_seconds=bool(getattr(trigger, "withSeconds", False)),
-        timezone=getattr(trigger, "timezone", None) if is_schedule else None,
+        timezone=getattr(trigger, "timezone", None) if schedule else None,
         disabled=bool(trigger.disabled),
     )
 
@@ -282,8 +288,8 @@ def _trigger_row(flow_uid: str, trigger: Any) -> state.TriggerRow:
 def _summary(plan: Plan, removed: set[str]) -> str:
     added = len(plan.flow_uids("added"))
     changed = len(plan.flow_uids("changed")) + len([f for f in plan.flows if f.change == "moved"])
-    triggers = len(plan.triggers)
-    return f"applied: +{added} ~{changed} -{len(removed)} flows, {triggers} trigger change(s)"
+    trigger_changes = len(plan.triggers)
+    return f"applied: +{added} ~{changed} -{len(removed)} flows, {trigger_changes} trigger change(s)"
 
 
 def _commit_info(fetched: FetchResult) -> tuple[str, str]:
@@ -302,16 +308,16 @@ def _commit_info(fetched: FetchResult) -> tuple[str, str]:
 def _status(conn: Any, source: SourceConfig, commit: str, status: str, description: str, url: str | None) -> None:
     """Queue a `gitsync/sync` status, when the source reports to a git host (a `status:` block)."""
     if source.status is not None:
-        state.enqueue_status(conn, source.name, commit, SYNC_CONTEXT, status, description, url)
+        outbox.enqueue_status(conn, source.name, commit, SYNC_CONTEXT, status, description, url)
 
 
 def _record_failure(store: Store, source: SourceConfig, started: str, reason: str) -> SyncResult:
     with store.atomic() as conn:
-        sync_id = state.insert_sync(
+        sync_id = syncs.insert_sync(
             conn,
             source.name,
             None,
-            state.applied_commit(store, source.name),
+            sources.applied_commit(store, source.name),
             "failed",
             started,
             reason,
@@ -340,7 +346,7 @@ def _record_rejection(
     if len(error_rows) < len(errors):
         error_rows += [{"message": e} for e in errors[len(error_rows) :]]
     with store.atomic() as conn:
-        sync_id = state.insert_sync(
+        sync_id = syncs.insert_sync(
             conn,
             source.name,
             fetched.commit,

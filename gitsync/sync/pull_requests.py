@@ -19,7 +19,7 @@ from gitsync.git.trees import GitReadError
 from gitsync.hosts import ProviderUnavailable, provider_for
 from gitsync.hosts.base import HostError, hidden_marker, shorten_markdown
 from gitsync.hosts.webhooks import PullRequest, WebhookEvent
-from gitsync.state import applied as state
+from gitsync.state import outbox
 from gitsync.state.database import Store
 from gitsync.sync.compute import compute_plan
 from gitsync.sync.plan import Plan
@@ -113,7 +113,7 @@ class PullRequestPlanner:
 
     def _report(self, source: SourceConfig, commit: str, status: str, description: str) -> None:
         with self.store.atomic() as conn:
-            state.enqueue_status(
+            outbox.enqueue_status(
                 conn, source.name, commit, PLAN_CONTEXT, status, description, self.settings.http.public_url
             )
         if callable(self.wake):

@@ -1,0 +1,202 @@
+"""The schema of the state database: one migration per released change, applied in order by `Store.migrate`.
+
+A migration is `(name, step)`: the step is SQL text (one or more statements, split and run one by one inside
+the migration's transaction) or a callable taking the `sqlite_utils.Database` of the store's connection (for
+steps sqlite-utils does better, such as `table.add_column` or `table.transform`; it runs inside the same
+transaction, so it must not commit). Versions are positions in this list, recorded in `_migrations`: never
+reorder, renumber or change a released migration; a change is a new migration at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+MigrationStep = str | Callable[[Database], None]
+
+MIGRATIONS: list[tuple[str, MigrationStep]] = [
+    (
+        "initial schema",
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            repo TEXT NOT NULL,             -- redacted: never holds credentials
+            branch TEXT,
+            path TEXT NOT NULL DEFAULT '',
+            namespace_prefix TEXT NOT NULL,
+            applied_commit TEXT,            -- the commit whose flows are active
+            applied_at TEXT
+        );
+        CREATE TABLE flows (               -- the active revision of each flow
+            uid TEXT PRIMARY KEY,          -- namespace.id
+            source TEXT NOT NULL REFERENCES sources(name),
+            namespace TEXT NOT NULL,
+            id TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            commit_sha TEXT NOT NULL,
+            path TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX flows_source ON flows(source);
+        CREATE TABLE revisions (           -- append-only history; a removal is a revision with deleted = 1
+            uid TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            commit_sha TEXT NOT NULL,
+            path TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            author TEXT,
+            message TEXT,
+            applied_at TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            text TEXT,                     -- the flow's YAML at that revision (executions pin it)
+            PRIMARY KEY (uid, revision)
+        );
+        CREATE TABLE triggers (
+            uid TEXT PRIMARY KEY,          -- namespace.flow_id/trigger_id
+            flow_uid TEXT NOT NULL,
+            trigger_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            spec TEXT NOT NULL,            -- JSON of the trigger's properties
+            cron TEXT,
+            with_seconds INTEGER NOT NULL DEFAULT 0,
+            timezone TEXT,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            paused INTEGER NOT NULL DEFAULT 0,
+            registered_at TEXT NOT NULL,
+            last_scheduled_at TEXT,        -- the latest scheduled time decided (fired, or skipped as too late)
+            next_fire TEXT
+        );
+        CREATE INDEX triggers_flow ON triggers(flow_uid);
+        CREATE TABLE syncs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,
+            commit_sha TEXT,
+            previous_commit TEXT,
+            outcome TEXT NOT NULL,         -- applied | unchanged | invalid | refused | failed
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            summary TEXT,
+            errors TEXT NOT NULL DEFAULT '[]',
+            warnings TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX syncs_source ON syncs(source, id);
+        CREATE TABLE executions (
+            id TEXT PRIMARY KEY,
+            flow_uid TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            commit_sha TEXT NOT NULL,
+            state TEXT NOT NULL,
+            trigger_uid TEXT,
+            scheduled_at TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            inputs TEXT NOT NULL DEFAULT '{}',
+            outputs TEXT NOT NULL DEFAULT '{}',
+            labels TEXT NOT NULL DEFAULT '{}',
+            trigger_vars TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            UNIQUE (trigger_uid, scheduled_at)   -- a trigger fires at most once per scheduled time
+        );
+        CREATE INDEX executions_state ON executions(state);
+        CREATE INDEX executions_flow ON executions(flow_uid, created_at);
+        CREATE TABLE outbox (              -- commit statuses to post, written with what they report
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT,
+            commit_sha TEXT NOT NULL,
+            context TEXT NOT NULL,
+            state TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            target_url TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            given_up INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX outbox_pending ON outbox(sent_at, given_up, next_attempt_at);
+        """,
+    ),
+    (
+        "task runs, logs, kill and resume requests",
+        """
+        CREATE TABLE task_runs (           -- one attempt of one task (a ForEach value is its own)
+            id TEXT PRIMARY KEY,
+            execution_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            parent_id TEXT,
+            value TEXT,
+            iteration INTEGER,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            outputs TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE INDEX task_runs_execution ON task_runs(execution_id, id);
+        CREATE TABLE logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            execution_id TEXT NOT NULL,
+            task_run_id TEXT,
+            at TEXT NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX logs_execution ON logs(execution_id, id);
+        ALTER TABLE executions ADD COLUMN source TEXT;
+        ALTER TABLE executions ADD COLUMN parent_execution TEXT;
+        ALTER TABLE executions ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE executions ADD COLUMN resume_inputs TEXT;  -- set by `gitsync resume`; the paused run reads it
+        """,
+    ),
+    (
+        "outbox sender: coalescing and the last status posted per (commit, context)",
+        """
+        ALTER TABLE outbox ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;  -- a newer row of the same key won
+        CREATE INDEX outbox_key ON outbox(commit_sha, context, id);
+        CREATE TABLE outbox_sent (         -- what the host shows for each key: never post the same thing twice
+            source TEXT NOT NULL DEFAULT '',
+            commit_sha TEXT NOT NULL,
+            context TEXT NOT NULL,
+            state TEXT NOT NULL,           -- the host's state, as posted (GitLab `running`, `failed`, ...)
+            description TEXT NOT NULL,     -- as posted (truncated to the host's limit)
+            outbox_id INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (source, commit_sha, context)
+        );
+        """,
+    ),
+    (
+        "flow-level retries",
+        """
+        ALTER TABLE executions ADD COLUMN original_id TEXT;  -- the first execution of a retried chain
+        ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+        """,
+    ),
+    (
+        # The sync now stores the registry's canonical name; rows written earlier may hold a legacy alias
+        # (or another spelling: type names match case-insensitively). The names are spelled out here, not
+        # read from the registry, so that this migration's effect never changes.
+        "triggers.type holds canonical type names",
+        """
+        UPDATE triggers SET type = 'io.kestra.plugin.core.trigger.Schedule'
+          WHERE lower(type) IN ('io.kestra.plugin.core.trigger.schedule',
+                                'io.kestra.core.models.triggers.types.schedule')
+            AND type != 'io.kestra.plugin.core.trigger.Schedule';
+        UPDATE triggers SET type = 'io.kestra.plugin.core.trigger.Flow'
+          WHERE lower(type) IN ('io.kestra.plugin.core.trigger.flow',
+                                'io.kestra.core.models.triggers.types.flow')
+            AND type != 'io.kestra.plugin.core.trigger.Flow';
+        UPDATE triggers SET type = 'io.kestra.plugin.core.trigger.Webhook'
+          WHERE lower(type) IN ('io.kestra.plugin.core.trigger.webhook',
+                                'io.kestra.core.models.triggers.types.webhook')
+            AND type != 'io.kestra.plugin.core.trigger.Webhook';
+        """,
+    ),
+]

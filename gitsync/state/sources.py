@@ -1,0 +1,37 @@
+"""The `sources` table: each configured source and the commit whose flows are active."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gitsync.state.database import Store, now_iso
+
+
+def applied_commit(store: Store, source: str) -> str | None:
+    """The commit whose flows are active for `source` (None before its first apply)."""
+    row = store.query_one("SELECT applied_commit FROM sources WHERE name = ?", (source,))
+    return row["applied_commit"] if row else None
+
+
+def applied_path(store: Store, source: str) -> str | None:
+    """The folder the source's applied commit was read from (None before its first apply)."""
+    row = store.query_one("SELECT path FROM sources WHERE name = ?", (source,))
+    return row["path"] if row else None
+
+
+def upsert_source(
+    conn: sqlite3.Connection, name: str, repo: str, branch: str, path: str, prefix: str | None, commit: str
+) -> None:
+    """Record the source's settings and its newly applied commit (inside the apply's transaction).
+
+    Plain SQL rather than sqlite-utils' `upsert`: it is on every apply, where the library's table
+    introspection would cost more than the statement itself.
+    """
+    conn.execute(
+        """INSERT INTO sources (name, repo, branch, path, namespace_prefix, applied_commit, applied_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET repo = excluded.repo, branch = excluded.branch, path = excluded.path,
+             namespace_prefix = excluded.namespace_prefix, applied_commit = excluded.applied_commit,
+             applied_at = excluded.applied_at""",
+        (name, repo, branch, path, prefix or "", commit, now_iso()),
+    )

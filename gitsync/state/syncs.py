@@ -1,0 +1,43 @@
+"""The `syncs` table: one row per sync of a source, whatever its outcome, with its errors and warnings."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from gitsync.state.database import Store, dumps, loads, now_iso
+
+
+def insert_sync(
+    conn: sqlite3.Connection,
+    source: str,
+    commit: str | None,
+    previous: str | None,
+    outcome: str,
+    started_at: str,
+    summary: str,
+    errors: list[dict[str, Any]] | None = None,
+    warnings: list[dict[str, Any]] | None = None,
+) -> int:
+    """The sync's row (in the transaction of what it applied, if anything); its id."""
+    cursor = conn.execute(
+        """INSERT INTO syncs (source, commit_sha, previous_commit, outcome, started_at, ended_at, summary, errors,
+                              warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (source, commit, previous, outcome, started_at, now_iso(), summary, dumps(errors or []), dumps(warnings or [])),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def list_syncs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest syncs, newest first."""
+    rows = store.rows_where(
+        "syncs",
+        select='id, source, commit_sha AS "commit", previous_commit, outcome, started_at, ended_at, summary, '
+        "errors, warnings",
+        order_by="id DESC",
+        limit=int(limit),
+    )
+    for row in rows:
+        row["errors"] = loads(row["errors"]) or []
+        row["warnings"] = loads(row["warnings"]) or []
+    return rows

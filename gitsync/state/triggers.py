@@ -1,0 +1,85 @@
+"""The `triggers` table: every trigger of every active flow, with the scheduler's bookkeeping.
+
+`type` holds the registry's canonical type name (migration 5 rewrote older rows), so a reader compares
+with one name, never with alias lists. Writes take the connection of the caller's `store.atomic()` block.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gitsync.state.database import Store, dumps, loads, query_in
+
+
+@dataclass(frozen=True)
+class TriggerRow:
+    uid: str
+    flow_uid: str
+    trigger_id: str
+    type: str
+    spec: dict[str, Any]
+    cron: str | None
+    with_seconds: bool
+    timezone: str | None
+    disabled: bool
+
+
+def upsert_trigger(conn: sqlite3.Connection, row: TriggerRow, registered_at: str) -> None:
+    """Add or change a trigger; a changed trigger keeps its bookkeeping (registration and last scheduled time).
+
+    Plain SQL: sqlite-utils' upsert would also overwrite `registered_at`, which only an insert may set.
+    """
+    conn.execute(
+        """INSERT INTO triggers (uid, flow_uid, trigger_id, type, spec, cron, with_seconds, timezone, disabled,
+                                 registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(uid) DO UPDATE SET type = excluded.type, spec = excluded.spec, cron = excluded.cron,
+             with_seconds = excluded.with_seconds, timezone = excluded.timezone, disabled = excluded.disabled""",
+        (
+            row.uid,
+            row.flow_uid,
+            row.trigger_id,
+            row.type,
+            dumps(row.spec),
+            row.cron,
+            int(row.with_seconds),
+            row.timezone,
+            int(row.disabled),
+            registered_at,
+        ),
+    )
+
+
+def trigger_uids_of(conn: sqlite3.Connection, flow_uids: Sequence[str]) -> dict[str, str]:
+    """trigger uid -> flow uid for the stored triggers of these flows."""
+    rows = query_in(conn, "SELECT uid, flow_uid FROM triggers WHERE flow_uid IN ({ids})", flow_uids)
+    return {row["uid"]: row["flow_uid"] for row in rows}
+
+
+def delete_triggers(conn: sqlite3.Connection, uids: Sequence[str]) -> None:
+    conn.executemany("DELETE FROM triggers WHERE uid = ?", [(uid,) for uid in uids])
+
+
+def count_triggers(store: Store, source: str) -> int:
+    """Triggers of the source's active flows (the daemon's gauges)."""
+    row = store.query_one(
+        "SELECT count(*) AS n FROM triggers t JOIN flows f ON f.uid = t.flow_uid WHERE f.source = ?", (source,)
+    )
+    return int(row["n"]) if row else 0
+
+
+def list_triggers(store: Store) -> list[dict[str, Any]]:
+    """Every trigger with its flow's state, by uid (CLI `gitsync triggers`, HTTP /api/v1/triggers)."""
+    rows = store.query(
+        """SELECT t.uid, t.flow_uid, t.trigger_id, t.type, t.cron, t.with_seconds = 1 AS with_seconds, t.timezone,
+                  t.disabled = 1 AS disabled, t.paused = 1 AS paused, t.next_fire, t.last_scheduled_at,
+                  t.registered_at, t.spec, f.disabled = 1 AS flow_disabled, f.revision, f.commit_sha AS "commit"
+           FROM triggers t JOIN flows f ON f.uid = t.flow_uid ORDER BY t.uid"""
+    )
+    for row in rows:
+        row["spec"] = loads(row["spec"]) or {}
+        for key in ("with_seconds", "disabled", "paused", "flow_disabled"):
+            row[key] = bool(row[key])
+    return rows
