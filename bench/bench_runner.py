@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitsync import state
+from gitsync.compose import build_runs, load_registry
+from gitsync.config import load_settings
 from gitsync.executions.manager import RunManager
 from gitsync.state.database import Store, now_iso
 
@@ -448,7 +450,8 @@ def main() -> None:
                 "mem": memory_flow(),
             },
         )
-        runs = RunManager(store, root / "data")
+        settings = load_settings(None, {"db": str(root / "state.db"), "data_dir": str(root / "data")})
+        runs = build_runs(store, settings, load_registry(), status_sources=None)
         bench = Bench(store, runs, args.rounds, args.tasks, args.shell_tasks)
         print(
             f"gitsync runner bench: python {sys.version.split()[0]}, {os.cpu_count()} cpus, state {root / 'state.db'}"

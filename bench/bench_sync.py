@@ -34,11 +34,12 @@ from flowgen import flow_text, write_flows
 from gitgen import commit_files, flow_repo
 from gitservers import GitRepo, http_git_server
 
+from gitsync.compose import load_registry
 from gitsync.config import SourceConfig
 from gitsync.flows.loader import load_flow_sources
 from gitsync.state.database import Store
 from gitsync.sync.apply import sync_source
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 
 SECRET_ENV, SECRET = "GITSYNC_BENCH_SECRET", "bench-webhook-secret"
 TOKEN_ENV, TOKEN = "GITSYNC_BENCH_TOKEN", "bench-git-token"
@@ -253,7 +254,7 @@ def print_latency(label: str, values: list[float], note: str = "") -> None:
 
 def main() -> None:
     args = parse_args()
-    registry = default_registry()
+    registry = load_registry()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="gitsync-bench-") as tmp:
         root = Path(tmp)

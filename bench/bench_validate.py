@@ -17,8 +17,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flowgen import write_flows
 
+from gitsync.compose import load_registry
 from gitsync.flows.loader import load_paths
-from runner.registry import default_registry
 
 
 def bare_parse(paths: list[Path]) -> None:
@@ -37,7 +37,7 @@ def best_of(runs: int, fn) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    registry = default_registry()
+    registry = load_registry()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         paths = write_flows(root, count)

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitsync.config import Settings, SourceConfig
 from gitsync.executions.manager import RunManager
@@ -27,7 +27,10 @@ from gitsync.state.database import Store, now_iso
 from gitsync.statuses.sender import OutboxSender
 from gitsync.sync.apply import SyncResult, sync_source
 from gitsync.sync.pull_requests import PullRequestPlanner
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 log = logging.getLogger("gitsync.daemon")
 
@@ -64,16 +67,32 @@ class _Requests:
     condition: threading.Condition = field(default_factory=threading.Condition)
 
 
+@dataclass
+class DaemonParts:
+    """What the composition root (`gitsync.compose.build_daemon`) builds for the daemon."""
+
+    store: Store
+    registry: Registry
+    runs: RunManager
+    statuses: OutboxSender
+    pull_requests: PullRequestPlanner
+    metrics: Metrics
+
+
 class Daemon:
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    """Runs the threads of the service over the parts it is given; it builds none of them (see gitsync.compose)."""
+
+    def __init__(self, settings: Settings, parts: DaemonParts) -> None:
         self.settings = settings
-        self.registry = registry or default_registry()
-        self.store = Store(settings.db)
-        self.metrics = Metrics()
-        self.runs = RunManager.from_settings(self.store, settings, self.registry)
-        self.statuses = OutboxSender.from_settings(self.store, settings)
-        self.pull_requests = PullRequestPlanner(settings, self.store, wake=self.statuses.wake)
+        self.registry = parts.registry
+        self.store = parts.store
+        self.metrics = parts.metrics
+        self.runs = parts.runs
+        self.statuses = parts.statuses
+        self.pull_requests = parts.pull_requests
         self.scheduler = Scheduler(self.store, on_fire=self._on_fire)
+        self.app: Starlette | None = None
+        """The HTTP app (`gitsync.compose.build_http_app`); served on `settings.http.listen` when set."""
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in settings.sources}
         self._requests = _Requests()
         self._stop = threading.Event()
@@ -252,21 +271,12 @@ class Daemon:
         return {"status": "degraded" if degraded else "ok", "sources": sources, "statuses": statuses}
 
     def _start_http(self) -> None:
+        if self.app is None:
+            return
         import uvicorn
 
-        from gitsync.http.app import build_app
-
-        app = build_app(
-            self.settings,
-            self.store,
-            request_sync=self.request_sync,
-            health=self.health_report,
-            metrics=self.metrics,
-            runs=self.runs,
-            on_pull_request=self.pull_requests.submit,
-        )
         config = uvicorn.Config(
-            app,
+            self.app,
             host=self.settings.http.host,
             port=self.settings.http.port,
             log_level="warning",

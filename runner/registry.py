@@ -100,13 +100,3 @@ def load_entry_points(registry: Registry | None = None) -> Registry:
         registry.register(cls, origin)
     return registry
 
-
-_default: Registry | None = None
-
-
-def default_registry() -> Registry:
-    """The process-wide registry of installed plugins, loaded once."""
-    global _default
-    if _default is None:
-        _default = load_entry_points()
-    return _default

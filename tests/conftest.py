@@ -6,9 +6,10 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import installed
 import pytest
 
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 
 WriteFlow = Callable[..., Path]
 
@@ -36,4 +37,4 @@ def write_flow(tmp_path: Path) -> WriteFlow:
 @pytest.fixture
 def registry() -> Registry:
     """The installed plugins, loaded through their entry points (the registry the CLI uses)."""
-    return default_registry()
+    return installed.registry()

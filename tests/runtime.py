@@ -6,10 +6,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import installed
 from gitservers import GitRepo
 
-from gitsync.config import SourceConfig
-from gitsync.executions.manager import RunManager
+from gitsync.compose import build_runs
+from gitsync.config import SourceConfig, load_settings
 from gitsync.state.database import Store, loads
 from gitsync.sync.apply import sync_source
 
@@ -20,13 +21,14 @@ class Runtime:
         self.repo = GitRepo(tmp / "repo")
         self.store = Store(tmp / "state.db")
         self.data_dir = tmp / "data"
-        self.runs = RunManager(self.store, self.data_dir)
+        settings = load_settings(None, {"db": str(tmp / "state.db"), "data_dir": str(self.data_dir)})
+        self.runs = build_runs(self.store, settings, installed.registry(), status_sources=None)
         self.source = SourceConfig(name="test", repo=str(tmp / "repo"), branch="main", path="flows")
 
     def deploy(self, files: dict[str, str | None]) -> None:
         """Commit flows (name -> YAML, dedented) and sync them; fails the test if the sync does not apply."""
         self.repo.commit({f"flows/{k}": textwrap.dedent(v) if v else None for k, v in files.items()})
-        result = sync_source(self.store, self.source, self.data_dir)
+        result = sync_source(self.store, self.source, self.data_dir, installed.registry())
         assert result.outcome == "applied", result.errors
 
     def run(self, uid: str, **inputs: Any) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import re
 from functools import cache
 from pathlib import Path
 
+import installed
 import pytest
 
 from gitsync.flows.loader import LoadedFile, load_flow_source
-from runner.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "compat" / "kestra"
@@ -62,7 +62,7 @@ def plugin_class_types() -> frozenset[str]:
 
 @cache
 def load(name: str) -> LoadedFile:
-    return load_flow_source(name, (CORPUS / name).read_bytes(), default_registry())
+    return load_flow_source(name, (CORPUS / name).read_bytes(), installed.registry())
 
 
 def declared_types(row: dict[str, str]) -> list[str]:
@@ -70,7 +70,7 @@ def declared_types(row: dict[str, str]) -> list[str]:
 
 
 def supported(row: dict[str, str]) -> bool:
-    registry = default_registry()
+    registry = installed.registry()
     return all(registry.lookup(t) is not None for t in declared_types(row))
 
 
@@ -109,7 +109,7 @@ def test_supported_files_validate() -> None:
 
 
 def test_unsupported_files_fail_only_on_unknown_types_they_name() -> None:
-    registry = default_registry()
+    registry = installed.registry()
     failures = {}
     for row in corpus_rows():
         if row["file"] in EXCEPTIONS or supported(row):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import installed
 import pytest
 
 from gitsync.schedule.flow_triggers import matches
-from runner.registry import default_registry
 
 C = "io.kestra.plugin.core.condition."
 EVENT = {
@@ -63,11 +63,11 @@ def _evaluate(expression: str, variables: dict[str, Any]) -> Any:
 @pytest.mark.parametrize(("conditions", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_conditions_judge_the_event(conditions: list[dict[str, Any]], expected: bool) -> None:
     spec = {"conditions": conditions}
-    assert matches(spec, EVENT, default_registry(), _evaluate) is expected
+    assert matches(spec, EVENT, installed.registry(), _evaluate) is expected
 
 
 def test_states_and_preconditions() -> None:
-    registry = default_registry()
+    registry = installed.registry()
     assert not matches({"states": ["SUCCESS"]}, EVENT, registry)
     assert matches({"preconditions": {"flows": [{"namespace": "acme.team", "flowId": "up"}]}}, EVENT, registry)
     assert not matches({"preconditions": {"flows": [{"flowId": "x"}]}}, EVENT, registry)

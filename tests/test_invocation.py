@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import installed
 import pytest
 from runtime import Runtime
 
@@ -17,7 +18,7 @@ from runner.engine.executors import InlineExecutor, LocalExecutor, WorkerService
 from runner.engine.invocation import TaskInvocation, TaskLog, TaskResult
 from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, Task, TaskList
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 from runner.states import State
 
 
@@ -83,7 +84,7 @@ class Waits(Task):
 @pytest.fixture
 def services(tmp_path: Path) -> WorkerServices:
     registry = Registry()
-    for cls in default_registry().classes("task"):
+    for cls in installed.registry().classes("task"):
         registry.register(cls)
     registry.register(Waits)
     return WorkerServices(registry, tmp_path, SqliteKeyValue(tmp_path / "kv.db"))
@@ -163,7 +164,7 @@ class Undecided(FlowableTask):
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    registry = default_registry()
+    registry = installed.registry()
     registry.register(Twice)
     registry.register(Undecided)
     runtime = Runtime(tmp_path)

@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import installed
 import pytest
 
+from gitsync.cli.plan import add_plan_arguments, run_plan
 from gitsync.flows.loader import Problem, load_flow_source
 from gitsync.sync import compute as plan_cmd
-from gitsync.sync.compute import add_plan_arguments, run_plan
 from gitsync.sync.plan import FlowPlan, FlowVersion, Plan, PlanInput, PropertyChange, build_plan, diff_values
 from gitsync.sync.render import render_markdown, render_text
-from runner.registry import default_registry
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -116,7 +116,7 @@ def plan_cli(repo: Repo, base: str, head: str, *extra: str, fmt: str = "json") -
     """Run the command as the CLI does; json output is decoded."""
     out = io.StringIO()
     args = parse_args("--repo", str(repo.root), "--base", base, "--head", head, "--format", fmt, *extra)
-    code = run_plan(args, now=NOW, out=out)
+    code = run_plan(args, registry=installed.registry(), now=NOW, out=out)
     return code, json.loads(out.getvalue()) if fmt == "json" else out.getvalue()
 
 
@@ -396,13 +396,14 @@ def test_namespace_prefix_violation(repo: Repo) -> None:
 )
 def test_bad_revision_exits_2(repo: Repo, capsys: pytest.CaptureFixture[str], base: str, message: str) -> None:
     repo.commit({"a.yaml": flow("a")})
-    code = run_plan(parse_args("--repo", str(repo.root), "--base", base, "--head", "HEAD"), now=NOW)
+    args = parse_args("--repo", str(repo.root), "--base", base, "--head", "HEAD")
+    code = run_plan(args, registry=installed.registry(), now=NOW)
     assert code == 2
     assert message in capsys.readouterr().err
 
 
 def test_not_a_repository_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_plan(parse_args("--repo", str(tmp_path), "--base", "a", "--head", "b"))
+    code = run_plan(parse_args("--repo", str(tmp_path), "--base", "a", "--head", "b"), registry=installed.registry())
     assert code == 2 and "not a git repository" in capsys.readouterr().err
 
 
@@ -434,7 +435,7 @@ def test_adding_a_flow_scans_only_blobs_that_could_clash(repo: Repo) -> None:
     base = repo.commit({f"f/{i}.yaml": flow(f"f{i}") for i in range(10)})
     head = repo.commit({"g/new.yaml": flow("new")})
     cache: dict[str, str | None] = {}
-    plan = plan_cmd.make_plan(str(repo.root), base, head, now=NOW, uid_cache=cache)
+    plan = plan_cmd.make_plan(str(repo.root), base, head, registry=installed.registry(), now=NOW, uid_cache=cache)
     assert plan.valid and plan.flow_uids("added") == ["demo.new"]
     assert cache == {}  # no unchanged file contains the bytes "new"
 
@@ -444,7 +445,7 @@ def test_adding_a_flow_scans_only_blobs_that_could_clash(repo: Repo) -> None:
 
 
 def version(path: str, text: str, blob: str | None = None) -> FlowVersion:
-    loaded = load_flow_source(path, text.encode(), default_registry())
+    loaded = load_flow_source(path, text.encode(), installed.registry())
     assert loaded.flow is not None, loaded.problems
     return FlowVersion(path, blob or f"blob-{hash(text)}", loaded.flow)
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import installed
 import pytest
 from gitservers import GitRepo, closed_port_url, git, http_git_server
 from hostserver import RunningHost, host_server
@@ -28,6 +29,10 @@ STATUS_TOKEN_ENV, STATUS_TOKEN = "GITSYNC_TEST_PR_STATUS_TOKEN", "status-token-f
 REPOSITORY = "acme/flows"
 MARKER = hidden_marker("gitsync:plan:main")
 
+
+
+def planner_for(settings: Settings, store: Store) -> PullRequestPlanner:
+    return PullRequestPlanner(settings, store, installed.registry())
 
 def flow(flow_id: str, message: str = "hello") -> str:
     return f"""\
@@ -141,7 +146,7 @@ def test_a_pull_request_is_planned_reported_and_commented_once(
     tmp_path: Path, remote: Remote, host: RunningHost, store: Store
 ) -> None:
     settings = settings_for(tmp_path, remote, host.kind, host.api_url)
-    planner = PullRequestPlanner(settings, store)
+    planner = planner_for(settings, store)
     h1 = remote.head(host.kind, 3, {"flows/new.yaml": flow("new")})
     plan = planner.plan(PlanJob("main", host.kind, pull_request(host.kind, 3, h1)))
     assert plan is not None and plan.valid and plan.flow_uids("added") == ["acme.demo.new"]
@@ -171,7 +176,7 @@ def test_an_invalid_head_fails_with_the_file_and_line(
 ) -> None:
     settings = settings_for(tmp_path, remote, host.kind, host.api_url)
     head = remote.head(host.kind, 4, {"flows/broken.yaml": INVALID, "flows/other.yaml": INVALID.replace("broken", "x")})
-    plan = PullRequestPlanner(settings, store).plan(PlanJob("main", host.kind, pull_request(host.kind, 4, head)))
+    plan = planner_for(settings, store).plan(PlanJob("main", host.kind, pull_request(host.kind, 4, head)))
     assert plan is not None and not plan.valid
     [(commit, context, state, description)] = outbox(store)
     assert (commit, context, state) == (head, PLAN_CONTEXT, "failure")
@@ -190,7 +195,7 @@ def test_a_head_the_remote_does_not_have_is_an_error_status(tmp_path: Path, remo
     settings = settings_for(tmp_path, remote, "github", closed_port_url())
     missing = "f" * 40
     assert (
-        PullRequestPlanner(settings, store).plan(PlanJob("main", "github", pull_request("github", 99, missing))) is None
+        planner_for(settings, store).plan(PlanJob("main", "github", pull_request("github", 99, missing))) is None
     )
     [(commit, context, state, description)] = outbox(store)
     assert (commit, context, state) == (missing, PLAN_CONTEXT, "error")
@@ -210,7 +215,7 @@ def event(kind: str, pr: PullRequest) -> WebhookEvent:
 def test_closed_pull_requests_are_ignored(tmp_path: Path, remote: Remote, store: Store, kind: str, closed: str) -> None:
     settings = settings_for(tmp_path, remote, kind, closed_port_url())
     head = remote.head(kind, 5, {"flows/new.yaml": flow("new")})
-    planner = PullRequestPlanner(settings, store)
+    planner = planner_for(settings, store)
     planner.start()
     planner.submit("main", event(kind, pull_request(kind, 5, head, closed)))
     planner.submit("main", event(kind, pull_request(kind, 5, head, "opened" if kind == "github" else "open")))
@@ -233,7 +238,7 @@ def test_a_host_error_on_the_comment_is_logged_not_raised(
     settings = settings_for(tmp_path, remote, host.kind, host.api_url, token_env="GITSYNC_TEST_PR_WRONG_TOKEN")
     head = remote.head(host.kind, 6, {"flows/new.yaml": flow("new")})
     with caplog.at_level(logging.WARNING, logger="gitsync.pull_requests"):
-        plan = PullRequestPlanner(settings, store).plan(PlanJob("main", host.kind, pull_request(host.kind, 6, head)))
+        plan = planner_for(settings, store).plan(PlanJob("main", host.kind, pull_request(host.kind, 6, head)))
     assert plan is not None and plan.valid
     assert [(c, ctx, s) for c, ctx, s, _ in outbox(store)] == [(head, PLAN_CONTEXT, "success")]
     assert host.comments == {}
@@ -251,7 +256,7 @@ def test_a_missing_token_or_an_unreachable_host_is_logged_not_raised(
         settings_for(tmp_path, remote, "github", closed_port_url()),
     ):
         with caplog.at_level(logging.WARNING, logger="gitsync.pull_requests"):
-            assert PullRequestPlanner(settings, store).plan(PlanJob("main", "github", pull_request("github", 8, head)))
+            assert planner_for(settings, store).plan(PlanJob("main", "github", pull_request("github", 8, head)))
     messages = [r.getMessage() for r in caplog.records if "comment was not posted" in r.getMessage()]
     assert len(messages) == 2
     assert "GITSYNC_TEST_PR_UNSET_TOKEN" in messages[0] and "cannot reach the host" in messages[1]
@@ -268,7 +273,7 @@ def test_the_markdown_is_shortened_to_the_hosts_limit(tmp_path: Path, remote: Re
     with host_server(kind, REPOSITORY, STATUS_TOKEN) as running:
         settings = settings_for(tmp_path, remote, kind, running.api_url)
         settings = settings.model_copy(update={"sources": [settings.sources[0].model_copy(update={"name": name})]})
-        plan = PullRequestPlanner(settings, store).plan(PlanJob(name, kind, pull_request(kind, 9, head)))
+        plan = planner_for(settings, store).plan(PlanJob(name, kind, pull_request(kind, 9, head)))
         assert plan is not None and len(plan.flow_uids("added")) == 300
         assert running.violations == []
         [comment] = running.comments.values()

@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 from typing import ClassVar
 
+import installed
 import pytest
 
 from runner.plugin import Task
-from runner.registry import Registry, RegistryError, default_registry, load_entry_points
+from runner.registry import Registry, RegistryError, load_entry_points
 
 
 class Shout(Task):
@@ -44,6 +45,7 @@ def site(tmp_path: Path):  # type: ignore[no-untyped-def]
 PLUGIN_SOURCE = """
 from typing import ClassVar
 from runner.plugin import Task
+import installed
 
 class Greet(Task):
     type_name: ClassVar[str] = "com.acme.Greet"
@@ -113,8 +115,8 @@ def test_unregister_removes_every_name() -> None:
     ],
 )
 def test_suggestions_name_the_closest_type(typo: str, expected: str) -> None:
-    assert expected in default_registry().suggest(typo, "task")
+    assert expected in installed.registry().suggest(typo, "task")
 
 
 def test_no_suggestion_for_a_type_from_another_world() -> None:
-    assert default_registry().suggest("io.kestra.plugin.aws.s3.Upload", "task") == []
+    assert installed.registry().suggest("io.kestra.plugin.aws.s3.Upload", "task") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import installed
 import pytest
 from gitservers import GitRepo, closed_port_url, git_daemon, http_git_server
 
@@ -62,7 +63,7 @@ class Env:
         return SourceConfig.model_validate(values)
 
     def sync(self, **overrides: object) -> SyncResult:
-        return sync_source(self.store, self.source(**overrides), self.data_dir)
+        return sync_source(self.store, self.source(**overrides), self.data_dir, installed.registry())
 
     def flows(self) -> dict[str, dict]:
         return {row["uid"]: row for row in state.list_flows(self.store)}
@@ -215,7 +216,7 @@ def test_flows_of_another_source_are_not_taken_over(env: Env, tmp_path: Path) ->
 def test_unreachable_remote_records_a_failed_sync(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     source = SourceConfig(name="gone", repo=f"{closed_port_url('http')}/flows.git", branch="main")
-    result = sync_source(store, source, tmp_path / "data")
+    result = sync_source(store, source, tmp_path / "data", installed.registry())
     assert (result.outcome, result.exit_code) == ("failed", 3)
     assert "connection refused" in result.summary.lower()
     assert state.list_syncs(store)[0]["outcome"] == "failed"
@@ -230,7 +231,7 @@ def test_wrong_token_fails_without_leaking_it(tmp_path: Path, monkeypatch: pytes
     store = Store(tmp_path / "state.db")
     with http_git_server(root, token=TOKEN) as base:
         source = SourceConfig(name="x", repo=f"{base}/flows.git", branch="main", token_env="WRONG_TOKEN")
-        result = sync_source(store, source, tmp_path / "data")
+        result = sync_source(store, source, tmp_path / "data", installed.registry())
     assert result.outcome == "failed"
     assert "WRONG_TOKEN" in result.summary
     assert "not-the-right-one" not in result.summary

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from gitsync.cli.state_commands import add_state_arguments, settings_from_args
+from gitsync.compose import build_runs, load_registry, open_store
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
 from gitsync.state import executions as execution_rows
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store
 from runner.engine.engine import LogLine, TaskRunRecord
-from runner.registry import default_registry
+from runner.registry import Registry
 from runner.states import State
 
 _MARKS = {
@@ -32,7 +33,7 @@ _MARKS = {
 }
 
 
-def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_run_commands(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="run one flow now, with live progress")
     run.add_argument("uid", nargs="?", metavar="NS.ID", help="a synced flow (see `gitsync flows`)")
     run.add_argument("--file", help="run a flow file that is not synced yet (for authors)")
@@ -77,13 +78,14 @@ def parse_inputs(pairs: list[str]) -> dict[str, Any]:
 def run_flow(args: argparse.Namespace) -> int:
     """Exit 0 when the execution ends SUCCESS or WARNING, 1 otherwise."""
     settings = settings_from_args(args)
-    store = Store(settings.db)
+    store = open_store(settings)
     printer = _Progress(sys.stdout, quiet=args.quiet)
-    manager = RunManager.from_settings(store, settings, default_registry(), progress=printer)
+    registry = load_registry()
+    manager = build_runs(store, settings, registry, progress=printer)
     try:
         inputs = parse_inputs(args.input)
         if args.file:
-            flow = _flow_from_file(args.file)
+            flow = _flow_from_file(args.file, registry)
             execution_id = manager.create_unsynced(flow, inputs)
             label = f"{flow.uid} (from {args.file})"
         elif args.uid:
@@ -111,8 +113,8 @@ def run_flow(args: argparse.Namespace) -> int:
     return 0 if outcome.state in (State.SUCCESS, State.WARNING) else 1
 
 
-def _flow_from_file(path: str) -> Any:
-    result = load_paths([path], default_registry())
+def _flow_from_file(path: str, registry: Registry) -> Any:
+    result = load_paths([path], registry)
     if not result.ok or not result.files or result.files[0].flow is None:
         problems = "\n".join(p.format() for p in result.errors) or "no flow in the file"
         raise RunError(f"{path} is not a valid flow:\n{problems}")
@@ -205,8 +207,8 @@ def resume(args: argparse.Namespace) -> int:
 
 def _act(args: argparse.Namespace, action: Any) -> int:
     settings = settings_from_args(args)
-    store = Store(settings.db)
-    manager = RunManager(store, settings.data_path, default_registry())
+    store = open_store(settings)
+    manager = build_runs(store, settings, load_registry(), status_sources=None)
     try:
         print(f"{args.execution}: {action(manager)}")
         return 0
@@ -222,4 +224,4 @@ def _open(args: argparse.Namespace) -> Store:
     settings = settings_from_args(args)
     if not Path(settings.db).exists():
         raise RunError(f"no state database at {settings.db}")
-    return Store(settings.db)
+    return open_store(settings)

@@ -7,11 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 
+from gitsync.compose import load_registry
 from gitsync.errors import GitSyncError
 from gitsync.flows.loader import load_paths
 from gitsync.flows.report import RENDERERS
 from gitsync.flows.schema import flow_schema
-from runner.registry import RegistryError, default_registry
+from runner.registry import RegistryError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,17 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of a flow file")
     schema.set_defaults(handler=run_schema)
 
-    from gitsync.sync.compute import add_plan_arguments, run_plan
+    from gitsync.cli.plan import add_plan_arguments, run_plan
 
     plan = commands.add_parser("plan", help="what merging HEAD onto BASE would apply")
     add_plan_arguments(plan)
-    plan.set_defaults(handler=run_plan)
+    plan.set_defaults(handler=lambda args: run_plan(args, registry=load_registry()))
 
     _add_state_commands(commands)
     return parser
 
 
-def _add_state_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_state_commands(commands: argparse._SubParsersAction) -> None:
     from gitsync.cli import state_commands
 
     sync = commands.add_parser("sync", help="fetch each source once and apply its head; prints the plan applied")
@@ -102,13 +103,13 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_once(args: argparse.Namespace) -> int:
-    result = load_paths(args.paths, default_registry(), args.namespace_prefix)
+    result = load_paths(args.paths, load_registry(), args.namespace_prefix)
     print(RENDERERS[args.format](result), flush=True)
     return 0 if result.ok else 1
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(flow_schema(default_registry()), indent=2))
+    print(json.dumps(flow_schema(load_registry()), indent=2))
     return 0
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gitsync.compose import load_registry, open_store
 from gitsync.config import Settings, SourceConfig, load_settings
 from gitsync.errors import ConfigError, GitSyncError
 from gitsync.state import flows, syncs, triggers
@@ -19,7 +20,7 @@ from gitsync.state.database import Store
 from gitsync.sync.apply import SyncResult, sync_source
 from gitsync.sync.render import render_text
 from runner.cron import CronError, parse_cron, parse_timezone
-from runner.registry import default_registry
+from runner.registry import Registry
 
 
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def _source_name(repo: str) -> str:
 def run_daemon(args: argparse.Namespace) -> int:
     """Runs until SIGINT/SIGTERM."""
     from gitsync import logsetup as logs
-    from gitsync.daemon import Daemon
+    from gitsync.compose import build_daemon
 
     try:
         settings = settings_from_args(args)
@@ -78,12 +79,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         print("gitsync daemon: no source: give --repo or a --config file with sources", file=sys.stderr)
         return 2
     logs.configure(settings, args.log_level)
-    Daemon(settings).run()
+    build_daemon(settings, load_registry()).run()
     return 0
-
-
-def open_store(settings: Settings) -> Store:
-    return Store(settings.db)
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -96,9 +93,10 @@ def run_sync(args: argparse.Namespace) -> int:
     if not settings.sources:
         print("gitsync sync: no source: give --repo or a --config file with sources", file=sys.stderr)
         return 2
+    registry = load_registry()
     store = open_store(settings)
     try:
-        results = [_sync_one(store, settings, source, args.format) for source in settings.sources]
+        results = [_sync_one(store, settings, registry, source, args.format) for source in settings.sources]
     finally:
         store.close()
     if args.format == "json":
@@ -106,8 +104,8 @@ def run_sync(args: argparse.Namespace) -> int:
     return max(r.exit_code for r in results)
 
 
-def _sync_one(store: Store, settings: Settings, source: SourceConfig, fmt: str) -> SyncResult:
-    result = sync_source(store, source, settings.data_path, default_registry(), public_url=settings.http.public_url)
+def _sync_one(store: Store, settings: Settings, registry: Registry, source: SourceConfig, fmt: str) -> SyncResult:
+    result = sync_source(store, source, settings.data_path, registry, public_url=settings.http.public_url)
     if fmt == "text":
         header = f"{source.name}: {result.outcome}"
         if result.commit:

@@ -18,7 +18,7 @@ from gitsync.state.database import Store
 COLUMNS = ["commit", "context", "state", "outcome", "attempts", "sent_at", "description", "last_error"]
 
 
-def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from gitsync.cli.state_commands import add_state_arguments
 
     parser = subparsers.add_parser("statuses", help="commit statuses: posted, pending and given up, and why")

@@ -10,8 +10,9 @@ the daemon and the HTTP routes call.
 
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from gitsync.executions.running import ExecutionRunner
 from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPES, TriggerStarts
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
-from gitsync.state.kv import SqliteKeyValue
+from runner.api import KeyValue
 from runner.engine.engine import (
     Engine,
     ExecutionOutcome,
@@ -32,56 +33,57 @@ from runner.engine.engine import (
     Services,
     SubflowResult,
 )
-from runner.engine.executors import InlineExecutor, LocalExecutor, WorkerServices
+from runner.engine.invocation import Executor
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
 from runner.masking import Masker
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 from runner.states import State
 from runner.storage import LocalStorage
 
-__all__ = ["FLOW_TRIGGER_TYPES", "WEBHOOK_TRIGGER_TYPES", "Progress", "RunError", "RunManager"]
+__all__ = ["FLOW_TRIGGER_TYPES", "WEBHOOK_TRIGGER_TYPES", "Progress", "RunError", "RunManager", "RunServices"]
+
+
+@dataclass(frozen=True)
+class RunServices:
+    """The services executions use, built once per process by the composition root (`gitsync.compose`)."""
+
+    registry: Registry
+    renderer: Renderer
+    masker: Masker
+    kv: KeyValue
+    executor: Executor
+    """Runs the runnable tasks that go to a worker (the local pool, or Celery)."""
+    inline_executor: Executor
+    """Runs the tasks that only compute (`runs_inline`) on the engine's thread."""
+    data_dir: Path
+    """Absolute: task working directories must not depend on a process's working directory."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The process environment that `{{ envs.x }}` reads (`ENV_*` variables)."""
 
 
 class RunManager:
-    """Creates, starts and tracks executions for one state database."""
+    """Creates, starts and tracks executions for one state database.
 
-    @classmethod
-    def from_settings(cls, store: Store, settings: Any, registry: Registry | None = None, **kwargs: Any) -> RunManager:
-        from runner.expressions.renderer import load_secrets
-
-        secrets = load_secrets(settings.secrets_file) if settings.secrets_file else None
-        return cls(
-            store,
-            settings.data_path,
-            registry,
-            workers=settings.workers,
-            secrets=secrets,
-            allow_docker_fallback=settings.docker_fallback,
-            status_sources=frozenset(s.name for s in settings.sources if s.status is not None),
-            **kwargs,
-        )
+    It wires its own parts (factory, runner, control requests, recorder, coordinator, triggers) around one
+    engine; every service that configuration chooses comes in `services`.
+    """
 
     def __init__(
         self,
         store: Store,
-        data_dir: Path,
-        registry: Registry | None = None,
-        workers: int = 32,
+        services: RunServices,
         progress: Progress | None = None,
-        secrets: dict[str, str] | None = None,
-        allow_docker_fallback: bool = False,
         status_sources: frozenset[str] | None = None,
     ) -> None:
         self.store = store
-        self.data_dir = Path(data_dir).resolve()  # task working directories must not depend on a process's cwd
-        self.registry = registry or default_registry()
-        self.masker = Masker()
-        self.renderer = Renderer(masker=self.masker, secrets=secrets or {})
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.kv = SqliteKeyValue(self.data_dir / "kv.db")
-        worker = WorkerServices(self.registry, self.data_dir, self.kv, self.masker.values, allow_docker_fallback)
-        self.executor = LocalExecutor(worker, workers)
+        self.services = services
+        self.data_dir = services.data_dir
+        self.registry = services.registry
+        self.masker = services.masker
+        self.renderer = services.renderer
+        self.kv = services.kv
+        self.executor = services.executor
         self.factory = ExecutionFactory(store, self.registry, self.renderer)
         self.control = ControlRequests(store)
         self.recorder = SqliteRecorder(store, progress, status_sources)
@@ -91,15 +93,15 @@ class RunManager:
             Services(
                 renderer=self.renderer,
                 executor=self.executor,
-                inline_executor=InlineExecutor(worker),
+                inline_executor=services.inline_executor,
                 recorder=self.recorder,
                 coordinator=self.coordinator,
                 storage_for=self._storage,
                 kv=self.kv,
                 masker=self.masker,
                 data_dir=self.data_dir,
-                env=dict(os.environ),
-                envs=env_variables(os.environ),
+                env=dict(services.env),
+                envs=env_variables(services.env),
             )
         )
         self.runner = ExecutionRunner(store, self.factory, self.control, self.engine, self.triggers.fire_flow_triggers)

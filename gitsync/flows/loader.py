@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from gitsync.flows.yaml_source import SourceError, decode, locate, parse
 from runner.flow import Flow
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 from runner.validate.validator import Issue, validate_flow
 
 FLOW_SUFFIXES = (".yaml", ".yml")
@@ -118,7 +118,7 @@ def format_loc(loc: tuple[str | int, ...]) -> str:
 
 
 def load_flow_source(
-    path: str, data: bytes, registry: Registry | None = None, namespace_prefix: str | None = None
+    path: str, data: bytes, registry: Registry, namespace_prefix: str | None = None
 ) -> LoadedFile:
     """Read, parse and validate one flow file; never raises for bad content.
 
@@ -134,7 +134,7 @@ def load_flow_source(
         for d in parsed.duplicates
     ]
     try:
-        result = validate_flow(parsed.data, registry or default_registry(), namespace_prefix)
+        result = validate_flow(parsed.data, registry, namespace_prefix)
     except RecursionError:
         problems.append(Problem(path, 1, 1, "the flow is nested too deeply to validate"))
         return LoadedFile(path, None, problems, text)
@@ -166,10 +166,9 @@ def _problem(path: str, root: Any, issue: Issue, uid: str | None) -> Problem:
 
 
 def load_flow_sources(
-    items: Iterable[tuple[str, bytes]], registry: Registry | None = None, namespace_prefix: str | None = None
+    items: Iterable[tuple[str, bytes]], registry: Registry, namespace_prefix: str | None = None
 ) -> LoadResult:
     """Load many files; a flow uid defined in two files is an error on the later one."""
-    registry = registry or default_registry()
     result = LoadResult()
     with batch_allocation():
         for path, data in items:
@@ -244,10 +243,9 @@ def _display_path(path: Path, root: Path) -> str:
 
 
 def load_paths(
-    paths: Iterable[str | Path], registry: Registry | None = None, namespace_prefix: str | None = None
+    paths: Iterable[str | Path], registry: Registry, namespace_prefix: str | None = None
 ) -> LoadResult:
     """Validate files and folders on disk (what `gitsync validate` reads)."""
-    registry = registry or default_registry()
     result = LoadResult()
     with batch_allocation():
         _load_paths_into(result, paths, registry, namespace_prefix)

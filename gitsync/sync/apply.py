@@ -27,7 +27,7 @@ from gitsync.state import flows, outbox, sources, syncs, triggers
 from gitsync.state.database import Store, now_iso
 from gitsync.sync.compute import PlanComputation, compute_plan
 from gitsync.sync.plan import FlowVersion, Plan
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 
 log = logging.getLogger("gitsync.sync")
 
@@ -60,7 +60,7 @@ def sync_source(
     store: Store,
     source: SourceConfig,
     data_dir: Path,
-    registry: Registry | None = None,
+    registry: Registry,
     now: datetime | None = None,
     fetcher: Fetcher = fetch,
     public_url: str | None = None,
@@ -70,7 +70,6 @@ def sync_source(
 
     `on_status` is called once the `pending` status is queued (the daemon wakes its sender, so the host sees
     the sync start instead of only its end)."""
-    registry = registry or default_registry()
     started = now_iso()
     try:
         fetched = fetcher(source, data_dir)

@@ -1,4 +1,6 @@
-"""`gitsync plan`: read two commits with dulwich, load only what changed, build and render the plan.
+"""The plan of two commits: read them with dulwich, load only what changed, build the plan.
+
+Used by `gitsync plan`, by every sync and by pull-request plans.
 
 Cost. The folder's trees at base and head are diffed with dulwich (equal sub-trees are skipped), and only
 the touched files are parsed: the base side of each changed or deleted file (to know which uids it held)
@@ -15,12 +17,10 @@ in a long-running process.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from dulwich.objects import Commit
 from dulwich.repo import Repo
@@ -28,50 +28,12 @@ from dulwich.repo import Repo
 from gitsync.flows.loader import LoadedFile, Problem, load_flow_source, load_flow_sources
 from gitsync.flows.yaml_source import SourceError, locate, parse
 from gitsync.git import trees as gitread
-from gitsync.git.trees import FileChange, GitReadError
+from gitsync.git.trees import FileChange
 from gitsync.sync.plan import FlowVersion, Plan, PlanInput, build_plan
-from gitsync.sync.render import RENDERERS
-from runner.registry import Registry, default_registry
+from runner.registry import Registry
 
 HISTORY_COMMITS = 200
 """How many commits touching the folder the revert detection looks back over."""
-
-
-def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", default=".", help="path of a local git repository (default: .)")
-    parser.add_argument("--base", required=True, help="the revision merged into (sha, branch, tag, HEAD~1 …)")
-    parser.add_argument("--head", required=True, help="the revision to merge")
-    parser.add_argument("--path", default="", help="folder of the flows inside the repository (default: root)")
-    parser.add_argument("--namespace-prefix", default=None, help="namespace prefix the flows must stay inside")
-    parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
-
-
-def run_plan(
-    args: argparse.Namespace,
-    *,
-    registry: Registry | None = None,
-    now: datetime | None = None,
-    out: TextIO | None = None,
-) -> int:
-    """Exit 0 when head is valid, 1 when it is not, 2 for a bad repository or revision."""
-    out = out or sys.stdout
-    try:
-        plan = make_plan(
-            args.repo,
-            args.base,
-            args.head,
-            folder=args.path or "",
-            namespace_prefix=args.namespace_prefix,
-            registry=registry,
-            now=now,
-        )
-    except GitReadError as exc:
-        print(f"gitsync plan: {exc}", file=sys.stderr)
-        return 2
-    text = RENDERERS[args.format](plan)
-    out.write(text if text.endswith("\n") else text + "\n")
-    out.flush()
-    return 0 if plan.valid else 1
 
 
 @dataclass(frozen=True)
@@ -91,12 +53,16 @@ def make_plan(
     head_rev: str,
     folder: str = "",
     namespace_prefix: str | None = None,
-    registry: Registry | None = None,
+    *,
+    registry: Registry,
     now: datetime | None = None,
     uid_cache: MutableMapping[str, str | None] | None = None,
 ) -> Plan:
     """The plan of merging `head_rev` onto `base_rev`; see `compute_plan`."""
-    return compute_plan(repo_path, base_rev, head_rev, folder, namespace_prefix, registry, now, uid_cache).plan
+    computation = compute_plan(
+        repo_path, base_rev, head_rev, folder, namespace_prefix, registry=registry, now=now, uid_cache=uid_cache
+    )
+    return computation.plan
 
 
 def compute_plan(
@@ -105,7 +71,8 @@ def compute_plan(
     head_rev: str,
     folder: str = "",
     namespace_prefix: str | None = None,
-    registry: Registry | None = None,
+    *,
+    registry: Registry,
     now: datetime | None = None,
     uid_cache: MutableMapping[str, str | None] | None = None,
     known_uids: Mapping[str, str] | None = None,
@@ -119,7 +86,6 @@ def compute_plan(
     Raises GitReadError for a bad repository
     or revision.
     """
-    registry = registry or default_registry()
     folder = gitread.normalise_folder(folder)
     repo = gitread.open_repo(repo_path)
     try:

@@ -24,6 +24,7 @@ from gitsync.state.database import Store
 from gitsync.sync.compute import compute_plan
 from gitsync.sync.plan import Plan
 from gitsync.sync.render import render_markdown
+from runner.registry import Registry
 
 log = logging.getLogger("gitsync.pull_requests")
 
@@ -57,9 +58,10 @@ def describe(plan: Plan) -> tuple[str, str]:
 class PullRequestPlanner:
     """Plans pull requests on its own thread; `submit` only enqueues (it runs on the webhook's request)."""
 
-    def __init__(self, settings: Settings, store: Store, wake: object = None) -> None:
+    def __init__(self, settings: Settings, store: Store, registry: Registry, wake: object = None) -> None:
         self.settings = settings
         self.store = store
+        self.registry = registry
         self.wake = wake
         self._jobs: queue.Queue[PlanJob | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -102,6 +104,7 @@ class PullRequestPlanner:
                 head,
                 folder=source.path,
                 namespace_prefix=source.namespace_prefix,
+                registry=self.registry,
             ).plan
         except (GitSyncError, GitReadError) as exc:
             self._report(source, pr.head_sha, "error", f"cannot plan: {exc}"[:250])

@@ -1,0 +1,148 @@
+"""The composition root: the one place that builds gitsync's objects from `Settings`.
+
+The command line and the daemon receive what is built here; nothing else constructs a registry, a store, a
+renderer or masker, an executor, the status sender or the HTTP app. The registry is loaded once per process and
+passed down (there is no process-wide global), so a test or a second app in one process can hold its own.
+
+    registry = load_registry()
+    daemon = build_daemon(settings, registry)     # store, executions, statuses, pull requests, HTTP app
+    runs = build_runs(store, settings, registry)  # for `gitsync run`, `kill`, `resume`
+
+`executor:` is read here: `local` (the embedded default) is a pool of threads in this process; a kind that is
+not built yet is refused with a `ConfigError` that says what to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from gitsync.config import Settings
+from gitsync.errors import ConfigError
+from gitsync.state.database import Store
+from runner.registry import Registry, load_entry_points
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from gitsync.daemon import Daemon
+    from gitsync.executions.manager import RunManager, RunServices
+    from gitsync.executions.recorder import Progress
+    from gitsync.statuses.sender import OutboxSender
+    from runner.engine.executors import WorkerServices
+    from runner.engine.invocation import Executor
+
+# What a command does not use is not imported: `gitsync flows` needs no engine, `validate` no HTTP server.
+
+EXECUTORS = ("local",)
+"""The executor kinds this build can run; `celery` is accepted by the configuration's schema but not built yet."""
+
+_EVERY_SOURCE: frozenset[str] = frozenset({"*"})
+
+
+def load_registry() -> Registry:
+    """The installed plugins (entry points of `gitsync.plugins`), loaded once by whoever holds the result."""
+    return load_entry_points()
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.db)
+
+
+def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
+    """The executor `settings.executor` names; refused with a clear message when it is not built yet."""
+    from runner.engine.executors import LocalExecutor
+
+    if settings.executor == "local":
+        return LocalExecutor(worker, settings.workers)
+    raise ConfigError(
+        f"executor: {settings.executor} is not available in this version of gitsync; "
+        f"use one of: {', '.join(EXECUTORS)} (runnable tasks then run in the gitsync process)"
+    )
+
+
+def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
+    """Renderer and masker (one per process, sharing the secrets), the kv store and the executors."""
+    from gitsync.executions.manager import RunServices
+    from gitsync.state.kv import SqliteKeyValue
+    from runner.engine.executors import InlineExecutor, WorkerServices
+    from runner.expressions.renderer import Renderer, load_secrets
+    from runner.masking import Masker
+
+    try:
+        secrets = load_secrets(settings.secrets_file) if settings.secrets_file else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"secrets_file {settings.secrets_file}: {exc}") from exc
+    masker = Masker()
+    renderer = Renderer(masker=masker, secrets=secrets)
+    data_dir = settings.data_path.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kv = SqliteKeyValue(data_dir / "kv.db")
+    worker = WorkerServices(registry, data_dir, kv, masker.values, settings.docker_fallback)
+    return RunServices(
+        registry=registry,
+        renderer=renderer,
+        masker=masker,
+        kv=kv,
+        executor=build_executor(settings, worker),
+        inline_executor=InlineExecutor(worker),
+        data_dir=data_dir,
+        env=dict(os.environ if environ is None else environ),
+    )
+
+
+def build_runs(
+    store: Store,
+    settings: Settings,
+    registry: Registry,
+    progress: Progress | None = None,
+    status_sources: frozenset[str] | None = _EVERY_SOURCE,
+) -> RunManager:
+    """Executions over `store`. Their commit statuses go to the sources with a `status:` block, unless
+    `status_sources` names others (None: every source)."""
+    from gitsync.executions.manager import RunManager
+
+    if status_sources is _EVERY_SOURCE:
+        status_sources = frozenset(s.name for s in settings.sources if s.status is not None)
+    return RunManager(store, build_run_services(settings, registry), progress, status_sources)
+
+
+def build_statuses(settings: Settings, store: Store) -> OutboxSender:
+    from gitsync.statuses.sender import OutboxSender
+
+    return OutboxSender.from_settings(store, settings)
+
+
+def build_daemon(settings: Settings, registry: Registry) -> Daemon:
+    """The whole service: one store, its executions, the status sender, pull-request plans and the HTTP app."""
+    from gitsync.daemon import Daemon, DaemonParts
+    from gitsync.http.metrics import Metrics
+    from gitsync.sync.pull_requests import PullRequestPlanner
+
+    store = open_store(settings)
+    try:
+        runs = build_runs(store, settings, registry)
+    except BaseException:
+        store.close()
+        raise
+    statuses = build_statuses(settings, store)
+    pull_requests = PullRequestPlanner(settings, store, registry, wake=statuses.wake)
+    parts = DaemonParts(store, registry, runs, statuses, pull_requests, Metrics())
+    daemon = Daemon(settings, parts)
+    daemon.app = build_http_app(settings, daemon)
+    return daemon
+
+
+def build_http_app(settings: Settings, daemon: Daemon) -> Starlette:
+    from gitsync.http.app import build_app
+
+    return build_app(
+        settings,
+        daemon.store,
+        request_sync=daemon.request_sync,
+        health=daemon.health_report,
+        metrics=daemon.metrics,
+        runs=daemon.runs,
+        on_pull_request=daemon.pull_requests.submit,
+    )

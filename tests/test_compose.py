@@ -1,0 +1,76 @@
+"""The composition root: one place builds the parts from Settings, and the parts it builds share what they must."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import installed
+import pytest
+
+from gitsync.cli.main import main
+from gitsync.compose import build_daemon, build_runs, open_store
+from gitsync.config import Settings, load_settings
+from gitsync.errors import ConfigError
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(None, {"db": str(tmp_path / "state.db"), "data_dir": str(tmp_path / "data"), **overrides})
+
+
+def test_the_daemon_gets_one_store_and_one_registry(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        {
+            "db": str(tmp_path / "state.db"),
+            "data_dir": str(tmp_path / "data"),
+            "sources": [{"name": "local", "repo": str(tmp_path), "path": "flows"}],
+        },
+    )
+    daemon = build_daemon(settings, installed.registry())
+    try:
+        assert daemon.runs.store is daemon.store and daemon.statuses.store is daemon.store
+        assert daemon.pull_requests.store is daemon.store
+        assert daemon.runs.registry is daemon.registry is installed.registry()
+        assert daemon.pull_requests.registry is daemon.registry
+        assert daemon.app is not None  # the HTTP app is built with the daemon's own callbacks
+        # one renderer and masker per process, shared by the engine: a secret the renderer knows is masked
+        assert daemon.runs.engine.services.masker is daemon.runs.masker
+        assert daemon.runs.data_dir.is_absolute()
+    finally:
+        daemon.runs.shutdown()
+        daemon.store.close()
+
+
+def test_a_celery_executor_is_refused_with_what_to_use_instead(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, executor="celery")
+    store = open_store(settings)
+    try:
+        with pytest.raises(ConfigError, match="executor: celery is not available.*use one of: local"):
+            build_runs(store, settings, installed.registry())
+    finally:
+        store.close()
+
+
+def test_the_command_line_says_so_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = tmp_path / "hello.yaml"
+    flow.write_text("id: hello\nnamespace: demo\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n"
+                    "    message: hi\n")
+    config = tmp_path / "gitsync.yaml"
+    config.write_text(f"db: {tmp_path / 'state.db'}\ndata_dir: {tmp_path / 'data'}\nexecutor: celery\n")
+    code = main(["run", "--config", str(config), "--file", str(flow)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "executor: celery is not available" in err and "use one of: local" in err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_executor_is_a_config_error_naming_the_choices(tmp_path: Path) -> None:
+    config = tmp_path / "gitsync.yaml"
+    config.write_text("executor: kubernetes\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gitsync", "flows", "--config", str(config)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "executor" in result.stderr and "local" in result.stderr and "Traceback" not in result.stderr
