@@ -47,7 +47,7 @@ def test_a_celery_executor_is_refused_with_what_to_use_instead(tmp_path: Path) -
     settings = settings_for(tmp_path, executor="celery")
     store = open_store(settings)
     try:
-        with pytest.raises(ConfigError, match="executor: celery is not available.*use one of: local"):
+        with pytest.raises(ConfigError, match=r"executor: celery is not available.*use one of: local"):
             build_runs(store, settings, installed.registry())
     finally:
         store.close()
