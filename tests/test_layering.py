@@ -6,6 +6,7 @@
 - The pure cores import no I/O: the plan (`gitsync.sync.plan`), the fire decisions (`gitsync.schedule.firing`),
   webhook parsing (`gitsync.hosts.webhooks`) and the flow model/validation (`runner.flow`, `runner.validate`).
 - Nothing below the command line imports it, and only the composition root builds the daemon.
+- No class is over 250 lines; a module over 500 lines says in its docstring that it is so on purpose, and why.
 - There are no import cycles among the project's modules (imports inside functions count; `TYPE_CHECKING`
   blocks do not, since they never run).
 
@@ -214,3 +215,33 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     a, b = next(iter(MODULES)), list(MODULES)[1]
     loop = [Import(a, b, MODULES[a], 1), Import(b, a, MODULES[b], 1)]
     assert cycles(loop) == [sorted([a, b])]
+
+
+MAX_CLASS_LINES = 250
+MAX_MODULE_LINES = 500
+ON_PURPOSE = "over 500 lines on purpose"
+
+
+def test_no_class_is_over_250_lines() -> None:
+    big = [
+        f"  {path.relative_to(ROOT)}:{node.lineno}: class {node.name} is {size} lines"
+        for path in MODULES.values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        for size in [(node.end_lineno or node.lineno) - node.lineno + 1]
+        if size > MAX_CLASS_LINES
+    ]
+    assert not big, f"split by responsibility (at most {MAX_CLASS_LINES} lines a class):\n" + "\n".join(big)
+
+
+def test_a_long_module_says_why() -> None:
+    unexplained = [
+        f"  {path.relative_to(ROOT)}: {lines} lines"
+        for path in MODULES.values()
+        for lines in [len(path.read_text().splitlines())]
+        if lines > MAX_MODULE_LINES and ON_PURPOSE not in (ast.get_docstring(ast.parse(path.read_text())) or "")
+    ]
+    assert not unexplained, (
+        f"a module over {MAX_MODULE_LINES} lines holds one cohesive thing and its docstring says so "
+        f"({ON_PURPOSE!r}, and why), or it is split:\n" + "\n".join(unexplained)
+    )

@@ -12,7 +12,7 @@ import pytest
 
 from gitsync import state
 from gitsync.schedule.timer import Scheduler
-from gitsync.state import executions
+from gitsync.state import executions, fires
 from gitsync.state.database import Store, iso
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -52,8 +52,8 @@ def rows(store: Store, uid: str = "ns.f/t") -> list[dict[str, Any]]:
 def test_same_time_twice_writes_one_row(store: Store) -> None:
     add_flow(store)
     uid = add_trigger(store, inputs={"day": "mon"})
-    first = executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
-    again = executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
+    first = fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
+    again = fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
     assert first is not None and again is None
     (row,) = rows(store)
     assert row["state"] == "CREATED" and row["scheduled_at"] == "2024-01-01T13:00:00.000+00:00"
@@ -70,23 +70,23 @@ def test_retired_paused_or_disabled_trigger_does_not_fire(store: Store) -> None:
     uid = add_trigger(store)
     with store.atomic() as conn:
         conn.execute("UPDATE triggers SET paused = 1")
-    assert executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0) is None
+    assert fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0) is None
     add_flow(store, disabled=True)
     with store.atomic() as conn:
         conn.execute("UPDATE triggers SET paused = 0")
-    assert executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0) is None
+    assert fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0) is None
     with store.atomic() as conn:
         state.delete_triggers(conn, [uid])
-    assert executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0) is None
+    assert fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0) is None
     assert rows(store) == []
 
 
 def test_overlapping_runs_queue_and_revision_is_pinned(store: Store) -> None:
     add_flow(store, commit="c1")
     uid = add_trigger(store)
-    first = executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0)
+    first = fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0)
     assert add_flow(store, commit="c2") == 2
-    second = executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=2), T0)
+    second = fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=2), T0)
     by_id = {row["id"]: row for row in rows(store)}
     assert (by_id[first]["state"], by_id[first]["revision"], by_id[first]["commit_sha"]) == ("CREATED", 1, "c1")
     assert (by_id[second]["state"], by_id[second]["revision"], by_id[second]["commit_sha"]) == ("QUEUED", 2, "c2")
@@ -96,7 +96,7 @@ def test_overlapping_runs_queue_and_revision_is_pinned(store: Store) -> None:
 def test_trigger_vars_and_listing(store: Store) -> None:
     add_flow(store)
     uid = add_trigger(store)
-    execution_id = executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0)
+    execution_id = fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=1), T0)
     (listed,) = executions.list_executions(store, flow="ns.f")
     assert listed["id"] == execution_id and listed["trigger"] == uid and listed["task_runs"] == []
     assert listed["trigger_vars"] == {
@@ -120,7 +120,7 @@ def test_trigger_vars_and_listing(store: Store) -> None:
 def test_resolve_interrupted(store: Store) -> None:
     add_flow(store)
     uid = add_trigger(store)
-    ids = [executions.create_scheduled_execution(store, uid, T0 + timedelta(hours=h), T0) for h in (1, 2, 3)]
+    ids = [fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=h), T0) for h in (1, 2, 3)]
     with store.atomic() as conn:
         conn.execute("UPDATE executions SET state = 'RUNNING' WHERE id = ?", (ids[0],))
     resolved = executions.resolve_interrupted(store, executions.WORKER_LOST, T0)
@@ -136,10 +136,10 @@ def test_resolve_interrupted(store: Store) -> None:
 def test_fire_due_recovers_by_policy_once(store: Store, policy: str, expected: int) -> None:
     add_flow(store)
     add_trigger(store, registered=T0 - timedelta(hours=1), recoverMissedSchedules=policy)
-    executions.create_scheduled_execution(store, "ns.f/t", T0, T0)
+    fires.create_scheduled_execution(store, "ns.f/t", T0, T0)
     now = T0 + timedelta(hours=3, seconds=30)
-    assert len(executions.fire_due(store, now, recovering=True)) == expected
-    assert executions.fire_due(store, now, recovering=True) == []
+    assert len(fires.fire_due(store, now, recovering=True)) == expected
+    assert fires.fire_due(store, now, recovering=True) == []
     assert len(rows(store)) == 1 + expected
 
 
@@ -185,4 +185,4 @@ def test_scheduler_fires_every_second_reconciles_and_recovers(store: Store, tmp_
     restarted.shutdown()
     recovered = [row["scheduled_at"] for row in rows(reopened, missed)]
     assert len(recovered) >= 5 and len(set(recovered)) == len(recovered)
-    assert executions.fire_due(reopened, datetime.now(UTC) - timedelta(seconds=1), recovering=True) == []
+    assert fires.fire_due(reopened, datetime.now(UTC) - timedelta(seconds=1), recovering=True) == []

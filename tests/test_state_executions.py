@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gitsync.state import applied as state
+from gitsync import state
 from gitsync.state import executions, task_runs
 from gitsync.state.database import IN_CHUNK, Store, iso
 from runner.engine.records import LogLine, TaskRunRecord

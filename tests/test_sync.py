@@ -281,7 +281,7 @@ def test_a_trigger_with_the_legacy_schedule_type_is_stored_canonical_and_fires(e
     from datetime import UTC, datetime, timedelta
 
     from gitsync.schedule.firing import SCHEDULE_TYPE
-    from gitsync.state import executions
+    from gitsync.state import fires
 
     legacy = flow("tick", cron="* * * * *").replace(SCHEDULE_TYPE, "io.kestra.core.models.triggers.types.Schedule")
     assert "io.kestra.core.models.triggers.types.Schedule" in legacy
@@ -289,5 +289,5 @@ def test_a_trigger_with_the_legacy_schedule_type_is_stored_canonical_and_fires(e
     assert env.sync().outcome == "applied"
     trigger = env.triggers()["acme.demo.tick/tick"]
     assert (trigger["type"], trigger["cron"]) == (SCHEDULE_TYPE, "* * * * *")
-    assert [t["uid"] for t in executions.schedule_triggers(env.store)] == ["acme.demo.tick/tick"]
-    assert executions.fire_due(env.store, datetime.now(UTC) + timedelta(minutes=3))
+    assert [t["uid"] for t in fires.schedule_triggers(env.store)] == ["acme.demo.tick/tick"]
+    assert fires.fire_due(env.store, datetime.now(UTC) + timedelta(minutes=3))

@@ -5,7 +5,7 @@ equal to it by `reconcile()` after every sync apply.
 
 One job per *timer group*: the Schedule triggers sharing (cron, withSeconds, timezone) share their fire times,
 so one APScheduler job (id `cron:<tz>:<s|m>:<cron>`) fires them all and its callback records all their fires in
-ONE transaction (`executions.fire_due`). Measured (bench/bench_triggers.py): APScheduler itself needs about
+ONE transaction (`fires.fire_due`). Measured (bench/bench_triggers.py): APScheduler itself needs about
 10 µs per due job, so 10,000 per-trigger jobs due in the same second cost ~105 ms before any row is written,
 and one transaction per fire costs more than a group commit. Decisions are made from the store in the callback
 (not from APScheduler's run time), so a late or coalesced wakeup loses nothing and a repeat writes nothing.
@@ -30,7 +30,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from gitsync.state import executions
+from gitsync.state import fires
 from gitsync.state.database import Store, dumps
 from runner.cron import Cron, CronError, parse_cron, parse_timezone
 
@@ -96,11 +96,11 @@ class Scheduler:
         trigger in its transaction); its group's job goes away here when no trigger is left in it.
         """
         with self._lock:
-            rows = executions.schedule_triggers(self.store, self.default_timezone)
+            rows = fires.schedule_triggers(self.store, self.default_timezone)
             wanted = {row["uid"]: _fingerprint(row) for row in rows}
             changed = [uid for uid, print_ in wanted.items() if self._known.get(uid) != print_]
             if changed:
-                self._fire(executions.fire_due(self.store, _now(), uids=changed, recovering=True, **self._tz))
+                self._fire(fires.fire_due(self.store, _now(), uids=changed, recovering=True, **self._tz))
             self._set_groups({self._group(row) for row in rows} - {None})  # type: ignore[arg-type]
             self._known = wanted
 
@@ -124,7 +124,7 @@ class Scheduler:
 
     def _fire_group(self, group: Group) -> None:
         try:
-            self._fire(executions.fire_due(self.store, _now(), group=group, **self._tz))
+            self._fire(fires.fire_due(self.store, _now(), group=group, **self._tz))
         except Exception:  # a failed batch is retried by the next timer wakeup (nothing was written)
             log.exception("firing triggers of %s failed", _job_id(group))
 

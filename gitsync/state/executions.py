@@ -1,21 +1,9 @@
 """Execution rows in SQLite: creating and admitting them, their state changes, kill and resume requests,
-scheduled fires (exactly once), listing, and resolving what a crash interrupted.
-
-Each function is one unit of work in one `atomic()` transaction; an execution's state change writes the commit
-status it means (the outbox row) in that same transaction. The module is long because it holds one thing: every
-statement about executions: their rows, and the revisions and triggers they start from (task runs and logs are
+listing, and resolving what a crash interrupted (scheduled fires are in `gitsync.state.fires`; task runs and logs
 in `gitsync.state.task_runs`).
 
-Exactly once: an execution of a scheduled fire is keyed by (trigger uid, scheduled time) — the table's UNIQUE
-key — and is written with INSERT OR IGNORE in the same transaction that advances the trigger's bookkeeping
-(`last_scheduled_at`, `next_fire`). A second fire of the same time, from a restart, a recovery racing a timer or
-a retry, writes nothing. Scheduled times are stored as ISO-8601 in UTC with milliseconds, so one instant always
-has one spelling.
-
-Runs of one trigger never overlap (Kestra's Schedule semantics): when an execution of the same trigger is still
-active (CREATED, QUEUED, RUNNING, PAUSED, RESTARTED, KILLING, RETRYING) the new one is created QUEUED; the runner
-starts a QUEUED execution only when no earlier execution of its trigger is active. The fire itself is never
-dropped: it is recorded now and runs later.
+Each function is one unit of work in one `atomic()` transaction; an execution's state change writes the commit
+status it means (the outbox row) in that same transaction.
 """
 
 from __future__ import annotations
@@ -28,10 +16,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from gitsync.schedule import firing
 from gitsync.state import task_runs as task_run_rows
-from gitsync.state.applied import enqueue_status
 from gitsync.state.database import Store, dumps, iso, loads, now_iso, query_in
+from gitsync.state.outbox import enqueue_status
 from runner.states import ACTIVE_STATES, State
 
 INTERRUPTED_STATES: tuple[State, ...] = (State.RUNNING, State.KILLING, State.PAUSED)
@@ -48,22 +35,6 @@ def sql_states(states: Iterable[State]) -> str:
     return ",".join(f"'{state.value}'" for state in states)
 
 
-_TRIGGERS_SQL = """
-    SELECT t.uid, t.flow_uid, t.type, t.spec, t.cron, t.with_seconds, t.timezone, t.disabled, t.paused,
-           t.registered_at, t.last_scheduled_at, t.next_fire, f.revision, f.commit_sha, f.source,
-           f.disabled AS flow_disabled
-    FROM triggers t JOIN flows f ON f.uid = t.flow_uid
-    WHERE t.type = '{schedule}'""".format(schedule=firing.SCHEDULE_TYPE)  # noqa: UP032 (a one-line edit here)
-
-_INSERT_SQL = f"""
-    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, scheduled_at,
-                                      created_at, inputs, trigger_vars)
-    SELECT :id, :flow_uid, :revision, :commit_sha,
-           CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
-                             AND state IN ({sql_states(ACTIVE_STATES)}))
-                THEN 'QUEUED' ELSE 'CREATED' END,
-           :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
-
 _sequence = itertools.count()
 
 
@@ -71,172 +42,6 @@ def new_execution_id() -> str:
     """Sortable by creation time (milliseconds, then a per-process counter), unique across processes."""
     millis = time.time_ns() // 1_000_000
     return f"{millis:012x}{next(_sequence) % 0x1000000:06x}{os.urandom(5).hex()}"
-
-
-def create_scheduled_execution(
-    store: Store, trigger: str | Mapping[str, Any], scheduled_at: datetime, now: datetime
-) -> str | None:
-    """Record the fire of `trigger` at `scheduled_at`: the new execution's id, or None when nothing was written.
-
-    One transaction: the trigger must still exist (a retired trigger never fires once its apply committed), be
-    a Schedule, active (not disabled nor paused) on an enabled flow; the execution pins the flow's active
-    revision and commit; the trigger's `last_scheduled_at`/`next_fire` advance. None also when this time was
-    already fired (the unique key).
-    """
-    uid = trigger if isinstance(trigger, str) else str(trigger["uid"])
-    with store.atomic() as conn:
-        row = next(iter(_trigger_rows(conn, uids=[uid])), None)
-        if row is None:
-            return None
-        spec = firing.schedule_spec(row)
-        if not spec.active or spec.cron is None:
-            return None
-        execution_id = _insert(conn, row, spec, scheduled_at, now)
-        anchor = max(firing.anchor_of(row), scheduled_at) if row["last_scheduled_at"] else scheduled_at
-        _advance(conn, uid, anchor, spec.cron.next_fire(max(anchor, now), spec.zone))
-        return execution_id
-
-
-def fire_due(
-    store: Store,
-    now: datetime,
-    *,
-    group: tuple[str, bool, str] | None = None,
-    uids: Iterable[str] | None = None,
-    recovering: bool = False,
-    default_timezone: str = "UTC",
-) -> list[str]:
-    """Decide and record every due fire of some Schedule triggers in ONE transaction (a group commit).
-
-    `group` = (cron, with_seconds, timezone) selects the triggers sharing one timer; `uids` selects by uid;
-    neither selects all. `recovering` applies each trigger's recoverMissedSchedules (start-up, changed triggers).
-    Returns the ids of the executions written.
-    """
-    with store.atomic() as conn:
-        decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision, str | None, str | None]] = {}
-        memo: dict[tuple[Any, ...], str] = {}  # trigger vars and times shared by the triggers of a batch
-        inserts: list[dict[str, Any]] = []
-        updates: list[tuple[str | None, str | None, str]] = []
-        for row in _trigger_rows(conn, group=group, uids=uids, default_timezone=default_timezone):
-            anchor = firing.anchor_of(row)
-            # triggers of one group share their cron and usually their anchor: decide once for all of them
-            key = (row["cron"], row["with_seconds"], row["timezone"], *_policy(row), _active(row), anchor)
-            decided = decisions.get(key)
-            if decided is None:
-                spec = firing.schedule_spec(row, default_timezone)
-                decision = firing.decide(spec, anchor, now, recovering=recovering)
-                last = iso(decision.anchor) if decision.anchor > anchor else None
-                following = iso(decision.next_fire) if decision.next_fire else None
-                decided = decisions[key] = (spec, decision, last, following)
-            spec, decision, last, following = decided
-            inserts += (_params(row, spec, at, now, memo) for at in decision.due)
-            last = last or row["last_scheduled_at"]
-            if (last, following) != (row["last_scheduled_at"], row["next_fire"]):
-                updates.append((last, following, row["uid"]))
-        written = _insert_all(conn, inserts)
-        conn.executemany("UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?", updates)
-    return written
-
-
-def schedule_triggers(store: Store, default_timezone: str = "UTC") -> list[dict[str, Any]]:
-    """Every Schedule trigger with its flow's revision (read-only)."""
-    with store.atomic() as conn:
-        return _trigger_rows(conn, default_timezone=default_timezone)
-
-
-def _policy(row: Mapping[str, Any]) -> tuple[str, str]:
-    spec = row["spec"]
-    return str(spec.get("recoverMissedSchedules")), str(spec.get("lateMaximumDelay"))
-
-
-def _active(row: Mapping[str, Any]) -> bool:
-    return not (row["disabled"] or row["paused"] or row["flow_disabled"])
-
-
-def _trigger_rows(
-    conn: sqlite3.Connection,
-    *,
-    group: tuple[str, bool, str] | None = None,
-    uids: Iterable[str] | None = None,
-    default_timezone: str = "UTC",
-) -> list[dict[str, Any]]:
-    if group is not None:
-        sql = _TRIGGERS_SQL + " AND t.cron = ? AND t.with_seconds = ? AND coalesce(t.timezone, ?) = ?"
-        out = [dict(row) for row in conn.execute(sql, (group[0], int(group[1]), default_timezone, group[2]))]
-    elif uids is not None:
-        out = query_in(conn, _TRIGGERS_SQL + " AND t.uid IN ({ids})", list(uids))
-    else:
-        out = [dict(row) for row in conn.execute(_TRIGGERS_SQL)]
-    for row in out:
-        row["spec"] = _spec(row["spec"])
-    return out
-
-
-_SPECS: dict[str, dict[str, Any]] = {}
-
-
-def _spec(text: str | None) -> dict[str, Any]:
-    """A trigger's spec decoded once per distinct text (a batch of 10,000 triggers shares a handful)."""
-    if not text:
-        return {}
-    spec = _SPECS.get(text)
-    if spec is None:
-        if len(_SPECS) > 10_000:
-            _SPECS.clear()
-        spec = _SPECS[text] = loads(text) or {}
-    return spec
-
-
-def _params(
-    row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime, memo: dict[tuple[Any, ...], str]
-) -> dict[str, Any]:
-    """The INSERT parameters of one fire (times and trigger variables computed once per batch)."""
-    vars_key = (row["cron"], row["with_seconds"], row["timezone"], at)
-    if vars_key not in memo:
-        memo[vars_key] = dumps(firing.trigger_vars(spec, at))
-        memo[("iso", at)] = iso(at)
-        memo[("iso", now)] = iso(now)
-    inputs = row["spec"].get("inputs")
-    return {
-        "id": new_execution_id(),
-        "flow_uid": row["flow_uid"],
-        "revision": row["revision"],
-        "commit_sha": row["commit_sha"],
-        "trigger_uid": row["uid"],
-        "scheduled_at": memo[("iso", at)],
-        "created_at": memo[("iso", now)],
-        "inputs": dumps(inputs) if inputs else "{}",
-        "trigger_vars": memo[vars_key],
-    }
-
-
-def _insert_all(conn: sqlite3.Connection, inserts: list[dict[str, Any]]) -> list[str]:
-    """Insert every fire in one executemany; the ids of the rows written (a duplicate fire writes nothing)."""
-    if not inserts:
-        return []
-    before = conn.total_changes
-    conn.executemany(_INSERT_SQL, inserts)
-    if conn.total_changes - before == len(inserts):
-        return [p["id"] for p in inserts]
-    ids = [p["id"] for p in inserts]
-    found = {row["id"] for row in query_in(conn, "SELECT id FROM executions WHERE id IN ({ids})", ids)}
-    return [i for i in ids if i in found]
-
-
-def _insert(
-    conn: sqlite3.Connection, row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime
-) -> str | None:
-    """One fire; its execution id, or None when that scheduled time already has one."""
-    params = _params(row, spec, at, now, {})
-    cursor = conn.execute(_INSERT_SQL, params)
-    return params["id"] if cursor.rowcount == 1 else None
-
-
-def _advance(conn: sqlite3.Connection, uid: str, last: datetime, following: datetime | None) -> None:
-    conn.execute(
-        "UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?",
-        (iso(last), iso(following) if following else None, uid),
-    )
 
 
 def list_executions(
