@@ -1,25 +1,51 @@
-"""gitsync's own exceptions; foreign errors are translated at the boundary with `raise … from exc`.
+"""gitsync's exception tree. Every error a user can see is a `GitSyncError`: the command line prints its message
+(exit 2, or 1 where DESIGN.md says so) and never a traceback; the HTTP API answers it as a 4xx with the message.
+Foreign errors (dulwich, sqlite3, httpx, pydantic, PyYAML) are translated where they enter, with `raise … from`.
 
-    GitSyncError
-    ├── ConfigError   settings that cannot work (bad file, overlapping namespaces)
-    ├── FetchError    the remote cannot be read (unreachable, wrong credentials, unknown branch)
-    └── StateError    the SQLite state cannot be read or written
+    GitSyncError                      runner/errors.py: the root, in the innermost package so all share it
+    ├── ConfigError                   settings that cannot work (bad file, overlapping namespaces, an executor
+    │   │                             that is not built, a secrets file that cannot be read)
+    │   └── ProviderUnavailable       gitsync/hosts: a source's `status:` block names no usable provider
+    ├── FetchError                    gitsync/git/fetch: the remote cannot be read (unreachable, credentials,
+    │                                 unknown branch); credentials are redacted from the message
+    ├── GitReadError                  gitsync/git/trees: a local repository or revision cannot be read
+    ├── SourceError                   gitsync/flows/yaml_source: a flow file's bytes cannot become data (size,
+    │                                 encoding, YAML syntax, duplicate keys); the loader turns it into a Problem
+    ├── StateError                    gitsync/state: the SQLite state cannot be opened, read or written
+    ├── HostError                     gitsync/hosts: the git host refused or failed a request (`permanent`,
+    │                                 `retry_after`); the status sender retries or gives up with the reason
+    ├── WebhookError                  gitsync/hosts/webhooks: a delivery that is refused (answered 4xx)
+    │   ├── SignatureError            the delivery does not prove it knows the source's secret
+    │   └── PayloadError              the body is not an event we can read
+    ├── RunError                      gitsync/executions: an execution cannot be created or acted on
+    ├── RegistryError                 runner/registry: a plugin is broken, or two claim one type name
+    ├── InputError                    runner/inputs: inputs that do not fit the flow, each named
+    ├── CronError                     runner/cron: a cron expression that does not parse, the field named
+    ├── RenderError                   runner/expressions: an expression failed; shown as the task's failure
+    ├── ExpressionError               runner/errors: a filter, function, date or jq program refused its value
+    └── TaskFailed                    runner/api: a task failed (message masked, outputs kept); the engine
+        └── TaskKilled                records it on the task run, it never reaches the command line
 
-Flow problems are not exceptions: the loader collects them as `Problem` values.
+Flow problems are not exceptions: the loader collects every one as a `Problem` (file, line, column, reason).
+Two exceptions are signals, not errors: `runner.signals.ExitExecution` (the Exit task) and the HTTP app's
+internal body-size guard; neither reaches a user as such.
 """
 
+from __future__ import annotations
 
-class GitSyncError(Exception):
-    """Base of every error gitsync raises on purpose."""
+from runner.errors import ExpressionError, GitSyncError
 
 
 class ConfigError(GitSyncError):
-    pass
+    """Settings that cannot work; the message names the key or file and what would work."""
 
 
 class FetchError(GitSyncError):
-    pass
+    """The remote cannot be read; the message says why and never holds a credential."""
 
 
 class StateError(GitSyncError):
-    pass
+    """The SQLite state cannot be opened, read or written."""
+
+
+__all__ = ["ConfigError", "ExpressionError", "FetchError", "GitSyncError", "StateError"]
