@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dulwich.objects import Commit
 from dulwich.repo import Repo
@@ -32,6 +32,9 @@ from gitsync.git.trees import FileChange, GitReadError
 from gitsync.sync.plan import FlowVersion, Plan, PlanInput, build_plan
 from gitsync.sync.render import RENDERERS
 from runner.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from dulwich.objects import ObjectID
 
 HISTORY_COMMITS = 200
 """How many commits touching the folder the revert detection looks back over."""
@@ -165,7 +168,7 @@ def compute_plan(
     return PlanComputation(plan, applied, desired, texts)
 
 
-def _folder_notes(folder: str, base_tree: bytes | None, head_tree: bytes | None) -> list[str]:
+def _folder_notes(folder: str, base_tree: ObjectID | None, head_tree: ObjectID | None) -> list[str]:
     if folder and base_tree is None and head_tree is None:
         return [f"folder '{folder}' exists in neither base nor head"]
     return []
@@ -188,7 +191,7 @@ def _versions(files: Iterable[LoadedFile], blobs: Mapping[str, str]) -> dict[str
 
 def _check_clashes(
     repo: Repo,
-    head_tree: bytes | None,
+    head_tree: ObjectID | None,
     folder: str,
     changes: list[FileChange],
     head_files: list[LoadedFile],
