@@ -29,7 +29,7 @@ class SecretMask(logging.Filter):
 
 
 def secret_values(settings: Settings) -> list[str]:
-    names = {settings.http.token_env}
+    names: set[str | None] = {settings.http.token_env}
     for source in settings.sources:
         names |= {source.token_env, source.webhook_secret_env}
         if source.status is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -19,7 +19,10 @@ MAX_EXPANDED_NODES = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # CSafeLoader (libyaml's parser) has SafeLoader's constructor and resolver API
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # An alias needs an anchor, so a text with no `&name` (or no `*name`) token cannot hold an alias bomb. The tokens
 # start a node: after a line start, a space, a flow indicator or ':'. Cron strings (`* * *`) do not match.
@@ -52,7 +55,7 @@ class Parsed:
     duplicates: list[DuplicateKey] = field(default_factory=list)
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _StrictLoader(_BaseLoader):
     """Safe loader that records duplicate keys and, like Jackson, reads every mapping key as the text written.
 
     Timestamps stay text too (`2024-01-01` is the string Jackson would give a String property);
@@ -101,7 +104,8 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                 first[key_node.value] = line
 
 
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _BaseLoader.construct_yaml_str)
+# types-PyYAML binds the method's self to SafeConstructor, which its loader-bound type variable does not accept.
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _BaseLoader.construct_yaml_str)  # type: ignore[type-var]
 
 
 def decode(data: bytes) -> str:

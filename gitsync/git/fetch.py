@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from dulwich.client import (
@@ -63,6 +63,11 @@ from gitsync.config import SourceConfig
 from gitsync.errors import FetchError
 from gitsync.redact import redact, redact_url
 
+if TYPE_CHECKING:  # dulwich >= 0.23 types refs and object ids as NewTypes over bytes; older ones have plain bytes
+    from dulwich.client import DetermineWantsFunc, LsRemoteResult
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+
 log = logging.getLogger("gitsync.fetch")
 
 DEFAULT_TIMEOUT = 30.0
@@ -70,6 +75,7 @@ DEFAULT_TIMEOUT = 30.0
 
 HTTP_USERNAME = "x-access-token"
 _HEADS = b"refs/heads/"
+_HEAD = cast("Ref", b"HEAD")
 
 
 @dataclass(frozen=True)
@@ -126,20 +132,20 @@ def fetch_ref(source: SourceConfig, data_dir: Path, ref: str, timeout: float = D
     """
     remote = _remote(source, timeout)
     path = cache_path(source, data_dir)
-    wanted = ref.encode()
+    wanted = cast("Ref", ref.encode())
     with _cache_lock(path), _translate_errors(remote):
         repo = _open_cache(path)
         try:
             if remote.kind == "local" and _borrow_objects(repo, remote.path):
                 repo.close()
                 repo = _open_cache(path)
-            listing = remote.client.get_refs(remote.path, ref_prefix=[wanted])
+            listing = _list_refs(remote, [wanted])
             head = listing.refs.get(wanted)
             if head is None:
                 raise FetchError(f"{remote.display}: the remote has no ref {ref}")
             if head not in repo.object_store:
                 head = _download(remote, repo, wanted, ref)
-            repo.refs[b"refs/gitsync/" + wanted.removeprefix(b"refs/")] = head
+            repo.refs[cast("Ref", b"refs/gitsync/" + wanted.removeprefix(b"refs/"))] = head
             return head.decode()
         finally:
             repo.close()
@@ -149,10 +155,10 @@ def fetch_ref(source: SourceConfig, data_dir: Path, ref: str, timeout: float = D
 
 
 def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Path) -> FetchResult:
-    listing = remote.client.get_refs(remote.path, ref_prefix=[b"HEAD", _HEADS])
+    listing = _list_refs(remote, [_HEAD, _HEADS])
     refs = {name: sha for name, sha in listing.refs.items() if sha is not None}
     branch = wanted_branch or _default_branch(remote, refs, listing.symrefs)
-    ref = _HEADS + branch.encode()
+    ref = cast("Ref", _HEADS + branch.encode())
     if ref not in refs:
         raise FetchError(_unknown_branch(remote, branch, refs))
     previous = _cached_head(repo, ref)
@@ -171,19 +177,25 @@ def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Pa
     return result
 
 
-def _cached_head(repo: Repo, ref: bytes) -> bytes | None:
+def _list_refs(remote: _Remote, prefixes: list[bytes]) -> LsRemoteResult:
+    # Every client takes a str path (HTTP and local ones declare `str | bytes`); GitClient and the git:// and ssh
+    # clients declare bytes but hand the path to `_connect`, which takes both.
+    return remote.client.get_refs(remote.path, ref_prefix=prefixes)  # type: ignore[arg-type]
+
+
+def _cached_head(repo: Repo, ref: Ref) -> ObjectID | None:
     try:
         return repo.refs[ref]
     except KeyError:
         return None
 
 
-def _default_branch(remote: _Remote, refs: Mapping[bytes, bytes], symrefs: Mapping[bytes, bytes]) -> str:
+def _default_branch(remote: _Remote, refs: Mapping[Ref, ObjectID], symrefs: Mapping[Ref, Ref]) -> str:
     """The branch the remote's HEAD points at (advertised as a symref by every git server since 1.8)."""
-    target = symrefs.get(b"HEAD")
+    target = symrefs.get(_HEAD)
     if target is None or not target.startswith(_HEADS):
         # An old server that does not advertise symrefs: a branch at HEAD's commit, main/master first.
-        at_head = [name for name, sha in refs.items() if name.startswith(_HEADS) and sha == refs.get(b"HEAD")]
+        at_head = [name for name, sha in refs.items() if name.startswith(_HEADS) and sha == refs.get(_HEAD)]
         at_head.sort(key=lambda name: (name not in (b"refs/heads/main", b"refs/heads/master"), name))
         if not at_head:
             raise FetchError(f"{remote.display}: cannot tell the default branch (no HEAD); set the source's branch")
@@ -193,21 +205,21 @@ def _default_branch(remote: _Remote, refs: Mapping[bytes, bytes], symrefs: Mappi
     return branch
 
 
-def _unknown_branch(remote: _Remote, branch: str, refs: Mapping[bytes, bytes]) -> str:
+def _unknown_branch(remote: _Remote, branch: str, refs: Mapping[Ref, ObjectID]) -> str:
     names = sorted(name[len(_HEADS) :].decode() for name in refs if name.startswith(_HEADS))
     known = ", ".join(names) if names else "none: the repository is empty"
     return f"{remote.display}: branch {branch!r} not found (branches: {known})"
 
 
-def _download(remote: _Remote, repo: Repo, ref: bytes, branch: str) -> bytes:
+def _download(remote: _Remote, repo: Repo, ref: Ref, branch: str) -> ObjectID:
     """Fetch the pack for the branch head; return the head as the remote reported it during this fetch.
 
     The cache's branch heads are sent as "haves". A remote that does not know them (the branch was force-pushed to
     an unrelated history) simply sends everything; should a server choke on them, the fetch is retried with none.
     """
-    picked: dict[str, bytes] = {}
+    picked: dict[str, ObjectID] = {}
 
-    def wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[bytes]:
+    def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
         sha = refs.get(ref)
         if sha is None:
             return []
@@ -228,7 +240,7 @@ def _download(remote: _Remote, repo: Repo, ref: bytes, branch: str) -> bytes:
     return picked["head"]
 
 
-def _fetch_without_haves(remote: _Remote, repo: Repo, wants: Callable[..., list[bytes]]) -> None:
+def _fetch_without_haves(remote: _Remote, repo: Repo, wants: DetermineWantsFunc) -> None:
     """Fetch as a fresh clone would: tell the remote we have nothing, so the pack it sends is self-contained."""
     pack, commit, abort = repo.object_store.add_pack()
     try:
@@ -239,15 +251,15 @@ def _fetch_without_haves(remote: _Remote, repo: Repo, wants: Callable[..., list[
     commit()
 
 
-def _move_ref(repo: Repo, ref: bytes, previous: bytes | None, head: bytes) -> None:
+def _move_ref(repo: Repo, ref: Ref, previous: ObjectID | None, head: ObjectID) -> None:
     """Point `ref` (and HEAD) at `head`, whose objects are already stored: compare-and-swap via lock file + rename."""
     if previous != head and not repo.refs.set_if_equals(ref, previous, head, message=b"gitsync: fetch"):
         raise FetchError(f"{repo.path}: {ref.decode()} changed during the fetch (another process?); try again")
-    if repo.refs.read_ref(b"HEAD") != b"ref: " + ref:
-        repo.refs.set_symbolic_ref(b"HEAD", ref)
+    if repo.refs.read_ref(_HEAD) != b"ref: " + ref:
+        repo.refs.set_symbolic_ref(_HEAD, ref)
 
 
-def _is_forced(repo: Repo, previous: bytes | None, head: bytes) -> bool:
+def _is_forced(repo: Repo, previous: ObjectID | None, head: ObjectID) -> bool:
     if previous is None or previous == head:
         return False
     if previous not in repo.object_store or not isinstance(repo.object_store[previous], Commit):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from dulwich.errors import NotGitRepository
 from dulwich.graph import find_merge_base
@@ -19,6 +20,9 @@ from dulwich.objectspec import AmbiguousShortId, parse_commit
 from dulwich.repo import Repo
 
 from gitsync.flows.loader import FLOW_SUFFIXES
+
+if TYPE_CHECKING:  # a NewType over bytes in dulwich >= 0.23, plain bytes before
+    from dulwich.objects import ObjectID
 
 _SHA_BYTES = 20  # SHA-1 repositories (what every host serves today)
 _FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks (0o120000) and submodules are not flows
@@ -36,6 +40,11 @@ class FileChange:
     old_blob: str | None
     new_path: str | None
     new_blob: str | None
+
+
+def object_id(sha: str) -> ObjectID:
+    """The hex sha of a commit, tree or blob (as the state database and FetchResult keep it) as dulwich's id."""
+    return cast("ObjectID", sha.encode())
 
 
 def open_repo(path: str) -> Repo:
@@ -86,7 +95,7 @@ def _repo_path(repo: Repo) -> str:
     return str(repo.path)
 
 
-def folder_tree(repo: Repo, commit: Commit, folder: str) -> bytes | None:
+def folder_tree(repo: Repo, commit: Commit, folder: str) -> ObjectID | None:
     """The id of `folder`'s tree in `commit`, or None if the folder does not exist there."""
     folder = normalise_folder(folder)
     if not folder:
@@ -115,12 +124,12 @@ def is_flow_path(path: str) -> bool:
     return path.endswith(FLOW_SUFFIXES) and not any(p.startswith(".") for p in parts[:-1])
 
 
-def list_flow_files(repo: Repo, tree_id: bytes | None, folder: str = "") -> dict[str, str]:
+def list_flow_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> dict[str, str]:
     """Every flow file under a tree: repository path -> blob id (hex)."""
     out: dict[str, str] = {}
     if tree_id is None:
         return out
-    stack: list[tuple[str, bytes]] = [(normalise_folder(folder), tree_id)]
+    stack: list[tuple[str, ObjectID]] = [(normalise_folder(folder), tree_id)]
     while stack:
         prefix, sha = stack.pop()
         tree = repo.object_store[sha]
@@ -136,21 +145,23 @@ def list_flow_files(repo: Repo, tree_id: bytes | None, folder: str = "") -> dict
 
 
 def read_blob(repo: Repo, blob_id: str) -> bytes:
-    obj = repo.object_store[blob_id.encode()]
+    obj = repo.object_store[object_id(blob_id)]
     assert isinstance(obj, Blob)
     return obj.as_raw_string()
 
 
-def diff_trees(repo: Repo, old_tree: bytes | None, new_tree: bytes | None, folder: str = "") -> list[FileChange]:
+def diff_trees(
+    repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, folder: str = ""
+) -> list[FileChange]:
     """Flow files that differ between two trees of `folder` (no rename detection: a flow's uid is what matters).
 
     A file that turns into a symlink or submodule counts as deleted; one that stops being one counts as added.
     """
     folder = normalise_folder(folder)
     out: list[FileChange] = []
-    for old, new in _changed_entries(repo, old_tree, new_tree):
-        old = _flow_entry(old, folder)
-        new = _flow_entry(new, folder)
+    for old_entry, new_entry in _changed_entries(repo, old_tree, new_tree):
+        old = _flow_entry(old_entry, folder)
+        new = _flow_entry(new_entry, folder)
         if old is None and new is None:
             continue
         if old is not None and new is not None and old == new:
@@ -164,10 +175,17 @@ def diff_trees(repo: Repo, old_tree: bytes | None, new_tree: bytes | None, folde
 
 
 _Entry = tuple[str, int, bytes]  # (path below the folder, mode, sha)
+_RawEntry = tuple[bytes, int, "ObjectID"]  # (name, mode, hex sha) as parse_tree gives them
+
+
+def _parse_tree(raw: bytes) -> list[_RawEntry]:
+    """A raw tree's entries. dulwich's parse_tree gives hex shas (object ids) but declares them as bytes; the compiled
+    version returns a list, the pure-Python fallback an iterator, hence the list."""
+    return cast("list[_RawEntry]", list(parse_tree(raw, _SHA_BYTES)))
 
 
 def _changed_entries(
-    repo: Repo, old_tree: bytes | None, new_tree: bytes | None, prefix: str = ""
+    repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, prefix: str = ""
 ) -> Iterator[tuple[_Entry | None, _Entry | None]]:
     """Pairs of differing blob entries between two trees, descending only into sub-trees whose ids differ.
 
@@ -178,32 +196,32 @@ def _changed_entries(
         return
     old, new = _entries(repo, old_tree), _entries(repo, new_tree)
     differing = old.symmetric_difference(new)  # C-speed set work: no Python step per unchanged entry
-    old_map: dict[bytes, tuple[int, bytes]] = {}
-    new_map: dict[bytes, tuple[int, bytes]] = {}
+    old_map: dict[bytes, tuple[int, ObjectID]] = {}
+    new_map: dict[bytes, tuple[int, ObjectID]] = {}
     for entry in differing:  # only the entries that changed: a folder of N files with one change costs O(1) here
         (old_map if entry in old else new_map)[entry[0]] = (entry[1], entry[2])
     for name in sorted(old_map.keys() | new_map.keys()):
         a, b = old_map.get(name), new_map.get(name)
         text = name.decode("utf-8", "surrogateescape")
         path = f"{prefix}/{text}" if prefix else text
-        a_tree = a is not None and a[0] == 0o040000
-        b_tree = b is not None and b[0] == 0o040000
-        if a_tree or b_tree:
-            yield from _changed_entries(repo, a[1] if a_tree else None, b[1] if b_tree else None, path)
-        blob_a = (path, a[0], a[1]) if a is not None and not a_tree else None
-        blob_b = (path, b[0], b[1]) if b is not None and not b_tree else None
+        a_tree = a[1] if a is not None and a[0] == 0o040000 else None
+        b_tree = b[1] if b is not None and b[0] == 0o040000 else None
+        if a_tree is not None or b_tree is not None:
+            yield from _changed_entries(repo, a_tree, b_tree, path)
+        blob_a = (path, a[0], a[1]) if a is not None and a_tree is None else None
+        blob_b = (path, b[0], b[1]) if b is not None and b_tree is None else None
         if blob_a is not None or blob_b is not None:
             yield blob_a, blob_b
 
 
-def _entries(repo: Repo, tree_id: bytes | None) -> set[tuple[bytes, int, bytes]]:
+def _entries(repo: Repo, tree_id: ObjectID | None) -> set[_RawEntry]:
     """(name, mode, hex sha) of a tree's entries, parsed straight from the raw object."""
     if tree_id is None:
         return set()
     kind, raw = repo.object_store.get_raw(tree_id)
     if kind != Tree.type_num:
         return set()
-    return set(parse_tree(raw, _SHA_BYTES))
+    return set(_parse_tree(raw))
 
 
 def _flow_entry(entry: _Entry | None, folder: str) -> tuple[str, str] | None:
@@ -256,7 +274,7 @@ def first_parent_changes(
         commit = parent
 
 
-_TreeCache = dict[bytes, list[tuple[bytes, int, bytes]]]
+_TreeCache = dict["ObjectID", list[_RawEntry]]
 
 
 def path_history(
@@ -282,9 +300,7 @@ def path_history(
         commit = _first_parent(repo, commit)
 
 
-def _lookup_blob(
-    repo: Repo, tree_id: bytes, path: bytes, trees: dict[bytes, list[tuple[bytes, int, bytes]]]
-) -> str | None:
+def _lookup_blob(repo: Repo, tree_id: ObjectID, path: bytes, trees: _TreeCache) -> str | None:
     parts = path.split(b"/")
     for depth, part in enumerate(parts):
         entries = trees.get(tree_id)
@@ -292,7 +308,7 @@ def _lookup_blob(
             kind, raw = repo.object_store.get_raw(tree_id)
             if kind != Tree.type_num:
                 return None
-            entries = trees[tree_id] = parse_tree(raw, _SHA_BYTES)
+            entries = trees[tree_id] = _parse_tree(raw)
         found = next((entry for entry in entries if entry[0] == part), None)
         if found is None:
             return None

@@ -184,7 +184,8 @@ class StatusProvider(ABC):
     def find_comment(self, pr_number: int, tag: str) -> int | None:
         """The id of the first comment on the pull request whose body holds `tag` (every page is read)."""
         base = self.api_url + self.comments_path(pr_number)
-        url, params, page = base, self.page_params(1), 1
+        url, page = base, 1
+        params: dict[str, Any] | None = self.page_params(1)  # None once a `next` link carries the query
         for _ in range(200):
             response = self.request("GET", url, params=params)
             items = _json(response)

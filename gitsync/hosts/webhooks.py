@@ -192,8 +192,8 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _hub_repository(data: dict[str, Any]) -> Repository:
-    """GitHub and Gitea describe a repository with the same keys."""
+def _hub_repository(data: Any) -> Repository:
+    """GitHub and Gitea describe a repository with the same keys (anything but an object reads as an empty one)."""
     repo = _dict(data)
     return Repository(
         full_name=_str(repo.get("full_name")),

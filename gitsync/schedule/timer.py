@@ -100,8 +100,9 @@ class Scheduler:
             wanted = {row["uid"]: _fingerprint(row) for row in rows}
             changed = [uid for uid, print_ in wanted.items() if self._known.get(uid) != print_]
             if changed:
-                self._fire(fires.fire_due(self.store, _now(), uids=changed, recovering=True, **self._tz))
-            self._set_groups({self._group(row) for row in rows} - {None})  # type: ignore[arg-type]
+                tz = self.default_timezone
+                self._fire(fires.fire_due(self.store, _now(), uids=changed, recovering=True, default_timezone=tz))
+            self._set_groups({group for row in rows if (group := self._group(row)) is not None})
             self._known = wanted
 
     def _set_groups(self, groups: set[Group]) -> None:
@@ -118,13 +119,9 @@ class Scheduler:
             return None
         return (row["cron"], bool(row["with_seconds"]), row["timezone"] or self.default_timezone)
 
-    @property
-    def _tz(self) -> dict[str, str]:
-        return {"default_timezone": self.default_timezone}
-
     def _fire_group(self, group: Group) -> None:
         try:
-            self._fire(fires.fire_due(self.store, _now(), group=group, **self._tz))
+            self._fire(fires.fire_due(self.store, _now(), group=group, default_timezone=self.default_timezone))
         except Exception:  # a failed batch is retried by the next timer wakeup (nothing was written)
             log.exception("firing triggers of %s failed", _job_id(group))
 

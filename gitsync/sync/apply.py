@@ -151,7 +151,7 @@ def _folder_changed(store: Store, source: SourceConfig) -> bool:
 def _has_commit(repo_path: Path, sha: str) -> bool:
     repo = gitread.open_repo(str(repo_path))
     try:
-        return sha.encode() in repo.object_store
+        return gitread.object_id(sha) in repo.object_store
     finally:
         repo.close()
 
@@ -294,7 +294,7 @@ def _summary(plan: Plan, removed: set[str]) -> str:
 def _commit_info(fetched: FetchResult) -> tuple[str, str]:
     repo = gitread.open_repo(str(fetched.repo_path))
     try:
-        commit = repo.object_store[fetched.commit.encode()]
+        commit = repo.object_store[gitread.object_id(fetched.commit)]
         if not isinstance(commit, Commit):
             return "", ""
         return commit.author.decode("utf-8", "replace"), commit.message.decode("utf-8", "replace").strip()

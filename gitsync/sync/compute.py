@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dulwich.objects import Commit
 from dulwich.repo import Repo
@@ -31,6 +31,9 @@ from gitsync.git import trees as gitread
 from gitsync.git.trees import FileChange
 from gitsync.sync.plan import FlowVersion, Plan, PlanInput, build_plan
 from runner.registry import Registry
+
+if TYPE_CHECKING:
+    from dulwich.objects import ObjectID
 
 HISTORY_COMMITS = 200
 """How many commits touching the folder the revert detection looks back over."""
@@ -131,7 +134,7 @@ def compute_plan(
     return PlanComputation(plan, applied, desired, texts)
 
 
-def _folder_notes(folder: str, base_tree: bytes | None, head_tree: bytes | None) -> list[str]:
+def _folder_notes(folder: str, base_tree: ObjectID | None, head_tree: ObjectID | None) -> list[str]:
     if folder and base_tree is None and head_tree is None:
         return [f"folder '{folder}' exists in neither base nor head"]
     return []
@@ -154,7 +157,7 @@ def _versions(files: Iterable[LoadedFile], blobs: Mapping[str, str]) -> dict[str
 
 def _check_clashes(
     repo: Repo,
-    head_tree: bytes | None,
+    head_tree: ObjectID | None,
     folder: str,
     changes: list[FileChange],
     head_files: list[LoadedFile],

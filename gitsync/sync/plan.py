@@ -131,12 +131,13 @@ class FlowPlan:
             "moved": self.moved,
             "formatting_only": self.formatting_only,
             "restores": self.restores,
-            "tasks": {kind: [t.as_dict() for t in self.tasks if t.change == kind] for kind in _ITEM_KINDS},
+            "tasks": {kind: [t.as_dict() for t in self.tasks if t.change == kind] for kind in ITEM_CHANGE_KINDS},
             "properties": [p.as_dict() for p in self.properties],
         }
 
 
-_ITEM_KINDS: tuple[ItemChangeKind, ...] = ("added", "changed", "removed")
+FLOW_CHANGE_KINDS: tuple[FlowChangeKind, ...] = ("added", "changed", "removed", "moved")
+ITEM_CHANGE_KINDS: tuple[ItemChangeKind, ...] = ("added", "changed", "removed")
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,8 @@ class Plan:
             "generated_at": self.now.isoformat(),
             "errors": [_problem_dict(p) for p in self.errors],
             "warnings": [_problem_dict(p) for p in self.warnings],
-            "flows": {kind: self.flow_uids(kind) for kind in ("added", "changed", "removed", "moved")},
-            "triggers": {kind: self.trigger_uids(kind) for kind in _ITEM_KINDS},
+            "flows": {kind: self.flow_uids(kind) for kind in FLOW_CHANGE_KINDS},
+            "triggers": {kind: self.trigger_uids(kind) for kind in ITEM_CHANGE_KINDS},
             "flow_changes": [f.as_dict() for f in self.flows],
             "trigger_changes": [t.as_dict() for t in self.triggers],
             "notes": list(self.notes),

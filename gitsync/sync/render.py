@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitsync.flows.loader import Problem
-from gitsync.sync.plan import FlowPlan, Plan, PropertyChange, TriggerPlan
+from gitsync.sync.plan import FLOW_CHANGE_KINDS, ITEM_CHANGE_KINDS, FlowPlan, Plan, PropertyChange, TriggerPlan
 
 MARKDOWN_LIMIT = 65_536
 """GitHub refuses comments longer than this many characters."""
@@ -26,8 +26,8 @@ def value_text(value: Any, width: int = _VALUE_WIDTH) -> str:
 
 
 def summary(plan: Plan) -> str:
-    flows = ", ".join(f"{len(plan.flow_uids(k))} {k}" for k in ("added", "changed", "removed", "moved"))
-    triggers = ", ".join(f"{len(plan.trigger_uids(k))} {k}" for k in ("added", "changed", "removed"))
+    flows = ", ".join(f"{len(plan.flow_uids(k))} {k}" for k in FLOW_CHANGE_KINDS)
+    triggers = ", ".join(f"{len(plan.trigger_uids(k))} {k}" for k in ITEM_CHANGE_KINDS)
     return f"flows: {flows}; triggers: {triggers}"
 
 
