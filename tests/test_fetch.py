@@ -28,6 +28,7 @@ from gitservers import (
 from gitsync.config import SourceConfig
 from gitsync.errors import FetchError
 from gitsync.git import fetch as fetch_module
+from gitsync.git import remote as remote_module
 from gitsync.git.fetch import FetchResult, cache_path, fetch
 from gitsync.git.trees import list_flow_files, open_repo, resolve
 from gitsync.redact import redact, redact_url
@@ -311,7 +312,7 @@ def test_ssh_addresses_use_the_ssh_vendor_in_batch_mode(
 ) -> None:
     """Only the wiring: no SSH server runs here. BatchMode stops a password prompt from hanging the daemon."""
     monkeypatch.setenv("GIT_SSH_COMMAND", "ssh -i /keys/deploy")
-    remote = fetch_module._remote(source(location), timeout=7)
+    remote = remote_module.open_remote(source(location), timeout=7)
     client = remote.client
     assert isinstance(client, SSHGitClient)
     assert (client.host, client.port, client.username, remote.path) == (host, port, user, path)
@@ -364,7 +365,7 @@ def test_fetch_without_haves_brings_a_self_contained_pack(origin: GitRepo, srv: 
     with http_git_server(srv) as base:
         first = fetch(source(f"{base}/flows.git"), data_dir)
         new = publish(origin, srv, {"flows/more.yaml": "id: more\nnamespace: team\n"})
-        remote = fetch_module._remote(source(f"{base}/flows.git"), timeout=5)
+        remote = remote_module.open_remote(source(f"{base}/flows.git"), timeout=5)
         repo = Repo(str(first.repo_path))
         fetch_module._fetch_without_haves(remote, repo, lambda refs, depth=None: [refs[b"refs/heads/main"]])
         assert new.encode() in repo.object_store

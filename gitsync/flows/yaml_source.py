@@ -14,6 +14,8 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from gitsync.errors import GitSyncError
+
 MAX_FILE_BYTES = 1024 * 1024
 MAX_EXPANDED_NODES = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -30,7 +32,7 @@ _ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s\[\]{},]", re.MULTILINE)
 _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s\[\]{},]", re.MULTILINE)
 
 
-class SourceError(Exception):
+class SourceError(GitSyncError):
     """A file that cannot be read as one YAML document; `line`/`column` are 1-based when known."""
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:

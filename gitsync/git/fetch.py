@@ -6,17 +6,7 @@
 The cache is `data_dir/repos/<source name>.git`. Each fetch asks the remote for its refs first (one round trip); when
 the branch head is already cached nothing else is transferred, which keeps a 60 s poll cheap.
 
-Transports, chosen from `source.repo`:
-
-* a local path (absolute or relative to the working directory) or `file://` URL: dulwich's `LocalGitClient`;
-* `http://` / `https://`: smart HTTP. With `source.token_env`, the token is sent as basic auth (username
-  `x-access-token` unless the URL names one; GitHub, Gitea and GitLab accept any username with a token as the
-  password). Credentials never travel in the URL, and every message and log line is redacted;
-* `git://`: dulwich's TCP client, with the same timeout on connect and on every read;
-* `ssh://[user@]host[:port]/path` and `user@host:path`: the system `ssh` program (dulwich's `SubprocessSSHVendor`).
-  Keys are found the way `ssh` finds them: `~/.ssh/config`, the agent (`SSH_AUTH_SOCK`), `~/.ssh/id_*`; the host
-  must be in `known_hosts`. `GIT_SSH_COMMAND` replaces the command (e.g. `ssh -i /keys/deploy -o IdentitiesOnly=yes`);
-  gitsync adds `-o BatchMode=yes -o ConnectTimeout=<timeout>` so a prompt or a dead host cannot hang the daemon.
+Transports and the translation of their errors are in `gitsync.git.remote`.
 
 Crash safety: objects are written first (dulwich moves a complete pack and its index into place), then the branch
 ref is moved with a compare-and-swap through a lock file and a rename. A crash at any point leaves the ref on a
@@ -25,43 +15,28 @@ commit whose objects are all present: the old one, or the new one.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
-import re
-import select
-import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, cast
 
 from dulwich.client import (
-    GitClient,
     HTTPUnauthorized,
-    LocalGitClient,
-    SSHGitClient,
-    SubprocessSSHVendor,
-    TCPGitClient,
-    Urllib3HttpGitClient,
-    default_urllib3_manager,
-    parse_rsync_url,
 )
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.graph import can_fast_forward
 from dulwich.object_store import ObjectStoreGraphWalker
 from dulwich.objects import Commit
-from dulwich.protocol import DEFAULT_GIT_PROTOCOL_VERSION_FETCH, Protocol
 from dulwich.repo import Repo
-from urllib3.util.retry import Retry
 
 from gitsync.config import SourceConfig
 from gitsync.errors import FetchError
-from gitsync.redact import redact, redact_url
+from gitsync.git.remote import Remote, network_cause, open_remote, translated_errors
 
 if TYPE_CHECKING:  # dulwich >= 0.23 types refs and object ids as NewTypes over bytes; older ones have plain bytes
     from dulwich.client import DetermineWantsFunc, LsRemoteResult
@@ -73,7 +48,6 @@ log = logging.getLogger("gitsync.fetch")
 DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for a connection or for any single read from the remote."""
 
-HTTP_USERNAME = "x-access-token"
 _HEADS = b"refs/heads/"
 _HEAD = cast("Ref", b"HEAD")
 
@@ -112,9 +86,9 @@ def fetch(source: SourceConfig, data_dir: Path, timeout: float = DEFAULT_TIMEOUT
 
     Raises FetchError, with credentials redacted, when the remote cannot be read.
     """
-    remote = _remote(source, timeout)
+    remote = open_remote(source, timeout)
     path = cache_path(source, data_dir)
-    with _cache_lock(path), _translate_errors(remote):
+    with _cache_lock(path), translated_errors(remote):
         repo = _open_cache(path)
         try:
             if remote.kind == "local" and _borrow_objects(repo, remote.path):
@@ -130,10 +104,10 @@ def fetch_ref(source: SourceConfig, data_dir: Path, ref: str, timeout: float = D
 
     Used to plan a pull request's head: the commit is fetched and read, never applied. Returns its sha.
     """
-    remote = _remote(source, timeout)
+    remote = open_remote(source, timeout)
     path = cache_path(source, data_dir)
     wanted = cast("Ref", ref.encode())
-    with _cache_lock(path), _translate_errors(remote):
+    with _cache_lock(path), translated_errors(remote):
         repo = _open_cache(path)
         try:
             if remote.kind == "local" and _borrow_objects(repo, remote.path):
@@ -154,7 +128,7 @@ def fetch_ref(source: SourceConfig, data_dir: Path, ref: str, timeout: float = D
 # --- the steps ----------------------------------------------------------------------------------------------
 
 
-def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Path) -> FetchResult:
+def _fetch_into(remote: Remote, repo: Repo, wanted_branch: str | None, path: Path) -> FetchResult:
     listing = _list_refs(remote, [_HEAD, _HEADS])
     refs = {name: sha for name, sha in listing.refs.items() if sha is not None}
     branch = wanted_branch or _default_branch(remote, refs, listing.symrefs)
@@ -177,7 +151,7 @@ def _fetch_into(remote: _Remote, repo: Repo, wanted_branch: str | None, path: Pa
     return result
 
 
-def _list_refs(remote: _Remote, prefixes: list[bytes]) -> LsRemoteResult:
+def _list_refs(remote: Remote, prefixes: list[bytes]) -> LsRemoteResult:
     # Every client takes a str path (HTTP and local ones declare `str | bytes`); GitClient and the git:// and ssh
     # clients declare bytes but hand the path to `_connect`, which takes both.
     return remote.client.get_refs(remote.path, ref_prefix=prefixes)  # type: ignore[arg-type]
@@ -190,7 +164,7 @@ def _cached_head(repo: Repo, ref: Ref) -> ObjectID | None:
         return None
 
 
-def _default_branch(remote: _Remote, refs: Mapping[Ref, ObjectID], symrefs: Mapping[Ref, Ref]) -> str:
+def _default_branch(remote: Remote, refs: Mapping[Ref, ObjectID], symrefs: Mapping[Ref, Ref]) -> str:
     """The branch the remote's HEAD points at (advertised as a symref by every git server since 1.8)."""
     target = symrefs.get(_HEAD)
     if target is None or not target.startswith(_HEADS):
@@ -205,13 +179,13 @@ def _default_branch(remote: _Remote, refs: Mapping[Ref, ObjectID], symrefs: Mapp
     return branch
 
 
-def _unknown_branch(remote: _Remote, branch: str, refs: Mapping[Ref, ObjectID]) -> str:
+def _unknown_branch(remote: Remote, branch: str, refs: Mapping[Ref, ObjectID]) -> str:
     names = sorted(name[len(_HEADS) :].decode() for name in refs if name.startswith(_HEADS))
     known = ", ".join(names) if names else "none: the repository is empty"
     return f"{remote.display}: branch {branch!r} not found (branches: {known})"
 
 
-def _download(remote: _Remote, repo: Repo, ref: Ref, branch: str) -> ObjectID:
+def _download(remote: Remote, repo: Repo, ref: Ref, branch: str) -> ObjectID:
     """Fetch the pack for the branch head; return the head as the remote reported it during this fetch.
 
     The cache's branch heads are sent as "haves". A remote that does not know them (the branch was force-pushed to
@@ -231,7 +205,7 @@ def _download(remote: _Remote, repo: Repo, ref: Ref, branch: str) -> ObjectID:
     except (HangupException, HTTPUnauthorized, NotGitRepository):
         raise
     except GitProtocolError as exc:
-        if _network_cause(exc) is not None:
+        if network_cause(exc) is not None:
             raise
         log.warning("%s: fetch failed (%s); retrying without local history", remote.display, remote.clean(exc))
         _fetch_without_haves(remote, repo, wants)
@@ -240,7 +214,7 @@ def _download(remote: _Remote, repo: Repo, ref: Ref, branch: str) -> ObjectID:
     return picked["head"]
 
 
-def _fetch_without_haves(remote: _Remote, repo: Repo, wants: DetermineWantsFunc) -> None:
+def _fetch_without_haves(remote: Remote, repo: Repo, wants: DetermineWantsFunc) -> None:
     """Fetch as a fresh clone would: tell the remote we have nothing, so the pack it sends is self-contained."""
     pack, commit, abort = repo.object_store.add_pack()
     try:
@@ -267,7 +241,7 @@ def _is_forced(repo: Repo, previous: ObjectID | None, head: ObjectID) -> bool:
     return not can_fast_forward(repo, previous, head)
 
 
-def _log_result(remote: _Remote, result: FetchResult) -> None:
+def _log_result(remote: Remote, result: FetchResult) -> None:
     if not result.changed:
         log.info("%s: %s unchanged", remote.display, result.revision)
     elif result.forced:
@@ -360,219 +334,3 @@ def _remove_tree(path: Path) -> None:
     for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         child.rmdir() if child.is_dir() else child.unlink()
     path.rmdir()
-
-
-# --- transports ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Remote:
-    """A dulwich client, the path to ask it for, and what to say about it (never a credential)."""
-
-    client: GitClient
-    path: str
-    display: str
-    kind: str
-    timeout: float
-    token_env: str | None = None
-    secrets: list[str] = field(default_factory=list)
-
-    def clean(self, text: object) -> str:
-        return redact(str(text), self.secrets)
-
-
-def _remote(source: SourceConfig, timeout: float) -> _Remote:
-    location = source.repo
-    parts = urlsplit(location) if "://" in location else None
-    if parts is None:
-        return _scp_or_local(location, timeout)
-    scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        return _http_remote(parts, source, timeout)
-    if scheme == "git":
-        client = _TimeoutTCPGitClient(parts.hostname or "localhost", parts.port, timeout=timeout)
-        return _Remote(client, unquote(parts.path), redact_url(location), "git", timeout)
-    if scheme in ("ssh", "git+ssh"):
-        return _ssh_remote(parts.hostname or "", parts.port, parts.username, unquote(parts.path), location, timeout)
-    if scheme == "file":
-        return _Remote(LocalGitClient(), unquote(parts.path), redact_url(location), "local", timeout)
-    raise FetchError(f"{redact_url(location)}: unsupported URL scheme {scheme!r} (use a path, file, http(s), git, ssh)")
-
-
-def _scp_or_local(location: str, timeout: float) -> _Remote:
-    if not Path(location).exists():
-        try:
-            user, host, path = parse_rsync_url(location)
-        except ValueError:
-            pass
-        else:
-            return _ssh_remote(host, None, user, path, location, timeout)
-    return _Remote(LocalGitClient(), location, location, "local", timeout)
-
-
-def _http_remote(parts: SplitResult, source: SourceConfig, timeout: float) -> _Remote:
-    token = source.token()
-    url_password = unquote(parts.password) if parts.password else None
-    password = token or url_password
-    username = unquote(parts.username) if parts.username else HTTP_USERNAME
-    host = parts.netloc.rpartition("@")[2]
-    base_url = urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
-    client = Urllib3HttpGitClient(
-        base_url,
-        pool_manager=_http_pool(base_url, timeout),
-        username=username if password else None,
-        password=password,
-        timeout=timeout,
-    )
-    secrets = [s for s in (token, url_password) if s]
-    return _Remote(client, "", redact_url(source.repo), "http", timeout, source.token_env, secrets)
-
-
-def _http_pool(base_url: str, timeout: float) -> Any:
-    """dulwich's pool manager (proxies, user agent) retrying a failed connect once and a timed-out read never.
-
-    urllib3 retries three times by default, which would turn a 30 s timeout into two minutes; the next poll retries.
-    """
-    pool = default_urllib3_manager(None, base_url=base_url, timeout=timeout)
-    pool.connection_pool_kw["retries"] = Retry(total=None, connect=1, read=0, status=0, other=0, redirect=5)
-    return pool
-
-
-def _ssh_remote(host: str, port: int | None, user: str | None, path: str, location: str, timeout: float) -> _Remote:
-    command = os.environ.get("GIT_SSH_COMMAND") or "ssh"
-    seconds = max(1, round(timeout))
-    command += f" -o BatchMode=yes -o ConnectTimeout={seconds} -o ServerAliveInterval={seconds}"
-    client = SSHGitClient(host, port=port, username=user, vendor=SubprocessSSHVendor(), ssh_command=command)
-    return _Remote(client, path, redact_url(location), "ssh", timeout)
-
-
-class _TimeoutTCPGitClient(TCPGitClient):
-    """dulwich's git:// client with a timeout on connect and on every read (dulwich's own blocks forever)."""
-
-    def __init__(self, host: str, port: int | None, timeout: float) -> None:
-        super().__init__(host, port)
-        self._timeout = timeout
-
-    def _connect(
-        self, cmd: bytes, path: str | bytes, protocol_version: int | None = None
-    ) -> tuple[Protocol, Callable[[], bool], IO[bytes] | None]:
-        path_bytes = path if isinstance(path, bytes) else path.encode(self._remote_path_encoding)
-        sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        rfile = sock.makefile("rb", -1)
-        wfile = sock.makefile("wb", 0)
-
-        def close() -> None:
-            rfile.close()
-            wfile.close()
-            sock.close()
-
-        proto = Protocol(rfile.read, wfile.write, close, report_activity=self._report_activity)
-        if path_bytes.startswith(b"/~"):
-            path_bytes = path_bytes[1:]
-        self.protocol_version = protocol_version or DEFAULT_GIT_PROTOCOL_VERSION_FETCH
-        extra = b"\0\0version=%d\0" % self.protocol_version if self.protocol_version == 2 else b""
-        proto.send_cmd(b"git-" + cmd, path_bytes, b"host=" + self._host.encode("ascii") + extra)
-        return proto, lambda: bool(select.select([sock], [], [], 0)[0]), None
-
-
-# --- errors -------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _translate_errors(remote: _Remote) -> Iterator[None]:
-    """Turn dulwich, urllib3 and OS errors into FetchError with a message a person can act on, redacted."""
-    try:
-        yield
-    except FetchError as exc:
-        raise FetchError(remote.clean(exc)) from exc.__cause__
-    except Exception as exc:
-        raise FetchError(remote.clean(_explain(exc, remote))) from exc
-
-
-def _explain(exc: Exception, remote: _Remote) -> str:
-    where = remote.display
-    if isinstance(exc, HTTPUnauthorized):
-        return _auth_failure(remote, 401)
-    if isinstance(exc, NotGitRepository):
-        return _not_found(remote)
-    network = _network_cause(exc, remote.timeout)
-    if network is not None:
-        return f"{where}: {network}"
-    if isinstance(exc, HangupException):
-        said = f": {exc}" if exc.stderr_lines else ""
-        return f"{where}: the remote closed the connection (repository not found or not exported?){said}"
-    if isinstance(exc, GitProtocolError):
-        return _protocol_failure(exc, remote)
-    if isinstance(exc, OSError | ValueError):
-        return f"{where}: cannot fetch: {exc}"
-    return f"{where}: unexpected error while fetching: {type(exc).__name__}: {exc}"
-
-
-def _auth_failure(remote: _Remote, status: int) -> str:
-    verb = "authentication failed" if status == 401 else "access denied"
-    if remote.token_env is None:
-        hint = "no token is configured: set the source's token_env to the name of a variable that holds one"
-    elif not os.environ.get(remote.token_env):
-        hint = f"the environment variable {remote.token_env} (token_env) is not set or empty"
-    elif status == 401:
-        hint = f"the token in {remote.token_env} was refused: check it is valid and not expired"
-    else:
-        hint = f"the token in {remote.token_env} may not read this repository: check its scopes"
-    return f"{remote.display}: {verb} (HTTP {status}); {hint}"
-
-
-def _not_found(remote: _Remote) -> str:
-    if remote.kind == "local":
-        if not Path(remote.path).exists():
-            return f"{remote.display}: no such directory"
-        return f"{remote.display}: not a git repository"
-    hint = "" if remote.token_env or remote.secrets else " (if it is private, set the source's token_env)"
-    return f"{remote.display}: repository not found (HTTP 404): check the URL{hint}"
-
-
-_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
-_HTTP_STATUS = re.compile(r"unexpected http resp (\d{3})")
-
-
-def _protocol_failure(exc: GitProtocolError, remote: _Remote) -> str:
-    text = str(exc)
-    match = _HTTP_STATUS.search(text)
-    if match:
-        status = int(match.group(1))
-        if status == 403:
-            return _auth_failure(remote, 403)
-        return f"{remote.display}: the server answered HTTP {status}"
-    if "not exported" in text or "no such repository" in text.lower():
-        return f"{remote.display}: repository not found ({text.removeprefix('ERR ').strip()})"
-    return f"{remote.display}: git protocol error: {text} (a transfer cut short? the next fetch retries)"
-
-
-def _network_cause(exc: BaseException, timeout: float | None = None) -> str | None:
-    """What went wrong on the network, from anywhere in the exception's chain (urllib3 wraps OS errors)."""
-    for cause in _chain(exc):
-        name = type(cause).__name__
-        if isinstance(cause, TimeoutError | socket.timeout) or name in ("ConnectTimeoutError", "ReadTimeoutError"):
-            within = f"{timeout:g} s" if timeout is not None else "the timeout"
-            return f"timed out (no answer within {within}); is the host reachable?"
-        if isinstance(cause, socket.gaierror) or name == "NameResolutionError":
-            return "cannot resolve the host name (DNS); check the URL"
-        if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause):
-            return "connection refused; is the server running and the port right?"
-        if name == "SSLError":
-            return f"TLS error: {cause}"
-        if isinstance(cause, ConnectionError) or getattr(cause, "errno", None) in _UNREACHABLE:
-            return f"cannot reach the host: {cause}"
-    return None
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo: list[Any] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.extend([getattr(current, "reason", None), current.__cause__, current.__context__])

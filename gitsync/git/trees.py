@@ -19,6 +19,7 @@ from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.objectspec import AmbiguousShortId, parse_commit
 from dulwich.repo import Repo
 
+from gitsync.errors import GitSyncError
 from gitsync.flows.loader import FLOW_SUFFIXES
 
 if TYPE_CHECKING:  # a NewType over bytes in dulwich >= 0.23, plain bytes before
@@ -28,7 +29,7 @@ _SHA_BYTES = 20  # SHA-1 repositories (what every host serves today)
 _FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks (0o120000) and submodules are not flows
 
 
-class GitReadError(Exception):
+class GitReadError(GitSyncError):
     """The repository or a revision cannot be read; the message says which and why."""
 
 

@@ -10,6 +10,7 @@ import os
 import httpx
 
 from gitsync.config import SourceConfig
+from gitsync.errors import ConfigError
 from gitsync.hosts.base import (
     STATES,
     CommentResult,
@@ -31,7 +32,7 @@ PROVIDERS: dict[str, type[StatusProvider]] = {
 }
 
 
-class ProviderUnavailable(Exception):
+class ProviderUnavailable(ConfigError):
     """The source reports no statuses (no `status:` block) or its token is missing; the reason is shown."""
 
 

@@ -16,6 +16,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from gitsync.errors import GitSyncError
+
 GitsyncState = Literal["success", "failure", "pending", "warning", "error"]
 STATES: tuple[str, ...] = ("success", "failure", "pending", "warning", "error")
 PERMANENT_CODES = frozenset({400, 401, 403, 404, 410, 422})
@@ -40,7 +42,7 @@ class CommentResult:
     """True when a new comment was posted, False when the earlier one was edited in place."""
 
 
-class HostError(Exception):
+class HostError(GitSyncError):
     """A request the host did not accept. `status` is None for timeouts and connection errors."""
 
     def __init__(
