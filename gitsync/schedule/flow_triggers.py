@@ -16,10 +16,12 @@ from pydantic import ValidationError
 
 from runner.plugin import Condition
 from runner.registry import Registry
+from runner.states import TERMINAL_STATES
 
 log = logging.getLogger("gitsync.triggers")
 
-TERMINAL = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED")
+TERMINAL = tuple(state.value for state in TERMINAL_STATES)
+"""A Flow trigger without `states` fires on any end of the upstream execution."""
 Evaluate = Callable[[str, dict[str, Any]], Any]
 
 
