@@ -49,6 +49,28 @@ class Logger(Protocol):
     def log(self, level: str, message: str) -> None: ...
 
 
+class LevelLogger:
+    """The level methods of `Logger` over one `log(level, message)`: subclass and implement `log`."""
+
+    def log(self, level: str, message: str) -> None:
+        raise NotImplementedError
+
+    def trace(self, message: str) -> None:
+        self.log("TRACE", message)
+
+    def debug(self, message: str) -> None:
+        self.log("DEBUG", message)
+
+    def info(self, message: str) -> None:
+        self.log("INFO", message)
+
+    def warn(self, message: str) -> None:
+        self.log("WARN", message)
+
+    def error(self, message: str) -> None:
+        self.log("ERROR", message)
+
+
 class Storage(Protocol):
     """The execution's file storage: files are addressed by `kestra:///…` URIs."""
 

@@ -13,33 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from gitsync.state.kv import SqliteKeyValue
-from runner.api import RunContext
+from runner.api import LevelLogger, RunContext
 from runner.storage import LocalStorage
 
 
 @dataclass
-class RecordingLogger:
+class RecordingLogger(LevelLogger):
     """`runner.api.Logger` that keeps every line as (LEVEL, message)."""
 
     lines: list[tuple[str, str]] = field(default_factory=list)
 
     def log(self, level: str, message: str) -> None:
         self.lines.append((level.upper(), message))
-
-    def trace(self, message: str) -> None:
-        self.log("TRACE", message)
-
-    def debug(self, message: str) -> None:
-        self.log("DEBUG", message)
-
-    def info(self, message: str) -> None:
-        self.log("INFO", message)
-
-    def warn(self, message: str) -> None:
-        self.log("WARN", message)
-
-    def error(self, message: str) -> None:
-        self.log("ERROR", message)
 
     def messages(self, level: str | None = None) -> list[str]:
         return [m for lv, m in self.lines if level is None or lv == level.upper()]

@@ -65,18 +65,26 @@ def _source_name(repo: str) -> str:
     return cleaned or "default"
 
 
+def _settings_with_sources(args: argparse.Namespace) -> Settings | None:
+    """The settings of a command that needs at least one source; None (said on stderr) when there is none."""
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"gitsync {args.command}: {exc}", file=sys.stderr)
+        return None
+    if not settings.sources:
+        print(f"gitsync {args.command}: no source: give --repo or a --config file with sources", file=sys.stderr)
+        return None
+    return settings
+
+
 def run_daemon(args: argparse.Namespace) -> int:
     """Runs until SIGINT/SIGTERM."""
     from gitsync import logsetup as logs
     from gitsync.compose import build_daemon
 
-    try:
-        settings = settings_from_args(args)
-    except ConfigError as exc:
-        print(f"gitsync daemon: {exc}", file=sys.stderr)
-        return 2
-    if not settings.sources:
-        print("gitsync daemon: no source: give --repo or a --config file with sources", file=sys.stderr)
+    settings = _settings_with_sources(args)
+    if settings is None:
         return 2
     logs.configure(settings, args.log_level)
     build_daemon(settings, load_registry()).run()
@@ -85,13 +93,8 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 def run_sync(args: argparse.Namespace) -> int:
     """One fetch + apply of every configured source; prints the plan applied. Exit 0, 1 invalid, 3 fetch failed."""
-    try:
-        settings = settings_from_args(args)
-    except ConfigError as exc:
-        print(f"gitsync sync: {exc}", file=sys.stderr)
-        return 2
-    if not settings.sources:
-        print("gitsync sync: no source: give --repo or a --config file with sources", file=sys.stderr)
+    settings = _settings_with_sources(args)
+    if settings is None:
         return 2
     registry = load_registry()
     store = open_store(settings)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import KeyValue, RunContext, Storage, TaskFailed, TaskKilled
+from runner.api import KeyValue, LevelLogger, RunContext, Storage, TaskFailed, TaskKilled
 from runner.engine.invocation import LogSink, TaskInvocation, TaskLog, TaskResult, storage_uris, work_root
 from runner.engine.records import iso, utcnow
 from runner.plugin import Task
@@ -75,7 +75,7 @@ class WorkerServices:
             return place
 
 
-class _SinkLogger:
+class _SinkLogger(LevelLogger):
     """`runner.api.Logger` of one task run: bounded (a task that prints gigabytes is cut, not the daemon);
     each line goes to the sink, or is kept for the result when there is none."""
 
@@ -98,21 +98,6 @@ class _SinkLogger:
             self.sink(level.upper(), str(message))
         else:
             self.kept.append(TaskLog(level.upper(), str(message), iso(utcnow()) or ""))
-
-    def trace(self, message: str) -> None:
-        self.log("TRACE", message)
-
-    def debug(self, message: str) -> None:
-        self.log("DEBUG", message)
-
-    def info(self, message: str) -> None:
-        self.log("INFO", message)
-
-    def warn(self, message: str) -> None:
-        self.log("WARN", message)
-
-    def error(self, message: str) -> None:
-        self.log("ERROR", message)
 
 
 def run_invocation(
