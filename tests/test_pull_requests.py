@@ -4,7 +4,9 @@ GitHub / GitLab of tests/hostserver.py checking every status and comment request
 
 from __future__ import annotations
 
+import gc
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,15 @@ from gitsync.sync.pull_requests import PLAN_CONTEXT, PlanJob, PullRequestPlanner
 pytestmark = pytest.mark.filterwarnings(  # a provider's connections left open would be a leak per pull request
     "error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning"
 )
+
+
+@pytest.fixture(autouse=True)
+def _earlier_garbage_collected() -> None:
+    """Sockets that EARLIER test modules left for the garbage collector are collected before each test, with
+    their warnings ignored, so that only what this test leaks can fail it (the collector runs at any time)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 GIT_TOKEN_ENV, GIT_TOKEN = "GITSYNC_TEST_PR_GIT_TOKEN", "git-token-for-pr-tests"
 STATUS_TOKEN_ENV, STATUS_TOKEN = "GITSYNC_TEST_PR_STATUS_TOKEN", "status-token-for-pr-tests"
