@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from runner.durations import parse_duration
 from runner.errors import GitSyncError
+from runner.expressions import limits
 from runner.types import InputId
 
 INPUT_TYPES = (
@@ -76,12 +77,17 @@ def coerce_input_value(input_type: str, value: Any, item_type: str | None = None
     if input_type == "JSON":
         if isinstance(value, str):
             try:
-                return json.loads(value)
+                return _bounded("JSON input", json.loads, value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON: {exc}") from None
-        return value
+        return _bounded("JSON input", lambda v: v, value)
     if input_type == "YAML":
-        return yaml.safe_load(value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return _bounded("YAML input", lambda v: v, value)
+        try:
+            return _bounded("YAML input", lambda v: limits.load_yaml("YAML input", v), value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"not valid YAML: {exc}") from None
     if input_type in ("ARRAY", "MULTISELECT"):
         if isinstance(value, str):
             try:
@@ -92,6 +98,16 @@ def coerce_input_value(input_type: str, value: Any, item_type: str | None = None
             raise ValueError(f"expected a list, got {value!r}")
         return [coerce_input_value(item_type or "STRING", item) for item in value]
     raise ValueError(f"unknown input type {input_type!r}")
+
+
+def _bounded(what: str, parse: Any, value: Any) -> Any:
+    """Parsed JSON/YAML within the expression data limits (a YAML alias bomb is refused, not expanded)."""
+    try:
+        return limits.check_data(what, parse(value))
+    except RecursionError:
+        raise ValueError(f"{what}: the data is nested deeper than {limits.MAX_DATA_DEPTH}") from None
+    except limits.LimitError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _parse(value: Any, parse: Any, kind: type, expected: str) -> Any:
@@ -353,6 +369,14 @@ def _check(item: Any, value: Any) -> Any:
         if item.max is not None and value > item.max:
             raise ValueError(f"{value} is above the maximum {item.max:g}")
     validator = getattr(item, "validator", None)
-    if validator and isinstance(value, str) and not re.fullmatch(validator, value):
+    if validator and isinstance(value, str) and not _fullmatch(validator, value):
         raise ValueError(f"{value!r} does not match {validator}")
     return value
+
+
+def _fullmatch(pattern: str, value: str) -> bool:
+    """The input's `validator` against its value, with a timeout (a careless pattern cannot stall the service)."""
+    try:
+        return limits.regex_fullmatch("validator", pattern, value) is not None
+    except limits.LimitError as exc:
+        raise ValueError(str(exc)) from None

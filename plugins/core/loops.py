@@ -68,9 +68,15 @@ class EachParallel(FlowableTask):
 
 
 def _values(ctx: FlowableContext, task: FlowableTask, scope: Scope, record: TaskRunRecord, raw: Any) -> list[Any]:
-    """The loop's values: a list, or an expression / JSON text rendering to one; null items are refused."""
-    value = ctx.evaluate(raw, ctx.variables(task, scope, record)) if isinstance(raw, str) else raw
-    value = ctx.render(value, ctx.variables(task, scope, record)) if isinstance(value, list) else value
+    """The loop's values: a list, or an expression / JSON text rendering to one; null items are refused.
+
+    Only the flow's own text is rendered: a list written in the YAML has its items rendered (once), but the
+    value an expression evaluates to (inputs, trigger bodies, outputs, kv values…) is data and is never
+    rendered again: an item holding `{{ secret('X') }}` stays that text."""
+    if isinstance(raw, str):
+        value = ctx.evaluate(raw, ctx.variables(task, scope, record))
+    else:
+        value = ctx.render(raw, ctx.variables(task, scope, record)) if isinstance(raw, list) else raw
     if isinstance(value, str):
         try:
             value = json.loads(value)

@@ -25,10 +25,10 @@ import yaml
 from jinja2 import Undefined
 
 from runner.errors import ExpressionError
-from runner.expressions import dates
+from runner.expressions import dates, limits
 from runner.expressions.jq import jq
 
-MAX_ITEMS = 100_000
+MAX_ITEMS = limits.MAX_ITEMS
 """The longest list a range or a loop may produce."""
 
 
@@ -54,7 +54,9 @@ def json_default(value: Any) -> Any:
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON, as Kestra's toJson writes it."""
+    """Compact JSON, as Kestra's toJson writes it (refused past MAX_OUTPUT characters)."""
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        limits.check_size("toJson", value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=json_default)
 
 
@@ -83,16 +85,19 @@ def from_json(value: Any) -> Any:
     if not isinstance(value, str | bytes):
         return value
     try:
-        return json.loads(value)
+        parsed = json.loads(value)
     except ValueError as exc:
         raise FilterError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise limits.refuse("fromJson", f"the data is nested deeper than {limits.MAX_DATA_DEPTH}") from None
+    return limits.check_data("fromJson", parsed)
 
 
 def from_yaml(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return yaml.safe_load(value)
+        return limits.load_yaml("fromYaml", value)
     except yaml.YAMLError as exc:
         raise FilterError(f"invalid YAML: {exc}") from None
 
@@ -129,6 +134,14 @@ def as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _bounded_list(what: str, value: Any) -> list[Any]:
+    """`as_list`, refused past MAX_LOOP_ITEMS items (a 10 MB text is not turned into ten million one-letter
+    strings)."""
+    if isinstance(value, str | list | tuple | Mapping) and len(value) > limits.MAX_LOOP_ITEMS:
+        raise limits.refuse(what, f"{len(value)} items is over the limit of {limits.MAX_LOOP_ITEMS}")
+    return as_list(value)
+
+
 # ---------------------------------------------------------------------------------------------- operators
 
 
@@ -148,7 +161,9 @@ def op_div(left: Any, right: Any) -> Any:
 
 
 def op_concat(left: Any, right: Any) -> str:
-    return to_text(left) + to_text(right)
+    left_text, right_text = to_text(left), to_text(right)
+    limits.check_text("~", len(left_text) + len(right_text))
+    return left_text + right_text
 
 
 def op_contains(container: Any, item: Any) -> bool:
@@ -173,6 +188,7 @@ def range_list(start: Any, end: Any = None, step: Any = 1) -> list[int]:
     count = (hi - lo) // by + 1
     if count > MAX_ITEMS:
         raise FilterError(f"range of {count} items is longer than {MAX_ITEMS}")
+    limits.spend(max(count, 0), "range")
     return list(range(lo, hi + (1 if by > 0 else -1), by))
 
 
@@ -225,7 +241,13 @@ def _replace(value: Any, search: Any, replacement: Any = None, regexp: bool = Fa
     text = to_text(value)
     pairs = search.items() if isinstance(search, Mapping) else [(search, replacement)]
     for old, new in pairs:
-        text = re.sub(str(old), to_text(new), text) if regexp else text.replace(to_text(old), to_text(new))
+        if regexp:
+            text = limits.regex_sub("replace", str(old), to_text(new), text)
+            continue
+        search, insert = to_text(old), to_text(new)
+        count = len(text) + 1 if search == "" else text.count(search)
+        limits.check_text("replace", len(text) + count * max(0, len(insert) - len(search)))
+        text = text.replace(search, insert)
     return text
 
 
@@ -260,15 +282,24 @@ def _abbreviate(value: Any, length: int) -> str:
     return text[: length - 3] + "..."
 
 
-def _indent(value: Any, amount: int, prefix: str = " ") -> str:
-    pad = prefix * int(amount)
+def _pad(what: str, value: Any, amount: Any, prefix: Any) -> tuple[str, list[str]]:
+    width = limits.check_count(what, "amount", int(amount), limits.MAX_WIDTH)
+    pad = to_text(prefix)
+    limits.check_count(what, "padding width", len(pad) * max(width, 0), limits.MAX_WIDTH)
+    pad *= max(width, 0)
     lines = to_text(value).split("\n")
+    limits.check_text(what, sum(len(line) + 1 for line in lines) + len(pad) * len(lines))
+    return pad, lines
+
+
+def _indent(value: Any, amount: int, prefix: str = " ") -> str:
+    pad, lines = _pad("indent", value, amount, prefix)
     return "\n".join([lines[0], *[(pad + line) if line else line for line in lines[1:]]])
 
 
 def _nindent(value: Any, amount: int, prefix: str = " ") -> str:
-    pad = prefix * int(amount)
-    return "\n" + "\n".join((pad + line) if line else line for line in to_text(value).split("\n"))
+    pad, lines = _pad("nindent", value, amount, prefix)
+    return "\n" + "\n".join((pad + line) if line else line for line in lines)
 
 
 def _escape_char(value: Any, kind: str = "double") -> str:
@@ -320,7 +351,10 @@ def _length(value: Any) -> int:
 
 
 def _join(value: Any, separator: str = "") -> str:
-    return to_text(separator).join(to_text(x) for x in as_list(value))
+    items = _bounded_list("join", value)
+    sep = to_text(separator)
+    limits.check_text("join", len(sep) * len(items) + limits.text_size(items))
+    return sep.join(to_text(x) for x in items)
 
 
 def _first(value: Any) -> Any:
@@ -346,8 +380,11 @@ def _values(value: Any) -> list[Any]:
 
 
 def _flatten(value: Any) -> list[Any]:
+    items = _bounded_list("flatten", value)
+    total = sum(len(item) if isinstance(item, list | tuple) else 1 for item in items)
+    limits.check_count("flatten", "result length", total, limits.MAX_LOOP_ITEMS)
     out: list[Any] = []
-    for item in as_list(value):
+    for item in items:
         out.extend(item if isinstance(item, list | tuple) else [item])
     return out
 
@@ -362,8 +399,15 @@ def _chunk(value: Any, size: int) -> list[list[Any]]:
 
 def _distinct(value: Any) -> list[Any]:
     out: list[Any] = []
-    for item in as_list(value):
-        if item not in out:
+    seen: set[Any] = set()
+    for item in _bounded_list("distinct", value):
+        try:
+            key: Any = ("h", item) if not isinstance(item, float) or item == item else ("nan",)
+            hash(key)
+        except TypeError:
+            key = ("j", to_json(item))
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return out
 
@@ -390,11 +434,15 @@ def _slice(value: Any, start: int = 0, end: int | None = None) -> Any:
 def _merge(value: Any, other: Any) -> Any:
     if isinstance(value, Mapping) and isinstance(other, Mapping):
         return {**value, **other}
-    return as_list(value) + as_list(other)
+    left, right = _bounded_list("merge", value), _bounded_list("merge", other)
+    limits.check_join("merge", left, right)
+    return left + right
 
 
 def _round(value: Any, precision: int = 0, method: str = "common") -> float | int:
     number = to_number(value)
+    limits.check_count("round", "precision", int(precision), limits.MAX_PRECISION)
+    limits.check_count("round", "precision", -int(precision), limits.MAX_PRECISION)
     factor = 10 ** int(precision)
     if method == "floor":
         result = math.floor(number * factor) / factor
@@ -408,6 +456,7 @@ def _round(value: Any, precision: int = 0, method: str = "common") -> float | in
 
 def _number_format(value: Any, pattern: str = "#,##0.###") -> str:
     decimals = len(pattern.split(".")[1]) if "." in pattern else 0
+    limits.check_count("numberFormat", "decimals", decimals, limits.MAX_PRECISION)
     grouped = "," in pattern
     return f"{to_number(value):{',' if grouped else ''}.{decimals}f}"
 
@@ -447,6 +496,11 @@ def _timestamp(unit: str) -> Callable[..., int]:
         return dates.timestamp(source, unit, timeZone)
 
     return run
+
+
+def _to_yaml(what: str, value: Any) -> str:
+    limits.check_size(what, value)
+    return yaml.safe_dump(json.loads(to_json(value)), sort_keys=False, allow_unicode=True)
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
@@ -505,13 +559,13 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "timestampNano": _timestamp("nanos"),
     "title": _title,
     "toJson": to_json,
-    "toYaml": lambda v: yaml.safe_dump(json.loads(to_json(v)), sort_keys=False, allow_unicode=True),
+    "toYaml": lambda v: _to_yaml("toYaml", v),
     "trim": lambda v: to_text(v).strip(),
     "upper": lambda v: to_text(v).upper(),
     "urldecode": lambda v: urllib.parse.unquote_plus(to_text(v)),
     "urlencode": lambda v: urllib.parse.quote_plus(to_text(v)),
     "values": _values,
-    "yaml": lambda v: yaml.safe_dump(json.loads(to_json(v)), sort_keys=False, allow_unicode=True),
+    "yaml": lambda v: _to_yaml("yaml", v),
 }
 FILTERS["dateFormat"] = FILTERS["date"]
 FILTERS["timestampMillis"] = FILTERS["timestampMilli"]

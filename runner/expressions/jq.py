@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from runner.errors import ExpressionError
+from runner.expressions import limits
 
 Program = Callable[[Any], list[Any]]
 
@@ -270,12 +271,28 @@ def _truthy(value: Any) -> bool:
     return value is not None and value is not False
 
 
+def _stream(results: list[Any]) -> list[Any]:
+    """A stream of results, its length spent from the render's budget (jq's cost is bounded by it)."""
+    if len(results) > limits.MAX_ITEMS:
+        raise limits.refuse("jq", f"a stream of {len(results)} results is over the limit of {limits.MAX_ITEMS}")
+    limits.spend(len(results) or 1, "jq")
+    return results
+
+
 def _compose(left: Program, right: Program) -> Program:
-    return lambda v: [out for mid in left(v) for out in right(mid)]
+    def run(v: Any) -> list[Any]:
+        out: list[Any] = []
+        for mid in left(v):
+            out.extend(right(mid))
+            if len(out) > limits.MAX_ITEMS:
+                _stream(out)
+        return _stream(out)
+
+    return run
 
 
 def _concat(left: Program, right: Program) -> Program:
-    return lambda v: left(v) + right(v)
+    return lambda v: _stream(left(v) + right(v))
 
 
 def _alt(left: Program, right: Program) -> Program:
@@ -290,7 +307,12 @@ def _alt(left: Program, right: Program) -> Program:
 
 
 def _binary(left: Program, right: Program, op: Callable[[Any, Any], Any]) -> Program:
-    return lambda v: [op(a, b) for b in right(v) for a in left(v)]
+    def run(v: Any) -> list[Any]:
+        rights, lefts = right(v), left(v)
+        limits.spend(len(rights) * len(lefts), "jq")
+        return _stream([op(a, b) for b in rights for a in lefts])
+
+    return run
 
 
 def _if(cond: Program, then: Program, otherwise: Program) -> Program:
@@ -360,9 +382,9 @@ def _slice(start: Program | None, end: Program | None) -> Program:
 
 def _iterate(v: Any) -> list[Any]:
     if isinstance(v, list):
-        return list(v)
+        return _stream(list(v))
     if isinstance(v, dict):
-        return list(v.values())
+        return _stream(list(v.values()))
     raise JqError(f"cannot iterate over {_type(v)}")
 
 
@@ -371,6 +393,8 @@ def _recurse(v: Any) -> list[Any]:
     if isinstance(v, list | dict):
         for child in _iterate(v):
             out.extend(_recurse(child))
+            if len(out) > limits.MAX_ITEMS:
+                _stream(out)
     return out
 
 
@@ -378,7 +402,9 @@ def _build_object(entries: list[tuple[Program, Program]]) -> Program:
     def run(v: Any) -> list[Any]:
         results: list[dict[str, Any]] = [{}]
         for key, value in entries:
-            results = [{**r, str(k): x} for r in results for k in key(v) for x in value(v)]
+            keys, values = key(v), value(v)
+            limits.spend(len(results) * len(keys) * len(values), "jq")
+            results = _stream([{**r, str(k): x} for r in results for k in keys for x in values])
         return results
 
     return run
@@ -405,6 +431,7 @@ def _add(a: Any, b: Any) -> Any:
         return a
     if isinstance(a, dict) and isinstance(b, dict):
         return {**a, **b}
+    limits.check_join("jq +", a, b)
     try:
         return a + b
     except TypeError:
@@ -413,6 +440,7 @@ def _add(a: Any, b: Any) -> Any:
 
 def _sub(a: Any, b: Any) -> Any:
     if isinstance(a, list) and isinstance(b, list):
+        limits.spend(len(a) * len(b), "jq -")
         return [x for x in a if x not in b]
     try:
         return a - b
@@ -422,6 +450,8 @@ def _sub(a: Any, b: Any) -> Any:
 
 def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def run(a: Any, b: Any) -> Any:
+        limits.check_repeat("jq *", a, b)
+        limits.check_repeat("jq *", b, a)
         try:
             result = op(a, b)
         except (TypeError, ZeroDivisionError) as exc:
@@ -456,6 +486,8 @@ _ARITH = {
 
 
 def _tostring(v: Any) -> str:
+    if not isinstance(v, str):
+        limits.check_size("jq tostring", v)
     return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -526,6 +558,19 @@ def _each_arg(f: Callable[[Any, Any], Any]) -> Callable[..., list[Any]]:
     return lambda v, a: [f(v, x) for x in a(v)]
 
 
+def _range_end(value: Any) -> int:
+    end = int(value)
+    limits.check_count("jq range", "length", end, limits.MAX_ITEMS)
+    limits.spend(max(end, 0), "jq range")
+    return end
+
+
+def _join(items: Any, separator: str) -> str:
+    texts = ["" if x is None else _tostring(x) for x in _iterate(items)]
+    limits.check_text("jq join", sum(len(t) for t in texts) + len(separator) * len(texts))
+    return separator.join(texts)
+
+
 _BUILTINS: dict[tuple[str, int], Callable[..., list[Any]]] = {
     ("empty", 0): lambda v: [],
     ("error", 0): lambda v: (_ for _ in ()).throw(JqError(_tostring(v))),
@@ -535,8 +580,8 @@ _BUILTINS: dict[tuple[str, int], Callable[..., list[Any]]] = {
     ("type", 0): _one(_type),
     ("tostring", 0): _one(_tostring),
     ("tonumber", 0): _one(_tonumber),
-    ("tojson", 0): _one(lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False)),
-    ("fromjson", 0): _one(json.loads),
+    ("tojson", 0): _one(lambda v: _tostring(v) if not isinstance(v, str) else json.dumps(v, ensure_ascii=False)),
+    ("fromjson", 0): _one(lambda v: limits.check_data("jq fromjson", json.loads(v))),
     ("ascii_downcase", 0): _one(lambda v: v.lower()),
     ("ascii_upcase", 0): _one(lambda v: v.upper()),
     ("reverse", 0): _one(lambda v: v[::-1] if v is not None else []),
@@ -568,15 +613,15 @@ _BUILTINS: dict[tuple[str, int], Callable[..., list[Any]]] = {
     ("last", 1): lambda v, f: f(v)[-1:],
     ("has", 1): _each_arg(lambda v, k: (k in v) if isinstance(v, dict) else 0 <= int(k) < len(v)),
     ("contains", 1): _each_arg(lambda v, x: x in v if isinstance(v, str) else _contains(v, x)),
-    ("join", 1): _each_arg(lambda v, s: s.join("" if x is None else _tostring(x) for x in v)),
+    ("join", 1): _each_arg(_join),
     ("split", 1): _each_arg(lambda v, s: v.split(s)),
-    ("test", 1): _each_arg(lambda v, r: re.search(r, v) is not None),
+    ("test", 1): _each_arg(lambda v, r: limits.regex_search("jq test", r, v) is not None),
     ("startswith", 1): _each_arg(lambda v, s: v.startswith(s)),
     ("endswith", 1): _each_arg(lambda v, s: v.endswith(s)),
     ("ltrimstr", 1): _each_arg(lambda v, s: v[len(s) :] if isinstance(v, str) and v.startswith(s) else v),
     ("rtrimstr", 1): _each_arg(lambda v, s: v[: -len(s)] if isinstance(v, str) and s and v.endswith(s) else v),
     ("flatten", 1): _each_arg(lambda v, d: _flatten(v, d)),
-    ("range", 1): lambda v, n: [i for m in n(v) for i in range(int(m))],
+    ("range", 1): lambda v, n: _stream([i for m in n(v) for i in range(_range_end(m))]),
     ("any", 1): lambda v, f: [any(_truthy(c) for x in _iterate(v) for c in f(x))],
     ("all", 1): lambda v, f: [all(_truthy(c) for x in _iterate(v) for c in f(x))],
 }
@@ -613,6 +658,6 @@ def jq(value: Any, source: str) -> list[Any]:
     try:
         return compile_jq(source)(value)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
-        if isinstance(exc, JqError):
+        if isinstance(exc, JqError | limits.LimitError):
             raise
         raise JqError(f"jq {source!r} failed: {exc}") from None

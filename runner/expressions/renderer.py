@@ -17,7 +17,6 @@ labels, trigger, envs, globals, workingDir, outputDir…) plus, under the key `R
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import os
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from jinja2.utils import missing
 
 from runner.errors import GitSyncError
 from runner.expressions import filters as rf
+from runner.expressions import limits
 from runner.expressions.functions import RUNTIME, ExpressionFunctions, FunctionError, RenderRuntime
 from runner.expressions.pebble import (
     BLOCK_END,
@@ -50,11 +50,9 @@ from runner.expressions.pebble import (
 )
 from runner.masking import Masker
 
-MAX_OUTPUT = 10 * 1024 * 1024
-MAX_LOOP_ITEMS = 1_000_000
+MAX_OUTPUT = limits.MAX_OUTPUT
+MAX_LOOP_ITEMS = limits.MAX_LOOP_ITEMS
 ENV_PREFIX = "ENV_"
-
-_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("render_budget", default=None)
 
 
 class RenderError(GitSyncError):
@@ -161,7 +159,7 @@ def _strict(function: Callable[..., Any]) -> Callable[..., Any]:
 class _Sandbox(ImmutableSandboxedEnvironment):
     """No `_` attributes, no callables through attribute access, map keys before attributes, bounded `*`."""
 
-    intercepted_binops = frozenset({"*"})
+    intercepted_binops = frozenset({"*", "+", "%"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_") or callable(value):
@@ -189,9 +187,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(count, int) and len(seq) * count > MAX_OUTPUT:
-                    raise SecurityError("the repeated value would be too large")
+            limits.check_repeat("*", left, right)
+            limits.check_repeat("*", right, left)
+        elif operator == "+":
+            limits.check_join("+", left, right)
+        elif operator == "%" and isinstance(left, str):
+            limits.check_format("%", left)
         return super().call_binop(context, operator, left, right)
 
 
@@ -203,22 +204,14 @@ def _finalize(value: Any) -> str:
 
 def _loop_items(value: Any) -> list[Any]:
     items = rf.loop_items(value)
-    _spend(len(items))
-    return items
+    limits.spend(len(items), "for")
+    return limits.TimedList(items)
 
 
 def _loop_pairs(value: Any) -> list[tuple[Any, Any]]:
     pairs = rf.loop_pairs(value)
-    _spend(len(pairs))
-    return pairs
-
-
-def _spend(count: int) -> None:
-    budget = _budget.get()
-    if budget is not None:
-        budget[0] -= count
-        if budget[0] < 0:
-            raise SecurityError(f"loops of this template walk more than {MAX_LOOP_ITEMS} items")
+    limits.spend(len(pairs), "for")
+    return limits.TimedList(pairs)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -325,18 +318,16 @@ class Renderer:
         compiled = self._get(text)
         if compiled.expression is None:
             return self.render(expression, variables)
-        token = _budget.set([MAX_LOOP_ITEMS])
         try:
-            value = compiled.expression(**variables)
-            if isinstance(value, Undefined):
-                value._fail_with_undefined_error()
-            return value
+            with limits.budget():
+                value = compiled.expression(**variables)
+                if isinstance(value, Undefined):
+                    value._fail_with_undefined_error()
+                return value
         except RenderError:
             raise
         except Exception as exc:
             raise self._error(exc, text, compiled.translation) from None
-        finally:
-            _budget.reset(token)
 
     def cache_info(self) -> Any:
         """The compiled-template cache's hits, misses and size (functools.lru_cache's CacheInfo)."""
@@ -368,8 +359,7 @@ class Renderer:
         parent = self._globals.copy()
         parent.update(variables)
         context = Context(self._env, parent, template.name, template.blocks, globals=self._globals)
-        token = _budget.set([MAX_LOOP_ITEMS])
-        try:
+        with limits.budget() as budget:
             chunks: list[str] = []
             size = 0
             for chunk in template.root_render_func(context):
@@ -377,9 +367,8 @@ class Renderer:
                 if size > self.max_output:
                     raise SecurityError(f"the rendered text is larger than {self.max_output} characters")
                 chunks.append(chunk)
+                budget.check_time()
             return "".join(chunks)
-        finally:
-            _budget.reset(token)
 
     # -- errors
 
@@ -389,6 +378,8 @@ class Renderer:
             name, where = _undefined_name(exc, translation)
             reason = f"undefined variable {name!r}"
             snippet = where or snippet
+        elif isinstance(exc, limits.LimitError):
+            reason = str(exc)
         elif isinstance(exc, SecurityError):
             reason = f"forbidden: {exc}"
         elif isinstance(exc, RecursionError):
