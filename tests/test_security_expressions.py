@@ -261,3 +261,20 @@ def test_refusals_name_the_filter_and_the_limit(expression: str, reason: str) ->
     with pytest.raises(RenderError) as refused:
         _RENDERER.render(expression, {"data": "abc"})
     assert reason in refused.value.message
+
+
+def test_a_yaml_input_holding_an_alias_bomb_is_refused_before_it_is_stored(tmp_path: Path) -> None:
+    flow = tmp_path / "doc.yaml"
+    flow.write_text(
+        "id: doc\nnamespace: acme\ninputs:\n  - id: doc\n    type: YAML\ntasks:\n  - id: t\n"
+        "    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.doc | length }}\"\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    result = _measured_gitsync(tmp_path, "run", "--file", str(flow), "--input", f"doc={BOMB}", timeout=60)
+    assert time.monotonic() - started < 20
+    assert result["rc"] == 1, result
+    assert "input 'doc' (YAML): YAML input: the data holds more than 1000000 values" in result["out"]
+    assert result["peak_kb"] / 1024 < RSS_LIMIT_MB
+    stored = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    assert stored < 5 * 1024 * 1024
