@@ -326,3 +326,36 @@ def test_daemon_api_logs_statuses_and_database_hold_no_secret(tmp_path: Path) ->
         haystacks.update(stored_bytes(daemon.db))
     assert commit
     assert_nowhere(haystacks)
+
+
+def test_the_masker_masks_every_form_inside_other_text() -> None:
+    from runner.masking import MASK, Masker
+
+    masker = Masker([SECRET])
+    for form in forms(SECRET)[:7]:  # the whole forms (the rest are fragments, for searching)
+        assert form not in masker.mask(f"before {form} after"), form
+    for prefix in ("", "x", "xy", "xyz"):
+        for suffix in ("", "a", "ab"):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                text = encode((prefix + SECRET + suffix).encode()).decode()
+                assert MASK in masker.mask(text) and text not in masker.mask(text)
+
+
+def test_a_secret_split_over_two_log_lines_is_masked_on_both() -> None:
+    from runner.masking import MASK, LineMasker, Masker
+
+    masker = Masker([SECRET])
+    for cut in range(1, len(SECRET)):
+        out: list[str] = []
+        lines = LineMasker(masker, lambda level, text, out=out: out.append(text))
+        lines.feed("INFO", "start " + SECRET[:cut])
+        lines.feed("INFO", SECRET[cut:] + " end")
+        lines.feed("INFO", "plain line")
+        lines.flush()
+        assert out == ["start " + MASK, MASK + " end", "plain line"], cut
+    held: list[str] = []
+    lines = LineMasker(masker, lambda level, text: held.append(text))
+    lines.feed("INFO", "ends with " + SECRET[:4])
+    assert held == []  # waits for the next line
+    lines.flush()
+    assert held == ["ends with " + SECRET[:4]]  # not a secret after all
