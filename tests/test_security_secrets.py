@@ -359,3 +359,22 @@ def test_a_secret_split_over_two_log_lines_is_masked_on_both() -> None:
     assert held == []  # waits for the next line
     lines.flush()
     assert held == ["ends with " + SECRET[:4]]  # not a secret after all
+
+
+def test_a_short_secret_input_is_stored_masked_too(deployed: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitsync.compose import build_runs, load_registry
+    from gitsync.config import load_settings
+    from gitsync.state.database import Store
+
+    monkeypatch.setenv("SECRET_TOPSECRET", env_with_secret()["SECRET_TOPSECRET"])
+    db, data = deployed
+    store = Store(db)
+    try:
+        runs = build_runs(store, load_settings(None, {"db": db, "data_dir": data}), load_registry())
+        execution_id = runs.create("acme.child", {"given": "x", "pw": "q7"})
+        row = store.query_one("SELECT inputs FROM executions WHERE id = ?", (execution_id,))
+        assert row is not None and json.loads(row["inputs"])["pw"] == "******"
+        outcome = runs.run(execution_id)
+        assert outcome is not None and outcome.outputs["verdict"] == "false 2"  # the flow had the clear value
+    finally:
+        store.close()

@@ -92,7 +92,8 @@ class ExecutionFactory:
 
     def _stored(self, flow: Flow, clear: dict[str, Any]) -> dict[str, Any]:
         """What is written: SECRET inputs as `******`, everything else masked."""
-        stored: dict[str, Any] = self.masker.mask_value(clear)
+        stored: dict[str, Any] = {key: self.masker.mask_value(value) for key, value in clear.items()}
+        stored["inputs"] = dict(stored["inputs"])  # never the clear dict itself (mask_value may return it)
         for name in secret_inputs(flow):
             if stored["inputs"].get(name) is not None:
                 stored["inputs"][name] = MASK
