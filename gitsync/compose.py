@@ -63,8 +63,12 @@ def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
 
 
 def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
-    """Renderer and masker (one per process, sharing the secrets), the kv store and the executors."""
-    from gitsync.executions.manager import RunServices
+    """Renderer and masker (one per process, sharing the secrets), the kv store and the executors.
+
+    Tasks get a clean environment (`task_environment`: PATH, HOME, TMPDIR, TZ, locale and `tasks.env_allow`),
+    never the service's whole `environ`; expressions still read `{{ envs.x }}` from all of it."""
+    environ = os.environ if environ is None else environ
+    from gitsync.executions.manager import RunServices, task_environment
     from gitsync.state.kv import SqliteKeyValue
     from runner.engine.executors import InlineExecutor, WorkerServices
     from runner.expressions.renderer import Renderer, load_secrets
@@ -88,7 +92,8 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         executor=build_executor(settings, worker),
         inline_executor=InlineExecutor(worker),
         data_dir=data_dir,
-        env=dict(os.environ if environ is None else environ),
+        env=dict(environ),
+        task_env=task_environment(environ, settings.tasks.env_allow),
     )
 
 

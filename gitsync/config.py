@@ -111,6 +111,29 @@ class HttpConfig(_Config):
         return os.environ.get(self.token_env) or None
 
 
+def _names(value: Any) -> Any:
+    """A list of names, or one text of names separated by commas or spaces (`GITSYNC_TASKS_ENV_ALLOW=A,B_*`)."""
+    if isinstance(value, str):
+        return [name for name in re.split(r"[,\s]+", value) if name]
+    return value
+
+
+class TasksConfig(_Config):
+    env_allow: Annotated[list[str], BeforeValidator(_names)] = []
+    """Environment variables of the gitsync process that task processes also get, by name or `PREFIX_*`.
+
+    A task's environment is otherwise clean: PATH, HOME, TMPDIR, TZ, LANG and LC_*, then the task's own `env`.
+    The service's credentials (the API token, host tokens, SECRET_* values) reach a task only if listed here."""
+
+    @field_validator("env_allow")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\*?", name):
+                raise ValueError(f"env_allow: {name!r} is not a variable name or NAME_PREFIX* pattern")
+        return value
+
+
 class Settings(_Config):
     db: str = "gitsync.db"
     data_dir: str = ".gitsync"
@@ -122,6 +145,7 @@ class Settings(_Config):
     """Run a script whose task runner is Docker as a local process when no Docker engine answers."""
     workers: int = Field(default=32, ge=1)
     """How many runnable tasks the local executor runs at once."""
+    tasks: TasksConfig = TasksConfig()
     sources: list[SourceConfig] = []
 
     @model_validator(mode="after")
@@ -204,6 +228,7 @@ _ENV_KEYS = {
     "HTTP_LISTEN": "http.listen",
     "HTTP_PUBLIC_URL": "http.public_url",
     "HTTP_TOKEN_ENV": "http.token_env",
+    "TASKS_ENV_ALLOW": "tasks.env_allow",
 }
 
 

@@ -125,7 +125,9 @@ class RunContext:
     storage: Storage
     kv: KeyValue
     env: dict[str, str] = field(default_factory=dict)
-    """Environment for processes the task starts (the daemon's environment, filtered, plus the task's `env`)."""
+    """Environment for processes the task starts: a clean base the control plane chose (PATH, HOME, TMPDIR, TZ,
+    locale and what `tasks.env_allow` names; never the service's tokens or SECRET_* values), to which a task adds
+    its own `env`."""
     secrets: list[str] = field(default_factory=list)
     """Secret values in use; outputs, logs and errors have them masked."""
     value: Any = None

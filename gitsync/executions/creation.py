@@ -1,4 +1,11 @@
-"""Creating executions: the flow revision they pin, their inputs checked, and flows run from a file (unsynced)."""
+"""Creating executions: the flow revision they pin, their inputs checked, and flows run from a file (unsynced).
+
+Nothing secret is written in clear: an input of `type: SECRET` is stored as `******` whatever its value, and
+inputs, labels and trigger variables are stored masked (every registered secret and its encodings). When masking
+changed what was stored, the clear values are kept in this process's memory only (`live`), for the run of the
+execution (and a flow-level retry of it). A process that did not create the execution (a restart) has no clear
+copy: an execution whose SECRET input is needed then fails with a message that says so (`missing_secrets`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,10 @@ from gitsync.state.database import Store
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
 from runner.inputs import InputError, resolve_inputs
+from runner.masking import MASK
 from runner.registry import Registry
+
+SECRET_TYPE = "SECRET"
 
 
 class ExecutionFactory:
@@ -22,8 +32,11 @@ class ExecutionFactory:
         self.store = store
         self.registry = registry
         self.renderer = renderer
+        self.masker = renderer.masker
         self._flows: dict[tuple[str, int], Flow] = {}
         self._unsynced: dict[str, Flow] = {}
+        self._live: dict[str, dict[str, Any]] = {}
+        """Execution id -> the clear inputs, labels and trigger variables, when what was stored is masked."""
 
     def create(
         self,
@@ -47,27 +60,71 @@ class ExecutionFactory:
             commit = row["commit_sha"]
         else:
             commit = execution_rows.revision_commit(self.store, flow_uid, wanted)
-        return execution_rows.create_execution(
+        clear = {"inputs": self._inputs(flow, inputs or {}), "labels": labels or {}, "trigger": trigger or {}}
+        stored = self._stored(flow, clear)
+        execution_id = execution_rows.create_execution(
             self.store,
             flow_uid=flow.uid,
             revision=wanted,
             commit=commit,
-            inputs=self._inputs(flow, inputs or {}),
-            labels=labels,
-            trigger=trigger,
+            inputs=stored["inputs"],
+            labels=stored["labels"],
+            trigger=stored["trigger"],
             trigger_uid=trigger_uid,
             parent=parent,
             source=row["source"],
         )
+        self._keep(execution_id, clear, stored)
+        return execution_id
 
     def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
         """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""
-        resolved = self._inputs(flow, inputs or {})
+        clear = {"inputs": self._inputs(flow, inputs or {}), "labels": {}, "trigger": {}}
+        stored = self._stored(flow, clear)
         execution_id = execution_rows.create_execution(
-            self.store, flow_uid=flow.uid, revision=0, commit="", inputs=resolved
+            self.store, flow_uid=flow.uid, revision=0, commit="", inputs=stored["inputs"]
         )
         self._unsynced[execution_id] = flow
+        self._keep(execution_id, clear, stored)
         return execution_id
+
+    # -- secrets: stored masked, kept clear in memory ---------------------------------------------------------
+
+    def _stored(self, flow: Flow, clear: dict[str, Any]) -> dict[str, Any]:
+        """What is written: SECRET inputs as `******`, everything else masked."""
+        stored: dict[str, Any] = {key: self.masker.mask_value(value) for key, value in clear.items()}
+        stored["inputs"] = dict(stored["inputs"])  # never the clear dict itself (mask_value may return it)
+        for name in secret_inputs(flow):
+            if stored["inputs"].get(name) is not None:
+                stored["inputs"][name] = MASK
+        return stored
+
+    def _keep(self, execution_id: str, clear: dict[str, Any], stored: dict[str, Any]) -> None:
+        if stored != clear:
+            self._live[execution_id] = clear
+
+    def live(self, execution_id: str) -> dict[str, Any] | None:
+        """The clear inputs, labels and trigger variables of an execution this process created (None when what
+        was stored is all there is)."""
+        return self._live.get(execution_id)
+
+    def forget(self, execution_id: str) -> None:
+        """The execution ended: its clear values are no longer needed."""
+        self._live.pop(execution_id, None)
+
+    def missing_secrets(self, flow: Flow, execution_id: str, stored_inputs: dict[str, Any]) -> str | None:
+        """Why the execution cannot run here (its SECRET inputs were stored masked and this process has no clear
+        copy), or None."""
+        if execution_id in self._live:
+            return None
+        missing = [name for name in secret_inputs(flow) if stored_inputs.get(name) == MASK]
+        if not missing:
+            return None
+        return (
+            f"SECRET input{'s' if len(missing) > 1 else ''} {', '.join(repr(n) for n in missing)} "
+            "is never stored in clear and only the process that created the execution holds it; "
+            "this process does not (it restarted, or another process created the execution): start a new execution"
+        )
 
     def flow(self, flow_uid: str, revision: int) -> Flow:
         """The flow as that revision defined it (parsed from the revision's YAML, cached)."""
@@ -90,13 +147,26 @@ class ExecutionFactory:
         return unsynced or self.flow(execution["flow_uid"], execution["revision"])
 
     def carry_over(self, execution_id: str, new_id: str) -> None:
-        """A retry of an unsynced execution runs the same flow."""
+        """A retry of an execution runs the same flow (an unsynced one) with the same clear values."""
         if execution_id in self._unsynced:
             self._unsynced[new_id] = self._unsynced[execution_id]
+        if execution_id in self._live:
+            self._live[new_id] = self._live[execution_id]
 
     def _inputs(self, flow: Flow, given: dict[str, Any]) -> dict[str, Any]:
+        secrets = secret_inputs(flow)
+        for name in secrets:
+            self.masker.add(given.get(name))
         variables = {"flow": {"id": flow.id, "namespace": flow.namespace}, "envs": env_variables(os.environ)}
         try:
-            return resolve_inputs(flow.inputs, given, lambda text: self.renderer.render_value(text, variables))
+            resolved = resolve_inputs(flow.inputs, given, lambda text: self.renderer.render_value(text, variables))
         except InputError as exc:
-            raise RunError(f"flow '{flow.uid}': " + "; ".join(exc.problems)) from None
+            raise RunError(self.masker.mask(f"flow '{flow.uid}': " + "; ".join(exc.problems))) from None
+        for name in secrets:
+            self.masker.add(resolved.get(name))  # a default, rendered (e.g. from secret())
+        return resolved
+
+
+def secret_inputs(flow: Flow) -> list[str]:
+    """The ids of the flow's inputs of `type: SECRET`."""
+    return [item.id for item in flow.inputs or [] if str(getattr(item, "type", "")).upper() == SECRET_TYPE]

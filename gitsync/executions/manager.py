@@ -10,8 +10,9 @@ the daemon and the HTTP routes call.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,15 @@ from runner.registry import Registry
 from runner.states import State
 from runner.storage import LocalStorage
 
-__all__ = ["FLOW_TRIGGER_TYPES", "WEBHOOK_TRIGGER_TYPES", "Progress", "RunError", "RunManager", "RunServices"]
+__all__ = [
+    "FLOW_TRIGGER_TYPES",
+    "WEBHOOK_TRIGGER_TYPES",
+    "Progress",
+    "RunError",
+    "RunManager",
+    "RunServices",
+    "task_environment",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,22 @@ class RunServices:
     data_dir: Path
     """Absolute: task working directories must not depend on a process's working directory."""
     env: Mapping[str, str] = field(default_factory=dict)
-    """The process environment that `{{ envs.x }}` reads (`ENV_*` variables)."""
+    """The process environment that `{{ envs.x }}` reads (`ENV_*` variables). Tasks never get it whole."""
+    task_env: Mapping[str, str] | None = None
+    """The environment task processes start from (before the task's own `env`); None: `task_environment(env)`,
+    the clean base without an allow-list."""
+
+
+TASK_ENV_BASE = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_*")
+"""What every task process gets of the gitsync process's environment (the locale, time zone, paths)."""
+
+
+def task_environment(environ: Mapping[str, str], allow: Sequence[str] = ()) -> dict[str, str]:
+    """The clean environment tasks start from: the variables of `environ` that `TASK_ENV_BASE` or the allow-list
+    (`tasks.env_allow`: names, or `PREFIX_*` patterns) name. Nothing else of the service's environment (its API
+    token, host tokens, SECRET_* values) reaches a task process."""
+    patterns = (*TASK_ENV_BASE, *allow)
+    return {name: value for name, value in environ.items() if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
 
 
 class RunManager:
@@ -86,7 +110,7 @@ class RunManager:
         self.executor = services.executor
         self.factory = ExecutionFactory(store, self.registry, self.renderer)
         self.control = ControlRequests(store)
-        self.recorder = SqliteRecorder(store, progress, status_sources)
+        self.recorder = SqliteRecorder(store, progress, status_sources, self.masker)
         self.coordinator = ExecutionCoordinator(self.factory, self, self.control)
         self.triggers = TriggerStarts(self.factory, self.renderer, self.start)
         self.engine = Engine(
@@ -100,7 +124,7 @@ class RunManager:
                 kv=self.kv,
                 masker=self.masker,
                 data_dir=self.data_dir,
-                env=dict(services.env),
+                env=dict(task_environment(services.env) if services.task_env is None else services.task_env),
                 envs=env_variables(services.env),
             )
         )

@@ -105,16 +105,23 @@ class ExecutionRunner:
         if State(row["state"]).is_terminal:
             return None
         flow = self.factory.flow_of(row)
+        inputs = loads(row["inputs"]) or {}
+        missing = self.factory.missing_secrets(flow, execution_id, inputs)
+        if missing is not None:
+            execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=missing)
+            return ExecutionOutcome(State.FAILED, {}, {}, missing, {})
         if self._admit(row, flow) is not None:
             return None
+        # what was stored is masked; this process may hold the clear values (it created the execution)
+        live = self.factory.live(execution_id) or {}
         request = ExecutionRequest(
             id=execution_id,
             flow=flow,
             revision=row["revision"],
             commit=row["commit_sha"],
-            inputs=loads(row["inputs"]) or {},
-            labels=loads(row["labels"]) or {},
-            trigger=loads(row["trigger_vars"]) or None,
+            inputs=live.get("inputs", inputs),
+            labels=live.get("labels", loads(row["labels"]) or {}),
+            trigger=live.get("trigger", loads(row["trigger_vars"]) or None) or None,
             created_at=datetime.fromisoformat(row["created_at"]),
         )
         self.control.watch(execution_id, event)
@@ -123,6 +130,8 @@ class ExecutionRunner:
         finally:
             self.control.unwatch(execution_id)
         self._after(execution_id, flow, request, outcome)
+        if outcome.state.is_terminal:
+            self.factory.forget(execution_id)
         return outcome
 
     def _admit(self, row: dict[str, Any], flow: Flow) -> State | None:

@@ -15,6 +15,7 @@ from runner.engine.context import Scope
 from runner.engine.invocation import work_root
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
 from runner.expressions.renderer import RUNTIME, RenderRuntime
+from runner.masking import LineMasker
 from runner.plugin import Task
 from runner.states import State
 
@@ -162,14 +163,20 @@ class Transitions:
 
 
 class _RecorderSink:
-    """`LogSink` of one task run: each line masked and recorded as it comes."""
+    """`LogSink` of one task run: each line masked and recorded as it comes. A line that ends with the start of a
+    secret waits for the next one (a secret split over two lines is masked too); `flush()` at the task's end."""
 
     def __init__(self, transitions: Transitions, task_run_id: str) -> None:
         self.recorder = transitions.recorder
-        self.masker = transitions.masker
         self.execution_id = transitions.execution_id
         self.task_run_id = task_run_id
+        self.lines = LineMasker(transitions.masker, self._record)
 
     def __call__(self, level: str, message: str) -> None:
-        line = LogLine(self.execution_id, self.task_run_id, utcnow(), level, self.masker.mask(message))
-        self.recorder.logs([line])
+        self.lines.feed(level, message)
+
+    def flush(self) -> None:
+        self.lines.flush()
+
+    def _record(self, level: str, message: str) -> None:
+        self.recorder.logs([LogLine(self.execution_id, self.task_run_id, utcnow(), level, message)])

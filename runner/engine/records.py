@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from runner.api import KeyValue, Storage
 from runner.engine.invocation import Executor
 from runner.flow import Flow
+from runner.masking import Masker
 from runner.states import State
 
 
@@ -117,12 +118,6 @@ class Coordinator(Protocol):
 class Renderer(Protocol):
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any: ...
     def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any: ...
-
-
-class Masker(Protocol):
-    def mask(self, text: str) -> str: ...
-    def mask_value(self, value: Any) -> Any: ...
-    def values(self) -> Any: ...
 
 
 @dataclass

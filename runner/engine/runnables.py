@@ -92,11 +92,14 @@ class RunnableRunner:
             return self.finish_failed(record, task, scope, exc)
         invocation = self.invocation(task, scope, record, properties)
         executor = self.inline if inline else self.s.executor
-        handle = executor.submit(invocation, self.t.sink(record))
+        sink = self.t.sink(record)
+        handle = executor.submit(invocation, sink)
         try:
             result = self.wait(handle, invocation, record)
         except TaskKilled as exc:
+            sink.flush()
             return self.finish_failed(record, task, scope, exc)
+        sink.flush()
         if result.exit_state is not None:
             self.t.record(record, State.SUCCESS, ended_at=utcnow())
             raise ExitSignal(State(result.exit_state))
