@@ -58,7 +58,7 @@ def http_daemon(tmp: Path, listen_host: str = "127.0.0.1", **http: Any) -> Itera
                 "path": "flows",
                 "poll": "1h",
                 "webhook_secret_env": SECRET_ENV,
-            }  # fmt: skip
+            }
         ],
     }
     config_path = directory / "gitsync.yaml"
