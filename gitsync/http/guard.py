@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gitsync.config import HttpConfig
+from gitsync.hosts.webhooks import PayloadError
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
@@ -129,8 +130,9 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
-class BodyError(Exception):
-    """A body that is refused while it is read: `status` (408, 413, 400) and a message safe to show."""
+class BodyError(PayloadError):
+    """A body refused while it is read (too large, too slow, cut off): `status` (413, 408, 400) and a message
+    safe to show."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
