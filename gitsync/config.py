@@ -90,6 +90,13 @@ class HttpConfig(_Config):
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
     token_env: str = "GITSYNC_API_TOKEN"
+    allowed_hosts: list[str] = []
+    """Host header values answered besides the listen address, loopback names and public_url's host ("name" or
+    "name:port"): a request naming any other host is refused (DNS rebinding)."""
+    header_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client has to send a request's line and headers; then the connection is closed."""
+    body_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a client has to send a request's body; then 408 and the connection is closed."""
 
     @field_validator("listen")
     @classmethod

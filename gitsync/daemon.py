@@ -275,15 +275,9 @@ class Daemon:
             return
         import uvicorn
 
-        config = uvicorn.Config(
-            self.app,
-            host=self.settings.http.host,
-            port=self.settings.http.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
+        from gitsync.http.server import uvicorn_config
+
+        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.http))
         self._spawn("http", self._server.run)
 
 

@@ -2,8 +2,10 @@
 
 Pure: no I/O, no clock, no logging. Each host has `verify(headers, body, secret)`, which raises `SignatureError`
 unless the delivery proves it knows the source's secret, and `parse(headers, body)`, which returns the event (or
-None when the request carries no event header of that host). Bodies are parsed before they are verified only to
-find which source's secret to check; nothing acts on an event until `verify` has passed.
+None when the request carries no event header of that host). A body is verified before it is parsed: the raw
+bytes are checked against every candidate source's secret (`verify_any`), so an unsigned body costs one HMAC per
+secret and no JSON parsing. Only the headers and the first byte (`payload_shape_error`) are looked at before that.
+JSON nests at most `MAX_JSON_DEPTH` levels (`parse_json`): deeper is a `PayloadError`, never a RecursionError.
 
     GitHub  X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>   X-GitHub-Event   X-GitHub-Delivery
     Gitea   X-Gitea-Signature (or X-Forgejo-Signature): <hex HMAC-SHA256>     X-Gitea-Event    X-Gitea-Delivery
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +33,8 @@ Kind = Literal["push", "pull_request", "ping", "other"]
 Headers = Mapping[str, str]
 
 ZERO_SHA = "0" * 40
+MAX_JSON_DEPTH = 64
+"""How deeply a JSON body (webhook payload, trigger body, inputs) may nest: hosts' payloads nest under 10."""
 
 
 class WebhookError(GitSyncError):
@@ -42,6 +47,10 @@ class SignatureError(WebhookError):
 
 class PayloadError(WebhookError):
     """The body is not an event payload this host sends."""
+
+
+class NestingError(PayloadError):
+    """JSON nested deeper than `MAX_JSON_DEPTH`."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,45 @@ def verify_gitlab(headers: Headers, body: bytes, secret: str | None) -> None:
 # -- payloads -------------------------------------------------------------------------------------------------------
 
 
+def json_depth_over(value: Any, limit: int) -> bool:
+    """True when `value` nests more than `limit` lists/objects deep (iterative: no recursion on hostile data)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse_json(text: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads`, with ValueError/UnicodeDecodeError and too deep a nesting as a `PayloadError` saying why."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise NestingError(f"the JSON nests more than {max_depth} levels deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"the body is not JSON: {exc}") from None
+    if json_depth_over(data, max_depth):
+        raise NestingError(f"the JSON nests more than {max_depth} levels deep")
+    return data
+
+
+_STARTS_AN_OBJECT = re.compile(rb"[ \t\r\n]*\{")
+
+
+def payload_shape_error(headers: Headers, body: bytes) -> str | None:
+    """Why `body` cannot be a payload, judged from the content type and its first byte (no parsing); else None."""
+    content_type = (_get(headers, "Content-Type") or "").lower()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return None if b"payload=" in body else "form-encoded delivery without a 'payload' field"
+    if _STARTS_AN_OBJECT.match(body) is None:
+        return "the body is not JSON: a payload is a JSON object"
+    return None
+
+
 def _load(headers: Headers, body: bytes) -> dict[str, Any]:
     """The JSON payload; GitHub's form encoding (`payload=<json>`) is accepted too."""
     content_type = (_get(headers, "Content-Type") or "").lower()
@@ -171,10 +219,7 @@ def _load(headers: Headers, body: bytes) -> dict[str, Any]:
         if not values:
             raise PayloadError("form-encoded delivery without a 'payload' field")
         text = values[0].encode("utf-8")
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"the body is not JSON: {exc}") from None
+    data = parse_json(text)
     if not isinstance(data, dict):
         raise PayloadError("the payload must be a JSON object")
     return data
@@ -316,11 +361,34 @@ class Host:
     event_header: str
     verify: Callable[[Headers, bytes, str | None], None]
     parse: Callable[[Headers, bytes], WebhookEvent | None]
+    event_headers: tuple[str, ...] = ()
+
+    def has_event(self, headers: Headers) -> bool:
+        """Whether the request carries this host's event header (what `parse` needs to return an event)."""
+        return _get(headers, *(self.event_headers or (self.event_header,))) is not None
 
 
-GITHUB = Host("github", "GitHub", "X-GitHub-Event", verify_github, parse_github)
-GITEA = Host("gitea", "Gitea", "X-Gitea-Event", verify_gitea, parse_gitea)
-GITLAB = Host("gitlab", "GitLab", "X-Gitlab-Event", verify_gitlab, parse_gitlab)
+GITHUB = Host("github", "GitHub", "X-GitHub-Event", verify_github, parse_github, ("X-GitHub-Event",))
+GITEA = Host(
+    "gitea", "Gitea", "X-Gitea-Event", verify_gitea, parse_gitea, ("X-Gitea-Event", "X-Forgejo-Event", "X-Gogs-Event")
+)
+GITLAB = Host("gitlab", "GitLab", "X-Gitlab-Event", verify_gitlab, parse_gitlab, ("X-Gitlab-Event",))
+
+
+def verify_any(host: Host, headers: Headers, body: bytes, secrets: Mapping[str, str]) -> dict[str, str | None]:
+    """For each name, None when its secret signed the raw `body`, else why not; each distinct secret is checked
+    once (constant time), and nothing is parsed."""
+    by_secret: dict[str, str | None] = {}
+    for secret in dict.fromkeys(secrets.values()):
+        try:
+            host.verify(headers, body, secret)
+        except SignatureError as exc:
+            by_secret[secret] = str(exc)
+        else:
+            by_secret[secret] = None
+    return {name: by_secret[secret] for name, secret in secrets.items()}
+
+
 HOSTS: dict[str, Host] = {h.name: h for h in (GITHUB, GITEA, GITLAB)}
 
 

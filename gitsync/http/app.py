@@ -4,7 +4,12 @@
     POST /api/v1/sync                      bearer token; optional {"source": name} -> request_sync, 202
     GET  /healthz                          health(): 200 when ok, 503 when degraded
     GET  /metrics                          Prometheus text format
-    GET  /api/v1/flows|syncs|triggers      the state's read functions, as JSON
+    GET  /api/v1/flows|syncs|triggers      the state's read functions, as JSON (bearer token when listening off
+                                           loopback)
+
+Every request's Host header must name this daemon (`guard.HostRule`: DNS rebinding). Bodies are streamed with a
+size limit and a deadline (`guard.read_body`), and a webhook's signature is checked on the raw bytes before the
+body is parsed.
 
 The app never syncs inline and never writes a flow: a push only enqueues a sync of the commit git holds (invariant
 7), and a pull request is handed to `on_pull_request`, which may plan it but never applies its head. Request bodies,
@@ -23,6 +28,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,11 +38,13 @@ from gitsync.hosts.webhooks import (
     HOSTS,
     Host,
     PayloadError,
-    SignatureError,
     WebhookEvent,
     match_sources,
+    payload_shape_error,
     tracked_branch,
+    verify_any,
 )
+from gitsync.http.guard import BodyError, HostCheck, HostRule, is_loopback, read_body
 from gitsync.http.metrics import Metrics
 from gitsync.redact import redact_url
 from gitsync.state.database import Store
@@ -89,29 +97,6 @@ def _json(status: int, content: Any, headers: Mapping[str, str] | None = None) -
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return _json(status, {"error": message}, headers)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (before and while reading) anything over `limit` bytes."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> JSONResponse:
-    return _error(413, f"request body over {limit} bytes")
 
 
 def _repo_name(event: WebhookEvent) -> str:
@@ -186,15 +171,31 @@ class _Api:
         if host is None:
             return _error(404, f"no webhook endpoint for {name!r}: use /webhooks/github, /webhooks/gitea or gitlab")
         try:
-            body = await _read_body(request, self.max_body)
-        except _BodyTooLarge:
-            self.metrics.webhook(host.name, "too_large")
-            return _too_large(self.max_body)
+            body = await read_body(request, self.max_body, self.settings.http.body_timeout)
+        except BodyError as exc:
+            self.metrics.webhook(host.name, "too_large" if exc.status == 413 else "invalid")
+            return exc.response()
         outcome, response = self._handle(host, request.headers, body)
         self.metrics.webhook(host.name, outcome)
         return response
 
     def _handle(self, host: Host, headers: Mapping[str, str], body: bytes) -> Outcome:
+        # only the headers and the first byte are looked at before the signature: nothing unsigned is parsed
+        if not host.has_event(headers):
+            return "invalid", _error(400, f"not a {host.label} delivery: no {host.event_header} header")
+        shape = payload_shape_error(headers, body)
+        if shape is not None:
+            return "invalid", _error(400, f"{host.label} delivery: {shape}")
+        secrets = {s.name: secret for s in self.settings.sources if (secret := s.webhook_secret())}
+        checks = verify_any(host, headers, body, secrets)
+        if not any(failure is None for failure in checks.values()):
+            if not checks:
+                reason = "no source has a webhook secret (webhook_secret_env), so webhooks cannot trigger a sync"
+                log.warning("webhook %s refused: %s", host.name, reason)
+                return "forbidden", _error(403, reason)
+            failure = next(iter(checks.values())) or ""
+            log.warning("webhook %s: no source's secret signed the delivery: %s", host.name, failure)
+            return "unauthorized", _error(401, failure)
         try:
             event = host.parse(headers, body)
         except PayloadError as exc:
@@ -206,7 +207,7 @@ class _Api:
         if not sources:
             log.info("webhook %s %r for %r: no source tracks it", host.name, event.event, _repo_name(event))
             return "ignored", _json(200, {"ignored": f"no source tracks repository {_repo_name(event)}"})
-        verified, refusal = self._verify(host, headers, body, event, sources)
+        verified, refusal = self._verified(host, event, sources, checks)
         if refusal is not None:
             return refusal
         if self.deliveries.check_and_add(host.name, event.delivery):
@@ -219,25 +220,18 @@ class _Api:
             log.exception("webhook %s delivery %s: the daemon could not take it", host.name, event.delivery)
             return "error", _error(503, "the event could not be queued; redeliver it later")
 
-    def _verify(
-        self, host: Host, headers: Mapping[str, str], body: bytes, event: WebhookEvent, sources: list[SourceConfig]
+    def _verified(
+        self, host: Host, event: WebhookEvent, sources: list[SourceConfig], checks: Mapping[str, str | None]
     ) -> tuple[list[SourceConfig], Outcome | None]:
-        """The sources whose own secret signed this delivery; a source without a secret is never triggered."""
-        signed = [s for s in sources if s.webhook_secret()]
+        """The event's sources whose own secret signed it; a source without a secret is never triggered."""
+        signed = [s for s in sources if s.name in checks]
         if not signed:
             reasons = "; ".join(_no_secret_reason(s) for s in sources)
             log.warning("webhook %s for %r refused: %s", host.name, _repo_name(event), reasons)
             return [], ("forbidden", _error(403, reasons))
-        verified: list[SourceConfig] = []
-        failure = ""
-        for source in signed:
-            try:
-                host.verify(headers, body, source.webhook_secret())
-            except SignatureError as exc:
-                failure = str(exc)
-            else:
-                verified.append(source)
+        verified = [s for s in signed if checks[s.name] is None]
         if not verified:
+            failure = next((checks[s.name] for s in signed), None) or "the signature does not match"
             log.warning("webhook %s delivery %r for %r: %s", host.name, event.delivery, _repo_name(event), failure)
             return [], ("unauthorized", _error(401, failure))
         return verified, None
@@ -290,14 +284,20 @@ class _Api:
             return _error(401, "wrong API token", challenge)
         return None
 
+    def _refuse_read(self, request: Request) -> JSONResponse | None:
+        """Reads need the token too when the daemon listens off loopback (anyone on the network could ask)."""
+        if is_loopback(self.settings.http.host):
+            return None
+        return self._refuse(request)
+
     async def sync(self, request: Request) -> Response:
         refusal = self._refuse(request)
         if refusal is not None:
             return refusal
         try:
-            body = await _read_body(request, MAX_API_BODY)
-        except _BodyTooLarge:
-            return _too_large(MAX_API_BODY)
+            body = await read_body(request, MAX_API_BODY, self.settings.http.body_timeout)
+        except BodyError as exc:
+            return exc.response()
         try:
             name = _requested_source(body)
         except ValueError as exc:
@@ -321,15 +321,21 @@ class _Api:
         return Response(self.metrics.render(), media_type=Metrics.content_type)
 
     async def flows(self, request: Request) -> Response:
+        if (refusal := self._refuse_read(request)) is not None:
+            return refusal
         return _json(200, await run_in_threadpool(list_flows, self.store))
 
     async def syncs(self, request: Request) -> Response:
+        if (refusal := self._refuse_read(request)) is not None:
+            return refusal
         limit = request.query_params.get("limit", "100")
         if not limit.isdigit() or not 1 <= int(limit) <= 1000:
             return _error(400, "limit must be a whole number from 1 to 1000")
         return _json(200, await run_in_threadpool(list_syncs, self.store, int(limit)))
 
     async def triggers(self, request: Request) -> Response:
+        if (refusal := self._refuse_read(request)) is not None:
+            return refusal
         return _json(200, await run_in_threadpool(list_triggers, self.store))
 
 
@@ -377,5 +383,5 @@ def build_app(
     if runs is not None:  # the runner's routes (executions, Kestra's webhook trigger URL)
         from gitsync.http.executions import execution_routes
 
-        routes += execution_routes(runs, api._refuse)
-    return Starlette(routes=routes)
+        routes += execution_routes(runs, api._refuse, api._refuse_read, settings.http.body_timeout)
+    return Starlette(routes=routes, middleware=[Middleware(HostCheck, rule=HostRule.from_settings(settings.http))])

@@ -1,11 +1,15 @@
 """HTTP routes for executions: run a flow, kill, resume, list, and Kestra's Webhook trigger URL.
 
-`/api/v1/executions/webhook/{namespace}/{flowId}/{key}` needs no API token: the trigger's key is its secret
-(compared in constant time). Every other mutating route needs the API token, like `/api/v1/sync`.
+`/api/v1/executions/webhook/{namespace}/{flowId}/{key}` needs no API token: the trigger's key is its secret,
+compared in constant time before a byte of the body is read. Every other mutating route needs the API token, like
+`/api/v1/sync`; the reads need it when the daemon listens off loopback. Bodies are streamed with a limit and a
+deadline, JSON nests at most `MAX_JSON_DEPTH` levels (400 beyond), and credential headers (Authorization,
+cookies, the hosts' signature and token headers) are neither recorded in `trigger.headers` nor served back.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,14 +20,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gitsync.executions.manager import RunError, RunManager
+from gitsync.executions.triggers import WEBHOOK_TRIGGER_TYPES
+from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
+from gitsync.http.guard import BodyError, read_body, safe_headers
 from gitsync.state import executions as execution_rows
 
 MAX_BODY = 10 * 1024 * 1024
+"""A Webhook trigger's body, and a run's or a resume's inputs."""
+MAX_SMALL_BODY = 64 * 1024
+"""A kill's body (ignored)."""
+BODY_TIMEOUT = 30.0
 Refuse = Callable[[Request], JSONResponse | None]
 
 
-def execution_routes(runs: RunManager, refuse: Refuse) -> list[Route]:
-    api = _Executions(runs, refuse)
+def execution_routes(
+    runs: RunManager, refuse: Refuse, refuse_read: Refuse | None = None, body_timeout: float = BODY_TIMEOUT
+) -> list[Route]:
+    api = _Executions(runs, refuse, refuse_read or (lambda request: None), body_timeout)
     return [
         Route("/api/v1/executions/webhook/{namespace}/{flow_id}/{key}", api.webhook, methods=["GET", "POST", "PUT"]),
         Route("/api/v1/executions", api.list, methods=["GET"]),
@@ -34,85 +47,141 @@ def execution_routes(runs: RunManager, refuse: Refuse) -> list[Route]:
     ]
 
 
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
 class _Executions:
-    def __init__(self, runs: RunManager, refuse: Refuse) -> None:
+    def __init__(self, runs: RunManager, refuse: Refuse, refuse_read: Refuse, body_timeout: float) -> None:
         self.runs = runs
         self.refuse = refuse
+        self.refuse_read = refuse_read
+        self.body_timeout = body_timeout
+
+    def _key_matches(self, namespace: str, flow_id: str, key: str) -> bool:
+        """Whether an enabled Webhook trigger of the flow has this key (constant-time comparison)."""
+        renderer = self.runs.triggers.renderer
+        for row in execution_rows.webhook_triggers(self.runs.store, f"{namespace}.{flow_id}", WEBHOOK_TRIGGER_TYPES):
+            expected = str(renderer.render_value(row["spec"].get("key", ""), {"flow": {"namespace": namespace}}))
+            if expected and hmac.compare_digest(expected.encode(), key.encode("utf-8", "replace")):
+                return True
+        return False
 
     async def webhook(self, request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return JSONResponse({"error": "body too large"}, status_code=413)
+        p = request.path_params
+        if not await run_in_threadpool(self._key_matches, p["namespace"], p["flow_id"], p["key"]):
+            # before the body: a wrong key costs no read of what the caller sends
+            refusal = {"error": "no flow with that webhook key"}
+            return JSONResponse(refusal, status_code=404, headers={"Connection": "close"})
+        try:
+            raw = await read_body(request, MAX_BODY, self.body_timeout)
+            body = _body(raw)
+        except BodyError as exc:
+            return exc.response()
+        except PayloadError as exc:
+            return _error(400, f"the body: {exc}")
         trigger = {
-            "body": _body(raw),
-            "headers": {k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+            "body": body,
+            "headers": safe_headers(request.headers.items()),
             "parameters": {k: request.query_params.getlist(k) for k in request.query_params},
         }
-        p = request.path_params
         try:
             execution_id = await run_in_threadpool(self.runs.webhook, p["namespace"], p["flow_id"], p["key"], trigger)
         except RunError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
+            return _error(422, str(exc))
         if execution_id is None:
-            return JSONResponse({"error": "no flow with that webhook key"}, status_code=404)
+            return _error(404, "no flow with that webhook key")
         return JSONResponse({"id": execution_id, "state": "CREATED"})
 
     async def create(self, request: Request) -> Response:
         refusal = self.refuse(request)
         if refusal is not None:
             return refusal
-        raw = await request.body()
-        inputs = _body(raw) if raw else {}
+        try:
+            raw = await read_body(request, MAX_BODY, self.body_timeout)
+            inputs = _body(raw) if raw else {}
+        except BodyError as exc:
+            return exc.response()
+        except PayloadError as exc:
+            return _error(400, f"the body: {exc}")
         if not isinstance(inputs, dict):
-            return JSONResponse({"error": "the body must be a JSON object of inputs"}, status_code=400)
+            return _error(400, "the body must be a JSON object of inputs")
         uid = f"{request.path_params['namespace']}.{request.path_params['flow_id']}"
         try:
             execution_id = await run_in_threadpool(self.runs.create, uid, inputs)
         except RunError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
+            return _error(422, str(exc))
         self.runs.start(execution_id)
         return JSONResponse({"id": execution_id, "state": "CREATED"}, status_code=201)
 
     async def list(self, request: Request) -> Response:
+        if (refusal := self.refuse_read(request)) is not None:
+            return refusal
         flow = request.query_params.get("flow")
         state = request.query_params.get("state")
         rows = await run_in_threadpool(execution_rows.list_executions, self.runs.store, flow=flow, state=state)
+        for row in rows:
+            row["trigger_vars"] = _without_credentials(row.get("trigger_vars"))
         return JSONResponse(json.loads(json.dumps(rows, default=str)))
 
     async def get(self, request: Request) -> Response:
+        if (refusal := self.refuse_read(request)) is not None:
+            return refusal
         execution_id = request.path_params["execution_id"]
         row = await run_in_threadpool(execution_rows.get_execution, self.runs.store, execution_id)
         if row is None:
-            return JSONResponse({"error": "no such execution"}, status_code=404)
+            return _error(404, "no such execution")
+        if isinstance(row.get("trigger_vars"), str):  # this row keeps its JSON columns encoded
+            try:
+                decoded = json.loads(row["trigger_vars"])
+            except (ValueError, RecursionError):
+                decoded = None
+            if isinstance(decoded, dict):
+                row["trigger_vars"] = json.dumps(_without_credentials(decoded))
         return JSONResponse(json.loads(json.dumps(row, default=str)))
 
     async def kill(self, request: Request) -> Response:
-        return await self._act(request, lambda ident, _: self.runs.request_kill(ident).value)
+        return await self._act(request, MAX_SMALL_BODY, lambda ident, _: self.runs.request_kill(ident).value)
 
     async def resume(self, request: Request) -> Response:
         def act(ident: str, body: Any) -> str:
             self.runs.request_resume(ident, body if isinstance(body, dict) else {})
             return "RESUMING"
 
-        return await self._act(request, act)
+        return await self._act(request, MAX_BODY, act)
 
-    async def _act(self, request: Request, action: Callable[[str, Any], str]) -> Response:
+    async def _act(self, request: Request, limit: int, action: Callable[[str, Any], str]) -> Response:
         refusal = self.refuse(request)
         if refusal is not None:
             return refusal
-        raw = await request.body()
+        try:
+            raw = await read_body(request, limit, self.body_timeout)
+            body = _body(raw) if raw else {}
+        except BodyError as exc:
+            return exc.response()
+        except PayloadError as exc:
+            return _error(400, f"the body: {exc}")
         ident = request.path_params["execution_id"]
         try:
-            state = await run_in_threadpool(action, ident, _body(raw) if raw else {})
+            state = await run_in_threadpool(action, ident, body)
         except RunError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=409)
+            return _error(409, str(exc))
         return JSONResponse({"id": ident, "state": state}, status_code=202)
 
 
+def _without_credentials(trigger_vars: Any) -> Any:
+    """Stored trigger variables with credential headers dropped (rows recorded before they were filtered)."""
+    if isinstance(trigger_vars, dict) and isinstance(trigger_vars.get("headers"), dict):
+        return {**trigger_vars, "headers": safe_headers(trigger_vars["headers"].items())}
+    return trigger_vars
+
+
 def _body(raw: bytes) -> Any:
-    """JSON when it parses (Kestra's `trigger.body`), else the text."""
+    """JSON when it parses (Kestra's `trigger.body`), else the text; JSON nested too deeply is a PayloadError."""
     text = raw.decode("utf-8", "replace")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return parse_json(text)
+    except NestingError:
+        raise
+    except PayloadError:
         return text
