@@ -27,8 +27,9 @@ Foreign errors (dulwich, sqlite3, httpx, pydantic, PyYAML) are translated where 
         └── TaskKilled                records it on the task run, it never reaches the command line
 
 Flow problems are not exceptions: the loader collects every one as a `Problem` (file, line, column, reason).
-Two exceptions are signals, not errors: `runner.signals.ExitExecution` (the Exit task) and the HTTP app's
-internal body-size guard; neither reaches a user as such.
+Some exceptions are signals, not errors: `runner.signals.ExitExecution` (the Exit task), the engine's
+`ExitSignal` that carries it through the tree, and Jinja's undefined-variable error that becomes a `RenderError`;
+none reaches a user as such.
 """
 
 from __future__ import annotations

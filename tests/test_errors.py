@@ -14,7 +14,6 @@ SIGNALS = {
     "runner.signals.ExitExecution": "the Exit task ends the execution; caught by the engine, not an error",
     "runner.engine.runnables.ExitSignal": "carries the Exit task's state through the tree; caught by the engine",
     "runner.expressions.renderer.PebbleUndefinedError": "Jinja's UndefinedError, turned into a RenderError",
-    "gitsync.http.app._BodyTooLarge": "the body-size guard inside the HTTP app; answered 413 at once",
 }
 """Exceptions that never reach a user as such, each with the reason."""
 
