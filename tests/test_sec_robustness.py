@@ -142,3 +142,70 @@ def test_gitsync_sync_without_name_never_shows_the_token(tmp_path: Path) -> None
         [sys.executable, "-m", "gitsync", "flows", *state], capture_output=True, text=True, timeout=60
     )
     assert SECRET not in listed.stdout + listed.stderr
+
+
+# --- 8.3: how deep tasks may nest ---------------------------------------------------------------------------
+
+
+def nested_flow(levels: int) -> str:
+    """`levels` levels of tasks: Sequential inside Sequential, a Log at the bottom (one line of flow-style YAML,
+    built as text: json.dumps itself recurses)."""
+    text = '{"id": "leaf", "type": "io.kestra.plugin.core.log.Log", "message": "deep"}'
+    for i in range(levels - 1):
+        text = f'{{"id": "s{i}", "type": "io.kestra.plugin.core.flow.Sequential", "tasks": [{text}]}}'
+    return f'{{"id": "deep", "namespace": "acme", "tasks": [{text}]}}\n'
+
+
+def gitsync_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    state = ["--db", str(tmp_path / "state.db"), "--data-dir", str(tmp_path / "data")]
+    return subprocess.run([sys.executable, "-m", "gitsync", *args, *state], capture_output=True, text=True, timeout=120)
+
+
+def test_validate_enforces_the_depth_limit_with_its_place(tmp_path: Path) -> None:
+    from runner.validate.validator import MAX_TASK_DEPTH
+
+    assert MAX_TASK_DEPTH == 100
+    ok, deep = tmp_path / "ok.yaml", tmp_path / "deep.yaml"
+    ok.write_text(nested_flow(100))
+    deep.write_text(nested_flow(480))
+    done = subprocess.run([sys.executable, "-m", "gitsync", "validate", str(ok)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-m", "gitsync", "validate", str(deep)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"{deep}:1:" in done.stdout + done.stderr
+    assert "is nested 101 levels deep; tasks may nest at most 100 levels" in done.stdout + done.stderr
+
+
+def test_a_too_deep_flow_is_refused_before_it_runs_and_100_levels_run(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(nested_flow(480))
+    done = gitsync_cli(tmp_path, "run", "--file", str(deep))
+    assert done.returncode == 1 and "at most 100 levels" in done.stderr, done.stdout + done.stderr
+    assert "RecursionError" not in done.stdout + done.stderr
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(nested_flow(100))
+    done = gitsync_cli(tmp_path, "run", "--file", str(ok))
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+    states = query_db(tmp_path / "state.db", "SELECT state FROM executions")
+    assert [r["state"] for r in states] == ["SUCCESS"]
+
+
+def test_the_engine_fails_cleanly_on_nesting_deeper_than_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were a deeper flow to reach the engine (here the validator's depth check is switched off to let one through), the
+    execution fails with the reason instead of a RecursionError that leaves it RUNNING."""
+    from runtime import Runtime
+
+    import runner.validate.validator as validator
+
+    monkeypatch.setattr(validator, "_too_deep", lambda data: None)
+    rt = Runtime(tmp_path)
+    try:
+        rt.deploy({"deep.yaml": nested_flow(150)})
+        execution = rt.run("acme.deep")
+    finally:
+        rt.close()
+    assert execution["state"] == "FAILED"
+    assert any("tasks nest deeper than 100 levels" in (r["error"] or "") for r in execution["task_runs"])
+    assert not [r for r in execution["task_runs"] if r["state"] == "RUNNING"]
