@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -50,6 +51,23 @@ class StatusConfig(_Config):
     """owner/name, or a GitLab project id."""
     token_env: str | None = None
     pr_comments: bool = True
+
+
+def source_name_from_repo(repo: str) -> str:
+    """The name of a source given without one: the last part of the repository's path (`.git` dropped), else its
+    host. Credentials (`user:token@`), the port, the query (`?token=…`) and the fragment are never part of it."""
+    text = repo.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        host, path = parts.hostname or "", parts.path
+    elif re.match(r"^[^/\\]+:(?!/)", text) and not re.match(r"^[A-Za-z]:[/\\]", text):  # scp form user@host:path
+        host, path = text.split(":", 1)[0].rsplit("@", 1)[-1], text.split(":", 1)[1]
+        path = path.split("?", 1)[0].split("#", 1)[0]
+    else:
+        host, path = "", text
+    last = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or host
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in last).lstrip("._-")
+    return cleaned or "default"
 
 
 class SourceConfig(_Config):

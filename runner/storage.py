@@ -7,20 +7,80 @@ inside its execution's folder (no `..`, no absolute or empty parts), and its nam
 execution's files were stored under (recorded in `<execution dir>/.owner.json`), so a flow cannot read another
 flow's files by writing their URI with its own namespace. Reading another execution's files is allowed within
 the same namespace (Kestra's rule) and for the executions named in `readable_executions` (e.g. a subflow's).
+
+Links. A task (or the container it runs in) may leave symbolic links in its folder; reading one back must not
+copy a host file into storage. `contained(path, root)` is the rule every reader of a task's folder applies: a
+link inside the folder to a file inside the folder is followed, anything whose real path leaves the folder is
+refused with a TaskFailed (refused, not skipped: a task whose outputs were tampered with fails and says why).
+`put` of a path applies it again as a backstop, with the task folder (`<execution dir>/work/<folder>/`, or the
+execution's folder) as the root when the file lies under the data dir, and copies through descriptors opened
+without following links (`O_NOFOLLOW` on every component), so a link swapped in after the check is refused too.
+A path outside the data dir (a database file the flow names by an absolute path) is copied as before.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from runner.api import TaskFailed
 
 SCHEME = "kestra:///"
 OWNER_FILE = ".owner.json"
+
+
+def contained(path: Path, root: Path, what: str = "file") -> Path:
+    """The real path of `path`, which must lie inside the real path of `root`; TaskFailed otherwise.
+
+    A link inside `root` to a file inside `root` is followed; a link (or a linked folder on the way) whose
+    target leaves `root` is refused, as is a link loop.
+    """
+    try:
+        base = root.resolve()
+        real = path.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise TaskFailed(f"{what} {_shown(path, root)!r} is refused: its links cannot be resolved ({exc})") from exc
+    if real != base and not real.is_relative_to(base):
+        raise TaskFailed(
+            f"{what} {_shown(path, root)!r} is refused: it is a link (or lies under a linked folder) that points "
+            f"outside the task's working directory"
+        )
+    return real
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _open_within(real: Path, base: Path) -> int:
+    """A read descriptor of the regular file `real` (a resolved path inside the resolved `base`), opening each
+    component with O_NOFOLLOW so that no link is followed, whatever changed since `real` was resolved."""
+    parts = real.relative_to(base).parts
+    if not parts:
+        raise TaskFailed(f"{real} is a folder, not a file")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        leaf = os.open(parts[-1], os.O_RDONLY | nofollow, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(leaf).st_mode):
+        os.close(leaf)
+        raise TaskFailed(f"{real.name!r} is not a regular file")
+    return leaf
 
 
 @dataclass(frozen=True)
@@ -106,10 +166,23 @@ class LocalStorage:
         target = self._unique(self.execution_dir / relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         self._record_owner()
-        if isinstance(source, bytes):
-            target.write_bytes(source)
-        else:
-            shutil.copyfile(source, target)
+        stored = target.relative_to(self.execution_dir)
+        if target.parent.resolve() != self.execution_dir.resolve().joinpath(*stored.parts[:-1]):
+            raise TaskFailed(f"file name {name!r} is refused: a link stands on its way in the storage folder")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(target, flags, 0o644)
+        except OSError as exc:
+            raise TaskFailed(f"file name {name!r} cannot be stored: {exc.strerror or exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    self._copy_in(Path(source), out)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
         return self.uri(target.relative_to(self.execution_dir).as_posix())
 
     def path(self, uri: str) -> Path:
@@ -124,6 +197,34 @@ class LocalStorage:
             if target.resolve().is_relative_to(execution_dir.resolve()) and target.is_file():
                 return target
         raise TaskFailed(f"{uri!r} does not name a stored file")
+
+    def task_folder(self, source: Path) -> Path | None:
+        """The folder a file under the data dir must stay in: its task folder (`<execution dir>/work/<folder>`),
+        else its execution's folder, else the data dir; None for a file outside the data dir."""
+        source = Path(os.path.abspath(source))
+        data_dir = Path(os.path.abspath(self.data_dir))
+        if not source.is_relative_to(data_dir):
+            return None
+        parts = source.relative_to(data_dir).parts
+        if len(parts) >= 5 and parts[0] == "executions" and parts[2] == "work":
+            return data_dir.joinpath(*parts[:4])
+        if len(parts) >= 3 and parts[0] == "executions":
+            return data_dir.joinpath(*parts[:2])
+        return data_dir
+
+    def _copy_in(self, source: Path, out: BinaryIO) -> None:
+        root = self.task_folder(source)
+        if root is None:
+            with source.open("rb") as handle:
+                shutil.copyfileobj(handle, out)
+            return
+        real = contained(source, root)
+        try:
+            fd = _open_within(real, root.resolve())
+        except OSError as exc:
+            raise TaskFailed(f"{_shown(source, root)!r} cannot be stored: {exc.strerror or exc}") from exc
+        with os.fdopen(fd, "rb") as handle:
+            shutil.copyfileobj(handle, out)
 
     def uris(self) -> list[str]:
         """Every file this execution stored, as URIs (sorted)."""
@@ -153,7 +254,7 @@ class LocalStorage:
 
     def _unique(self, target: Path) -> Path:
         candidate, n = target, 1
-        while candidate.exists():
+        while os.path.lexists(candidate):
             n += 1
             candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
         return candidate

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gitsync.compose import load_registry, open_store
-from gitsync.config import Settings, SourceConfig, load_settings
+from gitsync.config import Settings, SourceConfig, load_settings, source_name_from_repo
 from gitsync.errors import ConfigError, GitSyncError
 from gitsync.state import flows, syncs, triggers
 from gitsync.state.database import Store
@@ -60,9 +60,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def _source_name(repo: str) -> str:
-    name = repo.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git") or "default"
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).lstrip("._-")
-    return cleaned or "default"
+    """A `--repo` without `--name`: named from the URL's path or host, never its credentials or query."""
+    return source_name_from_repo(repo)
 
 
 def _settings_with_sources(args: argparse.Namespace) -> Settings | None:

@@ -3,16 +3,23 @@
 Everything works on object ids, so the cost of a diff is the size of the change: dulwich's tree walk skips
 sub-trees whose ids are equal, and a blob is only read when the caller asks for it.
 Paths are repository-relative, with '/' separators, as text.
+
+A git tree may name a file with bytes that are not UTF-8, or be malformed (a NUL inside a name ends the name
+early and leaves the rest unparseable). A flow file so named, or a malformed tree on the way to the flows,
+raises `BadPathError` naming the path with its bad bytes escaped (`flows/bad\\xff.yaml`); a sync records
+it as an invalid commit instead of crashing.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from dulwich.errors import NotGitRepository
+from dulwich.errors import NotGitRepository, ObjectFormatException
 from dulwich.graph import find_merge_base
 from dulwich.object_store import tree_lookup_path
 from dulwich.objects import Blob, Commit, Tree, parse_tree
@@ -31,6 +38,62 @@ _FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks (0o120000) and sub
 
 class GitReadError(GitSyncError):
     """The repository or a revision cannot be read; the message says which and why."""
+
+
+class BadPathError(GitReadError):
+    """A flow file's name is not UTF-8, or a tree is malformed: `paths` are the escaped paths, for the report."""
+
+    def __init__(self, paths: list[str], message: str) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+def escaped(path: bytes | str) -> str:
+    """A path as printable text: bytes that are not UTF-8, and control characters, as backslash escapes."""
+    raw = path.encode("utf-8", "surrogateescape") if isinstance(path, str) else path
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _check_name(path: str) -> None:
+    """Refuse a flow path that is not valid UTF-8 (it was decoded with surrogateescape)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = escaped(path)
+        raise BadPathError([shown], f"{shown}: the file name is not valid UTF-8; rename the file") from None
+
+
+def _bad_tree(where: str, tree_id: bytes, raw: bytes | None) -> BadPathError:
+    """The error for a tree that cannot be parsed: the folder, and the first name that does not parse."""
+    suspect = _suspect_name(raw) if raw is not None else None
+    folder = where or "(repository root)"
+    place = f"{where}/{escaped(suspect)}" if suspect is not None and where else escaped(suspect or b"") or folder
+    return BadPathError(
+        [place],
+        f"{place}: the git tree of {folder} ({tree_id.decode(errors='replace')[:12]}) cannot be read: a file name "
+        "in it holds a NUL byte, or the tree is corrupt; rename or remove the file",
+    )
+
+
+def _suspect_name(raw: bytes) -> bytes | None:
+    """The entry name at which a raw tree stops parsing, with what follows its NUL shown (`nul\\x00x.yaml`)."""
+    pos = 0
+    previous: tuple[int, int] | None = None
+    while pos < len(raw):
+        space = raw.find(b" ", pos)
+        nul = raw.find(b"\0", space + 1) if space > 0 else -1
+        if space <= pos or nul < 0 or not raw[pos:space].isdigit() or nul + 1 + _SHA_BYTES > len(raw):
+            break
+        previous = (space + 1, nul)
+        pos = nul + 1 + _SHA_BYTES
+    else:
+        return None
+    if previous is None:
+        return raw[pos : raw.find(b"\0", pos) if raw.find(b"\0", pos) > 0 else len(raw)][:200]
+    start, nul = previous  # this entry's name held a NUL: its rest was read as the sha
+    end = raw.find(b"\0", nul + 1)
+    return raw[start : end if end > 0 else nul + 1][:200]
 
 
 @dataclass(frozen=True)
@@ -133,16 +196,45 @@ def list_flow_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> d
     stack: list[tuple[str, ObjectID]] = [(normalise_folder(folder), tree_id)]
     while stack:
         prefix, sha = stack.pop()
-        tree = repo.object_store[sha]
-        assert isinstance(tree, Tree)
-        for entry in tree.iteritems():
-            path = join(prefix, entry.path)
-            if entry.mode == 0o040000:
-                if not entry.path.startswith(b"."):
-                    stack.append((path, entry.sha))
-            elif entry.mode in _FILE_MODES and path.endswith(FLOW_SUFFIXES):
-                out[path] = entry.sha.decode()
+        for name, mode, entry_sha in _tree_entries(repo, sha, prefix):
+            path = join(prefix, name)
+            if mode == 0o040000:
+                if not name.startswith(b"."):
+                    stack.append((path, entry_sha))
+            elif mode in _FILE_MODES and path.endswith(FLOW_SUFFIXES):
+                _check_name(path)
+                out[path] = entry_sha.decode()
     return out
+
+
+def _tree_entries(repo: Repo, tree_id: ObjectID, where: str) -> list[_RawEntry]:
+    """A tree's raw entries; BadPathError (naming `where`, the tree's folder) when it cannot be parsed."""
+    raw: bytes | None = None
+    try:
+        kind, raw = repo.object_store.get_raw(tree_id)
+        if kind != Tree.type_num:
+            return []
+        return _parse_tree(raw)
+    except (ObjectFormatException, ValueError) as exc:
+        raise _bad_tree(where, tree_id, raw if raw is not None else _loose_raw(repo, tree_id)) from exc
+
+
+def _loose_raw(repo: Repo, object_id: ObjectID) -> bytes | None:
+    """The body of a loose object read from disk without parsing it (dulwich parses loose objects on read), to
+    say which name broke a malformed tree; None when it is not loose here or in an alternate."""
+    hexsha = object_id.decode()
+    for store in [repo.object_store, *getattr(repo.object_store, "alternates", [])]:
+        folder = getattr(store, "path", None)
+        if not isinstance(folder, str | os.PathLike):
+            continue
+        file = os.path.join(folder, hexsha[:2], hexsha[2:])
+        try:
+            with open(file, "rb") as handle:
+                data = zlib.decompress(handle.read())
+        except (OSError, zlib.error):
+            continue
+        return data[data.index(b"\0") + 1 :] if b"\0" in data else None
+    return None
 
 
 def read_blob(repo: Repo, blob_id: str) -> bytes:
@@ -160,7 +252,7 @@ def diff_trees(
     """
     folder = normalise_folder(folder)
     out: list[FileChange] = []
-    for old_entry, new_entry in _changed_entries(repo, old_tree, new_tree):
+    for old_entry, new_entry in _changed_entries(repo, old_tree, new_tree, folder=folder):
         old = _flow_entry(old_entry, folder)
         new = _flow_entry(new_entry, folder)
         if old is None and new is None:
@@ -186,7 +278,7 @@ def _parse_tree(raw: bytes) -> list[_RawEntry]:
 
 
 def _changed_entries(
-    repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, prefix: str = ""
+    repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, prefix: str = "", folder: str = ""
 ) -> Iterator[tuple[_Entry | None, _Entry | None]]:
     """Pairs of differing blob entries between two trees, descending only into sub-trees whose ids differ.
 
@@ -195,7 +287,8 @@ def _changed_entries(
     """
     if old_tree == new_tree:
         return
-    old, new = _entries(repo, old_tree), _entries(repo, new_tree)
+    where = join(folder, prefix) if prefix else folder
+    old, new = _entries(repo, old_tree, where), _entries(repo, new_tree, where)
     differing = old.symmetric_difference(new)  # C-speed set work: no Python step per unchanged entry
     old_map: dict[bytes, tuple[int, ObjectID]] = {}
     new_map: dict[bytes, tuple[int, ObjectID]] = {}
@@ -208,21 +301,18 @@ def _changed_entries(
         a_tree = a[1] if a is not None and a[0] == 0o040000 else None
         b_tree = b[1] if b is not None and b[0] == 0o040000 else None
         if a_tree is not None or b_tree is not None:
-            yield from _changed_entries(repo, a_tree, b_tree, path)
+            yield from _changed_entries(repo, a_tree, b_tree, path, folder)
         blob_a = (path, a[0], a[1]) if a is not None and a_tree is None else None
         blob_b = (path, b[0], b[1]) if b is not None and b_tree is None else None
         if blob_a is not None or blob_b is not None:
             yield blob_a, blob_b
 
 
-def _entries(repo: Repo, tree_id: ObjectID | None) -> set[_RawEntry]:
+def _entries(repo: Repo, tree_id: ObjectID | None, where: str = "") -> set[_RawEntry]:
     """(name, mode, hex sha) of a tree's entries, parsed straight from the raw object."""
     if tree_id is None:
         return set()
-    kind, raw = repo.object_store.get_raw(tree_id)
-    if kind != Tree.type_num:
-        return set()
-    return set(_parse_tree(raw))
+    return set(_tree_entries(repo, tree_id, where))
 
 
 def _flow_entry(entry: _Entry | None, folder: str) -> tuple[str, str] | None:
@@ -233,7 +323,9 @@ def _flow_entry(entry: _Entry | None, folder: str) -> tuple[str, str] | None:
         return None
     if not is_flow_path(path):
         return None
-    return join(folder, path), sha.decode()
+    full = join(folder, path)
+    _check_name(full)
+    return full, sha.decode()
 
 
 def share_history(repo: Repo, a: Commit, b: Commit) -> bool:

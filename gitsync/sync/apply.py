@@ -83,7 +83,12 @@ def sync_source(
         _status(conn, source, fetched.commit, "pending", "syncing", public_url)
     if on_status is not None:
         on_status()
-    computation = _plan(store, source, fetched, previous, registry, now or datetime.now(UTC))
+    try:
+        computation = _plan(store, source, fetched, previous, registry, now or datetime.now(UTC))
+    except gitread.BadPathError as exc:  # a file name that is not UTF-8, a malformed tree: the commit is invalid
+        empty = Plan(base=previous or "", head=fetched.commit, now=now or datetime.now(UTC), folder=source.path or "")
+        errors = [str(exc)]
+        return _record_rejection(store, source, fetched, previous, started, "invalid", errors, [], empty, public_url)
     plan = computation.plan
     warnings = [p.format() for p in plan.warnings]
     if fetched.forced and previous is not None:

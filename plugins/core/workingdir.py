@@ -14,6 +14,7 @@ from runner.api import Storage, TaskFailed
 from runner.engine.context import FlowableContext, Outcome, Scope
 from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, TaskList
+from runner.storage import contained
 from runner.types import Duration
 
 
@@ -64,8 +65,10 @@ class WorkingDirectory(FlowableTask):
             for pattern in ctx.render(list(self.outputFiles), variables):
                 for path in sorted(workdir.rglob("*")):
                     relative = str(path.relative_to(workdir))
-                    if path.is_file() and fnmatch.fnmatch(relative, pattern):
-                        stored[relative] = ctx.storage.put(path, relative)
+                    if (path.is_file() or path.is_symlink()) and fnmatch.fnmatch(relative, pattern):
+                        contained(path, workdir, "output file")  # a link out of the folder fails the task
+                        if path.is_file():
+                            stored[relative] = ctx.storage.put(path, relative)
             outputs["outputFiles"] = stored
         return state, outputs
 

@@ -231,7 +231,7 @@ def _command(ctx: RunContext, spec: ScriptSpec, scratch: Scratch) -> tuple[list[
     script = str(scratch.visible / "script.sh")
     task_env = {str(key): str(value) for key, value in spec.env.items()}
     if spec.docker_image is not None:
-        return _docker_command(ctx, spec, script, task_env)
+        return _docker_command(ctx, spec, script, task_env, scratch)
     env = {**ctx.env, **task_env, "WORKING_DIR": str(ctx.workdir)}
     env.setdefault("PATH", _default_path())
     if spec.python:
@@ -256,21 +256,73 @@ def _python_shims(spec: ScriptSpec, scratch: Scratch) -> None:
 
 
 def _docker_command(
-    ctx: RunContext, spec: ScriptSpec, script: str, task_env: dict[str, str]
+    ctx: RunContext, spec: ScriptSpec, script: str, task_env: dict[str, str], scratch: Scratch
 ) -> tuple[list[str], dict[str, str], Any]:
+    """`docker run …` and the environment of the docker CLI process.
+
+    No value of the task's env is on the command line (`ps` shows it to every user): each name goes as
+    `-e NAME`, which docker reads from its own environment, where the value is put. A name the docker CLI
+    itself reads (PATH, HOME, DOCKER_*, proxies…) would change the CLI, so those go in an `--env-file`
+    (mode 0600, in the scratch folder, removed with it after the run).
+    """
     name = f"gitsync-{ctx.task_run_id}-{uuid.uuid4().hex[:6]}"
-    argv = ["docker", "run", "--rm", "--name", name, "-v", f"{ctx.workdir}:{CONTAINER_WORKDIR}"]
-    argv += ["-w", str(CONTAINER_WORKDIR)]
-    for key, value in {**task_env, "WORKING_DIR": str(CONTAINER_WORKDIR)}.items():
-        argv += ["-e", f"{key}={value}"]
-    argv += [str(spec.docker_image), *interpreter_argv(spec.interpreter, script)]
+    argv = [shutil.which("docker") or "docker", "run", "--rm", "--name", name]
+    argv += ["-v", f"{ctx.workdir}:{CONTAINER_WORKDIR}", "-w", str(CONTAINER_WORKDIR)]
     env = {**ctx.env}
     env.setdefault("PATH", _default_path())
+    env_args, cli_values = docker_env(scratch.local, {**task_env, "WORKING_DIR": str(CONTAINER_WORKDIR)})
+    argv += [*env_args, str(spec.docker_image), *interpreter_argv(spec.interpreter, script)]
+    env.update(cli_values)
 
     def remove_container() -> None:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=30, check=False)
+        subprocess.run([argv[0], "rm", "-f", name], capture_output=True, timeout=30, check=False)
 
     return argv, env, remove_container
+
+
+DOCKER_CLI_NAMES = frozenset(
+    {"PATH", "HOME", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
+"""Variables the docker CLI reads itself (with every DOCKER_* and XDG_*): a task's value goes in the env file."""
+ENV_FILE = "docker.env"
+
+
+def _cli_reads(key: str) -> bool:
+    upper = key.upper()
+    return upper in DOCKER_CLI_NAMES or upper.startswith(("DOCKER_", "XDG_"))
+
+
+def docker_env(folder: Path, values: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The `docker run` arguments passing `values` to the container, and what goes in the CLI's environment.
+
+    Values never appear in the arguments: `-e NAME` with the value in the CLI's environment, or, for a name
+    the CLI reads itself, `--env-file <folder>/docker.env` (0600; a value there must be one line).
+    """
+    args: list[str] = []
+    cli_values: dict[str, str] = {}
+    file_lines: list[str] = []
+    for key, value in values.items():
+        if not key or "=" in key or "\0" in key or "\n" in key:
+            raise TaskFailed(f"env name {key!r} is not a valid variable name")
+        if "\0" in value:
+            raise TaskFailed(f"env {key!r} holds a NUL character, which no environment can carry")
+        if _cli_reads(key):
+            if "\n" in value or "\r" in value:
+                raise TaskFailed(
+                    f"env {key!r} spans several lines: the Docker runner passes {key} through an env file, "
+                    "which holds one line per variable"
+                )
+            file_lines.append(f"{key}={value}")
+        else:
+            args += ["-e", key]
+            cli_values[key] = value
+    if file_lines:
+        path = folder / ENV_FILE
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(file_lines) + "\n")
+        args = ["--env-file", str(path), *args]
+    return args, cli_values
 
 
 # --- python ----------------------------------------------------------------------------------------------

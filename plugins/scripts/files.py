@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.api import RunContext, TaskFailed
+from runner.storage import contained
 
 STORAGE_SCHEME = "kestra://"
 
@@ -87,12 +88,18 @@ def write_input_files(ctx: RunContext, files: Any, what: str = "inputFiles") -> 
 
 
 def store_output_files(ctx: RunContext, patterns: Any, exclude: set[Path] | None = None) -> dict[str, str]:
-    """Store every file matching the globs (relative to the working directory); return {relative name: uri}."""
+    """Store every file matching the globs (relative to the working directory); return {relative name: uri}.
+
+    A matched link is followed only when its real path stays in the working directory; one that leads out
+    (a link to /etc/passwd left by the task or its container) fails the task (`runner.storage.contained`).
+    """
     stored: dict[str, str] = {}
     skip = {path.resolve() for path in exclude or set()}
     for pattern in as_list(patterns):
         for path in sorted(_glob(ctx.workdir, pattern)):
-            if not path.is_file() or path.resolve() in skip:
+            if not (path.is_file() or path.is_symlink()):
+                continue
+            if contained(path, ctx.workdir, "output file") in skip or not path.is_file():
                 continue
             name = path.relative_to(ctx.workdir).as_posix()
             if name not in stored:

@@ -39,6 +39,7 @@ from runner.engine.runnables import ExitSignal, RunnableRunner
 from runner.plugin import Task
 from runner.states import State, combine
 from runner.truthy import truthy
+from runner.validate.validator import MAX_TASK_DEPTH
 
 
 class Engine:
@@ -149,6 +150,8 @@ class _Execution:
         self.t.record(record, State.RUNNING, started_at=utcnow())
         decide = getattr(task, "decide", None)
         try:
+            if len(scope.parents) + 1 >= MAX_TASK_DEPTH:  # its tasks would nest deeper than validate allows
+                raise TaskFailed(f"tasks nest deeper than {MAX_TASK_DEPTH} levels, the most a flow may nest")
             if decide is None:
                 raise TaskFailed(
                     f"flowable type {type(task).type_name} has no decide(ctx, scope, record) method, "

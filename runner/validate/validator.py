@@ -44,6 +44,11 @@ _OUTPUTS_REF = re.compile(r"(?<![\w.])outputs\s*(?:\.\s*([A-Za-z0-9_][\w-]*)|\[\
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
 
 
+MAX_TASK_DEPTH = 100
+"""How deep tasks may nest (a flowable's tasks inside a flowable's tasks…): a top-level task is level 1. A deeper
+flow is refused by `validate` (the engine walks the tree recursively, and refuses deeper nesting too)."""
+
+
 @dataclass(frozen=True)
 class Issue:
     loc: Path
@@ -75,6 +80,10 @@ def validate_flow(data: Any, registry: Registry, namespace_prefix: str | None = 
     if not isinstance(data, dict):
         held = "is empty" if data is None else f"holds {_describe(data)}"
         walker.error((), f"a flow file must be a mapping with id, namespace and tasks; this file {held}", False)
+        return Validated(None, walker.issues)
+    too_deep = _too_deep(data)
+    if too_deep is not None:  # walked no further: validating it would recurse as deep as it nests
+        walker.error(*too_deep)
         return Validated(None, walker.issues)
     walker.defaults = _plugin_defaults(data)
     source = data  # stays the YAML data: instances replace its blocks only in the copy
@@ -283,6 +292,33 @@ def _describe(value: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Flow-wide rules
+
+
+def _too_deep(data: dict[str, Any]) -> tuple[Path, str] | None:
+    """The first task nested deeper than MAX_TASK_DEPTH (a mapping with an `id` and a `type` counts as a level),
+    as (its location, the message); walked without recursion, so any depth is safe to check."""
+    stack: list[tuple[Any, Path, int]] = [(data, (), 0)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        node, loc, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if (id(node), depth) in seen:  # a YAML alias repeats a node: walked once per depth it stands at
+                continue
+            seen.add((id(node), depth))
+        if isinstance(node, dict):
+            if loc and isinstance(node.get("id"), str) and isinstance(node.get("type"), str):
+                depth += 1
+                if depth > MAX_TASK_DEPTH:
+                    return (
+                        (*loc, "id"),
+                        f"task {node['id']!r} is nested {depth} levels deep; tasks may nest at most "
+                        f"{MAX_TASK_DEPTH} levels (flowable tasks inside flowable tasks): flatten the flow or "
+                        "move a part into a subflow",
+                    )
+            stack.extend((value, (*loc, key), depth) for key, value in node.items() if isinstance(key, str | int))
+        elif isinstance(node, list):
+            stack.extend((value, (*loc, i), depth) for i, value in enumerate(node))
+    return None
 
 
 def _check_flow_rules(walker: _Walker, data: dict[str, Any], namespace_prefix: str | None) -> None:
