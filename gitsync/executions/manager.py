@@ -211,6 +211,10 @@ class RunManager:
         """Create and start an execution for a Webhook trigger whose key matches; None when none does."""
         return self.triggers.webhook(namespace, flow_id, key, trigger)
 
+    def webhook_key_matches(self, namespace: str, flow_id: str, key: str) -> bool:
+        """Whether an enabled Webhook trigger of the flow has this key (constant time; no body is needed)."""
+        return self.triggers.webhook_spec(namespace, flow_id, key) is not None
+
     def subflow(
         self,
         parent: ExecutionRequest,

@@ -60,15 +60,23 @@ class TriggerStarts:
             started.append(execution_id)
         return started
 
+    def webhook_spec(self, namespace: str, flow_id: str, key: str) -> dict[str, Any] | None:
+        """The spec of the flow's enabled Webhook trigger whose key this is (compared in constant time); None when
+        no trigger has it. The HTTP route asks this before it reads a body."""
+        for row in execution_rows.webhook_triggers(self.store, f"{namespace}.{flow_id}", WEBHOOK_TRIGGER_TYPES):
+            spec: dict[str, Any] = row["spec"]
+            expected = str(self.renderer.render_value(spec.get("key", ""), {"flow": {"namespace": namespace}}))
+            if expected and hmac.compare_digest(expected.encode(), key.encode("utf-8", "replace")):
+                return spec
+        return None
+
     def webhook(self, namespace: str, flow_id: str, key: str, trigger: dict[str, Any]) -> str | None:
         """Create and start an execution for a Webhook trigger whose key matches; None when none does."""
+        spec = self.webhook_spec(namespace, flow_id, key)
+        if spec is None:
+            return None
+        inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": trigger})
         uid = f"{namespace}.{flow_id}"
-        for row in execution_rows.webhook_triggers(self.store, uid, WEBHOOK_TRIGGER_TYPES):
-            spec = row["spec"]
-            expected = str(self.renderer.render_value(spec.get("key", ""), {"flow": {"namespace": namespace}}))
-            if expected and hmac.compare_digest(expected.encode(), key.encode()):
-                inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": trigger})
-                execution_id = self.factory.create(uid, inputs, spec.get("labels"), trigger=trigger, trigger_uid=None)
-                self.start(execution_id)
-                return execution_id
-        return None
+        execution_id = self.factory.create(uid, inputs, spec.get("labels"), trigger=trigger, trigger_uid=None)
+        self.start(execution_id)
+        return execution_id

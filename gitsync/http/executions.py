@@ -9,7 +9,6 @@ cookies, the hosts' signature and token headers) are neither recorded in `trigge
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gitsync.executions.manager import RunError, RunManager
-from gitsync.executions.triggers import WEBHOOK_TRIGGER_TYPES
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
 from gitsync.state import executions as execution_rows
@@ -58,18 +56,9 @@ class _Executions:
         self.refuse_read = refuse_read
         self.body_timeout = body_timeout
 
-    def _key_matches(self, namespace: str, flow_id: str, key: str) -> bool:
-        """Whether an enabled Webhook trigger of the flow has this key (constant-time comparison)."""
-        renderer = self.runs.triggers.renderer
-        for row in execution_rows.webhook_triggers(self.runs.store, f"{namespace}.{flow_id}", WEBHOOK_TRIGGER_TYPES):
-            expected = str(renderer.render_value(row["spec"].get("key", ""), {"flow": {"namespace": namespace}}))
-            if expected and hmac.compare_digest(expected.encode(), key.encode("utf-8", "replace")):
-                return True
-        return False
-
     async def webhook(self, request: Request) -> Response:
         p = request.path_params
-        if not await run_in_threadpool(self._key_matches, p["namespace"], p["flow_id"], p["key"]):
+        if not await run_in_threadpool(self.runs.webhook_key_matches, p["namespace"], p["flow_id"], p["key"]):
             # before the body: a wrong key costs no read of what the caller sends
             refusal = {"error": "no flow with that webhook key"}
             return JSONResponse(refusal, status_code=404, headers={"Connection": "close"})
