@@ -104,6 +104,8 @@ class Store:
                 self._refused(exc)
                 raise StateError(f"cannot write state database {self.path}: {exc}") from exc
             self._depth = 1
+            # while a failure is remembered, only a commit that changed rows shows that writes work again
+            changes = self._conn.total_changes if self._write_failure is not None else 0
             try:
                 yield self._conn
             except sqlite3.Error as exc:
@@ -122,9 +124,8 @@ class Store:
                     self._rollback()
                     self._refused(exc)
                     raise StateError(f"cannot commit to state database {self.path}: {exc}") from exc
-                if self._write_failure is not None:
-                    self._write_failure = None
-                    self._probed_at = 0.0
+                if self._write_failure is not None and self._conn.total_changes != changes:
+                    self._writes_work()
             finally:
                 self._depth = 0
 
@@ -133,6 +134,10 @@ class Store:
         if self._conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):  # the error being raised says more than this one
                 self._conn.execute("ROLLBACK")
+
+    def _writes_work(self) -> None:
+        self._write_failure = None
+        self._probed_at = 0.0
 
     def _refused(self, exc: sqlite3.Error) -> None:
         if _unwritable(exc) and self._write_failure is None:
@@ -155,12 +160,13 @@ class Store:
             return False
         try:
             self._probed_at = now
-            with self.atomic() as conn:  # rewrites one row as it is: a page goes to the WAL and is committed
-                conn.execute(
-                    "UPDATE _migrations SET name = name WHERE version = (SELECT max(version) FROM _migrations)"
-                )
+            with self.atomic() as conn:  # the header's user_version, set to what it is: page 1 goes to the WAL
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                conn.execute(f"PRAGMA user_version = {int(version)}")
         except StateError:
             return False
+        else:
+            self._writes_work()
         finally:
             self._lock.release()
         return True
