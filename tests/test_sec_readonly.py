@@ -115,3 +115,45 @@ def test_a_database_that_refuses_writes_degrades_health_then_the_execution_is_re
             ("second", "SUCCESS"),
         ]
         assert "Traceback" not in daemon.log_tail(400)
+
+
+def test_an_execution_whose_engine_thread_is_gone_becomes_failed_with_the_reason(
+    tmp_path: Path, immutable_supported: None
+) -> None:
+    """The recorder on its own: the RUNNING write of a thread that then ends is refused; when writes work again
+    the execution cannot be left RUNNING (no engine will end it), so it becomes FAILED with the reason."""
+    import threading
+    from datetime import UTC, datetime
+
+    from gitsync.executions.recorder import SqliteRecorder
+    from gitsync.state.database import Store
+    from runner.states import State
+
+    db = tmp_path / "state.db"
+    store = Store(db)
+    with store.atomic() as conn:
+        conn.execute(
+            "INSERT INTO executions (id, flow_uid, revision, commit_sha, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ("e1", "acme.demo.slow", 1, "", "CREATED", "2026-01-01T00:00:00.000+00:00"),
+        )
+    recorder = SqliteRecorder(store)
+    files = [db, db.with_name(db.name + "-wal")]
+    _immutable(files, True)
+    try:
+        engine = threading.Thread(target=lambda: recorder.execution("e1", State.RUNNING, started_at=datetime.now(UTC)))
+        engine.start()
+        engine.join(10)
+        assert not engine.is_alive()  # the refused write did not raise into (or hang) the engine's thread
+        assert store.write_failure() is not None
+    finally:
+        _immutable(files, False)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        row = store.query_one("SELECT state, error FROM executions WHERE id = 'e1'")
+        if row and row["state"] != "CREATED":
+            break
+        time.sleep(0.05)
+    assert row is not None and row["state"] == "FAILED"
+    assert row["error"].startswith("the state database could not be written: ")
+    assert store.write_failure() is None
+    store.close()
