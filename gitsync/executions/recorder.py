@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ class SqliteRecorder:
 
     def _retry(self) -> None:
         while True:
-            threading.Event().wait(RETRY_SECONDS)
+            time.sleep(RETRY_SECONDS)
             with self._held_lock:
                 if self._backlog.empty:  # lost ids stay: their next state write brings the thread back
                     self._retrier = None
@@ -167,9 +168,10 @@ class SqliteRecorder:
         with self.store.atomic() as conn:
             task_run_rows.write(self.store, list(held.task_runs.values()), list(held.logs))
             for execution_id, (state, fields, thread) in held.states.items():
-                if not state.is_terminal and state is not State.PAUSED and not thread.is_alive():
+                abandoned = not state.is_terminal and state is not State.PAUSED and not thread.is_alive()
+                if abandoned:  # no engine will end it: FAILED, with why
                     state, fields = State.FAILED, {**fields, "ended_at": now, "error": fields.get("error") or reason}
-                if state.is_terminal and execution_id in held.lost:
+                if abandoned or (state.is_terminal and execution_id in held.lost):
                     task_run_rows.fail_unfinished(conn, execution_id, reason, now)
                 execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources)
         for execution_id, (state, _fields, _thread) in held.states.items():

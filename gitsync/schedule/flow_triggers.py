@@ -25,7 +25,9 @@ TERMINAL = tuple(state.value for state in TERMINAL_STATES)
 Evaluate = Callable[[str, dict[str, Any]], Any]
 
 
-def matches(spec: dict[str, Any], event: dict[str, Any], registry: Registry, evaluate: Evaluate | None = None) -> bool:
+def matches(
+    spec: dict[str, Any], event: dict[str, Any], registry: Registry, evaluate: Evaluate | None = None
+) -> bool:
     states = spec.get("states") or TERMINAL
     if event.get("state") not in states:
         return False

@@ -39,7 +39,6 @@ _INSERT_SQL = f"""
                 THEN 'QUEUED' ELSE 'CREATED' END,
            :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
 
-
 def create_scheduled_execution(
     store: Store, trigger: str | Mapping[str, Any], scheduled_at: datetime, now: datetime
 ) -> str | None:
@@ -204,3 +203,5 @@ def _advance(conn: sqlite3.Connection, uid: str, last: datetime, following: date
         "UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?",
         (iso(last), iso(following) if following else None, uid),
     )
+
+
