@@ -6,17 +6,28 @@ transaction, the `gitsync/<namespace>.<flow>` commit status it means (see `gitsy
 
 Every write is masked here, whatever the engine did: a task run's value, outputs and error, an execution's
 labels, outputs and error (hence the commit status description), and what progress listeners are told.
+
+A write the database refuses (`StateError`: read-only, full, I/O error) never reaches the engine. What could not
+be written is held (`_Backlog`, bounded) and retried by one thread every `RETRY_SECONDS` until it commits, in
+the order it came: the execution's last state and fields, its task runs' last rows, and the newest log lines.
+When writes work again an execution the engine ended gets its real end state; one whose engine thread is gone
+without ending it becomes FAILED with "the state database could not be written: …".
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from gitsync.errors import StateError
 from gitsync.state import executions as execution_rows
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store
@@ -24,7 +35,16 @@ from runner.engine.records import LogLine, TaskRunRecord
 from runner.masking import Masker
 from runner.states import State
 
+log = logging.getLogger("gitsync.executions.recorder")
+
 _MASKED_FIELDS = ("outputs", "labels", "error")
+
+RETRY_SECONDS = 0.5
+MAX_HELD_TASK_RUNS = 10_000
+"""Task-run rows held while writes fail; past it an execution's further rows are dropped and it is marked lost
+(its unfinished task runs become FAILED with the reason once writes work)."""
+MAX_HELD_LOGS = 10_000
+"""Log lines held while writes fail; the oldest are dropped first (and counted in the service log)."""
 
 Progress = Callable[[str, Any], None]
 """Told of every record as it is written: ("task_run", TaskRunRecord), ("execution", (id, state, fields)) and
@@ -52,6 +72,9 @@ class SqliteRecorder:
         self.status_sources = status_sources
         """Sources whose executions report a commit status (None: every source, e.g. in tests)."""
         self._local = threading.local()
+        self._backlog = _Backlog()
+        self._held_lock = threading.Lock()
+        self._retrier: threading.Thread | None = None
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -63,7 +86,7 @@ class SqliteRecorder:
             yield
         finally:
             self._local.pending = None
-            task_run_rows.write(self.store, list(pending.task_runs.values()), pending.logs)
+            self._write_rows(list(pending.task_runs.values()), pending.logs)
 
     def task_run(self, record: TaskRunRecord) -> None:
         record = self._masked(record)
@@ -72,7 +95,7 @@ class SqliteRecorder:
         if pending is not None:
             pending.task_runs[record.id] = row
         else:
-            task_run_rows.write(self.store, [row], [])
+            self._write_rows([row], [])
         if self.progress is not None:
             self.progress("task_run", record)
 
@@ -80,9 +103,80 @@ class SqliteRecorder:
         for key in _MASKED_FIELDS:
             if fields.get(key) is not None:
                 fields[key] = self.masker.mask_value(fields[key])
-        execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources)
+        self._write_state(execution_id, state, fields)
         if self.progress is not None:
             self.progress("execution", (execution_id, state, fields))
+
+    # -- writes, and what is held while the database refuses them -----------------------------------------------
+
+    def _write_rows(self, task_runs: list[task_run_rows.TaskRunRow], logs: list[task_run_rows.LogRow]) -> None:
+        if not self._backlog.empty:
+            self._hold(lambda held: held.add_rows(task_runs, logs))
+            return
+        try:
+            task_run_rows.write(self.store, task_runs, logs)
+        except StateError as exc:
+            self._hold(lambda held: held.add_rows(task_runs, logs), exc)
+
+    def _write_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
+        if self._backlog.empty and execution_id not in self._backlog.lost:
+            try:
+                execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources)
+                return
+            except StateError as exc:
+                self._hold(lambda held: held.add_state(execution_id, state, fields), exc)
+                return
+        self._hold(lambda held: held.add_state(execution_id, state, fields))
+
+    def _hold(self, add: Callable[[_Backlog], None], exc: StateError | None = None) -> None:
+        with self._held_lock:
+            held = self._backlog
+            if exc is not None and held.error is None:
+                held.error = str(exc)
+                log.error("state writes fail; holding the executions' records until they work: %s", exc)
+            add(held)
+            if self._retrier is None or not self._retrier.is_alive():
+                self._retrier = threading.Thread(target=self._retry, name="recorder-retry", daemon=True)
+                self._retrier.start()
+
+    def _retry(self) -> None:
+        while True:
+            time.sleep(RETRY_SECONDS)
+            with self._held_lock:
+                if self._backlog.empty:  # lost ids stay: their next state write brings the thread back
+                    self._retrier = None
+                    return
+                try:
+                    self._flush(self._backlog)
+                except StateError:
+                    continue
+                except Exception:  # a bug here must not lose the thread while records are held
+                    log.exception("writing the held execution records failed")
+                    continue
+                written = self._backlog
+                self._backlog = _Backlog(lost=written.lost)
+            log.warning(
+                "state writes work again: wrote the held records of %d execution(s)%s",
+                len(written.states),
+                f" ({written.dropped_logs} log line(s) had to be dropped)" if written.dropped_logs else "",
+            )
+
+    def _flush(self, held: _Backlog) -> None:
+        """Everything held, in one transaction (nested `atomic()` blocks join it)."""
+        reason = f"the state database could not be written: {held.error or 'unknown error'}"
+        now = datetime.now(UTC)
+        with self.store.atomic() as conn:
+            task_run_rows.write(self.store, list(held.task_runs.values()), list(held.logs))
+            for execution_id, (state, fields, thread) in held.states.items():
+                abandoned = not state.is_terminal and state is not State.PAUSED and not thread.is_alive()
+                if abandoned:  # no engine will end it: FAILED, with why
+                    state, fields = State.FAILED, {**fields, "ended_at": now, "error": fields.get("error") or reason}
+                if abandoned or (state.is_terminal and execution_id in held.lost):
+                    task_run_rows.fail_unfinished(conn, execution_id, reason, now)
+                execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources)
+        for execution_id, (state, _fields, _thread) in held.states.items():
+            if state.is_terminal:
+                held.lost.discard(execution_id)
 
     def _masked(self, record: TaskRunRecord) -> TaskRunRecord:
         """A copy of the record with its value, outputs and error masked (the record itself when nothing is)."""
@@ -101,7 +195,7 @@ class SqliteRecorder:
         if pending is not None:
             pending.logs.extend(rows)
         else:
-            task_run_rows.write(self.store, [], rows)
+            self._write_rows([], rows)
         if self.progress is not None:
             for line in lines:
                 self.progress("log", line)
@@ -113,3 +207,39 @@ class _Pending:
 
     task_runs: dict[str, task_run_rows.TaskRunRow] = field(default_factory=dict)
     logs: list[task_run_rows.LogRow] = field(default_factory=list)
+
+
+@dataclass
+class _Backlog:
+    """What the database refused, merged so that it stays bounded: per execution its last state with every field
+    it was given, per task run its last row, and the newest log lines."""
+
+    states: dict[str, tuple[State, dict[str, Any], threading.Thread]] = field(default_factory=dict)
+    task_runs: dict[str, task_run_rows.TaskRunRow] = field(default_factory=dict)
+    logs: deque[task_run_rows.LogRow] = field(default_factory=lambda: deque(maxlen=MAX_HELD_LOGS))
+    dropped_logs: int = 0
+    lost: set[str] = field(default_factory=set)
+    """Executions some of whose task-run rows were dropped; kept across flushes until their end is written."""
+    error: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.states or self.task_runs or self.logs)
+
+    def add_rows(self, task_runs: Sequence[task_run_rows.TaskRunRow], logs: Sequence[task_run_rows.LogRow]) -> None:
+        for row in task_runs:
+            key = row[0]
+            if key in self.task_runs or len(self.task_runs) < MAX_HELD_TASK_RUNS:
+                self.task_runs[key] = row
+            else:
+                self.lost.add(row[1])
+        overflow = len(self.logs) + len(logs) - MAX_HELD_LOGS
+        if overflow > 0:
+            self.dropped_logs += overflow
+        self.logs.extend(logs)
+
+    def add_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
+        previous = self.states.get(execution_id)
+        merged = {**previous[1], **{k: v for k, v in fields.items() if v is not None}} if previous else dict(fields)
+        thread = previous[2] if previous else threading.current_thread()
+        self.states[execution_id] = (state, merged, thread)

@@ -9,13 +9,19 @@ sqlite-utils and transactions: its write methods run in `Database.atomic()`, whi
 transaction is already open, so inside `Store.atomic()` they join the unit of work instead of committing it
 (checked in sqlite-utils 4.2.1, hence the floor in pyproject.toml: 3.x wrapped writes in `with conn:`, which
 commits). Outside `Store.atomic()` they would open a plain deferred `BEGIN`: write through `Store.atomic()` only.
+
+A write the file refuses (read-only, immutable, disk full, I/O error) raises `StateError` out of `atomic()` and
+is remembered (`write_failure()`) until a write commits again: the daemon's health reads it, and `probe_write()`
+tells, without waiting for real work, whether writes work again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +32,22 @@ from sqlite_utils import Database
 
 from gitsync.errors import StateError
 from gitsync.state.schema import MIGRATIONS, MigrationStep
+
+_UNWRITABLE = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+"""Primary result codes meaning the file cannot be written (a constraint or a bug in SQL is not one of them)."""
+
+
+def _unwritable(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in _UNWRITABLE
 
 
 def now_iso() -> str:
@@ -54,6 +76,9 @@ class Store:
         self.db = database(self._conn)  # sqlite-utils over the same connection: use it under the lock (rows_where)
         self._lock = threading.RLock()
         self._depth = 0
+        self._write_failure: tuple[str, str] | None = None
+        """(message, since) of the last refused write, until a write commits again."""
+        self._probed_at = 0.0
         self.migrate()
 
     def close(self) -> None:
@@ -76,21 +101,75 @@ class Store:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
+                self._refused(exc)
                 raise StateError(f"cannot write state database {self.path}: {exc}") from exc
             self._depth = 1
+            # while a failure is remembered, only a commit that changed rows shows that writes work again
+            changes = self._conn.total_changes if self._write_failure is not None else 0
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                self._rollback()
+                if not _unwritable(exc):
+                    raise
+                self._refused(exc)
+                raise StateError(f"cannot write state database {self.path}: {exc}") from exc
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
                 try:
                     self._conn.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
+                    self._refused(exc)
                     raise StateError(f"cannot commit to state database {self.path}: {exc}") from exc
+                if self._write_failure is not None and self._conn.total_changes != changes:
+                    self._writes_work()
             finally:
                 self._depth = 0
+
+    def _rollback(self) -> None:
+        """Roll back what is open (a failed COMMIT or I/O error may already have ended the transaction)."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the error being raised says more than this one
+                self._conn.execute("ROLLBACK")
+
+    def _writes_work(self) -> None:
+        self._write_failure = None
+        self._probed_at = 0.0
+
+    def _refused(self, exc: sqlite3.Error) -> None:
+        if _unwritable(exc) and self._write_failure is None:
+            self._write_failure = (str(exc), now_iso())
+
+    # -- write health -------------------------------------------------------------------------------------------
+
+    def write_failure(self) -> dict[str, str] | None:
+        """The last refused write ({"error", "since"}) while writes fail; None once a write has committed since."""
+        failure = self._write_failure
+        return None if failure is None else {"error": failure[0], "since": failure[1]}
+
+    def probe_write(self, every: float = 1.0) -> bool:
+        """While a write failure is remembered, try a harmless write (at most once per `every` seconds, never
+        waiting for the lock): True when writes work (the failure is then cleared)."""
+        if self._write_failure is None:
+            return True
+        now = time.monotonic()
+        if now - self._probed_at < every or not self._lock.acquire(timeout=0.2):
+            return False
+        try:
+            self._probed_at = now
+            with self.atomic() as conn:  # the header's user_version, set to what it is: page 1 goes to the WAL
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+        except StateError:
+            return False
+        else:
+            self._writes_work()
+        finally:
+            self._lock.release()
+        return True
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
