@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from gitsync.errors import StateError
 from gitsync.executions.control import ControlRequests
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
@@ -92,7 +93,10 @@ class ExecutionRunner:
         except Exception:  # an engine bug must not leave the execution RUNNING
             log.exception("execution %s crashed", execution_id)
             error = "internal error; see the logs"
-            execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=error)
+            try:
+                execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=error)
+            except StateError as exc:  # the recorder holds this execution's writes and resolves it when writes work
+                log.error("execution %s: its end could not be written: %s", execution_id, exc)
         finally:
             with self._lock:
                 self._threads.pop(execution_id, None)
