@@ -44,7 +44,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
 
     listing = commands.add_parser("executions", help="the executions, newest first")
     listing.add_argument("--flow", help="only this flow (NS.ID)")
-    listing.add_argument("--state", help="only this state")
+    listing.add_argument("--state", choices=[s.value for s in State], metavar="STATE", help="only this state")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--format", choices=["text", "json"], default="text")
     add_state_arguments(listing)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
+from gitsync import __version__
 from gitsync.compose import load_registry
 from gitsync.errors import GitSyncError
 from gitsync.flows.loader import load_paths
@@ -19,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe is found here, not by the interpreter's own flush at exit
+        return code
     except RegistryError as exc:
         print(f"gitsync: plugin error: {exc}", file=sys.stderr)
         return 2
@@ -28,10 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `gitsync flows | head`: the reader is gone; stop quietly, as a Unix tool does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitsync", description="GitOps for Kestra-format workflows.")
+    parser.add_argument("--version", action="version", version=f"gitsync {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="validate flow files or folders")
