@@ -18,6 +18,8 @@ Foreign errors (dulwich, sqlite3, httpx, pydantic, PyYAML) are translated where 
     │   ├── SignatureError            the delivery does not prove it knows the source's secret
     │   └── PayloadError              the body is not an event we can read
     ├── RunError                      gitsync/executions: an execution cannot be created or acted on
+    ├── UsageError                    gitsync/cli: a command called wrongly (a missing flow, a malformed
+    │                                 --input, a folder of several flows for --file): exit 2, nothing touched
     ├── RegistryError                 runner/registry: a plugin is broken, or two claim one type name
     ├── InputError                    runner/inputs: inputs that do not fit the flow, each named
     ├── CronError                     runner/cron: a cron expression that does not parse, the field named
@@ -49,4 +51,8 @@ class StateError(GitSyncError):
     """The SQLite state cannot be opened, read or written."""
 
 
-__all__ = ["ConfigError", "ExpressionError", "FetchError", "GitSyncError", "StateError"]
+class UsageError(GitSyncError):
+    """The command line was called wrongly; the command exits 2 before it touches anything."""
+
+
+__all__ = ["ConfigError", "ExpressionError", "FetchError", "GitSyncError", "StateError", "UsageError"]

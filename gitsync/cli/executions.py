@@ -12,6 +12,7 @@ from typing import Any
 
 from gitsync.cli.state_commands import add_state_arguments, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
+from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
 from gitsync.state import executions as execution_rows
@@ -70,29 +71,33 @@ def parse_inputs(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise RunError(f"--input takes KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--input takes KEY=VALUE, got {pair!r}")
         out[key] = value
     return out
 
 
 def run_flow(args: argparse.Namespace) -> int:
-    """Exit 0 when the execution ends SUCCESS or WARNING, 1 otherwise."""
+    """Exit 0 when the execution ends SUCCESS or WARNING, 1 otherwise, 2 for a usage error (nothing is touched)."""
+    if not args.file and not args.uid:
+        raise UsageError("give a flow (NS.ID) or --file FLOW.yaml")
+    inputs = parse_inputs(args.input)
     settings = settings_from_args(args)
+    registry = load_registry()
+    try:
+        flow = _flow_from_file(args.file, registry) if args.file else None
+    except RunError as exc:  # an invalid flow file: the run fails (1), with every problem located
+        print(f"gitsync run: {exc}", file=sys.stderr)
+        return 1
     store = open_store(settings)
     printer = _Progress(sys.stdout, quiet=args.quiet)
-    registry = load_registry()
     manager = build_runs(store, settings, registry, progress=printer)
     try:
-        inputs = parse_inputs(args.input)
-        if args.file:
-            flow = _flow_from_file(args.file, registry)
+        if flow is not None:
             execution_id = manager.create_unsynced(flow, inputs)
             label = f"{flow.uid} (from {args.file})"
-        elif args.uid:
+        else:
             execution_id = manager.create(args.uid, inputs)
             label = args.uid
-        else:
-            raise RunError("give a flow (NS.ID) or --file FLOW.yaml")
         print(f"execution {execution_id} of {label}", flush=True)
         outcome = manager.run(execution_id)
     except RunError as exc:
@@ -114,7 +119,11 @@ def run_flow(args: argparse.Namespace) -> int:
 
 
 def _flow_from_file(path: str, registry: Registry) -> Any:
+    """The one flow of a file, or of a folder holding one flow file (several: a usage error that lists them)."""
     result = load_paths([path], registry)
+    if len(result.files) > 1:
+        names = "\n".join(f"  {loaded.path}" for loaded in result.files)
+        raise UsageError(f"{path} holds {len(result.files)} flow files; give one of them to --file:\n{names}")
     if not result.ok or not result.files or result.files[0].flow is None:
         problems = "\n".join(p.format() for p in result.errors) or "no flow in the file"
         raise RunError(f"{path} is not a valid flow:\n{problems}")
