@@ -30,10 +30,11 @@ from typing import Any
 import httpx
 import yaml
 from gitservers import free_port
+from shared import SHARED, require
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-PAYLOADS = Path(os.environ.get("GITSYNC_TEST_PAYLOADS") or ROOT.parent / "shared" / "hosts" / "payloads")
+PAYLOADS = Path(os.environ.get("GITSYNC_TEST_PAYLOADS") or SHARED / "hosts" / "payloads")
 """The hosts' real webhook payloads (CI lays ../shared beside the checkout)."""
 START_TIMEOUT = 60.0
 """Seconds for a daemon to answer /healthz (imports are slow on a loaded machine)."""
@@ -269,7 +270,7 @@ def metric_value(text: str, name: str, labels: Mapping[str, str] | None = None) 
 
 def github_push_payload(repo_url: str, commit: str, branch: str = "main", name: str = "push.payload.json") -> bytes:
     """A real GitHub push payload with `ref`, `after` and the repository's URLs rewritten to `repo_url`."""
-    data = json.loads((PAYLOADS / "github" / name).read_bytes())
+    data = json.loads(require(PAYLOADS / "github" / name).read_bytes())
     data["ref"] = f"refs/heads/{branch}"
     data["after"] = commit
     data["deleted"] = False

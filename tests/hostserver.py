@@ -55,9 +55,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import jsonschema
 import yaml
+from shared import SHARED, require
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = Path(os.environ.get("GITSYNC_TEST_SCHEMAS") or ROOT.parent / "shared" / "hosts" / "schemas")
+SCHEMAS = Path(os.environ.get("GITSYNC_TEST_SCHEMAS") or SHARED / "hosts" / "schemas")
 SHA = re.compile(r"^[0-9a-f]{40}$")
 GITHUB_COMMENT_LIMIT = 65_536
 
@@ -101,9 +102,7 @@ def _openapi_to_jsonschema(node: Any) -> Any:
 
 
 def _operation(file: str, path: str, method: str) -> dict[str, Any]:
-    location = SCHEMAS / file
-    if not location.exists():
-        raise FileNotFoundError(f"host schema missing: {location} (CI lays ../shared beside the checkout)")
+    location = require(SCHEMAS / file)
     text = location.read_text(encoding="utf-8")
     data = yaml.safe_load(text) if file.endswith(".yaml") else json.loads(text)
     return data[path][method]

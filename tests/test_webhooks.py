@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared import SHARED, require
 
 from gitsync.config import Settings
 from gitsync.hosts import webhooks
@@ -33,16 +34,13 @@ from gitsync.hosts.webhooks import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PAYLOADS = ROOT.parent / "shared" / "hosts" / "payloads"
+PAYLOADS = SHARED / "hosts" / "payloads"
 SECRET = "s3cret-for-tests"
 
 
 def payload(name: str) -> bytes:
     """The bytes of a real payload, as the host would send them."""
-    path = PAYLOADS / name
-    if not path.is_file():
-        pytest.fail(f"real webhook payload missing: expected {path} (CI lays ../shared beside the checkout)")
-    return path.read_bytes()
+    return require(PAYLOADS / name).read_bytes()
 
 
 def hub_signature(body: bytes, secret: str = SECRET) -> str:
