@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gitgen import commit_files, flow_repo
 
 from gitsync.compose import load_registry
-from gitsync.sync.compute import make_plan
+from gitsync.sync.compute import compute_plan
 from runner.registry import Registry
 
 
@@ -35,11 +35,11 @@ def measure(count: int, registry: Registry, runs: int = 25) -> tuple[float, floa
         repo_dir = str(Path(tmp) / "repo")
         for _ in range(runs):
             start = time.perf_counter()
-            plan = make_plan(repo_dir, first.decode(), second.decode(), folder="flows", registry=registry)
+            plan = compute_plan(repo_dir, first.decode(), second.decode(), folder="flows", registry=registry).plan
             edit.append(time.perf_counter() - start)
             assert plan.valid and plan.flow_uids("changed") == ["bench.team4.flow_00004"], plan.as_dict()
             start = time.perf_counter()
-            plan = make_plan(repo_dir, second.decode(), third.decode(), folder="flows", registry=registry)
+            plan = compute_plan(repo_dir, second.decode(), third.decode(), folder="flows", registry=registry).plan
             add.append(time.perf_counter() - start)
             assert plan.valid and plan.flow_uids("added") == ["bench.team4.brand_new"], plan.as_dict()
         return min(edit), min(add)

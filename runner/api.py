@@ -18,6 +18,7 @@ from the context, so the same task runs in-process or on a worker.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,11 +50,11 @@ class Logger(Protocol):
     def log(self, level: str, message: str) -> None: ...
 
 
-class LevelLogger:
+class LevelLogger(ABC):
     """The level methods of `Logger` over one `log(level, message)`: subclass and implement `log`."""
 
-    def log(self, level: str, message: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def log(self, level: str, message: str) -> None: ...
 
     def trace(self, message: str) -> None:
         self.log("TRACE", message)

@@ -35,7 +35,7 @@ def test_the_daemon_gets_one_store_and_one_registry(tmp_path: Path) -> None:
         assert daemon.runs.registry is daemon.registry is installed.registry()
         assert daemon.pull_requests.registry is daemon.registry
         assert daemon.app is not None  # the HTTP app is built with the daemon's own callbacks
-        # one renderer and masker per process, shared by the engine: a secret the renderer knows is masked
+        # one masker per process, and the engine masks with that same one
         assert daemon.runs.engine.services.masker is daemon.runs.masker
         assert daemon.runs.data_dir.is_absolute()
     finally:

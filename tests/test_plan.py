@@ -435,7 +435,8 @@ def test_adding_a_flow_scans_only_blobs_that_could_clash(repo: Repo) -> None:
     base = repo.commit({f"f/{i}.yaml": flow(f"f{i}") for i in range(10)})
     head = repo.commit({"g/new.yaml": flow("new")})
     cache: dict[str, str | None] = {}
-    plan = plan_cmd.make_plan(str(repo.root), base, head, registry=installed.registry(), now=NOW, uid_cache=cache)
+    registry = installed.registry()
+    plan = plan_cmd.compute_plan(str(repo.root), base, head, registry=registry, now=NOW, uid_cache=cache).plan
     assert plan.valid and plan.flow_uids("added") == ["demo.new"]
     assert cache == {}  # no unchanged file contains the bytes "new"
 

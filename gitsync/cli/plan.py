@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TextIO
 
 from gitsync.git.trees import GitReadError
-from gitsync.sync.compute import make_plan
+from gitsync.sync.compute import compute_plan
 from gitsync.sync.render import RENDERERS
 from runner.registry import Registry
 
@@ -32,7 +32,7 @@ def run_plan(
     """Exit 0 when head is valid, 1 when it is not, 2 for a bad repository or revision."""
     out = out or sys.stdout
     try:
-        plan = make_plan(
+        plan = compute_plan(
             args.repo,
             args.base,
             args.head,
@@ -40,7 +40,7 @@ def run_plan(
             namespace_prefix=args.namespace_prefix,
             registry=registry,
             now=now,
-        )
+        ).plan
     except GitReadError as exc:
         print(f"gitsync plan: {exc}", file=sys.stderr)
         return 2

@@ -32,7 +32,6 @@ from runner.engine.engine import (
     ExecutionOutcome,
     ExecutionRequest,
     Services,
-    SubflowResult,
 )
 from runner.engine.invocation import Executor
 from runner.expressions.renderer import Renderer, env_variables
@@ -198,14 +197,7 @@ class RunManager:
     def request_resume(self, execution_id: str, inputs: dict[str, Any] | None = None) -> None:
         self.control.request_resume(execution_id, inputs)
 
-    def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
-        return self.control.wait_for_resume(execution_id, cancelled)
-
-    # -- triggers and subflows ----------------------------------------------------------------------------------
-
-    def fire_flow_triggers(self, flow: Flow, request: ExecutionRequest, outcome: ExecutionOutcome) -> list[str]:
-        """Start the flows whose Flow trigger matches this execution's end (KESTRA_SPEC §9.2)."""
-        return self.triggers.fire_flow_triggers(flow, request, outcome)
+    # -- Webhook triggers -----------------------------------------------------------------------------------------
 
     def webhook(self, namespace: str, flow_id: str, key: str, trigger: dict[str, Any]) -> str | None:
         """Create and start an execution for a Webhook trigger whose key matches; None when none does."""
@@ -214,16 +206,6 @@ class RunManager:
     def webhook_key_matches(self, namespace: str, flow_id: str, key: str) -> bool:
         """Whether an enabled Webhook trigger of the flow has this key (constant time; no body is needed)."""
         return self.triggers.webhook_spec(namespace, flow_id, key) is not None
-
-    def subflow(
-        self,
-        parent: ExecutionRequest,
-        task: Any,
-        inputs: dict[str, Any],
-        labels: dict[str, str],
-        cancelled: threading.Event,
-    ) -> SubflowResult:
-        return self.coordinator.subflow(parent, task, inputs, labels, cancelled)
 
     # -- services for the engine --------------------------------------------------------------------------------
 

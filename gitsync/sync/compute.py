@@ -50,24 +50,6 @@ class PlanComputation:
     """Head path -> YAML text, for the touched files that loaded."""
 
 
-def make_plan(
-    repo_path: str,
-    base_rev: str | None,
-    head_rev: str,
-    folder: str = "",
-    namespace_prefix: str | None = None,
-    *,
-    registry: Registry,
-    now: datetime | None = None,
-    uid_cache: MutableMapping[str, str | None] | None = None,
-) -> Plan:
-    """The plan of merging `head_rev` onto `base_rev`; see `compute_plan`."""
-    computation = compute_plan(
-        repo_path, base_rev, head_rev, folder, namespace_prefix, registry=registry, now=now, uid_cache=uid_cache
-    )
-    return computation.plan
-
-
 def compute_plan(
     repo_path: str,
     base_rev: str | None,
