@@ -264,22 +264,28 @@ def _hub_pull_request(data: dict[str, Any]) -> PullRequest:
     )
 
 
+def _event(
+    host: HostName,
+    kind: Kind,
+    event: str,
+    delivery: str | None,
+    repository: Repository,
+    data: dict[str, Any],
+    pull_request: Callable[[dict[str, Any]], PullRequest],
+) -> WebhookEvent:
+    """The event of any host: a push carries its ref and commits (the hosts name those keys alike), a pull or merge
+    request what `pull_request` reads of the host's own shape."""
+    if kind == "push":
+        ref, before, after = _str(data.get("ref")), _str(data.get("before")), _str(data.get("after"))
+        return WebhookEvent(host, kind, event, delivery, repository, ref=ref, before=before, after=after)
+    if kind == "pull_request":
+        return WebhookEvent(host, kind, event, delivery, repository, pull_request=pull_request(data))
+    return WebhookEvent(host, kind, event, delivery, repository)
+
+
 def _hub_event(host: HostName, kind: Kind, event: str, delivery: str | None, data: dict[str, Any]) -> WebhookEvent:
     repository = _hub_repository(data.get("repository"))
-    if kind == "push":
-        return WebhookEvent(
-            host,
-            kind,
-            event,
-            delivery,
-            repository,
-            ref=_str(data.get("ref")),
-            before=_str(data.get("before")),
-            after=_str(data.get("after")),
-        )
-    if kind == "pull_request":
-        return WebhookEvent(host, kind, event, delivery, repository, pull_request=_hub_pull_request(data))
-    return WebhookEvent(host, kind, event, delivery, repository)
+    return _event(host, kind, event, delivery, repository, data, _hub_pull_request)
 
 
 _HUB_KINDS: dict[str, Kind] = {"push": "push", "pull_request": "pull_request", "ping": "ping"}
@@ -338,20 +344,7 @@ def parse_gitlab(headers: Headers, body: bytes) -> WebhookEvent | None:
     data = _load(headers, body)
     kind = _GITLAB_KINDS.get(event, "other")
     repository = _gitlab_repository(data)
-    if kind == "push":
-        return WebhookEvent(
-            "gitlab",
-            kind,
-            event,
-            delivery,
-            repository,
-            ref=_str(data.get("ref")),
-            before=_str(data.get("before")),
-            after=_str(data.get("after")),
-        )
-    if kind == "pull_request":
-        return WebhookEvent("gitlab", kind, event, delivery, repository, pull_request=_gitlab_merge_request(data))
-    return WebhookEvent("gitlab", kind, event, delivery, repository)
+    return _event("gitlab", kind, event, delivery, repository, data, _gitlab_merge_request)
 
 
 @dataclass(frozen=True)

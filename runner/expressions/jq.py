@@ -21,6 +21,7 @@ from typing import Any
 
 from runner.errors import ExpressionError
 from runner.expressions import limits
+from runner.expressions.scan import scan
 
 Program = Callable[[Any], list[Any]]
 
@@ -36,16 +37,11 @@ class JqError(ExpressionError):
 
 def _tokenize(source: str) -> list[tuple[str, Any]]:
     tokens: list[tuple[str, Any]] = []
-    pos = 0
-    while pos < len(source):
-        if source[pos:].strip() == "":
-            break
-        match = _TOKEN.match(source, pos)
-        if not match:
-            raise JqError(f"unexpected character {source[pos:].strip()[:1]!r} in jq program {source!r}")
-        pos = match.end()
-        kind = match.lastgroup or ""
-        text = match.group(kind)
+
+    def refuse(rest: str) -> JqError:
+        return JqError(f"unexpected character {rest.strip()[:1]!r} in jq program {source!r}")
+
+    for kind, text in scan(source, _TOKEN, refuse):
         if kind == "num":
             tokens.append(("lit", float(text) if "." in text else int(text)))
         elif kind == "str":

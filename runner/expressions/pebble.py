@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import ExpressionError
+from runner.expressions.scan import scan
 
 # Jinja delimiters no template text can contain (a \x02 in text is emitted as an expression).
 VAR_START, VAR_END = "\x02{", "}\x03"
@@ -201,16 +202,11 @@ def _unescape(body: str) -> str:
 def tokenize(source: str) -> list[tuple[str, Any]]:
     """Pebble expression tokens: (num|str|name|op, value), ending with (end, None)."""
     tokens: list[tuple[str, Any]] = []
-    pos = 0
-    while pos < len(source):
-        if source[pos:].isspace():
-            break
-        match = _TOKEN.match(source, pos)
-        if not match:
-            raise PebbleSyntaxError(f"unexpected character {source[pos:].lstrip()[:1]!r}")
-        pos = match.end()
-        kind = match.lastgroup or ""
-        text = match.group(kind)
+
+    def refuse(rest: str) -> PebbleSyntaxError:
+        return PebbleSyntaxError(f"unexpected character {rest.lstrip()[:1]!r}")
+
+    for kind, text in scan(source, _TOKEN, refuse):
         if kind == "num":
             tokens.append(("num", float(text) if "." in text else int(text)))
         elif kind == "str":
