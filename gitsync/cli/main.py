@@ -9,12 +9,11 @@ import sys
 from collections.abc import Sequence
 
 from gitsync import __version__
-from gitsync.compose import load_registry
 from gitsync.errors import GitSyncError
 from gitsync.flows.loader import load_paths
 from gitsync.flows.report import RENDERERS
 from gitsync.flows.schema import flow_schema
-from runner.registry import RegistryError
+from runner.registry import Registry, RegistryError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +100,13 @@ def _add_state_commands(commands: argparse._SubParsersAction) -> None:
         state_commands.add_state_arguments(reader)
         reader.add_argument("--format", choices=["text", "json"], default="text")
         reader.set_defaults(handler=handler, repo=None)
+
+
+def load_registry() -> Registry:
+    """The installed plugins, loaded when a command needs them (`gitsync --help` and the read commands do not)."""
+    from gitsync.compose import load_registry as load
+
+    return load()
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -6,57 +6,49 @@
 - `outbox`: commit statuses to post and what each host shows;
 - `executions`, `task_runs`: execution rows; `kv`: the executor's key-value store (its own file).
 
-The applied-state functions are re-exported here, so `from gitsync import state` gives `state.list_flows`,
-`state.upsert_trigger`, ... (scripts and tests); gitsync's modules import the table module they use.
+The applied-state functions are reachable from here too, so `from gitsync import state` gives `state.list_flows`,
+`state.upsert_trigger`, ... (scripts and tests). They are imported on first use, not with the package, so a
+command that needs one table module does not import the others; gitsync's own modules import the table module
+they use.
 """
 
-from gitsync.state.flows import (
-    AppliedFlow,
-    RevisionRow,
-    UidPaths,
-    applied_flows,
-    applied_uids,
-    count_flows,
-    delete_flow,
-    flows_owned_elsewhere,
-    history,
-    list_flows,
-    write_revision,
-)
-from gitsync.state.outbox import enqueue_status
-from gitsync.state.sources import applied_commit, applied_path, upsert_source
-from gitsync.state.syncs import insert_sync, list_syncs
-from gitsync.state.triggers import (
-    TriggerRow,
-    count_triggers,
-    delete_triggers,
-    list_triggers,
-    trigger_uids_of,
-    upsert_trigger,
-)
+from __future__ import annotations
 
-__all__ = [
-    "AppliedFlow",
-    "RevisionRow",
-    "TriggerRow",
-    "UidPaths",
-    "applied_commit",
-    "applied_flows",
-    "applied_path",
-    "applied_uids",
-    "count_flows",
-    "count_triggers",
-    "delete_flow",
-    "delete_triggers",
-    "enqueue_status",
-    "flows_owned_elsewhere",
-    "history",
-    "insert_sync",
-    "list_flows",
-    "list_syncs",
-    "list_triggers",
-    "trigger_uids_of",
-    "upsert_source",
-    "upsert_trigger",
-    "write_revision",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "AppliedFlow": "flows",
+    "RevisionRow": "flows",
+    "TriggerRow": "triggers",
+    "UidPaths": "flows",
+    "applied_commit": "sources",
+    "applied_flows": "flows",
+    "applied_path": "sources",
+    "applied_uids": "flows",
+    "count_flows": "flows",
+    "count_triggers": "triggers",
+    "delete_flow": "flows",
+    "delete_triggers": "triggers",
+    "enqueue_status": "outbox",
+    "flows_owned_elsewhere": "flows",
+    "history": "flows",
+    "insert_sync": "syncs",
+    "list_flows": "flows",
+    "list_syncs": "syncs",
+    "list_triggers": "triggers",
+    "trigger_uids_of": "triggers",
+    "upsert_source": "sources",
+    "upsert_trigger": "triggers",
+    "write_revision": "flows",
+}
+"""Each re-exported name and the table module that holds it."""
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gitsync.state' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"gitsync.state.{home}"), name)

@@ -26,11 +26,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from gitsync.errors import StateError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 from gitsync.state.schema import MIGRATIONS, MigrationStep
 
 _UNWRITABLE = frozenset(
@@ -218,6 +219,8 @@ class Store:
 
 def database(conn: sqlite3.Connection) -> Database:
     """The sqlite-utils view of a connection (cheap: no query is run; no plugin hooks, no PRAGMA changed)."""
+    from sqlite_utils import Database  # imported when a store first needs it, not by every command that starts
+
     return Database(conn, recursive_triggers=False, execute_plugins=False)
 
 

@@ -10,10 +10,12 @@ reorder, renumber or change a released migration; a change is a new migration at
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
-MigrationStep = str | Callable[[Database], None]
+MigrationStep = str | Callable[["Database"], None]
 
 MIGRATIONS: list[tuple[str, MigrationStep]] = [
     (
