@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from dulwich.client import (
@@ -48,9 +48,6 @@ from urllib3.util.retry import Retry
 from gitsync.config import SourceConfig
 from gitsync.errors import FetchError
 from gitsync.redact import redact, redact_url
-
-if TYPE_CHECKING:  # dulwich >= 0.23 types refs and object ids as NewTypes over bytes; older ones have plain bytes
-    pass
 
 log = logging.getLogger("gitsync.fetch")
 
@@ -83,12 +80,12 @@ def open_remote(source: SourceConfig, timeout: float) -> Remote:
         return _scp_or_local(location, timeout)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
-        return _httpopen_remote(parts, source, timeout)
+        return _http_remote(parts, source, timeout)
     if scheme == "git":
         client = _TimeoutTCPGitClient(parts.hostname or "localhost", parts.port, timeout=timeout)
         return Remote(client, unquote(parts.path), redact_url(location), "git", timeout)
     if scheme in ("ssh", "git+ssh"):
-        return _sshopen_remote(parts.hostname or "", parts.port, parts.username, unquote(parts.path), location, timeout)
+        return _ssh_remote(parts.hostname or "", parts.port, parts.username, unquote(parts.path), location, timeout)
     if scheme == "file":
         return Remote(LocalGitClient(), unquote(parts.path), redact_url(location), "local", timeout)
     raise FetchError(f"{redact_url(location)}: unsupported URL scheme {scheme!r} (use a path, file, http(s), git, ssh)")
@@ -101,11 +98,11 @@ def _scp_or_local(location: str, timeout: float) -> Remote:
         except ValueError:
             pass
         else:
-            return _sshopen_remote(host, None, user, path, location, timeout)
+            return _ssh_remote(host, None, user, path, location, timeout)
     return Remote(LocalGitClient(), location, location, "local", timeout)
 
 
-def _httpopen_remote(parts: SplitResult, source: SourceConfig, timeout: float) -> Remote:
+def _http_remote(parts: SplitResult, source: SourceConfig, timeout: float) -> Remote:
     token = source.token()
     url_password = unquote(parts.password) if parts.password else None
     password = token or url_password
@@ -133,7 +130,7 @@ def _http_pool(base_url: str, timeout: float) -> Any:
     return pool
 
 
-def _sshopen_remote(host: str, port: int | None, user: str | None, path: str, location: str, timeout: float) -> Remote:
+def _ssh_remote(host: str, port: int | None, user: str | None, path: str, location: str, timeout: float) -> Remote:
     command = os.environ.get("GIT_SSH_COMMAND") or "ssh"
     seconds = max(1, round(timeout))
     command += f" -o BatchMode=yes -o ConnectTimeout={seconds} -o ServerAliveInterval={seconds}"
