@@ -19,7 +19,6 @@ Each limit is a module constant; SECURITY.md lists them.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import re
 import time
@@ -88,19 +87,28 @@ class Budget:
 _current: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("render_budget", default=None)
 
 
-@contextlib.contextmanager
-def budget() -> Iterator[Budget]:
+class _BudgetScope:
+    """`with budget() as b:` — a plain class rather than a generator: it is entered by every render."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> Budget:
+        active = _current.get()
+        if active is not None:
+            self._token: contextvars.Token[Budget | None] | None = None
+            return active
+        fresh = Budget()
+        self._token = _current.set(fresh)
+        return fresh
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+
+
+def budget() -> _BudgetScope:
     """The budget of the render now running, or a new one for a top-level render (nested renders share it)."""
-    active = _current.get()
-    if active is not None:
-        yield active
-        return
-    fresh = Budget()
-    token = _current.set(fresh)
-    try:
-        yield fresh
-    finally:
-        _current.reset(token)
+    return _BudgetScope()
 
 
 def spend(count: int, what: str = "loops") -> None:
