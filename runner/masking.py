@@ -116,6 +116,9 @@ class Masker:
             return sorted(self._values)
 
     def _compiled(self) -> re.Pattern[str] | None:
+        pattern = self._pattern  # the hot path takes no lock: an `add` that races it only resets the pattern
+        if pattern is not None or not self._forms:
+            return pattern
         with self._lock:
             if self._pattern is None and self._forms:
                 ordered = sorted(self._forms, key=len, reverse=True)
@@ -221,6 +224,9 @@ class LineMasker:
         self._lock = threading.Lock()
 
     def feed(self, level: str, line: str) -> None:
+        if self._held is None and not self.masker.active:  # no secret registered: nothing to hold or mask
+            self.emit(level, line)
+            return
         with self._lock:
             out: list[tuple[str, str]] = []
             if self._held is not None:
