@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,25 @@ class Runtime:
     def close(self) -> None:
         self.runs.shutdown()
         self.store.close()
+
+
+def deployed_state(tmp_path: Path, flows: dict[str, str | None]) -> tuple[str, str]:
+    """A state database and data folder holding `flows`, synced from a real repository (for CLI tests)."""
+    runtime = Runtime(tmp_path)
+    runtime.deploy(flows)
+    runtime.close()
+    return str(tmp_path / "state.db"), str(tmp_path / "data")
+
+
+def gitsync_cli(
+    state: tuple[str, str], *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`gitsync ARGS --db DB --data-dir DATA` as a real process."""
+    db, data = state
+    return subprocess.run(
+        [sys.executable, "-m", "gitsync", *args, "--db", db, "--data-dir", data],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else dict(env),
+    )

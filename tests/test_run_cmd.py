@@ -7,11 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtime import Runtime
+from runtime import deployed_state, gitsync_cli
 
 FLOWS = {
     "greet.yaml": """
@@ -71,21 +70,12 @@ FLOWS = {
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    runtime = Runtime(tmp_path)
-    runtime.deploy(FLOWS)
-    runtime.close()
-    yield str(tmp_path / "state.db"), str(tmp_path / "data")
+def state(tmp_path: Path) -> tuple[str, str]:
+    return deployed_state(tmp_path, FLOWS)
 
 
 def gitsync(state: tuple[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    db, data = state
-    return subprocess.run(
-        [sys.executable, "-m", "gitsync", *args, "--db", db, "--data-dir", data],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return gitsync_cli(state, *args)
 
 
 def spawn(state: tuple[str, str], *args: str) -> subprocess.Popen[str]:

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import json
 import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 from daemon_harness import running_daemon
 from gitservers import GitRepo
 from hostserver import host_server
-from runtime import Runtime
+from runtime import deployed_state, gitsync_cli
 
 SECRET = 'Zq8-hunter2/Se"cret+Value_42'
 PASSWORD = "input-only-P4ssw0rd/x+y"
@@ -197,21 +196,11 @@ def sha(value: str) -> str:
 
 @pytest.fixture
 def deployed(tmp_path: Path) -> tuple[str, str]:
-    runtime = Runtime(tmp_path)
-    runtime.deploy(FLOWS)
-    runtime.close()
-    return str(tmp_path / "state.db"), str(tmp_path / "data")
+    return deployed_state(tmp_path, FLOWS)
 
 
 def gitsync(state: tuple[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    db, data = state
-    return subprocess.run(
-        [sys.executable, "-m", "gitsync", *args, "--db", db, "--data-dir", data],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env_with_secret(),
-    )
+    return gitsync_cli(state, *args, env=env_with_secret(), timeout=180)
 
 
 def test_gitsync_run_stores_and_prints_no_secret_in_any_form(deployed: tuple[str, str], tmp_path: Path) -> None:
