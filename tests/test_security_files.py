@@ -85,6 +85,14 @@ def shell_flow(command: str, outputs: str) -> str:
     return "id: leak\nnamespace: acme\ntasks:" + SHELL.format(id="t", command=command, outputs=outputs)
 
 
+def assert_refused(tmp_path: Path, flow: str) -> None:
+    """The run fails, saying the link is refused, and /etc/passwd's content is nowhere under the state."""
+    done = run_file(tmp_path, flow)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert REFUSED in done.stdout
+    assert_no_passwd(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("command", "outputs"),
     [
@@ -132,10 +140,7 @@ def test_working_directory_output_files_refuse_a_link_out(tmp_path: Path) -> Non
                 commands:
                   - echo fine > ok.txt && ln -s /etc/passwd leak.txt
     """
-    done = run_file(tmp_path, flow)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert REFUSED in done.stdout
-    assert_no_passwd(tmp_path)
+    assert_refused(tmp_path, flow)
 
 
 def test_duckdb_output_files_refuse_a_link_out(tmp_path: Path) -> None:
@@ -158,10 +163,7 @@ def test_duckdb_output_files_refuse_a_link_out(tmp_path: Path) -> None:
                 sql: SELECT 1 AS one
                 outputFiles: ["out.csv"]
     """
-    done = run_file(tmp_path, flow)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert REFUSED in done.stdout
-    assert_no_passwd(tmp_path)
+    assert_refused(tmp_path, flow)
 
 
 def test_deprecated_bash_and_local_files_refuse_a_link_out(tmp_path: Path) -> None:
@@ -195,10 +197,7 @@ def test_deprecated_bash_and_local_files_refuse_a_link_out(tmp_path: Path) -> No
                 type: io.kestra.plugin.core.storage.LocalFiles
                 outputs: ["leak.txt"]
     """
-    done = run_file(tmp_path, local_files)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert REFUSED in done.stdout
-    assert_no_passwd(tmp_path)
+    assert_refused(tmp_path, local_files)
 
 
 # --- the storage itself ------------------------------------------------------------------------------------
