@@ -103,14 +103,21 @@ def build_runs(
     registry: Registry,
     progress: Progress | None = None,
     status_sources: frozenset[str] | None = _EVERY_SOURCE,
+    owner: tuple[str, str] | None = None,
 ) -> RunManager:
     """Executions over `store`. Their commit statuses go to the sources with a `status:` block, unless
-    `status_sources` names others (None: every source)."""
+    `status_sources` names others (None: every source). `owner` (kind, label) is given by a process that runs
+    executions: `("daemon", …)`, or `("cli", …)` for `gitsync run`, which hands what it creates for others to
+    follow to the daemon when one runs."""
     from gitsync.executions.manager import RunManager
+    from gitsync.executions.ownership import Lease, Owner
 
     if status_sources is _EVERY_SOURCE:
         status_sources = frozenset(s.name for s in settings.sources if s.status is not None)
-    return RunManager(store, build_run_services(settings, registry), progress, status_sources)
+    lease = Lease(store, Owner.here(owner[0], owner[1], settings.lease_seconds)) if owner else None
+    services = build_run_services(settings, registry)
+    hand_off = owner is not None and owner[0] != "daemon"
+    return RunManager(store, services, progress, status_sources, lease, hand_off)
 
 
 def build_statuses(settings: Settings, store: Store) -> OutboxSender:
@@ -127,7 +134,7 @@ def build_daemon(settings: Settings, registry: Registry) -> Daemon:
 
     store = open_store(settings)
     try:
-        runs = build_runs(store, settings, registry)
+        runs = build_runs(store, settings, registry, owner=("daemon", "gitsync daemon"))
     except BaseException:
         store.close()
         raise

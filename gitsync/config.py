@@ -171,6 +171,9 @@ class Settings(_Config):
     workers: int = Field(default=32, ge=1)
     """How many runnable tasks the local executor runs at once."""
     tasks: TasksConfig = TasksConfig()
+    lease_seconds: float = Field(default=10.0, ge=0.5, le=3600)
+    """How long a process that runs executions (the daemon, `gitsync run`) may go without renewing its lease
+    before another process sharing the database resolves its executions as lost. It renews every fifth of it."""
     sources: list[SourceConfig] = []
 
     @model_validator(mode="after")
@@ -254,6 +257,7 @@ _ENV_KEYS = {
     "HTTP_PUBLIC_URL": "http.public_url",
     "HTTP_TOKEN_ENV": "http.token_env",
     "TASKS_ENV_ALLOW": "tasks.env_allow",
+    "LEASE_SECONDS": "lease_seconds",
 }
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,7 @@ class Daemon:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
+        self._socket: socket.socket | None = None
         self._fired: deque[str] = deque()
         self.synced = threading.Condition()
         """Notified after every sync (tests and the benchmark wait on it)."""
@@ -105,12 +107,20 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Claim the HTTP port and the database first (`OwnerConflict`, nothing changed, when another process
+        holds either), then resolve what stopped processes left and start every thread."""
         # Lock files a killed fetch left in the git caches are removed by the next fetch, under the cache's flock.
-        interrupted = executions.resolve_interrupted(
-            self.store, "worker lost: gitsync stopped while the execution was running", datetime.now(UTC)
-        )
-        if interrupted:
-            log.warning("resolved %d execution(s) left running by a previous process", len(interrupted))
+        if self.app is not None:
+            from gitsync.http.server import bind
+
+            self._socket = bind(self.settings.http)
+        try:
+            resolved = self.runs.open(start_pending=True)
+        except BaseException:
+            self._close_socket()
+            raise
+        if resolved:
+            log.warning("resolved %d execution(s) left by processes that stopped", len(resolved))
         self.statuses.start()
         self.pull_requests.start()
         self.scheduler.start()
@@ -130,7 +140,11 @@ class Daemon:
         """Start, then block until SIGINT/SIGTERM."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.store.close()
+            raise
         log.info("gitsync is running: %d source(s), http on %s", len(self.settings.sources), self.settings.http.listen)
         try:
             while not self._stop.wait(0.5):
@@ -150,6 +164,7 @@ class Daemon:
         self.runs.shutdown()
         self.pull_requests.close()
         self.statuses.close()
+        self._close_socket()
         self.store.close()
 
     def _spawn(self, name: str, target: Any) -> None:
@@ -295,7 +310,13 @@ class Daemon:
         from gitsync.http.server import uvicorn_config
 
         self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.http))
-        self._spawn("http", self._server.run)
+        sockets = [self._socket] if self._socket is not None else None
+        self._spawn("http", lambda: self._server.run(sockets=sockets))
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
 
 def _applied(result: SyncResult) -> str | None:

@@ -18,6 +18,8 @@ Foreign errors (dulwich, sqlite3, httpx, pydantic, PyYAML) are translated where 
     │   ├── SignatureError            the delivery does not prove it knows the source's secret
     │   └── PayloadError              the body is not an event we can read
     ├── RunError                      gitsync/executions: an execution cannot be created or acted on
+    ├── OwnerConflict                 gitsync/executions/ownership, gitsync/daemon: another process already
+    │                                 owns what this one needs (the database's daemon, the HTTP port)
     ├── UsageError                    gitsync/cli: a command called wrongly (a missing flow, a malformed
     │                                 --input, a folder of several flows for --file): exit 2, nothing touched
     ├── RegistryError                 runner/registry: a plugin is broken, or two claim one type name
@@ -51,8 +53,12 @@ class StateError(GitSyncError):
     """The SQLite state cannot be opened, read or written."""
 
 
+class OwnerConflict(GitSyncError):
+    """Another live process owns what this one needs; the message names that process (or the port)."""
+
+
 class UsageError(GitSyncError):
     """The command line was called wrongly; the command exits 2 before it touches anything."""
 
 
-__all__ = ["ConfigError", "ExpressionError", "FetchError", "GitSyncError", "StateError", "UsageError"]
+__all__ = ["ConfigError", "ExpressionError", "FetchError", "GitSyncError", "OwnerConflict", "StateError", "UsageError"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from runtime import Runtime
 
-from gitsync.state import executions
+from gitsync.executions import ownership
+from gitsync.state import lost
 
 
 def test_an_execution_killed_mid_task_is_failed_with_worker_lost(tmp_path: Path) -> None:
@@ -55,10 +57,14 @@ def test_an_execution_killed_mid_task_is_failed_with_worker_lost(tmp_path: Path)
     (execution,) = rt.store.query("SELECT id, state FROM executions")
     assert execution["state"] == "RUNNING"
 
-    resolved = executions.resolve_interrupted(rt.store, executions.WORKER_LOST, datetime.now(UTC))
-    assert resolved == [execution["id"]]
+    gone = ownership.gone_owners(rt.store)  # its pid is gone: found at once, without waiting for the lease
+    assert [row["label"] for row in gone] == ["gitsync run acme.slow"]
+    resolved = lost.resolve_lost(rt.store, None, gone, datetime.now(UTC))
+    assert [row["id"] for row in resolved] == [execution["id"]]
     after = rt.execution(execution["id"])
-    assert (after["state"], after["error"]) == ("FAILED", executions.WORKER_LOST)
+    owner = f"gitsync run acme.slow (pid {proc.pid} on {socket.gethostname()})"
+    reason = f"worker lost: {owner} stopped while the execution was running"
+    assert (after["state"], after["error"]) == ("FAILED", reason)
     assert rt.states(after) == {"first": "SUCCESS", "long": "FAILED"}
-    assert next(r for r in after["task_runs"] if r["task_id"] == "long")["error"] == executions.WORKER_LOST
+    assert next(r for r in after["task_runs"] if r["task_id"] == "long")["error"] == reason
     rt.close()

@@ -12,7 +12,7 @@ import pytest
 
 from gitsync import state
 from gitsync.schedule.timer import Scheduler
-from gitsync.state import executions, fires
+from gitsync.state import executions, fires, lost
 from gitsync.state.database import Store, iso
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -117,19 +117,19 @@ def test_trigger_vars_and_listing(store: Store) -> None:
     } <= set(listed)
 
 
-def test_resolve_interrupted(store: Store) -> None:
+def test_resolve_lost(store: Store) -> None:
     add_flow(store)
     uid = add_trigger(store)
     ids = [fires.create_scheduled_execution(store, uid, T0 + timedelta(hours=h), T0) for h in (1, 2, 3)]
     with store.atomic() as conn:
         conn.execute("UPDATE executions SET state = 'RUNNING' WHERE id = ?", (ids[0],))
-    resolved = executions.resolve_interrupted(store, executions.WORKER_LOST, T0)
+    resolved = [r["id"] for r in lost.resolve_lost(store, None, [], T0)]
     assert resolved == [ids[0]]
     states = {row["id"]: (row["state"], row["error"]) for row in rows(store)}
     assert states[ids[0]] == ("FAILED", executions.WORKER_LOST)
     assert states[ids[1]][0] == "QUEUED" and states[ids[2]][0] == "QUEUED"
     assert store.query_one("SELECT state, context FROM outbox") == {"state": "failure", "context": "gitsync/ns.f"}
-    assert executions.resolve_interrupted(store, executions.WORKER_LOST, T0) == []
+    assert [r["id"] for r in lost.resolve_lost(store, None, [], T0)] == []
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("ALL", 3), ("LAST", 1), ("NONE", 0)])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gitsync import state
-from gitsync.state import executions, task_runs
+from gitsync.state import executions, lost, task_runs
 from gitsync.state.database import IN_CHUNK, Store, iso
 from runner.engine.records import LogLine, TaskRunRecord
 from runner.states import State
@@ -184,13 +184,13 @@ def test_task_runs_and_logs_written_together_and_read_back(store: Store) -> None
     assert [line["message"] for line in task_runs.logs_after(store, execution_id, lines[0]["id"])] == ["line 1"]
 
 
-def test_resolve_interrupted_fails_the_unfinished_task_runs_only(store: Store) -> None:
+def test_resolve_lost_fails_the_unfinished_task_runs_only(store: Store) -> None:
     execution_id = new(store)
     set_state(store, execution_id, State.RUNNING)
     done = TaskRunRecord("a", execution_id, "a", "io.kestra.Log", None, None, None, 1, State.SUCCESS)
     running = TaskRunRecord("b", execution_id, "b", "io.kestra.Log", None, None, None, 1, State.RUNNING)
     task_runs.write(store, [task_runs.task_run_row(done), task_runs.task_run_row(running)], [])
-    assert executions.resolve_interrupted(store, executions.WORKER_LOST, T0) == [execution_id]
+    assert [r["id"] for r in lost.resolve_lost(store, None, [], T0)] == [execution_id]
     states = {r["task_id"]: (r["state"], r["error"]) for r in task_runs.task_runs(store, execution_id)}
     assert states == {"a": ("SUCCESS", None), "b": ("FAILED", executions.WORKER_LOST)}
 

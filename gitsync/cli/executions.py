@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 import threading
 import time
@@ -16,6 +19,7 @@ from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
 from gitsync.state import executions as execution_rows
+from gitsync.state import lost as lost_rows
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store
 from runner.engine.engine import LogLine, TaskRunRecord
@@ -77,7 +81,8 @@ def parse_inputs(pairs: list[str]) -> dict[str, Any]:
 
 
 def run_flow(args: argparse.Namespace) -> int:
-    """Exit 0 when the execution ends SUCCESS or WARNING, 1 otherwise, 2 for a usage error (nothing is touched)."""
+    """Exit 0 when the execution ends SUCCESS or WARNING, 1 otherwise, 2 for a usage error (nothing is touched),
+    128 + the signal when interrupted (130 for Ctrl-C, 143 for SIGTERM)."""
     if not args.file and not args.uid:
         raise UsageError("give a flow (NS.ID) or --file FLOW.yaml")
     inputs = parse_inputs(args.input)
@@ -88,25 +93,25 @@ def run_flow(args: argparse.Namespace) -> int:
     except RunError as exc:  # an invalid flow file: the run fails (1), with every problem located
         print(f"gitsync run: {exc}", file=sys.stderr)
         return 1
+    label = f"{flow.uid} (from {args.file})" if flow is not None else args.uid
     store = open_store(settings)
     printer = _Progress(sys.stdout, quiet=args.quiet)
-    manager = build_runs(store, settings, registry, progress=printer)
+    manager = build_runs(store, settings, registry, progress=printer, owner=("cli", f"gitsync run {label}"))
+    interrupts = Interrupts(manager, settings.db)
     try:
-        if flow is not None:
-            execution_id = manager.create_unsynced(flow, inputs)
-            label = f"{flow.uid} (from {args.file})"
-        else:
-            execution_id = manager.create(args.uid, inputs)
-            label = args.uid
+        manager.open()
+        interrupts.install()
+        execution_id = manager.create_unsynced(flow, inputs) if flow else manager.create(args.uid, inputs)
+        interrupts.execution_id = execution_id
         print(f"execution {execution_id} of {label}", flush=True)
         outcome = manager.run(execution_id)
+        if interrupts.signal is None:
+            _follow_downstream(manager, store)
     except RunError as exc:
         print(f"gitsync run: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        manager.request_kill(execution_id)
-        return 130
     finally:
+        interrupts.restore()
         manager.shutdown()
         store.close()
     if outcome is None:
@@ -115,7 +120,113 @@ def run_flow(args: argparse.Namespace) -> int:
     print(f"{outcome.state.value}" + (f": {outcome.error}" if outcome.error else ""))
     if outcome.outputs:
         print("outputs: " + json.dumps(outcome.outputs, default=str, indent=2))
+    if interrupts.signal is not None:
+        return 128 + interrupts.signal
     return 0 if outcome.state in (State.SUCCESS, State.WARNING) else 1
+
+
+def _follow_downstream(manager: RunManager, store: Store) -> None:
+    """Executions this run started for others to follow (Flow triggers, retries, subflows not waited for) run to
+    their end before `gitsync run` exits; those handed to the daemon are named."""
+    seen: set[str] = set()
+    while True:
+        waiting = [i for i in manager.active() if i not in seen]
+        if not waiting:
+            break
+        for execution_id in waiting:
+            row = execution_rows.get_execution(store, execution_id)
+            flow = row["flow_uid"] if row else "?"
+            print(f"waiting for execution {execution_id} of {flow}, started by this run", flush=True)
+        seen.update(waiting)
+        manager.wait_all()
+        for execution_id in waiting:
+            state = execution_rows.execution_state(store, execution_id) or "UNKNOWN"
+            print(f"execution {execution_id} ended {state}", flush=True)
+    for execution_id in manager.handed:
+        row = execution_rows.get_execution(store, execution_id)
+        flow = row["flow_uid"] if row else "?"
+        print(f"execution {execution_id} of {flow} is handed to the running daemon (see `gitsync executions`)")
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM on `gitsync run`.
+
+    The first signal kills the run as `gitsync kill` does (its task processes stopped, KILLED, a line saying so)
+    and the command exits with 128 + the signal; if that takes longer than `GRACE` seconds, or on a second signal,
+    every task process group is killed at once, what this process owns is marked KILLED (best effort) and it
+    exits. The handler only wakes a thread: the kill itself needs the database, which the interrupted main
+    thread may be in the middle of using.
+    """
+
+    GRACE = 4.0
+
+    def __init__(self, manager: RunManager, db: str) -> None:
+        self.manager = manager
+        self.db = db
+        self.execution_id: str | None = None
+        self.signal: int | None = None
+        self._count = 0
+        self._wake = threading.Event()
+        self._done = threading.Event()
+        self._previous: dict[int, Any] = {}
+        self._thread: threading.Thread | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        self._thread = threading.Thread(target=self._act, name="interrupts", daemon=True)
+        self._thread.start()
+
+    def restore(self) -> None:
+        self._done.set()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.signal is None:
+            self.signal = signum
+        self._count += 1
+        self._wake.set()
+
+    def _act(self) -> None:
+        self._wake.wait()
+        self._wake.clear()
+        name = signal.Signals(self.signal or signal.SIGINT).name
+        ids = [i for i in [self.execution_id, *self.manager.active()] if i] if self.execution_id else []
+        print(
+            f"gitsync run: {name}: killing execution {', '.join(dict.fromkeys(ids)) or '(none yet)'}; "
+            "press Ctrl-C again to stop at once",
+            file=sys.stderr,
+            flush=True,
+        )
+        for execution_id in dict.fromkeys(ids):
+            with contextlib.suppress(RunError):  # it ended meanwhile
+                self.manager.request_kill(execution_id)
+        if not ids:
+            self._exit_now()
+        deadline = time.monotonic() + self.GRACE
+        while self._count < 2 and not self._done.is_set() and time.monotonic() < deadline:
+            self._wake.wait(0.1)
+            self._wake.clear()
+        if self._count < 2 and self._done.is_set():
+            return  # the run ended KILLED in time; the command exits by itself
+        self._exit_now()
+
+    def _exit_now(self) -> None:
+        from runner import process_groups
+
+        killed = process_groups.kill_all()
+        owner = self.manager.lease.id if self.manager.lease is not None else None
+        ended = lost_rows.abandon_owned(self.db, owner, "killed: gitsync run was interrupted") if owner else 0
+        print(
+            f"gitsync run: stopped at once ({killed} task process group(s) killed, {ended} execution(s) marked KILLED)",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(128 + (self.signal or signal.SIGINT))
 
 
 def _flow_from_file(path: str, registry: Registry) -> Any:

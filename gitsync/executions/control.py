@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from gitsync.executions.errors import RunError
+from gitsync.executions.ownership import gone_owners
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
 from runner.states import State
@@ -42,6 +43,12 @@ class ControlRequests:
     def forget(self, execution_id: str) -> None:
         self._cancel.pop(execution_id, None)
 
+    def cancel(self, execution_id: str) -> None:
+        """Stop an execution this process runs (its event is set); nothing when it runs elsewhere."""
+        event = self._cancel.get(execution_id)
+        if event is not None:
+            event.set()
+
     def cancel_all(self) -> None:
         for event in list(self._cancel.values()):
             event.set()
@@ -49,8 +56,10 @@ class ControlRequests:
     # -- requests, from any process -----------------------------------------------------------------------------
 
     def request_kill(self, execution_id: str) -> State:
-        """Kill a running execution (its tasks are stopped) or cancel one that has not started."""
-        found, written = execution_rows.request_kill(self.store, execution_id)
+        """Kill a running execution (its tasks are stopped) or cancel one that has not started. An execution whose
+        process is gone (a `gitsync run` that was SIGKILLed) is KILLED at once: nothing of it runs any more."""
+        gone = [row["id"] for row in gone_owners(self.store)]
+        found, written = execution_rows.request_kill(self.store, execution_id, gone)
         if found is None:
             raise RunError(f"no execution {execution_id!r}")
         if written is None:

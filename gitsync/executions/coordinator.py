@@ -17,7 +17,7 @@ from runner.states import State
 class Runs(Protocol):
     """Starting an execution on its own thread, or running it on the caller's."""
 
-    def start(self, execution_id: str) -> None: ...
+    def start_new(self, execution_id: str) -> None: ...
     def run(self, execution_id: str, cancelled: threading.Event | None = None) -> ExecutionOutcome | None: ...
 
 
@@ -53,7 +53,7 @@ class ExecutionCoordinator:
 
             raise TaskFailed(str(exc)) from None
         if not task.wait:
-            self.runs.start(child)
+            self.runs.start_new(child)
             return SubflowResult(child, State.CREATED, {})
         outcome = self.runs.run(child, cancelled)
         state = (

@@ -28,8 +28,10 @@ SECRET_TYPE = "SECRET"
 class ExecutionFactory:
     """Writes new CREATED executions and knows the flow each one runs (parsed once per revision)."""
 
-    def __init__(self, store: Store, registry: Registry, renderer: Renderer) -> None:
+    def __init__(self, store: Store, registry: Registry, renderer: Renderer, owner: str | None = None) -> None:
         self.store = store
+        self.owner = owner
+        """The owner id new executions are written with: this process starts them (or hands them over)."""
         self.registry = registry
         self.renderer = renderer
         self.masker = renderer.masker
@@ -73,6 +75,7 @@ class ExecutionFactory:
             trigger_uid=trigger_uid,
             parent=parent,
             source=row["source"],
+            owner=self.owner,
         )
         self._keep(execution_id, clear, stored)
         return execution_id
@@ -82,7 +85,7 @@ class ExecutionFactory:
         clear = {"inputs": self._inputs(flow, inputs or {}), "labels": {}, "trigger": {}}
         stored = self._stored(flow, clear)
         execution_id = execution_rows.create_execution(
-            self.store, flow_uid=flow.uid, revision=0, commit="", inputs=stored["inputs"]
+            self.store, flow_uid=flow.uid, revision=0, commit="", inputs=stored["inputs"], owner=self.owner
         )
         self._unsynced[execution_id] = flow
         self._keep(execution_id, clear, stored)

@@ -21,7 +21,9 @@ from gitsync.executions.control import ControlRequests
 from gitsync.executions.coordinator import ExecutionCoordinator
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
+from gitsync.executions.ownership import Lease
 from gitsync.executions.recorder import Progress, SqliteRecorder
+from gitsync.executions.recovery import SWEEP_SECONDS, Recovery
 from gitsync.executions.running import ExecutionRunner
 from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPES, TriggerStarts
 from gitsync.state import executions as execution_rows
@@ -98,8 +100,14 @@ class RunManager:
         services: RunServices,
         progress: Progress | None = None,
         status_sources: frozenset[str] | None = None,
+        lease: Lease | None = None,
+        hand_off: bool = False,
     ) -> None:
+        """`lease`: this process's owner row, for a process that runs executions (`open()` starts it); `hand_off`:
+        executions created here for others to follow go to the database's daemon when one runs (`gitsync run`)."""
         self.store = store
+        self.lease = lease
+        owner = lease.id if lease is not None else None
         self.services = services
         self.data_dir = services.data_dir
         self.registry = services.registry
@@ -107,11 +115,12 @@ class RunManager:
         self.renderer = services.renderer
         self.kv = services.kv
         self.executor = services.executor
-        self.factory = ExecutionFactory(store, self.registry, self.renderer)
+        self.factory = ExecutionFactory(store, self.registry, self.renderer, owner)
         self.control = ControlRequests(store)
-        self.recorder = SqliteRecorder(store, progress, status_sources, self.masker)
+        self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
+        self.recorder.on_disowned = self.control.cancel
         self.coordinator = ExecutionCoordinator(self.factory, self, self.control)
-        self.triggers = TriggerStarts(self.factory, self.renderer, self.start)
+        self.triggers = TriggerStarts(self.factory, self.renderer, self.start_new)
         self.engine = Engine(
             Services(
                 renderer=self.renderer,
@@ -127,7 +136,36 @@ class RunManager:
                 envs=env_variables(services.env),
             )
         )
-        self.runner = ExecutionRunner(store, self.factory, self.control, self.engine, self.triggers.fire_flow_triggers)
+        daemon_runs = None if lease is None or not hand_off else (lambda: lease.live_daemon() is not None)
+        self.runner = ExecutionRunner(
+            store, self.factory, self.control, self.engine, self.triggers.fire_flow_triggers, daemon_runs
+        )
+        self.recovery = Recovery(lease, self.factory, self.runner) if lease is not None else None
+        self._sweeping = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    # -- ownership ------------------------------------------------------------------------------------------------
+
+    def open(self, start_pending: bool = False) -> list[dict[str, Any]]:
+        """Take this process's lease and resolve what gone owners left, now and every `SWEEP_SECONDS`; with
+        `start_pending` (the daemon) also start the CREATED executions nobody else will (each sweep). Raises
+        `OwnerConflict`, having changed nothing, when the lease is a daemon's and another daemon owns the database.
+        Returns the executions resolved now."""
+        if self.lease is None or self.recovery is None:
+            return []
+        self.lease.start()
+        resolved = self.recovery.sweep()
+        recovery = self.recovery
+
+        def sweep() -> None:
+            while not self._sweeping.wait(SWEEP_SECONDS):
+                recovery.sweep()
+                if start_pending:
+                    self.start_pending()
+
+        self._sweeper = threading.Thread(target=sweep, name="lease-sweep", daemon=True)
+        self._sweeper.start()
+        return resolved
 
     @property
     def progress(self) -> Progress | None:
@@ -170,6 +208,22 @@ class RunManager:
         """Run the execution on a thread of its own (unless flow concurrency or trigger overlap queues it)."""
         self.runner.start(execution_id)
 
+    def start_new(self, execution_id: str) -> None:
+        """Start an execution created here for another to follow, or hand it to the daemon (see `hand_off`)."""
+        self.runner.start_new(execution_id)
+
+    def active(self) -> list[str]:
+        """The executions running (or waiting for a retry's delay) in this process."""
+        return self.runner.active()
+
+    def wait_all(self, timeout: float | None = None) -> bool:
+        return self.runner.wait_all(timeout)
+
+    @property
+    def handed(self) -> list[str]:
+        """The executions this process handed to the daemon."""
+        return self.runner.handed
+
     def run(self, execution_id: str, cancelled: threading.Event | None = None) -> ExecutionOutcome | None:
         """Run the execution on the calling thread; None when it was queued, cancelled or refused instead."""
         return self.runner.run(execution_id, cancelled)
@@ -182,8 +236,15 @@ class RunManager:
         return self.runner.start_pending()
 
     def shutdown(self) -> None:
+        """Stop every execution running here, then give the lease back (a clean stop: nothing is left to resolve
+        but CREATED executions, which the daemon starts)."""
+        self._sweeping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
         self.runner.shutdown()
         self.executor.shutdown()
+        if self.lease is not None:
+            self.lease.stop()
 
     def execution_state(self, execution_id: str) -> str:
         return execution_rows.execution_state(self.store, execution_id) or "UNKNOWN"

@@ -65,8 +65,13 @@ class SqliteRecorder:
         progress: Progress | None = None,
         status_sources: frozenset[str] | None = None,
         masker: Masker | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner
+        """The owner id this process writes as: a state change of an execution it no longer owns is dropped."""
+        self.on_disowned: Callable[[str], None] | None = None
+        """Called when that happens (another process resolved the execution as lost): the run is stopped."""
         self.masker = masker if masker is not None else Masker()
         self.progress = progress
         self.status_sources = status_sources
@@ -121,12 +126,25 @@ class SqliteRecorder:
     def _write_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
         if self._backlog.empty and execution_id not in self._backlog.lost:
             try:
-                execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources)
-                return
+                written = execution_rows.record_state(
+                    self.store, execution_id, state, fields, self.status_sources, self.owner
+                )
             except StateError as exc:
                 self._hold(lambda held: held.add_state(execution_id, state, fields), exc)
                 return
+            if not written:
+                self._disowned(execution_id)
+            return
         self._hold(lambda held: held.add_state(execution_id, state, fields))
+
+    def _disowned(self, execution_id: str) -> None:
+        log.warning(
+            "execution %s was resolved by another process while this one could not renew its lease; "
+            "its run here is stopped and nothing more of it is written",
+            execution_id,
+        )
+        if self.on_disowned is not None:
+            self.on_disowned(execution_id)
 
     def _hold(self, add: Callable[[_Backlog], None], exc: StateError | None = None) -> None:
         with self._held_lock:
@@ -172,8 +190,8 @@ class SqliteRecorder:
                 if abandoned:  # no engine will end it: FAILED, with why
                     state, fields = State.FAILED, {**fields, "ended_at": now, "error": fields.get("error") or reason}
                 if abandoned or (state.is_terminal and execution_id in held.lost):
-                    task_run_rows.fail_unfinished(conn, execution_id, reason, now)
-                execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources)
+                    task_run_rows.end_unfinished(conn, execution_id, State.FAILED, reason, now)
+                execution_rows.record_state(self.store, execution_id, state, fields, self.status_sources, self.owner)
         for execution_id, (state, _fields, _thread) in held.states.items():
             if state.is_terminal:
                 held.lost.discard(execution_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ from runner.states import State
 log = logging.getLogger("gitsync.runs")
 
 OnEnd = Callable[[Flow, ExecutionRequest, ExecutionOutcome], object]
+HandOff = Callable[[], bool]
+"""Whether executions this process creates for others (downstream, retries) go to the daemon instead."""
 _OVER_LIMIT = {"QUEUE": State.QUEUED, "CANCEL": State.CANCELLED, "FAIL": State.FAILED}
 
 
@@ -34,14 +37,25 @@ class ExecutionRunner:
     """Starts executions on threads (or runs one on the caller's) and decides what happens around each run."""
 
     def __init__(
-        self, store: Store, factory: ExecutionFactory, control: ControlRequests, engine: Engine, on_end: OnEnd
+        self,
+        store: Store,
+        factory: ExecutionFactory,
+        control: ControlRequests,
+        engine: Engine,
+        on_end: OnEnd,
+        hand_off: HandOff | None = None,
     ) -> None:
         self.store = store
         self.factory = factory
         self.control = control
         self.engine = engine
         self.on_end = on_end
+        self.owner = factory.owner
+        self.hand_off = hand_off
+        self.handed: list[str] = []
+        """The executions this process handed to the daemon (`start_new`)."""
         self._threads: dict[str, threading.Thread] = {}
+        self._timers: dict[str, threading.Timer] = {}
         self._lock = threading.Lock()
         self._closing = False
 
@@ -56,6 +70,38 @@ class ExecutionRunner:
             )
             self._threads[execution_id] = thread
         thread.start()
+
+    def start_new(self, execution_id: str) -> None:
+        """An execution this process created for another to follow (a Flow trigger's, a retry, a subflow that is
+        not waited for): handed to the daemon when `hand_off` says one runs, else started here."""
+        handing = self.hand_off is not None and self.owner is not None and self.hand_off()
+        if handing and self.owner is not None and execution_rows.hand_over(self.store, execution_id, self.owner):
+            self.handed.append(execution_id)
+            log.info("execution %s is handed to the daemon", execution_id)
+            return
+        self.start(execution_id)
+
+    def active(self) -> list[str]:
+        """The executions running on this process's threads, or waiting here for a retry's delay."""
+        with self._lock:
+            return [*self._threads, *self._timers]
+
+    def wait_all(self, timeout: float | None = None) -> bool:
+        """Wait until no execution runs on this process's threads and no retry waits here; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._threads.values())
+                waiting = bool(self._timers)
+            if not threads and not waiting:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            if threads:
+                threads[0].join(0.2 if left is None else min(left, 0.2))
+            else:
+                time.sleep(0.05)
 
     def run(self, execution_id: str, cancelled: threading.Event | None = None) -> ExecutionOutcome | None:
         """Run the execution on the calling thread; None when it was queued, cancelled or refused instead."""
@@ -73,8 +119,9 @@ class ExecutionRunner:
         return True
 
     def start_pending(self) -> list[str]:
-        """Start every CREATED execution (fires recorded while no runner was there, e.g. before a restart)."""
-        ids = execution_rows.created_executions(self.store)
+        """Start every CREATED execution no other live process will start (fires recorded while no runner was
+        there, executions handed over by `gitsync run`, those of an owner that is gone)."""
+        ids = [i for i in execution_rows.created_executions(self.store, self.owner) if i not in self._threads]
         for execution_id in ids:
             self.start(execution_id)
         return ids
@@ -83,6 +130,10 @@ class ExecutionRunner:
         """Stop every execution this process runs (their events are set) and wait for their threads."""
         with self._lock:
             self._closing = True
+            timers = list(self._timers.values())
+            self._timers.clear()
+        for timer in timers:  # their executions stay CREATED; the lease's release leaves them to the daemon
+            timer.cancel()
         self.control.cancel_all()
         for thread in list(self._threads.values()):
             thread.join(timeout=15)
@@ -142,13 +193,14 @@ class ExecutionRunner:
         """Flow concurrency and trigger overlap: None to run now, else the state the execution was given."""
         concurrency = flow.concurrency
         if concurrency is None:
-            return execution_rows.admit(self.store, row)
-        return execution_rows.admit(self.store, row, concurrency.limit, _OVER_LIMIT[concurrency.behavior.value])
+            return execution_rows.admit(self.store, row, owner=self.owner)
+        over_limit = _OVER_LIMIT[concurrency.behavior.value]
+        return execution_rows.admit(self.store, row, concurrency.limit, over_limit, owner=self.owner)
 
     def _after(self, execution_id: str, flow: Flow, request: ExecutionRequest, outcome: ExecutionOutcome) -> None:
         if outcome.state == State.FAILED:
-            self._retry_flow(execution_id, flow)
-        self._release_queued(flow.uid)
+            self.retry_flow(execution_id, flow)
+        self.release_queued(flow.uid)
         if not outcome.state.is_terminal:
             return
         try:
@@ -156,23 +208,34 @@ class ExecutionRunner:
         except Exception:  # a downstream trigger must not fail this execution
             log.exception("flow triggers after %s failed", execution_id)
 
-    def _retry_flow(self, execution_id: str, flow: Flow) -> str | None:
-        """Flow-level `retry` with behavior CREATE_NEW_EXECUTION: FAILED -> RETRIED and a new execution later."""
+    def retry_flow(self, execution_id: str, flow: Flow) -> str | None:
+        """Flow-level `retry` with behavior CREATE_NEW_EXECUTION: FAILED -> RETRIED and a new execution, started
+        (or handed over) after the retry's interval."""
         retry = flow.retry
         if retry is None or retry.behavior.value != "CREATE_NEW_EXECUTION":
             return None
         row = execution_rows.get_execution(self.store, execution_id)
         if row is None or (retry.maxAttempts is not None and row["attempt"] >= retry.maxAttempts):
             return None
-        new_id = execution_rows.retry_execution(self.store, execution_id)
+        new_id = execution_rows.retry_execution(self.store, execution_id, self.owner)
         self.factory.carry_over(execution_id, new_id)
         delay = getattr(retry, "interval", None) or getattr(retry, "minInterval", None)
-        timer = threading.Timer(delay.total_seconds() if delay else 0.0, self.start, (new_id,))
-        timer.daemon = True
+        with self._lock:
+            if self._closing:
+                return new_id
+            timer = threading.Timer(delay.total_seconds() if delay else 0.0, self._retry_due, (new_id,))
+            timer.daemon = True
+            self._timers[new_id] = timer
         timer.start()
         return new_id
 
-    def _release_queued(self, flow_uid: str) -> None:
+    def _retry_due(self, execution_id: str) -> None:
+        with self._lock:
+            if self._timers.pop(execution_id, None) is None:
+                return  # cancelled by shutdown()
+        self.start_new(execution_id)
+
+    def release_queued(self, flow_uid: str) -> None:
         """Start the oldest queued execution of this flow (and of each trigger) that may now run."""
         for execution_id in execution_rows.oldest_queued(self.store, flow_uid):
             execution_rows.release_queued(self.store, execution_id)

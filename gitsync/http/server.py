@@ -14,6 +14,8 @@ forever. `GuardedH11Protocol` adds both on top of uvicorn's h11 protocol.
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from typing import Any
 
 import h11
@@ -21,6 +23,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gitsync.config import HttpConfig
+from gitsync.errors import OwnerConflict
 
 MAX_HEAD_BYTES = 32 * 1024
 KEEP_ALIVE_TIMEOUT = 5
@@ -80,6 +83,21 @@ class GuardedH11Protocol(H11Protocol):
         self._waiting_for = None
         if not self.transport.is_closing():
             self.transport.close()  # the client took too long: nothing more is read from it
+
+
+def bind(http: HttpConfig) -> socket.socket:
+    """The listening socket, bound before the daemon changes anything: a port in use is an `OwnerConflict`
+    that names it (uvicorn alone would log it on its thread and leave the daemon running without HTTP)."""
+    family = socket.AF_INET6 if ":" in http.host else socket.AF_INET
+    try:
+        return socket.create_server((http.host, http.port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise OwnerConflict(
+                f"http.listen {http.listen}: the port is already in use (another gitsync daemon, or another "
+                "service); stop it, or give this daemon another address with --listen HOST:PORT"
+            ) from None
+        raise OwnerConflict(f"http.listen {http.listen}: cannot listen there: {exc.strerror or exc}") from None
 
 
 def uvicorn_config(app: Any, http: HttpConfig) -> uvicorn.Config:

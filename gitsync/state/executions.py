@@ -1,6 +1,6 @@
-"""Execution rows in SQLite: creating and admitting them, their state changes, kill and resume requests,
-listing, and resolving what a crash interrupted (scheduled fires are in `gitsync.state.fires`; task runs and logs
-in `gitsync.state.task_runs`).
+"""Execution rows in SQLite: creating and admitting them, their state changes, kill and resume requests and
+listing (what a gone owner left is resolved in `gitsync.state.lost`, scheduled fires are in `gitsync.state.fires`,
+task runs and logs in `gitsync.state.task_runs`).
 
 Each function is one unit of work in one `atomic()` transaction; an execution's state change writes the commit
 status it means (the outbox row) in that same transaction.
@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gitsync.state import task_runs as task_run_rows
@@ -65,28 +65,6 @@ def list_executions(
     return rows
 
 
-def resolve_interrupted(store: Store, reason: str, now: datetime) -> list[str]:
-    """Executions left RUNNING/KILLING by a crash become FAILED with `reason` (and a failure status in the
-    outbox, same transaction). CREATED/QUEUED ones stay: they have not started and will be started later."""
-    with store.atomic() as conn:
-        rows = conn.execute(
-            f"""SELECT e.id, e.flow_uid, e.commit_sha, coalesce(e.source, f.source) AS source FROM executions e
-                LEFT JOIN flows f ON f.uid = e.flow_uid WHERE e.state IN ({sql_states(INTERRUPTED_STATES)})
-                ORDER BY e.id"""
-        ).fetchall()
-        for row in rows:
-            conn.execute(
-                "UPDATE executions SET state = 'FAILED', ended_at = ?, error = ? WHERE id = ?",
-                (iso(now), reason, row["id"]),
-            )
-            # the task runs it was in the middle of: failed with the same reason, never left RUNNING
-            task_run_rows.fail_unfinished(conn, row["id"], reason, now)
-            if row["source"] and row["commit_sha"]:  # the execution's own context, so its pending status is closed
-                context = f"gitsync/{row['flow_uid']}"
-                enqueue_status(conn, row["source"], row["commit_sha"], context, "failure", reason, None)
-    return [row["id"] for row in rows]
-
-
 # -- what an execution pins: the flow's active revision, or a given one ------------------------------------------
 
 
@@ -123,14 +101,15 @@ def create_execution(
     trigger_uid: str | None = None,
     parent: str | None = None,
     source: str | None = None,
+    owner: str | None = None,
 ) -> str:
-    """A new CREATED execution (inputs already resolved); its id."""
+    """A new CREATED execution (inputs already resolved); its id. `owner`: the process that will start it."""
     execution_id = new_execution_id()
     with store.atomic() as conn:
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
-                                       labels, trigger_vars, source, parent_execution)
-               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?)""",
+                                       labels, trigger_vars, source, parent_execution, owner)
+               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 execution_id,
                 flow_uid,
@@ -143,6 +122,7 @@ def create_execution(
                 dumps(trigger or {}),
                 source,
                 parent,
+                owner,
             ),
         )
     return execution_id
@@ -159,15 +139,27 @@ def execution_state(store: Store, execution_id: str) -> str | None:
 
 
 def admit(
-    store: Store, execution: Mapping[str, Any], limit: int | None = None, over_limit: State = State.QUEUED
+    store: Store,
+    execution: Mapping[str, Any],
+    limit: int | None = None,
+    over_limit: State = State.QUEUED,
+    owner: str | None = None,
 ) -> State | None:
-    """Trigger overlap and flow concurrency, decided and written in one transaction.
+    """Ownership, trigger overlap and flow concurrency, decided and written in one transaction.
 
-    QUEUED while an earlier execution of the same trigger is active; `over_limit` (QUEUED, CANCELLED or FAILED)
-    when `limit` executions of the flow already hold a slot; else RUNNING, and None is returned.
+    The state found, untouched, when the execution is no longer CREATED or another live owner holds it; QUEUED
+    while an earlier execution of the same trigger is active; `over_limit` (QUEUED, CANCELLED or FAILED) when
+    `limit` executions of the flow already hold a slot; else RUNNING, owned by `owner`, and None is returned.
     """
     execution_id = execution["id"]
     with store.atomic() as conn:
+        current = conn.execute(
+            """SELECT state, owner IN (SELECT id FROM owners) AND owner IS NOT ? AS taken FROM executions
+               WHERE id = ?""",
+            (owner, execution_id),
+        ).fetchone()
+        if current is None or current["state"] != State.CREATED.value or current["taken"]:
+            return State(current["state"]) if current is not None else State.CANCELLED
         if execution["trigger_uid"]:
             earlier = conn.execute(
                 f"""SELECT 1 FROM executions WHERE trigger_uid = ? AND id < ?
@@ -190,7 +182,10 @@ def admit(
                     (over_limit.value, ended, f"flow concurrency limit {limit} reached", execution_id),
                 )
                 return over_limit
-        conn.execute("UPDATE executions SET state = 'RUNNING', started_at = ? WHERE id = ?", (now_iso(), execution_id))
+        conn.execute(
+            "UPDATE executions SET state = 'RUNNING', started_at = ?, owner = ? WHERE id = ?",
+            (now_iso(), owner, execution_id),
+        )
     return None
 
 
@@ -210,12 +205,14 @@ def record_state(
     state: State,
     fields: Mapping[str, Any],
     reporting: frozenset[str] | None = None,
-) -> None:
+    owner: str | None = None,
+) -> bool:
     """The engine's state change of an execution, and when it starts or ends, its commit status: one transaction.
 
     `fields` may hold started_at/ended_at (datetimes), outputs/labels (JSON values) and error. A RUNNING state
     written after a kill was requested stays KILLING. `reporting` names the sources that post statuses (None:
-    every source).
+    every source). Nothing is written, and False returned, when `owner` no longer owns the execution (another
+    process resolved it as lost while this one could not renew its lease).
     """
     sets = ["state = CASE WHEN kill_requested = 1 AND ? = 'RUNNING' THEN 'KILLING' ELSE ? END"]
     params: list[Any] = [state.value, state.value]
@@ -230,10 +227,15 @@ def record_state(
     if fields.get("error"):
         sets.append("error = ?")
         params.append(fields["error"])
+    fence = "" if owner is None else " AND (owner IS NULL OR owner = ?)"
     with store.atomic() as conn:
-        conn.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*params, execution_id))
-        if fields.get("started_at") is not None or state.is_terminal:
+        changed = conn.execute(
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = ?{fence}",
+            (*params, execution_id, *(() if owner is None else (owner,))),
+        ).rowcount
+        if changed and (fields.get("started_at") is not None or state.is_terminal):
             _enqueue_execution_status(conn, execution_id, state, fields.get("error"), reporting)
+    return bool(changed)
 
 
 def _enqueue_execution_status(
@@ -271,18 +273,20 @@ def finish_execution(store: Store, execution_id: str, state: State, error: str |
         )
 
 
-def retry_execution(store: Store, execution_id: str) -> str:
-    """Flow-level retry: the execution becomes RETRIED and a CREATED copy (next attempt, same chain) is written."""
+def retry_execution(store: Store, execution_id: str, owner: str | None = None) -> str:
+    """Flow-level retry: the execution becomes RETRIED and a CREATED copy (next attempt, same chain), owned by
+    `owner` (the process that will start it), is written."""
     new_id = new_execution_id()
     with store.atomic() as conn:
         conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
-                                       labels, trigger_vars, source, parent_execution, original_id, attempt)
+                                       labels, trigger_vars, source, parent_execution, original_id, attempt,
+                                       owner)
                SELECT ?, flow_uid, revision, commit_sha, 'CREATED', NULL, ?, inputs, labels, trigger_vars, source,
-                      parent_execution, coalesce(original_id, id), attempt + 1
+                      parent_execution, coalesce(original_id, id), attempt + 1, ?
                FROM executions WHERE id = ?""",
-            (new_id, now_iso(), execution_id),
+            (new_id, now_iso(), owner, execution_id),
         )
     return new_id
 
@@ -301,22 +305,50 @@ def release_queued(store: Store, execution_id: str) -> None:
         conn.execute("UPDATE executions SET state = 'CREATED' WHERE id = ? AND state = 'QUEUED'", (execution_id,))
 
 
-def created_executions(store: Store) -> list[str]:
-    """Every CREATED execution, oldest first."""
-    return [row["id"] for row in store.query("SELECT id FROM executions WHERE state = 'CREATED' ORDER BY id")]
+def created_executions(store: Store, owner: str | None = None) -> list[str]:
+    """The CREATED executions nobody else will start (no owner, a gone one, or `owner`), oldest first."""
+    rows = store.query(
+        """SELECT id FROM executions WHERE state = 'CREATED'
+           AND (owner IS NULL OR owner IS ? OR owner NOT IN (SELECT id FROM owners)) ORDER BY id""",
+        (owner,),
+    )
+    return [row["id"] for row in rows]
+
+
+def hand_over(store: Store, execution_id: str, owner: str) -> bool:
+    """A CREATED execution of `owner` is left to the daemon (its owner cleared); False when it was not one."""
+    with store.atomic() as conn:
+        changed = conn.execute(
+            "UPDATE executions SET owner = NULL WHERE id = ? AND owner = ? AND state = 'CREATED'",
+            (execution_id, owner),
+        ).rowcount
+    return bool(changed)
+
+
+def owned_active(store: Store, owner: str) -> list[str]:
+    """The executions `owner` holds that have not ended, oldest first."""
+    rows = store.query(
+        f"SELECT id FROM executions WHERE owner = ? AND state IN ({sql_states(ACTIVE_STATES)}) ORDER BY id", (owner,)
+    )
+    return [row["id"] for row in rows]
 
 
 # -- kill and resume requests (written by any process, read by the one running the execution) ----------------------
 
 
-def request_kill(store: Store, execution_id: str) -> tuple[State | None, State | None]:
+def request_kill(store: Store, execution_id: str, gone: Collection[str] = ()) -> tuple[State | None, State | None]:
     """Ask for a kill: (the state found, the state written), in one transaction.
 
-    Not started (CREATED, QUEUED): KILLED now. Started: KILLING, with the request flagged for the process that
-    runs it. Nothing is written when there is no such execution (None, None) or it already ended (its state, None).
+    Not started (CREATED, QUEUED): KILLED now. Started, by an owner that is gone (named in `gone`, or its row
+    removed): KILLED now, its unfinished task runs too. Started by a live owner: KILLING, with the request flagged
+    for that process. Nothing is written when there is no such execution (None, None) or it already ended (its
+    state, None).
     """
     with store.atomic() as conn:
-        row = conn.execute("SELECT state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        row = conn.execute(
+            "SELECT state, owner, owner IN (SELECT id FROM owners) AS registered FROM executions WHERE id = ?",
+            (execution_id,),
+        ).fetchone()
         if row is None:
             return None, None
         found = State(row["state"])
@@ -327,6 +359,15 @@ def request_kill(store: Store, execution_id: str) -> tuple[State | None, State |
                 "UPDATE executions SET state = 'KILLED', ended_at = ?, error = 'killed before it started' WHERE id = ?",
                 (now_iso(), execution_id),
             )
+            return found, State.KILLED
+        if row["owner"] is not None and (not row["registered"] or row["owner"] in gone):
+            reason = "killed; the process that ran it was gone, so nothing was left running"
+            now = datetime.now(UTC)
+            conn.execute(
+                "UPDATE executions SET state = 'KILLED', ended_at = ?, error = ?, owner = NULL WHERE id = ?",
+                (iso(now), reason, execution_id),
+            )
+            task_run_rows.end_unfinished(conn, execution_id, State.KILLED, reason, now)
             return found, State.KILLED
         conn.execute("UPDATE executions SET kill_requested = 1, state = 'KILLING' WHERE id = ?", (execution_id,))
         return found, State.KILLING

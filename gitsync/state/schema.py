@@ -201,4 +201,22 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
             AND type != 'io.kestra.plugin.core.trigger.Webhook';
         """,
     ),
+    (
+        "execution owners and their leases",
+        """
+        CREATE TABLE owners (              -- the processes that run executions, each renewing its lease
+            id TEXT PRIMARY KEY,           -- kind:host:pid:token
+            kind TEXT NOT NULL,            -- daemon | cli
+            host TEXT NOT NULL,            -- the host name, for messages
+            machine TEXT NOT NULL,         -- host and pid namespace: where `pid` can be checked
+            pid INTEGER NOT NULL,
+            label TEXT NOT NULL,           -- what the process is, for messages ("gitsync run acme.etl")
+            started_at TEXT NOT NULL,
+            renewed_at REAL NOT NULL,      -- unix time of the last heartbeat
+            lease REAL NOT NULL            -- seconds after renewed_at the owner counts as gone
+        );
+        ALTER TABLE executions ADD COLUMN owner TEXT;  -- owners.id of the process that runs it (NULL: nobody yet)
+        CREATE INDEX executions_owner ON executions(owner);
+        """,
+    ),
 ]

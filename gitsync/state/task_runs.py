@@ -14,7 +14,7 @@ from typing import Any
 
 from gitsync.state.database import Store, dumps, iso, loads
 from runner.engine.records import LogLine, TaskRunRecord
-from runner.states import ACTIVE_STATES
+from runner.states import ACTIVE_STATES, State
 
 TaskRunRow = tuple[Any, ...]
 LogRow = tuple[Any, ...]
@@ -62,12 +62,12 @@ def write(store: Store, task_runs: Sequence[TaskRunRow], logs: Sequence[LogRow])
             conn.executemany(_INSERT_LOG, logs)
 
 
-def fail_unfinished(conn: sqlite3.Connection, execution_id: str, reason: str, now: datetime) -> None:
-    """Inside the caller's transaction: the execution's task runs that had not ended become FAILED with `reason`."""
+def end_unfinished(conn: sqlite3.Connection, execution_id: str, state: State, reason: str, now: datetime) -> None:
+    """Inside the caller's transaction: the execution's task runs that had not ended get `state` and `reason`."""
     conn.execute(
-        f"""UPDATE task_runs SET state = 'FAILED', ended_at = ?, error = ?
+        f"""UPDATE task_runs SET state = ?, ended_at = ?, error = ?
             WHERE execution_id = ? AND state IN ({_UNFINISHED})""",
-        (iso(now), reason, execution_id),
+        (state.value, iso(now), reason, execution_id),
     )
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import process_groups
 from runner.api import RunContext, TaskKilled
 
 MAX_LOGGED_LINES = 10_000
@@ -236,12 +237,14 @@ def run_process(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    process_groups.track(proc.pid)
     try:
         reason = _pump(proc, sink, ctx, timeout, grace_seconds)
     finally:
         if proc.poll() is None:
             _stop_group(proc, 0)
         _signal_group(proc.pid, signal.SIGKILL)  # leftovers of a process that ended by itself
+        process_groups.untrack(proc.pid)
     if reason is not None:
         if on_kill is not None:
             on_kill()
