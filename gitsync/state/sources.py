@@ -13,6 +13,12 @@ def applied_commit(store: Store, source: str) -> str | None:
     return row["applied_commit"] if row else None
 
 
+def applied_commit_now(conn: sqlite3.Connection, source: str) -> str | None:
+    """`applied_commit`, read inside the caller's transaction: what an apply compares and sets."""
+    row = conn.execute("SELECT applied_commit FROM sources WHERE name = ?", (source,)).fetchone()
+    return row["applied_commit"] if row else None
+
+
 def applied_path(store: Store, source: str) -> str | None:
     """The folder the source's applied commit was read from (None before its first apply)."""
     row = store.query_one("SELECT path FROM sources WHERE name = ?", (source,))

@@ -188,6 +188,9 @@ def _apply(
     author, message = _commit_info(fetched)
     applied_at = now_iso()
     with store.atomic() as conn:
+        current = sources.applied_commit_now(conn, source.name)
+        if current != previous:  # another process (the daemon, `gitsync sync`) applied a commit while this planned
+            return _superseded(conn, source, fetched, current, public_url)
         sources.upsert_source(
             conn,
             source.name,
@@ -221,6 +224,24 @@ def _apply(
         _status(conn, source, fetched.commit, "success", summary, public_url)
     log.info("%s: applied %s: %s", source.name, fetched.commit[:12], summary)
     return SyncResult(source.name, "applied", fetched.commit, previous, plan, summary, [], warnings, sync_id)
+
+
+def _superseded(
+    conn: Any, source: SourceConfig, fetched: FetchResult, current: str | None, public_url: str | None
+) -> SyncResult:
+    """Compare-and-set lost: nothing is applied (the same commit twice, or an older one over a newer one); the
+    `pending` status this sync queued is closed, and the next sync plans from what is applied now."""
+    if current == fetched.commit:
+        summary = "no changes: another gitsync process applied this commit while this sync was planning it"
+        _status(conn, source, fetched.commit, "success", "applied (by another gitsync process)", public_url)
+    else:
+        summary = (
+            f"not applied: another gitsync process applied {str(current)[:12]} while this sync was planning "
+            f"{fetched.commit[:12]}; the next sync plans from {str(current)[:12]}"
+        )
+        _status(conn, source, fetched.commit, "error", summary, public_url)
+    log.warning("%s: %s", source.name, summary)
+    return SyncResult(source.name, "unchanged", current, current, summary=summary)
 
 
 def _revision_row(
