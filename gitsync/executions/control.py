@@ -24,8 +24,10 @@ POLL = 0.2
 class ControlRequests:
     """Cancel events of the executions this process runs, and the kill/resume requests from any process."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, owner: str | None = None) -> None:
         self.store = store
+        self.owner = owner
+        """This process's owner id: an execution another process resolved (no longer ours) is stopped too."""
         self._cancel: dict[str, threading.Event] = {}
         self._watched: dict[str, threading.Event] = {}
         self._watcher: threading.Thread | None = None
@@ -110,6 +112,6 @@ class ControlRequests:
                     self._watcher = None
                     return
                 watched = dict(self._watched)
-            for execution_id in execution_rows.kill_requested(self.store, list(watched)):
+            for execution_id in execution_rows.kill_requested(self.store, list(watched), self.owner):
                 watched[execution_id].set()
                 self.unwatch(execution_id)

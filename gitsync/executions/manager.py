@@ -116,7 +116,7 @@ class RunManager:
         self.kv = services.kv
         self.executor = services.executor
         self.factory = ExecutionFactory(store, self.registry, self.renderer, owner)
-        self.control = ControlRequests(store)
+        self.control = ControlRequests(store, owner)
         self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
         self.recorder.on_disowned = self.control.cancel
         self.coordinator = ExecutionCoordinator(self.factory, self, self.control)

@@ -227,7 +227,7 @@ def record_state(
     if fields.get("error"):
         sets.append("error = ?")
         params.append(fields["error"])
-    fence = "" if owner is None else " AND (owner IS NULL OR owner = ?)"
+    fence = "" if owner is None else " AND owner = ?"
     with store.atomic() as conn:
         changed = conn.execute(
             f"UPDATE executions SET {', '.join(sets)} WHERE id = ?{fence}",
@@ -388,11 +388,17 @@ def request_resume(store: Store, execution_id: str, inputs: dict[str, Any]) -> S
         return found
 
 
-def kill_requested(store: Store, execution_ids: Sequence[str]) -> list[str]:
-    """Those of the executions whose kill was requested, or whose row is gone (one query per 500 ids)."""
-    rows = query_in(store, "SELECT id, kill_requested FROM executions WHERE id IN ({ids})", execution_ids)
-    found = {row["id"]: row["kill_requested"] for row in rows}
-    return [execution_id for execution_id in execution_ids if found.get(execution_id, 1)]
+def kill_requested(store: Store, execution_ids: Sequence[str], owner: str | None = None) -> list[str]:
+    """Those of the executions to stop: their kill was requested, their row is gone, or (with `owner`) another
+    process resolved them (they are no longer `owner`'s). One query per 500 ids."""
+    rows = query_in(store, "SELECT id, kill_requested, owner FROM executions WHERE id IN ({ids})", execution_ids)
+    found = {row["id"]: row for row in rows}
+    stop = []
+    for execution_id in execution_ids:
+        row = found.get(execution_id)
+        if row is None or row["kill_requested"] or (owner is not None and row["owner"] != owner):
+            stop.append(execution_id)
+    return stop
 
 
 def take_resume(store: Store, execution_id: str) -> tuple[bool, dict[str, Any] | None]:
