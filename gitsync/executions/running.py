@@ -121,7 +121,9 @@ class ExecutionRunner:
     def start_pending(self) -> list[str]:
         """Start every CREATED execution no other live process will start (fires recorded while no runner was
         there, executions handed over by `gitsync run`, those of an owner that is gone)."""
-        ids = [i for i in execution_rows.created_executions(self.store, self.owner) if i not in self._threads]
+        with self._lock:
+            here = {*self._threads, *self._timers}  # running, or waiting for their retry's interval
+        ids = [i for i in execution_rows.created_executions(self.store, self.owner) if i not in here]
         for execution_id in ids:
             self.start(execution_id)
         return ids
