@@ -79,7 +79,7 @@ def compute_plan(
         base_tree = gitread.folder_tree(repo, base, folder) if base is not None else None
         head_tree = gitread.folder_tree(repo, head, folder)
         changes = gitread.diff_trees(repo, base_tree, head_tree, folder)
-        applied = _load_base(repo, changes, registry)
+        applied, base_problems = _load_base(repo, changes, registry)
         loaded = load_flow_sources(
             ((c.new_path, gitread.read_blob(repo, c.new_blob)) for c in changes if c.new_path and c.new_blob),
             registry,
@@ -104,6 +104,7 @@ def compute_plan(
             desired=desired,
             now=now or datetime.now(UTC),
             problems=loaded.all_problems,
+            base_problems=base_problems,
             unreadable=unreadable,
             seen=seen,
             folder=folder,
@@ -122,11 +123,15 @@ def _folder_notes(folder: str, base_tree: ObjectID | None, head_tree: ObjectID |
     return []
 
 
-def _load_base(repo: Repo, changes: list[FileChange], registry: Registry) -> dict[str, FlowVersion]:
-    """The flows that touched base files held (validated without the prefix rule: base is what is applied)."""
+def _load_base(
+    repo: Repo, changes: list[FileChange], registry: Registry
+) -> tuple[dict[str, FlowVersion], list[Problem]]:
+    """The flows that touched base files held (validated without the prefix rule: base is what is applied), and
+    the errors of those that do not load (a base that was never valid, or no longer is with these plugins)."""
     items = [(c.old_path, c.old_blob) for c in changes if c.old_path and c.old_blob]
     files = [load_flow_source(path, gitread.read_blob(repo, blob), registry) for path, blob in items]
-    return _versions(files, dict(items))
+    errors = [p for f in files if f.flow is None for p in f.problems if p.severity == "error"]
+    return _versions(files, dict(items)), errors
 
 
 def _versions(files: Iterable[LoadedFile], blobs: Mapping[str, str]) -> dict[str, FlowVersion]:

@@ -115,6 +115,8 @@ class FlowPlan:
     formatting_only: bool = False
     restores: str | None = None
     """Full sha of the earlier commit on base's history whose version of this flow head brings back."""
+    invalid_at_base: bool = False
+    """Head's file did not load at base, so the flow is shown as added without a comparison."""
     tasks: tuple[TaskChange, ...] = ()
     properties: tuple[PropertyChange, ...] = ()
 
@@ -131,6 +133,7 @@ class FlowPlan:
             "moved": self.moved,
             "formatting_only": self.formatting_only,
             "restores": self.restores,
+            "invalid_at_base": self.invalid_at_base,
             "tasks": {kind: [t.as_dict() for t in self.tasks if t.change == kind] for kind in ITEM_CHANGE_KINDS},
             "properties": [p.as_dict() for p in self.properties],
         }
@@ -149,6 +152,8 @@ class Plan:
     namespace_prefix: str | None = None
     unrelated_histories: bool = False
     problems: tuple[Problem, ...] = ()
+    base_problems: tuple[Problem, ...] = ()
+    """Errors of the base files the change touches that did not load; they do not make the plan invalid."""
     flows: tuple[FlowPlan, ...] = ()
     triggers: tuple[TriggerPlan, ...] = ()
     notes: tuple[str, ...] = ()
@@ -190,6 +195,7 @@ class Plan:
             "generated_at": self.now.isoformat(),
             "errors": [_problem_dict(p) for p in self.errors],
             "warnings": [_problem_dict(p) for p in self.warnings],
+            "base_errors": [_problem_dict(p) for p in self.base_problems],
             "flows": {kind: self.flow_uids(kind) for kind in FLOW_CHANGE_KINDS},
             "triggers": {kind: self.trigger_uids(kind) for kind in ITEM_CHANGE_KINDS},
             "flow_changes": [f.as_dict() for f in self.flows],
@@ -223,6 +229,8 @@ class PlanInput:
     desired: Mapping[str, FlowVersion]
     now: datetime
     problems: Sequence[Problem] = ()
+    base_problems: Sequence[Problem] = ()
+    """Errors of touched base files that did not load: their flows are absent from `applied`."""
     unreadable: Collection[str] = ()
     """Head paths that did not load: the base flows they held are neither removed nor changed (unknown)."""
     seen: Mapping[str, str] = field(default_factory=dict)
@@ -238,15 +246,20 @@ class PlanInput:
 def build_plan(given: PlanInput) -> Plan:
     flows: list[FlowPlan] = []
     triggers: list[TriggerPlan] = []
+    invalid_at_base = {p.path for p in given.base_problems}
     for uid in sorted(set(given.applied) | set(given.desired)):
         old, new = given.applied.get(uid), given.desired.get(uid)
         if new is None and old is not None and old.path in given.unreadable:
             continue
         flow_plan = _flow_plan(old, new, given.seen)
         if flow_plan is not None:
+            if old is None and flow_plan.path in invalid_at_base:
+                flow_plan = replace(flow_plan, invalid_at_base=True)
             flows.append(flow_plan)
             triggers.extend(_trigger_plans(old, new, given.now, given.default_timezone))
     notes = list(given.notes)
+    if given.base_problems:
+        notes.append(_invalid_base_note(given.base, given.base_problems))
     if given.unrelated_histories:
         notes.append("unrelated histories: base and head share no commit (a force-push?); compared as trees")
     return Plan(
@@ -256,10 +269,25 @@ def build_plan(given: PlanInput) -> Plan:
         folder=given.folder,
         namespace_prefix=given.namespace_prefix,
         unrelated_histories=given.unrelated_histories,
-        problems=tuple(sorted(given.problems, key=lambda p: (p.path, p.line or 0, p.column or 0, p.message))),
+        problems=_sorted(given.problems),
+        base_problems=_sorted(given.base_problems),
         flows=tuple(flows),
         triggers=tuple(sorted(triggers, key=lambda t: t.uid)),
         notes=tuple(notes),
+    )
+
+
+def _sorted(problems: Sequence[Problem]) -> tuple[Problem, ...]:
+    return tuple(sorted(problems, key=lambda p: (p.path, p.line or 0, p.column or 0, p.message)))
+
+
+def _invalid_base_note(base: str, problems: Sequence[Problem]) -> str:
+    """What a base file that does not load means for the plan (its flows are unknown, so nothing is compared)."""
+    files = ", ".join(sorted({p.path for p in problems}))
+    return (
+        f"base {base[:7]} is invalid: {len(problems)} error(s) in {files}. The flows of these files cannot be "
+        "read at base, so they are not compared: each flow head defines in them is shown as added, and a flow "
+        "they no longer define is not shown as removed"
     )
 
 
