@@ -120,8 +120,12 @@ def _sync_one(store: Store, settings: Settings, registry: Registry, source: Sour
         print(header + (f": {result.summary}" if result.summary else ""))
         for warning in result.warnings:
             print(f"  warning: {warning}")
-        if result.outcome == "applied" and result.plan is not None and not result.plan.empty:
-            print(render_text(result.plan).rstrip())
+        plan = result.plan
+        if result.outcome == "applied" and plan is not None and (not plan.empty or plan.notes):
+            print(render_text(plan).rstrip())
+        elif plan is not None:  # not applied: the errors say why; a note says what the plan was made from
+            for note in plan.notes:
+                print(f"  note: {note}")
         for error in result.errors:
             print(f"  {error}")
     return result
@@ -187,10 +191,10 @@ def _sync_summary(row: dict[str, Any]) -> str:
         if len(errors) > 1:
             return f"{_shorten(first)} (+{len(errors) - 1} more: {more})"
         return first if len(first) <= _CELL else f"{_shorten(first)} (in full: {more})"
-    summary = _shorten(str(row["summary"] or "").replace("\n", " "))
+    summary = str(row["summary"] or "").replace("\n", " ")
     if warnings:
-        summary += f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''}: {more})"
-    return summary or "-"
+        return f"{_shorten(summary)} ({len(warnings)} warning{'s' if len(warnings) > 1 else ''}: {more})"
+    return summary if len(summary) <= _CELL else f"{_shorten(summary)} (in full: {more})"
 
 
 def _show_sync(args: argparse.Namespace) -> int:
