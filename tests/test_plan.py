@@ -17,7 +17,8 @@ import pytest
 from gitsync.cli.plan import add_plan_arguments, run_plan
 from gitsync.flows.loader import Problem, load_flow_source
 from gitsync.sync import compute as plan_cmd
-from gitsync.sync.plan import FlowPlan, FlowVersion, Plan, PlanInput, PropertyChange, build_plan, diff_values
+from gitsync.sync.diff import PropertyChange, diff_values
+from gitsync.sync.plan import FlowPlan, FlowVersion, Plan, PlanInput, build_plan
 from gitsync.sync.render import render_markdown, render_text
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

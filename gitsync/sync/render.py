@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitsync.flows.loader import Problem
-from gitsync.sync.plan import FLOW_CHANGE_KINDS, ITEM_CHANGE_KINDS, FlowPlan, Plan, PropertyChange, TriggerPlan
+from gitsync.sync.diff import PropertyChange
+from gitsync.sync.plan import FLOW_CHANGE_KINDS, ITEM_CHANGE_KINDS, FlowPlan, Plan, TriggerPlan
 
 MARKDOWN_LIMIT = 65_536
 """GitHub refuses comments longer than this many characters."""
