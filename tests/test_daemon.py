@@ -93,6 +93,20 @@ def test_a_local_commit_is_applied_by_the_watcher(tmp_path: Path) -> None:
         assert [s["commit_sha"] for s in syncs] == [first, second]
 
 
+def test_a_source_without_a_branch_says_once_which_branch_it_follows(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    repo.commit({"flows/hello.yaml": flow("hello")})
+    source = {k: v for k, v in local_source(repo).items() if k != "branch"}
+    with running_daemon(tmp_path / "daemon", [source]) as daemon:
+        daemon.wait_for(lambda: daemon.flow_uids() == {"acme.demo.hello"}, "the first commit at start-up")
+        for name in ("one", "two"):
+            repo.commit({f"flows/{name}.yaml": flow(name)})
+            daemon.wait_for(lambda name=name: f"acme.demo.{name}" in daemon.flow_uids(), f"the commit adding {name}")
+        assert len(daemon.query("SELECT id FROM syncs WHERE outcome = 'applied'")) == 3
+    log = daemon.log_path.read_text(encoding="utf-8")
+    assert log.count("no branch configured; using the remote's default branch 'main'") == 1, log
+
+
 # -- a remote over smart HTTP: webhooks, the sync API, health -------------------------------------------------
 
 

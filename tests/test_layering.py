@@ -3,8 +3,9 @@
 - `runner` never imports `gitsync` or `plugins`; `plugins` never imports `gitsync`.
 - Only the state package (`gitsync/state/`) holds SQL or opens SQLite. The exception is `plugins/jdbc/`, whose
   tasks run the flow author's own SQL on the author's own database (never gitsync's state).
-- The pure cores import no I/O: the plan (`gitsync.sync.plan`), the fire decisions (`gitsync.schedule.firing`),
-  webhook parsing (`gitsync.hosts.webhooks`) and the flow model/validation (`runner.flow`, `runner.validate`).
+- The pure cores import no I/O: the plan (`gitsync.sync.plan`, `gitsync.sync.diff`), the fire decisions
+  (`gitsync.schedule.firing`), webhook parsing (`gitsync.hosts.webhooks`) and the flow model/validation
+  (`runner.flow`, `runner.validate`).
 - Nothing below the command line imports it, and only the composition root builds the daemon.
 - No class is over 250 lines; a module over 500 lines says in its docstring that it is so on purpose, and why.
 - There are no import cycles among the project's modules (imports inside functions count; `TYPE_CHECKING`
@@ -32,7 +33,14 @@ SQL = re.compile(
 STATE = "gitsync.state"
 JDBC = "plugins.jdbc"
 IO_MODULES = ("sqlite3", "sqlite_utils", "httpx", "dulwich", "subprocess", "socket", "gitsync.state", "gitsync.git")
-PURE = ("gitsync.sync.plan", "gitsync.schedule.firing", "gitsync.hosts.webhooks", "runner.flow", "runner.validate")
+PURE = (
+    "gitsync.sync.plan",
+    "gitsync.sync.diff",
+    "gitsync.schedule.firing",
+    "gitsync.hosts.webhooks",
+    "runner.flow",
+    "runner.validate",
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import pytest
 from gitsync.cli.plan import add_plan_arguments, run_plan
 from gitsync.flows.loader import Problem, load_flow_source
 from gitsync.sync import compute as plan_cmd
-from gitsync.sync.plan import FlowPlan, FlowVersion, Plan, PlanInput, PropertyChange, build_plan, diff_values
+from gitsync.sync.diff import PropertyChange, diff_values
+from gitsync.sync.plan import FlowPlan, FlowVersion, Plan, PlanInput, build_plan
 from gitsync.sync.render import render_markdown, render_text
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -211,6 +212,7 @@ def test_rename_is_a_move_not_remove_and_add(repo: Repo) -> None:
         "moved": True,
         "formatting_only": False,
         "restores": None,
+        "invalid_at_base": False,
         "tasks": None,
         "properties": [],
     }
@@ -333,6 +335,40 @@ def test_invalid_head_exits_1_with_file_and_line(repo: Repo) -> None:
     assert code == 1 and "flows/hello.yaml:6:5: flow 'demo.hello': tasks[0].mesage: unknown property" in text
     _, markdown = plan_cli(repo, base, head, fmt="markdown")
     assert "❌ head is invalid" in markdown and "`flows/hello.yaml:6:5`" in markdown
+
+
+def test_a_base_that_does_not_load_is_said_and_its_flows_are_not_compared(repo: Repo) -> None:
+    """Base broke two flows; head fixes one (back to its first version) and deletes the other."""
+    first = repo.commit({"demo/hello.yaml": flow("hello"), "demo/gone.yaml": flow("gone"), "demo/ok.yaml": flow("ok")})
+    broken = {name: flow(name).replace("message:", "mesage:") for name in ("hello", "gone")}
+    base = repo.commit({f"demo/{name}.yaml": text for name, text in broken.items()})
+    head = repo.commit({"demo/hello.yaml": flow("hello"), "demo/gone.yaml": None})
+    code, data = plan_cli(repo, base, head)
+    assert code == 0 and data["valid"] is True and data["errors"] == []
+    assert [(e["file"], e["line"]) for e in data["base_errors"]] == [("demo/gone.yaml", 6), ("demo/hello.yaml", 6)]
+    assert data["flows"]["added"] == ["demo.hello"] and data["flows"]["removed"] == []
+    (change,) = data["flow_changes"]
+    assert (change["change"], change["invalid_at_base"], change["restores"]) == ("added", True, first)
+    (note,) = data["notes"]
+    assert note == (
+        f"base {base[:7]} is invalid: 2 error(s) in demo/gone.yaml, demo/hello.yaml. The flows of these files "
+        "cannot be read at base, so they are not compared: each flow head defines in them is shown as added, and "
+        "a flow they no longer define is not shown as removed"
+    )
+
+    _, text = plan_cli(repo, base, head, fmt="text")
+    assert f"note: {note}" in text
+    assert "+ flow demo.hello (demo/hello.yaml): invalid at base, not compared" in text
+    assert f"restores the version of commit {first[:7]}" in text
+    assert "errors at base (not head's: they only limit what is compared):" in text
+    assert "  demo/gone.yaml:6:5: flow 'demo.gone': tasks[0].mesage: unknown property" in text
+
+    _, markdown = plan_cli(repo, base, head, fmt="markdown")
+    assert f"> **Note:** {note}" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| 🆕 added | `demo.hello`"))
+    assert row.endswith(f"| invalid at base, not compared; restores the version of commit `{first[:7]}` |"), row
+    assert "<details><summary>2 error(s) at base</summary>" in markdown
+    assert "- `demo/gone.yaml:6:5` (tasks[0].mesage): unknown property" in markdown
 
 
 def test_invalid_yaml_in_head(repo: Repo) -> None:
@@ -533,6 +569,7 @@ def test_build_plan_revert_and_problems() -> None:
         "generated_at",
         "errors",
         "warnings",
+        "base_errors",
         "flows",
         "triggers",
         "flow_changes",

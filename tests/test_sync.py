@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import installed
 import pytest
 from gitservers import GitRepo, closed_port_url, git_daemon, http_git_server
+from runtime import gitsync_cli
 
 from gitsync import state
 from gitsync.config import SourceConfig
@@ -190,7 +193,8 @@ def test_a_commit_removing_every_flow_is_refused_unless_allowed(env: Env) -> Non
 def test_wrong_path_cannot_wipe_production(env: Env) -> None:
     env.push({"flows/hello.yaml": flow("hello")})
     env.sync()
-    assert env.sync(path="flow").outcome == "unchanged"  # same commit: nothing to do
+    same_commit = env.sync(path="flow")  # a changed path is planned again, even on the same commit
+    assert same_commit.outcome == "refused" and "is path 'flow' right?" in same_commit.errors[0]
     env.push({"README.md": "docs"})
     result = env.sync(path="flow")
     assert result.outcome == "refused"
@@ -291,3 +295,84 @@ def test_a_trigger_with_the_legacy_schedule_type_is_stored_canonical_and_fires(e
     assert (trigger["type"], trigger["cron"]) == (SCHEDULE_TYPE, "* * * * *")
     assert [t["uid"] for t in fires.schedule_triggers(env.store)] == ["acme.demo.tick/tick"]
     assert fires.fire_due(env.store, datetime.now(UTC) + timedelta(minutes=3))
+
+
+# -- a source whose settings change on the same commit (`gitsync sync` as a user runs it) -------------------------
+
+
+class LocalSource:
+    """A local work repository synced with `gitsync sync --repo DIR` into one state file."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.repo = GitRepo(tmp / "work")
+        self.state = (str(tmp / "state.db"), str(tmp / "data"))
+
+    def sync(self, path: str, prefix: str) -> subprocess.CompletedProcess[str]:
+        args = ("sync", "--repo", str(self.repo.path), "--name", "main", "--path", path, "--namespace-prefix", prefix)
+        return gitsync_cli(self.state, *args)
+
+    def read(self, command: str) -> list[dict]:
+        done = gitsync_cli(self.state, command, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def flow_uids(self) -> set[str]:
+        return {row["uid"] for row in self.read("flows")}
+
+
+def test_a_changed_path_on_the_same_commit_is_planned_again_and_retires_the_flows_left_outside(
+    tmp_path: Path,
+) -> None:
+    local = LocalSource(tmp_path)
+    commit = local.repo.commit(
+        {
+            "flows/analytics/report.yaml": flow("report", namespace="acme.analytics"),
+            "flows/ops/backup.yaml": flow("backup", namespace="acme.ops", cron="0 3 * * *"),
+        }
+    )
+    assert local.sync("flows", "acme").returncode == 0
+    assert local.flow_uids() == {"acme.analytics.report", "acme.ops.backup"}
+
+    done = local.sync("flows/analytics", "acme.analytics")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"main: applied {commit[:12]}" in done.stdout
+    assert (
+        "note: source settings changed: path flows → flows/analytics, namespace_prefix acme → acme.analytics; "
+        "every flow of the commit is compared again"
+    ) in done.stdout
+    assert "- flow acme.ops.backup (flows/ops/backup.yaml)" in done.stdout
+    assert "acme.analytics.report" not in done.stdout  # the same file at the same commit: unchanged
+    assert local.flow_uids() == {"acme.analytics.report"}
+    assert local.read("triggers") == []
+    (newest, *_) = local.read("syncs")
+    assert newest["summary"].endswith(
+        "(source settings changed: path flows → flows/analytics, namespace_prefix acme → acme.analytics)"
+    )
+
+    again = local.sync("flows/analytics", "acme.analytics")
+    assert again.returncode == 0 and again.stdout.startswith(f"main: unchanged {commit[:12]}: no changes")
+
+
+def test_a_narrowed_prefix_on_the_same_commit_is_checked_again(tmp_path: Path) -> None:
+    local = LocalSource(tmp_path)
+    local.repo.commit(
+        {
+            "flows/report.yaml": flow("report", namespace="acme.analytics"),
+            "flows/backup.yaml": flow("backup", namespace="acme.ops"),
+        }
+    )
+    assert local.sync("flows", "acme").returncode == 0
+
+    done = local.sync("flows", "acme.analytics")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "main: invalid" in done.stdout
+    assert "note: source settings changed: namespace_prefix acme → acme.analytics" in done.stdout
+    assert "flows/backup.yaml" in done.stdout and "outside this source's prefix 'acme.analytics'" in done.stdout
+    assert local.flow_uids() == {"acme.analytics.report", "acme.ops.backup"}  # invalid: nothing is applied
+    listing = gitsync_cli(local.state, "syncs").stdout.splitlines()
+    assert listing[1].endswith("(in full: gitsync syncs 2)"), listing  # the one error is longer than its cell
+
+    fixed = local.repo.commit({"flows/backup.yaml": None})
+    done = local.sync("flows", "acme.analytics")
+    assert done.returncode == 0 and f"main: applied {fixed[:12]}" in done.stdout, done.stdout
+    assert local.flow_uids() == {"acme.analytics.report"}

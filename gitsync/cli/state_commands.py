@@ -6,21 +6,26 @@ Every command that reads or writes state takes `--db FILE` or `--config FILE` (D
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gitsync.compose import load_registry, open_store
 from gitsync.config import Settings, SourceConfig, load_settings, source_name_from_repo
-from gitsync.errors import ConfigError, GitSyncError
+from gitsync.errors import ConfigError, GitSyncError, UsageError
+from gitsync.flows.loader import Problem, Severity
 from gitsync.state import flows, syncs, triggers
 from gitsync.state.database import Store
 from gitsync.sync.apply import SyncResult, sync_source
 from gitsync.sync.render import render_text
 from runner.cron import CronError, parse_cron, parse_timezone
 from runner.registry import Registry
+
+T = TypeVar("T")
 
 
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,8 +120,12 @@ def _sync_one(store: Store, settings: Settings, registry: Registry, source: Sour
         print(header + (f": {result.summary}" if result.summary else ""))
         for warning in result.warnings:
             print(f"  warning: {warning}")
-        if result.outcome == "applied" and result.plan is not None and not result.plan.empty:
-            print(render_text(result.plan).rstrip())
+        plan = result.plan
+        if result.outcome == "applied" and plan is not None and (not plan.empty or plan.notes):
+            print(render_text(plan).rstrip())
+        elif plan is not None:  # not applied: the errors say why; a note says what the plan was made from
+            for note in plan.notes:
+                print(f"  note: {note}")
         for error in result.errors:
             print(f"  {error}")
     return result
@@ -146,18 +155,84 @@ def run_flows(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
+    """An unknown flow is a usage error (exit 2): the message names it and a close uid, if there is one."""
     rows = _read(args, lambda store: flows.history(store, args.uid))
-    if not rows and args.format == "text":
-        print(f"no flow {args.uid!r} in the state", file=sys.stderr)
-        return 1
+    if not rows:
+        known = _read(args, flows.known_uids)
+        raise UsageError(f"no flow {args.uid!r} in the state.{_did_you_mean(args.uid, known)} {_LIST_FLOWS}")
     for row in rows:
         row["deleted"] = bool(row["deleted"])
     return _print(args, rows, ["revision", "commit", "author", "applied_at", "message", "deleted"])
 
 
+_LIST_FLOWS = "`gitsync flows` lists the flows, each as NAMESPACE.ID."
+
+
+def _did_you_mean(wanted: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.75)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 def run_syncs(args: argparse.Namespace) -> int:
+    """The syncs, newest first; `gitsync syncs ID` shows one with every error and warning in full."""
+    if args.id is not None:
+        return _show_sync(args)
     rows = _read(args, lambda store: syncs.list_syncs(store, args.limit))
-    return _print(args, rows, ["id", "source", "commit", "outcome", "started_at", "summary"])
+    columns = ["id", "source", "commit", "outcome", "started_at", "summary"]
+    return _print(args, rows, columns, shown={"summary": _sync_summary})
+
+
+def _sync_summary(row: dict[str, Any]) -> str:
+    """The summary cell: the first error (shortened), and the command that shows the rest."""
+    errors, warnings = row["errors"], row["warnings"]
+    more = f"gitsync syncs {row['id']}"
+    if errors:
+        first = _error_text(errors[0])
+        if len(errors) > 1:
+            return f"{_shorten(first)} (+{len(errors) - 1} more: {more})"
+        return first if len(first) <= _CELL else f"{_shorten(first)} (in full: {more})"
+    summary = str(row["summary"] or "").replace("\n", " ")
+    if warnings:
+        return f"{_shorten(summary)} ({len(warnings)} warning{'s' if len(warnings) > 1 else ''}: {more})"
+    return summary if len(summary) <= _CELL else f"{_shorten(summary)} (in full: {more})"
+
+
+def _show_sync(args: argparse.Namespace) -> int:
+    row = _read(args, lambda store: [r for r in [syncs.get_sync(store, args.id)] if r is not None])
+    if not row:
+        raise UsageError(f"no sync {args.id} in the state; `gitsync syncs` lists them, newest first")
+    sync = row[0]
+    if args.format == "json":
+        print(json.dumps(sync, indent=2, default=str))
+        return 0
+    print(f"sync {sync['id']}")
+    for key in ("source", "outcome", "commit", "previous_commit", "started_at", "ended_at", "summary"):
+        print(f"{key}: {sync[key] if sync[key] not in (None, '') else '-'}")
+    for name in ("errors", "warnings"):
+        items = sync[name]
+        if items:
+            print(f"{name} ({len(items)}):")
+            print("\n".join(f"  {_error_text(item)}" for item in items))
+    return 0
+
+
+def _error_text(error: Any) -> str:
+    """A stored error or warning as `file:line:column: …` when it is located, else its message."""
+    if not isinstance(error, dict):
+        return str(error)
+    if error.get("file"):
+        severity: Severity = "warning" if error.get("severity") == "warning" else "error"
+        problem = Problem(
+            error["file"],
+            error.get("line"),
+            error.get("column"),
+            str(error.get("message", "")),
+            severity,
+            error.get("flow"),
+            error.get("where") or "",
+        )
+        return problem.format()
+    return str(error.get("message", error))
 
 
 def run_triggers(args: argparse.Namespace) -> int:
@@ -180,7 +255,7 @@ def _next_fire(row: dict[str, Any], now: datetime) -> str | None:
     return fire.isoformat() if fire else None
 
 
-def _read(args: argparse.Namespace, query: Any) -> list[dict[str, Any]]:
+def _read(args: argparse.Namespace, query: Callable[[Store], Iterable[T]]) -> list[T]:
     settings = settings_from_args(args)
     if settings.db != ":memory:" and not Path(settings.db).exists():
         raise GitSyncError(f"no state database at {settings.db} (run `gitsync sync` first, or pass --db)")
@@ -191,14 +266,21 @@ def _read(args: argparse.Namespace, query: Any) -> list[dict[str, Any]]:
         store.close()
 
 
-def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> int:
+def _print(
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    shown: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+) -> int:
+    """The rows as JSON or a table; a column in `shown` is written by its function (not cut to a cell's width)."""
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return 0
     if not rows:
         print("(none)")
         return 0
-    table = [[_cell(row.get(c)) for c in columns] for row in rows]
+    shown = shown or {}
+    table = [[shown[c](row) if c in shown else _cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for line in table:
@@ -214,4 +296,12 @@ def _cell(value: Any) -> str:
     text = str(value).replace("\n", " ")
     if len(text) == 40 and all(c in "0123456789abcdef" for c in text):
         return text[:12]
-    return text if len(text) <= 60 else text[:59] + "…"
+    return _shorten(text)
+
+
+_CELL = 60
+"""The widest a table cell is before it is cut (with …)."""
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _CELL else text[: _CELL - 1] + "…"

@@ -21,7 +21,12 @@ COLUMNS = ["commit", "context", "state", "outcome", "attempts", "sent_at", "desc
 def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from gitsync.cli.state_commands import add_state_arguments
 
-    parser = subparsers.add_parser("statuses", help="commit statuses: posted, pending and given up, and why")
+    parser = subparsers.add_parser(
+        "statuses",
+        help="commit statuses: posted, pending and given up, and why",
+        description="List the commit statuses gitsync posts to the git host (newest first): the ones sent, the "
+        "ones waiting or being retried, and the ones given up, with the host's last error.",
+    )
     add_state_arguments(parser)
     parser.add_argument("--commit", help="only this commit (a full SHA or a prefix)")
     parser.add_argument("--limit", type=int, default=200, help="newest N rows (default 200)")

@@ -175,8 +175,21 @@ def _default_branch(remote: Remote, refs: Mapping[Ref, ObjectID], symrefs: Mappi
             raise FetchError(f"{remote.display}: cannot tell the default branch (no HEAD); set the source's branch")
         target = at_head[0]
     branch = target[len(_HEADS) :].decode()
-    log.info("%s: no branch configured; using the remote's default branch %r", remote.display, branch)
+    _say_default_branch(remote.display, branch)
     return branch
+
+
+_told_branches: set[tuple[str, str]] = set()
+_told_lock = threading.Lock()
+
+
+def _say_default_branch(display: str, branch: str) -> None:
+    """Once per remote and branch in a process (a daemon fetches every poll); again if the default branch moves."""
+    with _told_lock:
+        first = (display, branch) not in _told_branches
+        _told_branches.add((display, branch))
+    level = logging.INFO if first else logging.DEBUG
+    log.log(level, "%s: no branch configured; using the remote's default branch %r", display, branch)
 
 
 def _unknown_branch(remote: Remote, branch: str, refs: Mapping[Ref, ObjectID]) -> str:

@@ -24,7 +24,7 @@ _HOMES = {
     "UidPaths": "flows",
     "applied_commit": "sources",
     "applied_flows": "flows",
-    "applied_path": "sources",
+    "applied_settings": "sources",
     "applied_uids": "flows",
     "count_flows": "flows",
     "count_triggers": "triggers",

@@ -117,6 +117,11 @@ def history(store: Store, uid: str) -> list[dict[str, Any]]:
     return rows
 
 
+def known_uids(store: Store) -> list[str]:
+    """Every uid with a history (active or removed), sorted: what `gitsync history` can show."""
+    return [r["uid"] for r in store.query("SELECT DISTINCT uid FROM revisions ORDER BY uid")]
+
+
 # -- writes (inside the caller's transaction) -------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
 from gitsync.state.database import Store, now_iso
 
@@ -19,10 +20,20 @@ def applied_commit_now(conn: sqlite3.Connection, source: str) -> str | None:
     return row["applied_commit"] if row else None
 
 
-def applied_path(store: Store, source: str) -> str | None:
-    """The folder the source's applied commit was read from (None before its first apply)."""
-    row = store.query_one("SELECT path FROM sources WHERE name = ?", (source,))
-    return row["path"] if row else None
+@dataclass(frozen=True)
+class AppliedSettings:
+    """The settings that shaped the plan of the applied commit, recorded with it."""
+
+    path: str
+    """The folder the flows were read from ('' for the repository root)."""
+    namespace_prefix: str
+    """The prefix the flows were checked against ('' for every namespace)."""
+
+
+def applied_settings(store: Store, source: str) -> AppliedSettings | None:
+    """The folder and namespace prefix of the source's applied commit (None before its first apply)."""
+    row = store.query_one("SELECT path, namespace_prefix FROM sources WHERE name = ?", (source,))
+    return AppliedSettings(row["path"] or "", row["namespace_prefix"] or "") if row else None
 
 
 def upsert_source(

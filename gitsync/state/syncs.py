@@ -28,15 +28,23 @@ def insert_sync(
     return int(cursor.lastrowid or 0)
 
 
+_COLUMNS = (
+    'id, source, commit_sha AS "commit", previous_commit, outcome, started_at, ended_at, summary, errors, warnings'
+)
+
+
 def list_syncs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """The latest syncs, newest first."""
-    rows = store.rows_where(
-        "syncs",
-        select='id, source, commit_sha AS "commit", previous_commit, outcome, started_at, ended_at, summary, '
-        "errors, warnings",
-        order_by="id DESC",
-        limit=int(limit),
-    )
+    return _decoded(store.rows_where("syncs", select=_COLUMNS, order_by="id DESC", limit=int(limit)))
+
+
+def get_sync(store: Store, sync_id: int) -> dict[str, Any] | None:
+    """One sync with all its errors and warnings, or None."""
+    rows = _decoded(store.rows_where("syncs", "id = ?", (int(sync_id),), select=_COLUMNS))
+    return rows[0] if rows else None
+
+
+def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["errors"] = loads(row["errors"]) or []
         row["warnings"] = loads(row["warnings"]) or []

@@ -76,15 +76,20 @@ def sync_source(
     except FetchError as exc:
         return _record_failure(store, source, started, str(exc))
     previous = sources.applied_commit(store, source.name)
-    if previous == fetched.commit:
+    applied_settings = sources.applied_settings(store, source.name)
+    changed = _settings_changes(applied_settings, source)
+    if previous == fetched.commit and not changed:
         log.debug("%s: no changes since last sync: observed revision %s", source.name, fetched.revision)
         return SyncResult(source.name, "unchanged", fetched.commit, previous, summary="no changes")
+    if changed:
+        log.info("%s: source settings changed (%s): planning %s again", source.name, changed, fetched.commit[:12])
     with store.atomic() as conn:
         _status(conn, source, fetched.commit, "pending", "syncing", public_url)
     if on_status is not None:
         on_status()
     try:
-        computation = _plan(store, source, fetched, previous, registry, now or datetime.now(UTC))
+        base_folder = applied_settings.path if changed and applied_settings is not None else None
+        computation = _plan(store, source, fetched, previous, registry, now or datetime.now(UTC), changed, base_folder)
     except gitread.BadPathError as exc:  # a file name that is not UTF-8, a malformed tree: the commit is invalid
         empty = Plan(base=previous or "", head=fetched.commit, now=now or datetime.now(UTC), folder=source.path or "")
         errors = [str(exc)]
@@ -112,7 +117,18 @@ def sync_source(
             store, source, fetched, previous, started, "refused", [reason], warnings, plan, public_url
         )
     return _apply(
-        store, source, fetched, previous, started, computation, removed, touched, warnings, public_url, registry
+        store,
+        source,
+        fetched,
+        previous,
+        started,
+        computation,
+        removed,
+        touched,
+        warnings,
+        public_url,
+        registry,
+        changed,
     )
 
 
@@ -124,12 +140,23 @@ def _removed(store: Store, source: SourceConfig, computation: PlanComputation) -
 
 
 def _plan(
-    store: Store, source: SourceConfig, fetched: FetchResult, previous: str | None, registry: Registry, now: datetime
+    store: Store,
+    source: SourceConfig,
+    fetched: FetchResult,
+    previous: str | None,
+    registry: Registry,
+    now: datetime,
+    settings_changed: str,
+    base_folder: str | None,
 ) -> PlanComputation:
+    """The plan of the fetched head over the applied commit. When the source's path or prefix changed since that
+    commit was applied, every flow file is compared (base's from the folder it was read from), not only the
+    changed ones: flows now outside the folder are removed, and every flow is checked against the prefix."""
     known = flows.UidPaths(store, source.name)
     base = previous if previous is not None and _has_commit(fetched.repo_path, previous) else None
-    if base is not None and _folder_changed(store, source):
-        base = None  # the source now reads another folder: compare everything with the state
+    notes = [f"source settings changed: {settings_changed}; every flow of the commit is compared again"]
+    if not settings_changed:
+        notes = []
     computation = compute_plan(
         str(fetched.repo_path),
         base,
@@ -140,6 +167,8 @@ def _plan(
         now=now,
         known_uids=known,
         detect_reverts=False,  # applying needs no history walk; `gitsync plan` shows reverts to reviewers
+        base_folder=base_folder,
+        notes=notes,
     )
     if base is None and previous is not None:
         log.warning(
@@ -148,9 +177,17 @@ def _plan(
     return computation
 
 
-def _folder_changed(store: Store, source: SourceConfig) -> bool:
-    applied_path = sources.applied_path(store, source.name)
-    return applied_path is not None and applied_path != source.path
+def _settings_changes(applied: sources.AppliedSettings | None, source: SourceConfig) -> str:
+    """The settings that shape the plan and differ from those the applied commit was planned with ('' if none).
+
+    The branch is not one of them: it decides which commit is fetched, and a new commit is planned anyway."""
+    if applied is None:
+        return ""
+    pairs = [
+        ("path", applied.path, source.path or "", "(repository root)"),
+        ("namespace_prefix", applied.namespace_prefix, source.namespace_prefix or "", "(every namespace)"),
+    ]
+    return ", ".join(f"{key} {old or empty} → {new or empty}" for key, old, new, empty in pairs if old != new)
 
 
 def _has_commit(repo_path: Path, sha: str) -> bool:
@@ -183,6 +220,7 @@ def _apply(
     warnings: list[str],
     public_url: str | None,
     registry: Registry,
+    settings_changed: str,
 ) -> SyncResult:
     plan = computation.plan
     author, message = _commit_info(fetched)
@@ -210,7 +248,7 @@ def _apply(
         for uid in sorted(removed):
             flows.delete_flow(conn, uid, fetched.commit, author, message, applied_at)
         _apply_triggers(conn, computation, removed, applied_at, registry)
-        summary = _summary(plan, removed)
+        summary = _summary(plan, removed, settings_changed)
         sync_id = syncs.insert_sync(
             conn,
             source.name,
@@ -310,11 +348,12 @@ def _trigger_row(flow_uid: str, trigger: Any, registry: Registry) -> triggers.Tr
     )
 
 
-def _summary(plan: Plan, removed: set[str]) -> str:
+def _summary(plan: Plan, removed: set[str], settings_changed: str = "") -> str:
     added = len(plan.flow_uids("added"))
     changed = len(plan.flow_uids("changed")) + len([f for f in plan.flows if f.change == "moved"])
     trigger_changes = len(plan.triggers)
-    return f"applied: +{added} ~{changed} -{len(removed)} flows, {trigger_changes} trigger change(s)"
+    summary = f"applied: +{added} ~{changed} -{len(removed)} flows, {trigger_changes} trigger change(s)"
+    return f"{summary} (source settings changed: {settings_changed})" if settings_changed else summary
 
 
 def _commit_info(fetched: FetchResult) -> tuple[str, str]:

@@ -17,7 +17,7 @@ in a long-running process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -62,24 +62,34 @@ def compute_plan(
     uid_cache: MutableMapping[str, str | None] | None = None,
     known_uids: Mapping[str, str] | None = None,
     detect_reverts: bool = True,
+    base_folder: str | None = None,
+    notes: Sequence[str] = (),
 ) -> PlanComputation:
     """The plan of merging `head_rev` onto `base_rev` (None: onto nothing, a first sync).
 
     `known_uids` (uid -> path of every flow applied at base, e.g. from the state database) replaces the
     scan of unchanged files when checking a new uid for a clash. `detect_reverts` walks base's history to say
     which earlier commit a changed flow restores (for reviewers; a sync that only applies can skip it).
+    `base_folder` compares every flow file, not only the changed ones: base's files are read from `base_folder`
+    and head's from `folder` (a source whose path or namespace prefix changed since base was applied; this
+    costs a read of both folders). `notes` are put first in the plan's notes.
     Raises GitReadError for a bad repository
     or revision.
     """
     folder = gitread.normalise_folder(folder)
+    compare_all = base_folder is not None and base_rev is not None
+    base_folder = gitread.normalise_folder(base_folder) if base_folder is not None else folder
     repo = gitread.open_repo(repo_path)
     try:
         head = gitread.resolve(repo, head_rev)
         base = gitread.resolve(repo, base_rev) if base_rev is not None else None
-        base_tree = gitread.folder_tree(repo, base, folder) if base is not None else None
+        base_tree = gitread.folder_tree(repo, base, base_folder) if base is not None else None
         head_tree = gitread.folder_tree(repo, head, folder)
-        changes = gitread.diff_trees(repo, base_tree, head_tree, folder)
-        applied = _load_base(repo, changes, registry)
+        if compare_all:
+            changes = _every_file(repo, base_tree, base_folder, head_tree, folder)
+        else:
+            changes = gitread.diff_trees(repo, base_tree, head_tree, folder)
+        applied, base_problems = _load_base(repo, changes, registry)
         loaded = load_flow_sources(
             ((c.new_path, gitread.read_blob(repo, c.new_blob)) for c in changes if c.new_path and c.new_blob),
             registry,
@@ -104,16 +114,29 @@ def compute_plan(
             desired=desired,
             now=now or datetime.now(UTC),
             problems=loaded.all_problems,
+            base_problems=base_problems,
             unreadable=unreadable,
             seen=seen,
             folder=folder,
             namespace_prefix=namespace_prefix,
             unrelated_histories=unrelated,
-            notes=_folder_notes(folder, base_tree, head_tree),
+            notes=[*notes, *_folder_notes(folder, base_tree, head_tree)],
         )
     )
     texts = {f.path: f.text for f in loaded.files if f.flow is not None and f.text is not None}
     return PlanComputation(plan, applied, desired, texts)
+
+
+def _every_file(
+    repo: Repo, base_tree: ObjectID | None, base_folder: str, head_tree: ObjectID | None, folder: str
+) -> list[FileChange]:
+    """Every flow file of both sides as a change (a file equal on both sides too, so head's is checked again)."""
+    old = gitread.list_flow_files(repo, base_tree, base_folder)
+    new = gitread.list_flow_files(repo, head_tree, folder)
+    return [
+        FileChange(path if path in old else None, old.get(path), path if path in new else None, new.get(path))
+        for path in sorted(old.keys() | new.keys())
+    ]
 
 
 def _folder_notes(folder: str, base_tree: ObjectID | None, head_tree: ObjectID | None) -> list[str]:
@@ -122,11 +145,15 @@ def _folder_notes(folder: str, base_tree: ObjectID | None, head_tree: ObjectID |
     return []
 
 
-def _load_base(repo: Repo, changes: list[FileChange], registry: Registry) -> dict[str, FlowVersion]:
-    """The flows that touched base files held (validated without the prefix rule: base is what is applied)."""
+def _load_base(
+    repo: Repo, changes: list[FileChange], registry: Registry
+) -> tuple[dict[str, FlowVersion], list[Problem]]:
+    """The flows that touched base files held (validated without the prefix rule: base is what is applied), and
+    the errors of those that do not load (a base that was never valid, or no longer is with these plugins)."""
     items = [(c.old_path, c.old_blob) for c in changes if c.old_path and c.old_blob]
     files = [load_flow_source(path, gitread.read_blob(repo, blob), registry) for path, blob in items]
-    return _versions(files, dict(items))
+    errors = [p for f in files if f.flow is None for p in f.problems if p.severity == "error"]
+    return _versions(files, dict(items)), errors
 
 
 def _versions(files: Iterable[LoadedFile], blobs: Mapping[str, str]) -> dict[str, FlowVersion]:

@@ -4,30 +4,35 @@ Callers pass only the flows of *touched* files (changed, added, deleted or moved
 both sides; a flow absent from both sides is unchanged and costs nothing. Flows are matched by uid
 (`namespace.id`), never by path, so a file moved with the same uid is "moved", not removed and added.
 
-Comparison is on a normalised form of each parsed flow (defaults dropped, legacy type names replaced by the
-canonical ones), so a change of formatting or comments only is recognised as such.
+Comparison is on a normalised form of each parsed flow (`diff`: defaults dropped, legacy type names replaced by
+the canonical ones), so a change of formatting or comments only is recognised as such.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from gitsync.flows.loader import Problem
+from gitsync.sync.diff import (
+    ItemChangeKind,
+    PropertyChange,
+    TaskChange,
+    by_id,
+    diff_tasks,
+    diff_values,
+    flow_properties,
+    normalise,
+)
 from runner.cron import CronError, parse_cron, parse_timezone
 from runner.flow import Flow
 from runner.plugin import Plugin
 
 FlowChangeKind = Literal["added", "changed", "removed", "moved"]
-ItemChangeKind = Literal["added", "changed", "removed"]
 NEXT_FIRES = 3
 DEFAULT_TIMEZONE = "UTC"
-_TASK_SLOTS = ("tasks", "errors", "finally", "afterExecution")
-_ABSENT: Any = None  # a property missing on one side is shown as null
 
 
 @dataclass(frozen=True)
@@ -41,33 +46,6 @@ class FlowVersion:
     @property
     def uid(self) -> str:
         return self.flow.uid
-
-
-@dataclass(frozen=True)
-class PropertyChange:
-    path: str
-    """Dotted path inside the flow, task or trigger: `inputs[0].defaults`, `retry.interval`."""
-    old: Any
-    new: Any
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "old": self.old, "new": self.new}
-
-
-@dataclass(frozen=True)
-class TaskChange:
-    id: str
-    change: ItemChangeKind
-    type: str
-    properties: tuple[PropertyChange, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "change": self.change,
-            "type": self.type,
-            "properties": [p.as_dict() for p in self.properties],
-        }
 
 
 @dataclass(frozen=True)
@@ -115,6 +93,8 @@ class FlowPlan:
     formatting_only: bool = False
     restores: str | None = None
     """Full sha of the earlier commit on base's history whose version of this flow head brings back."""
+    invalid_at_base: bool = False
+    """Head's file did not load at base, so the flow is shown as added without a comparison."""
     tasks: tuple[TaskChange, ...] = ()
     properties: tuple[PropertyChange, ...] = ()
 
@@ -131,6 +111,7 @@ class FlowPlan:
             "moved": self.moved,
             "formatting_only": self.formatting_only,
             "restores": self.restores,
+            "invalid_at_base": self.invalid_at_base,
             "tasks": {kind: [t.as_dict() for t in self.tasks if t.change == kind] for kind in ITEM_CHANGE_KINDS},
             "properties": [p.as_dict() for p in self.properties],
         }
@@ -149,6 +130,8 @@ class Plan:
     namespace_prefix: str | None = None
     unrelated_histories: bool = False
     problems: tuple[Problem, ...] = ()
+    base_problems: tuple[Problem, ...] = ()
+    """Errors of the base files the change touches that did not load; they do not make the plan invalid."""
     flows: tuple[FlowPlan, ...] = ()
     triggers: tuple[TriggerPlan, ...] = ()
     notes: tuple[str, ...] = ()
@@ -190,6 +173,7 @@ class Plan:
             "generated_at": self.now.isoformat(),
             "errors": [_problem_dict(p) for p in self.errors],
             "warnings": [_problem_dict(p) for p in self.warnings],
+            "base_errors": [_problem_dict(p) for p in self.base_problems],
             "flows": {kind: self.flow_uids(kind) for kind in FLOW_CHANGE_KINDS},
             "triggers": {kind: self.trigger_uids(kind) for kind in ITEM_CHANGE_KINDS},
             "flow_changes": [f.as_dict() for f in self.flows],
@@ -223,6 +207,8 @@ class PlanInput:
     desired: Mapping[str, FlowVersion]
     now: datetime
     problems: Sequence[Problem] = ()
+    base_problems: Sequence[Problem] = ()
+    """Errors of touched base files that did not load: their flows are absent from `applied`."""
     unreadable: Collection[str] = ()
     """Head paths that did not load: the base flows they held are neither removed nor changed (unknown)."""
     seen: Mapping[str, str] = field(default_factory=dict)
@@ -238,15 +224,20 @@ class PlanInput:
 def build_plan(given: PlanInput) -> Plan:
     flows: list[FlowPlan] = []
     triggers: list[TriggerPlan] = []
+    invalid_at_base = {p.path for p in given.base_problems}
     for uid in sorted(set(given.applied) | set(given.desired)):
         old, new = given.applied.get(uid), given.desired.get(uid)
         if new is None and old is not None and old.path in given.unreadable:
             continue
         flow_plan = _flow_plan(old, new, given.seen)
         if flow_plan is not None:
+            if old is None and flow_plan.path in invalid_at_base:
+                flow_plan = replace(flow_plan, invalid_at_base=True)
             flows.append(flow_plan)
             triggers.extend(_trigger_plans(old, new, given.now, given.default_timezone))
     notes = list(given.notes)
+    if given.base_problems:
+        notes.append(_invalid_base_note(given.base, given.base_problems))
     if given.unrelated_histories:
         notes.append("unrelated histories: base and head share no commit (a force-push?); compared as trees")
     return Plan(
@@ -256,10 +247,25 @@ def build_plan(given: PlanInput) -> Plan:
         folder=given.folder,
         namespace_prefix=given.namespace_prefix,
         unrelated_histories=given.unrelated_histories,
-        problems=tuple(sorted(given.problems, key=lambda p: (p.path, p.line or 0, p.column or 0, p.message))),
+        problems=_sorted(given.problems),
+        base_problems=_sorted(given.base_problems),
         flows=tuple(flows),
         triggers=tuple(sorted(triggers, key=lambda t: t.uid)),
         notes=tuple(notes),
+    )
+
+
+def _sorted(problems: Sequence[Problem]) -> tuple[Problem, ...]:
+    return tuple(sorted(problems, key=lambda p: (p.path, p.line or 0, p.column or 0, p.message)))
+
+
+def _invalid_base_note(base: str, problems: Sequence[Problem]) -> str:
+    """What a base file that does not load means for the plan (its flows are unknown, so nothing is compared)."""
+    files = ", ".join(sorted({p.path for p in problems}))
+    return (
+        f"base {base[:7]} is invalid: {len(problems)} error(s) in {files}. The flows of these files cannot be "
+        "read at base, so they are not compared: each flow head defines in them is shown as added, and a flow "
+        "they no longer define is not shown as removed"
     )
 
 
@@ -287,163 +293,11 @@ def _flow_plan(old: FlowVersion | None, new: FlowVersion | None, seen: Mapping[s
     )
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Normalised data
-
-
-def normalise(model: BaseModel) -> Any:
-    """JSON-ready data of a validated model: defaults dropped, every plugin's `type` canonical."""
-    dumped = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    _canonical_types(model, dumped)
-    return dumped
-
-
-def _canonical_types(value: Any, dumped: Any) -> None:
-    if isinstance(value, BaseModel) and isinstance(dumped, dict):
-        if isinstance(value, Plugin) and type(value).type_name:
-            dumped["type"] = type(value).type_name
-        for name, info in type(value).model_fields.items():
-            key = info.serialization_alias or info.alias or name
-            if key in dumped:
-                _canonical_types(value.__dict__.get(name), dumped[key])
-    elif isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
-        for item, out in zip(value, dumped, strict=True):
-            _canonical_types(item, out)
-    elif isinstance(value, dict) and isinstance(dumped, dict):
-        for key, item in value.items():
-            if str(key) in dumped:
-                _canonical_types(item, dumped[str(key)])
-
-
-def flow_properties(flow: Flow) -> dict[str, Any]:
-    """Flow-level data to compare: task lists become lists of ids (tasks are compared one by one), no triggers."""
-    data = normalise(flow)
-    for slot in _TASK_SLOTS:
-        if slot in data:
-            data[slot] = [item.get("id") for item in data[slot] if isinstance(item, dict)]
-    data.pop("triggers", None)
-    return data
-
-
-def _slot_value(model: BaseModel, slot: str) -> Any:
-    for name, info in type(model).model_fields.items():
-        if (info.alias or name) == slot:
-            return model.__dict__.get(name)
-    return None
-
-
-def _children(value: Any, shape: str) -> Iterator[Any]:
-    if shape == "list" and isinstance(value, list):
-        yield from value
-    elif shape == "one" and value is not None:
-        yield value
-    elif shape == "map" and isinstance(value, dict):
-        yield from value.values()
-    elif shape == "map_of_lists" and isinstance(value, dict):
-        for items in value.values():
-            if isinstance(items, list):
-                yield from items
-
-
-def iter_tasks(flow: Flow) -> Iterator[Plugin]:
-    """Every task of the flow, nested ones included (flowable children, errors, finally, afterExecution)."""
-    stack: list[Any] = []
-    for slot in reversed(_TASK_SLOTS):
-        stack.extend(reversed(_slot_value(flow, slot) or []))
-    while stack:
-        task = stack.pop()
-        if not isinstance(task, Plugin):
-            continue
-        yield task
-        nested: list[Any] = []
-        for slot, (kind, shape) in type(task).plugin_slots.items():
-            if kind == "task":
-                nested.extend(_children(_slot_value(task, slot), shape))
-        stack.extend(reversed(nested))
-
-
-def task_data(task: Plugin) -> dict[str, Any]:
-    """A task's properties, with nested task slots replaced by their ids (children are compared on their own)."""
-    data = normalise(task)
-    for slot, (kind, shape) in type(task).plugin_slots.items():
-        if kind == "task" and slot in data:
-            data[slot] = _child_ids(data[slot], shape)
-    return data
-
-
-def _child_ids(value: Any, shape: str) -> Any:
-    def ident(item: Any) -> Any:
-        return item.get("id") if isinstance(item, dict) else item
-
-    if shape == "list" and isinstance(value, list):
-        return [ident(v) for v in value]
-    if shape == "one":
-        return ident(value)
-    if shape == "map" and isinstance(value, dict):
-        return {k: ident(v) for k, v in value.items()}
-    if shape == "map_of_lists" and isinstance(value, dict):
-        return {k: [ident(v) for v in items] if isinstance(items, list) else items for k, items in value.items()}
-    return value
-
-
-def _by_id(items: Iterator[Plugin] | Sequence[Any]) -> dict[str, Plugin]:
-    out: dict[str, Plugin] = {}
-    for item in items:
-        ident = getattr(item, "id", None)
-        if isinstance(item, Plugin) and isinstance(ident, str):
-            out.setdefault(ident, item)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Diffs
-
-
-def diff_values(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
-    """Leaf-level differences as dotted paths; lists are compared whole unless both hold as many mappings."""
-    if old == new:
-        return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[PropertyChange] = []
-        keys = list(old) + [k for k in new if k not in old]
-        for key in keys:
-            sub = f"{path}.{key}" if path else str(key)
-            out.extend(diff_values(old.get(key, _ABSENT), new.get(key, _ABSENT), sub))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and _all_mappings(old + new):
-        out = []
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            out.extend(diff_values(a, b, f"{path}[{i}]"))
-        return out
-    return [PropertyChange(path, old, new)]
-
-
-def _all_mappings(items: list[Any]) -> bool:
-    return all(isinstance(item, dict) for item in items)
-
-
-def diff_tasks(old: Flow, new: Flow) -> list[TaskChange]:
-    """Tasks added, removed and changed, matched by id wherever they sit in the tree (ids are flow-unique)."""
-    before, after = _by_id(iter_tasks(old)), _by_id(iter_tasks(new))
-    out: list[TaskChange] = []
-    for ident in sorted(set(before) | set(after)):
-        a, b = before.get(ident), after.get(ident)
-        if a is None and b is not None:
-            out.append(TaskChange(ident, "added", type(b).type_name or b.type))
-        elif b is None and a is not None:
-            out.append(TaskChange(ident, "removed", type(a).type_name or a.type))
-        elif a is not None and b is not None:
-            changes = diff_values(task_data(a), task_data(b))
-            if changes:
-                out.append(TaskChange(ident, "changed", type(b).type_name or b.type, tuple(changes)))
-    return out
-
-
 def _trigger_plans(
     old: FlowVersion | None, new: FlowVersion | None, now: datetime, default_timezone: str
 ) -> list[TriggerPlan]:
-    before = _by_id(old.flow.triggers or []) if old else {}
-    after = _by_id(new.flow.triggers or []) if new else {}
+    before = by_id(old.flow.triggers or []) if old else {}
+    after = by_id(new.flow.triggers or []) if new else {}
     uid = (new or old).uid  # type: ignore[union-attr]
     flow_disabled = bool(new and new.flow.disabled)
     out: list[TriggerPlan] = []

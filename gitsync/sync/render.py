@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitsync.flows.loader import Problem
-from gitsync.sync.plan import FLOW_CHANGE_KINDS, ITEM_CHANGE_KINDS, FlowPlan, Plan, PropertyChange, TriggerPlan
+from gitsync.sync.diff import PropertyChange
+from gitsync.sync.plan import FLOW_CHANGE_KINDS, ITEM_CHANGE_KINDS, FlowPlan, Plan, TriggerPlan
 
 MARKDOWN_LIMIT = 65_536
 """GitHub refuses comments longer than this many characters."""
 _VALUE_WIDTH = 80
 _SIGNS = {"added": "+", "changed": "~", "removed": "-", "moved": ">"}
+_INVALID_AT_BASE = "invalid at base, not compared"
 
 
 def short(sha: str) -> str:
@@ -61,6 +63,9 @@ def render_text(plan: Plan) -> str:
     if plan.warnings:
         lines.append("warnings:")
         lines += [f"  {p.format()}" for p in plan.warnings]
+    if plan.base_problems:
+        lines.append("errors at base (not head's: they only limit what is compared):")
+        lines += [f"  {p.format()}" for p in plan.base_problems]
     return "\n".join(lines) + "\n"
 
 
@@ -71,6 +76,8 @@ def _text_flow(flow: FlowPlan) -> Iterator[str]:
         head += f" moved from {flow.old_path}"
     if flow.formatting_only:
         head += ": formatting or comments only"
+    if flow.invalid_at_base:
+        head += f": {_INVALID_AT_BASE}"
     yield head
     if flow.restores:
         yield f"    restores the version of commit {short(flow.restores)}"
@@ -128,6 +135,10 @@ def _markdown_lines(plan: Plan) -> Iterator[str]:
         yield from ("", f"<details><summary>{len(plan.warnings)} warning(s)</summary>", "")
         yield from (f"- {_md_problem(p)}" for p in plan.warnings)
         yield from ("", "</details>")
+    if plan.base_problems:
+        yield from ("", f"<details><summary>{len(plan.base_problems)} error(s) at base</summary>", "")
+        yield from (f"- {_md_problem(p)}" for p in plan.base_problems)
+        yield from ("", "</details>")
 
 
 def _md_problem(problem: Problem) -> str:
@@ -153,6 +164,8 @@ def _md_flow_row(flow: FlowPlan) -> str:
         details.append(f"moved from {_md_code(flow.old_path or '', table=True)}")
     if flow.formatting_only:
         details.append("formatting or comments only")
+    if flow.invalid_at_base:
+        details.append(_INVALID_AT_BASE)
     if flow.restores:
         details.append(f"restores the version of commit {_md_code(short(flow.restores))}")
     counts = {k: sum(1 for t in flow.tasks if t.change == k) for k in ("added", "changed", "removed")}
