@@ -187,9 +187,12 @@ def test_resume_a_paused_execution_from_another_process(state: tuple[str, str]) 
     assert done["outputs"] == {"value": "approved by ops"}
 
 
-def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:
-    done = gitsync(state, "logs", "nope")
-    assert done.returncode == 1 and "no execution 'nope'" in done.stderr
+@pytest.mark.parametrize("command", ["logs", "kill", "resume"])
+def test_an_unknown_execution_is_a_usage_error(state: tuple[str, str], command: str) -> None:
+    done = gitsync(state, command, "nope")
+    assert done.returncode == 2, done.stderr
+    assert "no execution 'nope' in the state; `gitsync executions` lists them" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.fixture(autouse=True)

@@ -238,8 +238,7 @@ def show_logs(args: argparse.Namespace) -> int:
     last = 0
     try:
         if execution_rows.execution_state(store, args.execution) is None:
-            print(f"gitsync logs: no execution {args.execution!r}", file=sys.stderr)
-            return 1
+            raise UsageError(_unknown_execution(args.execution))
         while True:
             rows = task_run_rows.logs_after(store, args.execution, last)
             for row in rows:
@@ -271,6 +270,9 @@ def resume(args: argparse.Namespace) -> int:
 def _act(args: argparse.Namespace, action: Any) -> int:
     settings = settings_from_args(args)
     store = open_store(settings)
+    if execution_rows.execution_state(store, args.execution) is None:
+        store.close()
+        raise UsageError(_unknown_execution(args.execution))
     manager = build_runs(store, settings, load_registry(), status_sources=None)
     try:
         print(f"{args.execution}: {action(manager)}")
@@ -281,6 +283,10 @@ def _act(args: argparse.Namespace, action: Any) -> int:
     finally:
         manager.shutdown()
         store.close()
+
+
+def _unknown_execution(execution_id: str) -> str:
+    return f"no execution {execution_id!r} in the state; `gitsync executions` lists them, newest first"
 
 
 def _open(args: argparse.Namespace) -> Store:
