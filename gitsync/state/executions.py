@@ -213,7 +213,9 @@ def record_state(
 ) -> None:
     """The engine's state change of an execution, and when it starts or ends, its commit status: one transaction.
 
-    `fields` may hold started_at/ended_at (datetimes), outputs/labels (JSON values) and error. A RUNNING state
+    `fields` may hold started_at/ended_at (datetimes), outputs/labels (JSON values) and error. An `error` given
+    replaces the one stored, and None clears it: the engine's end of an execution says what ended it (nothing when
+    it did not fail), whatever an earlier step wrote (e.g. the concurrency limit that queued it). A RUNNING state
     written after a kill was requested stays KILLING. `reporting` names the sources that post statuses (None:
     every source).
     """
@@ -227,9 +229,9 @@ def record_state(
         if key in fields and fields[key] is not None:
             sets.append(f"{key} = ?")
             params.append(dumps(fields[key]))
-    if fields.get("error"):
+    if "error" in fields:
         sets.append("error = ?")
-        params.append(fields["error"])
+        params.append(fields["error"] or None)
     with store.atomic() as conn:
         conn.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*params, execution_id))
         if fields.get("started_at") is not None or state.is_terminal:
