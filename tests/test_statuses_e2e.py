@@ -459,3 +459,37 @@ def test_an_execution_interrupted_by_a_crash_fails_its_own_status(
         again.wait_for(lambda: again.api(f"/api/v1/executions/{execution}")["state"] == "FAILED", "worker lost")
         again.wait_for(lambda: not pending_rows(again), "the outbox to drain", TIMEOUT)
     assert received(github)[(c0, tick)][-1][0] == "failure"
+
+
+# -- 4. a scheduled run reports on the commit of its revision, like any other run (issue 10, 1) ----------------------
+
+EVERY_SECOND = """\
+id: every
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: tick
+triggers:
+  - id: second
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "*/1 * * * * *"
+    withSeconds: true
+"""
+
+
+def test_a_scheduled_run_posts_its_status_on_the_commit_of_its_revision(
+    tmp_path: Path, git_root: tuple[Path, str], github: RunningHost
+) -> None:
+    root, base = git_root
+    remote = Remote(tmp_path, root, base)
+    c0 = remote.push({"flows/every.yaml": EVERY_SECOND}, "first")
+    context = "gitsync/acme.demo.every"
+    with running_daemon(tmp_path / "daemon", [remote.source(api_url=github.api_url)], env=ENV) as daemon:
+        daemon.wait_for(lambda: arrived(github, c0, context, "success"), "a scheduled run's status", TIMEOUT)
+        runs = daemon.query("SELECT id, scheduled_at, source FROM executions WHERE flow_uid = 'acme.demo.every'")
+    pending = [d for state, d in received(github)[(c0, context)] if state == "pending"]
+    scheduled = {r["id"] for r in runs if r["scheduled_at"]}
+    assert runs and len(scheduled) == len(runs)  # no run but the schedule's
+    assert all(d.removeprefix("running (execution ").removesuffix(")") in scheduled for d in pending)
+    assert github.violations == []
