@@ -307,3 +307,42 @@ def test_an_execution_left_running_is_failed_at_start(tmp_path: Path) -> None:
         assert "worker lost" in statuses[0]["description"]
     finally:
         assert daemon.stop() == 0
+
+
+# -- a Webhook trigger whose key cannot be rendered (issue 10, 3) ---------------------------------------------------
+
+HOOKS = """\
+id: hooks
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: hello
+triggers:
+  - id: guarded
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{ secret('HOOK_KEY') }}"
+  - id: plain
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: plain-key-for-daemon-tests
+"""
+
+
+def test_a_webhook_key_that_needs_an_unset_secret_is_refused_with_the_reason(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    repo.commit({"flows/hooks.yaml": HOOKS})
+    with running_daemon(tmp_path / "daemon", [local_source(repo)], env=ENV) as daemon:
+        daemon.wait_for(lambda: "acme.demo.hooks" in daemon.flow_uids(), "the flow is applied")
+        refused = daemon.post("/api/v1/executions/webhook/acme.demo/hooks/what-the-caller-sends", json={})
+        accepted = daemon.post("/api/v1/executions/webhook/acme.demo/hooks/plain-key-for-daemon-tests", json={})
+        log = daemon.log_path.read_text(encoding="utf-8", errors="replace")
+    assert refused.status_code == 403, refused.text
+    assert refused.json() == {
+        "error": "flow acme.demo.hooks: the key of Webhook trigger 'guarded' cannot be rendered, so no call can "
+        "match it: secret 'HOOK_KEY' is not defined (set environment variable SECRET_HOOK_KEY to its base64 value, "
+        "or add it to the secrets file) in {{ secret('HOOK_KEY') }}"
+    }
+    assert accepted.status_code == 200, accepted.text  # the flow's other trigger still answers
+    assert "Traceback" not in log
+    said = [line for line in log.splitlines() if "HOOK_KEY" in line]
+    assert len(said) == 1 and "WARNING" in said[0] and "acme.demo.hooks" in said[0], log
