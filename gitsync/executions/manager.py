@@ -26,6 +26,7 @@ from gitsync.executions.running import ExecutionRunner
 from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPES, TriggerStarts
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
+from gitsync.state.executions import TriggerKind
 from runner.api import KeyValue
 from runner.engine.engine import (
     Engine,
@@ -153,9 +154,10 @@ class RunManager:
         trigger_uid: str | None = None,
         parent: str | None = None,
         revision: int | None = None,
+        kind: TriggerKind = "manual",
     ) -> str:
         """A new execution of the flow's active revision (or `revision`); inputs are checked now."""
-        return self.factory.create(flow_uid, inputs, labels, trigger, trigger_uid, parent, revision)
+        return self.factory.create(flow_uid, inputs, labels, trigger, trigger_uid, parent, revision, kind)
 
     def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
         """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""

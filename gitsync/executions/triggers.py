@@ -51,7 +51,7 @@ class TriggerStarts:
             inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": event})
             try:
                 execution_id = self.factory.create(
-                    row["flow_uid"], inputs, spec.get("labels"), trigger=event, trigger_uid=row["uid"]
+                    row["flow_uid"], inputs, spec.get("labels"), trigger=event, trigger_uid=row["uid"], kind="flow"
                 )
             except RunError as exc:
                 log.warning("Flow trigger %s could not start: %s", row["uid"], exc)
@@ -90,6 +90,8 @@ class TriggerStarts:
             return None
         inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": trigger})
         uid = f"{namespace}.{flow_id}"
-        execution_id = self.factory.create(uid, inputs, spec.get("labels"), trigger=trigger, trigger_uid=None)
+        execution_id = self.factory.create(
+            uid, inputs, spec.get("labels"), trigger=trigger, trigger_uid=None, kind="webhook"
+        )
         self.start(execution_id)
         return execution_id

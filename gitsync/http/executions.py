@@ -105,7 +105,7 @@ class _Executions:
             return _error(400, "the body must be a JSON object of inputs")
         uid = f"{request.path_params['namespace']}.{request.path_params['flow_id']}"
         try:
-            execution_id = await run_in_threadpool(self.runs.create, uid, inputs)
+            execution_id = await run_in_threadpool(self.runs.create, uid, inputs, kind="api")
         except RunError as exc:
             return _error(422, str(exc))
         self.runs.start(execution_id)

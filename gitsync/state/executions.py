@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store, dumps, iso, loads, now_iso, query_in
@@ -28,6 +28,11 @@ SLOT_STATES: tuple[State, ...] = (State.RUNNING, State.PAUSED)
 NOT_STARTED_STATES: tuple[State, ...] = (State.CREATED, State.QUEUED)
 """States a kill cancels outright: no task has run."""
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
+
+TriggerKind = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry"]
+"""How an execution was started (`trigger_kind`): `gitsync run`, the API's run route, a Webhook trigger, a Schedule
+fire, a Flow trigger, a Subflow task, a flow-level retry (CREATE_NEW_EXECUTION). NULL on rows written before it was
+recorded where the row did not show it."""
 
 
 def sql_states(states: Iterable[State]) -> str:
@@ -53,8 +58,9 @@ def list_executions(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_uid AS "trigger",
-                    scheduled_at, created_at, started_at, ended_at, inputs, outputs, trigger_vars, error
+    sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_kind,
+                    trigger_uid AS "trigger", scheduled_at, created_at, started_at, ended_at, inputs, outputs,
+                    trigger_vars, error
              FROM executions"""
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     rows = store.query(sql, (*params, limit))
@@ -123,19 +129,21 @@ def create_execution(
     trigger_uid: str | None = None,
     parent: str | None = None,
     source: str | None = None,
+    kind: TriggerKind = "manual",
 ) -> str:
     """A new CREATED execution (inputs already resolved); its id."""
     execution_id = new_execution_id()
     with store.atomic() as conn:
         conn.execute(
-            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
-                                       labels, trigger_vars, source, parent_execution)
-               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
+                                       inputs, labels, trigger_vars, source, parent_execution)
+               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 execution_id,
                 flow_uid,
                 revision,
                 commit,
+                kind,
                 trigger_uid,
                 now_iso(),
                 dumps(inputs),
@@ -279,10 +287,10 @@ def retry_execution(store: Store, execution_id: str) -> str:
     with store.atomic() as conn:
         conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
         conn.execute(
-            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
-                                       labels, trigger_vars, source, parent_execution, original_id, attempt)
-               SELECT ?, flow_uid, revision, commit_sha, 'CREATED', NULL, ?, inputs, labels, trigger_vars, source,
-                      parent_execution, coalesce(original_id, id), attempt + 1
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
+                                       inputs, labels, trigger_vars, source, parent_execution, original_id, attempt)
+               SELECT ?, flow_uid, revision, commit_sha, 'CREATED', 'retry', NULL, ?, inputs, labels, trigger_vars,
+                      source, parent_execution, coalesce(original_id, id), attempt + 1
                FROM executions WHERE id = ?""",
             (new_id, now_iso(), execution_id),
         )

@@ -31,13 +31,13 @@ _TRIGGERS_SQL = """
     WHERE t.type = '{schedule}'""".format(schedule=firing.SCHEDULE_TYPE)  # noqa: UP032 (one SQL text, two uses)
 
 _INSERT_SQL = f"""
-    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_uid, scheduled_at,
-                                      created_at, inputs, trigger_vars)
+    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
+                                      scheduled_at, created_at, inputs, trigger_vars)
     SELECT :id, :flow_uid, :revision, :commit_sha, :source,
            CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
                              AND state IN ({sql_states(ACTIVE_STATES)}))
                 THEN 'QUEUED' ELSE 'CREATED' END,
-           :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
+           'schedule', :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
 
 
 def create_scheduled_execution(
