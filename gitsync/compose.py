@@ -15,7 +15,9 @@ not built yet is refused with a `ConfigError` that says what to use instead.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitsync.config import Settings
@@ -50,6 +52,25 @@ def open_store(settings: Settings) -> Store:
     return Store(settings.db)
 
 
+def data_folder(settings: Settings) -> Path:
+    """`data_dir`, absolute, created, and shown to take a new file; a `ConfigError` saying so when it does not.
+
+    Asked before anything is written there (the git caches, the kv store, execution files), so a folder on a
+    read-only file system, without write permission, or under a regular file stops the command with one message.
+    """
+    data_dir = settings.data_path.resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".gitsync-write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"data_dir {settings.data_dir} cannot be written ({exc.strerror or exc}): it holds the git caches, the kv "
+            "store and the execution files: set data_dir (--data-dir, GITSYNC_DATA_DIR) to a folder gitsync can write"
+        ) from None
+    return data_dir
+
+
 def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
     """The executor `settings.executor` names; refused with a clear message when it is not built yet."""
     from runner.engine.executors import LocalExecutor
@@ -80,8 +101,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         raise ConfigError(f"secrets_file {settings.secrets_file}: {exc}") from exc
     masker = Masker()
     renderer = Renderer(masker=masker, secrets=secrets)
-    data_dir = settings.data_path.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_folder(settings)
     kv = SqliteKeyValue(data_dir / "kv.db")
     worker = WorkerServices(registry, data_dir, kv, masker.values, settings.docker_fallback)
     return RunServices(
@@ -132,6 +152,7 @@ def build_daemon(settings: Settings, registry: Registry) -> Daemon:
     from gitsync.http.metrics import Metrics
     from gitsync.sync.pull_requests import PullRequestPlanner
 
+    data_folder(settings)  # before the store is opened: a folder that cannot be written stops the daemon first
     store = open_store(settings)
     try:
         runs = build_runs(store, settings, registry, owner=("daemon", "gitsync daemon"))

@@ -1,9 +1,10 @@
-"""Shared fixtures: real files in tmp_path and the registry of installed plugins."""
+"""Shared fixtures: real files in tmp_path, the registry of installed plugins, and files no one can write."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import installed
@@ -38,3 +39,40 @@ def write_flow(tmp_path: Path) -> WriteFlow:
 def registry() -> Registry:
     """The installed plugins, loaded through their entry points (the registry the CLI uses)."""
     return installed.registry()
+
+
+SetImmutable = Callable[[Sequence[Path], bool], None]
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[SetImmutable]:
+    """`immutable(paths, on)`: `chattr +i` (on) or `-i` (off) on real files or folders.
+
+    `chmod` does not stop root, and tests may run as root: with the immutable attribute the kernel refuses every
+    write to a file, even through a descriptor opened earlier and even for root, and nothing can be created in
+    such a folder. Skipped where the attribute is not available (not root, or a filesystem without it). Whatever
+    the test leaves immutable is released at the end, so tmp_path can be removed.
+    """
+    held: set[Path] = set()
+
+    def chattr(paths: Sequence[Path], on: bool) -> None:
+        subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], check=True, capture_output=True)
+        held.update(paths) if on else held.difference_update(paths)
+
+    probe = tmp_path / "immutable-probe"
+    probe.write_text("x")
+    try:
+        chattr([probe], True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("chattr +i is not available here (not root, or the filesystem has no immutable attribute)")
+    try:
+        with pytest.raises(PermissionError):
+            probe.write_text("y")
+    finally:
+        chattr([probe], False)
+        probe.unlink()
+    try:
+        yield chattr
+    finally:
+        if held:
+            chattr(sorted(held), False)

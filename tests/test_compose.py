@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import installed
 import pytest
+from gitservers import GitRepo, free_port
 
 from gitsync.cli.main import main
 from gitsync.compose import build_daemon, build_runs, open_store
 from gitsync.config import Settings, load_settings
 from gitsync.errors import ConfigError
+
+HELLO = "id: hello\nnamespace: demo\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
@@ -55,8 +59,7 @@ def test_a_celery_executor_is_refused_with_what_to_use_instead(tmp_path: Path) -
 
 def test_the_command_line_says_so_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flow = tmp_path / "hello.yaml"
-    flow.write_text("id: hello\nnamespace: demo\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n"
-                    "    message: hi\n")
+    flow.write_text(HELLO)
     config = tmp_path / "gitsync.yaml"
     config.write_text(f"db: {tmp_path / 'state.db'}\ndata_dir: {tmp_path / 'data'}\nexecutor: celery\n")
     code = main(["run", "--config", str(config), "--file", str(flow)])
@@ -74,3 +77,48 @@ def test_an_unknown_executor_is_a_config_error_naming_the_choices(tmp_path: Path
     )
     assert result.returncode == 2
     assert "executor" in result.stderr and "local" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- a data folder that cannot be written (issue 10, 4) ---------------------------------------------------------------
+
+SetImmutable = Callable[[Sequence[Path], bool], None]
+
+
+def _unwritable(tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> Path:
+    """A data folder root cannot write either: a path under a regular file, or an existing immutable folder."""
+    if kind == "under a file":
+        (tmp_path / "a-file").write_text("not a folder")
+        return tmp_path / "a-file" / "data"
+    immutable: SetImmutable = request.getfixturevalue("immutable")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    immutable([folder], True)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["under a file", "an immutable folder"])
+@pytest.mark.parametrize("command", ["run", "sync", "daemon"])
+def test_a_data_folder_that_cannot_be_written_is_said_and_exits_2(
+    tmp_path: Path, command: str, kind: str, request: pytest.FixtureRequest
+) -> None:
+    data = _unwritable(tmp_path, kind, request)
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit({"flows/hello.yaml": HELLO})
+    args = {
+        "run": ["run", "--file", str(repo.path / "flows" / "hello.yaml")],
+        "sync": ["sync", "--repo", str(repo.path), "--path", "flows"],
+        "daemon": ["daemon", "--repo", str(repo.path), "--path", "flows", "--listen", f"127.0.0.1:{free_port()}"],
+    }[command]
+    result = subprocess.run(
+        [sys.executable, "-m", "gitsync", *args, "--db", str(tmp_path / "state.db"), "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"gitsync {command}: data_dir {data} cannot be written ("), result.stderr
+    assert result.stderr.rstrip().endswith(
+        "it holds the git caches, the kv store and the execution files: "
+        "set data_dir (--data-dir, GITSYNC_DATA_DIR) to a folder gitsync can write"
+    ), result.stderr
+    assert "Traceback" not in result.stderr

@@ -30,6 +30,7 @@ from daemon_harness import (
 )
 from gitservers import GitRepo
 from prometheus_client.parser import text_string_to_metric_families
+from runtime import gitsync_cli
 
 from gitsync.state.database import Store
 
@@ -316,8 +317,149 @@ def test_an_execution_left_running_is_failed_at_start(tmp_path: Path) -> None:
         assert rows[0]["state"] == "FAILED"
         assert rows[0]["error"].startswith("worker lost")
         assert rows[0]["ended_at"]
-        statuses = daemon.query("SELECT state, description FROM outbox WHERE context = 'gitsync/acme.demo.hello'")
-        assert [s["state"] for s in statuses] == ["failure"]
-        assert "worker lost" in statuses[0]["description"]
+        # the source has no `status:` block: nothing is queued that nothing would send (issue 10, 12)
+        assert daemon.query("SELECT state FROM outbox") == []
     finally:
         assert daemon.stop() == 0
+
+
+# -- a Webhook trigger whose key cannot be rendered (issue 10, 3) ---------------------------------------------------
+
+HOOKS = """\
+id: hooks
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: hello
+triggers:
+  - id: guarded
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{ secret('HOOK_KEY') }}"
+  - id: plain
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: plain-key-for-daemon-tests
+"""
+
+
+def test_a_webhook_key_that_needs_an_unset_secret_is_refused_with_the_reason(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    repo.commit({"flows/hooks.yaml": HOOKS})
+    with running_daemon(tmp_path / "daemon", [local_source(repo)], env=ENV) as daemon:
+        daemon.wait_for(lambda: "acme.demo.hooks" in daemon.flow_uids(), "the flow is applied")
+        refused = daemon.post("/api/v1/executions/webhook/acme.demo/hooks/what-the-caller-sends", json={})
+        accepted = daemon.post("/api/v1/executions/webhook/acme.demo/hooks/plain-key-for-daemon-tests", json={})
+        log = daemon.log_path.read_text(encoding="utf-8", errors="replace")
+    assert refused.status_code == 403, refused.text
+    assert refused.json() == {
+        "error": "flow acme.demo.hooks: the key of Webhook trigger 'guarded' cannot be rendered, so no call can "
+        "match it: secret 'HOOK_KEY' is not defined (set environment variable SECRET_HOOK_KEY to its base64 value, "
+        "or add it to the secrets file) in {{ secret('HOOK_KEY') }}"
+    }
+    assert accepted.status_code == 200, accepted.text  # the flow's other trigger still answers
+    assert "Traceback" not in log
+    said = [line for line in log.splitlines() if "HOOK_KEY" in line]
+    assert len(said) == 1 and "WARNING" in said[0] and "acme.demo.hooks" in said[0], log
+
+
+# -- how each execution was started, recorded and shown (issue 10, 10) ------------------------------------------------
+
+KIND_FLOWS = {
+    "flows/parent.yaml": """\
+id: parent
+namespace: acme.demo
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: acme.demo
+    flowId: child
+""",
+    "flows/child.yaml": flow("child"),
+    "flows/after.yaml": """\
+id: after
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: after the parent
+triggers:
+  - id: on_parent
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: acme.demo
+        flowId: parent
+""",
+    "flows/hook.yaml": """\
+id: hook
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: hooked
+triggers:
+  - id: incoming
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: kind-key-for-daemon-tests
+""",
+    "flows/tick.yaml": flow("tick", every_second=True),
+    "flows/flaky.yaml": """\
+id: flaky
+namespace: acme.demo
+retry:
+  type: constant
+  interval: PT0S
+  maxAttempts: 2
+  behavior: CREATE_NEW_EXECUTION
+tasks:
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+""",
+}
+
+
+def test_each_execution_shows_how_it_was_started(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    repo.commit(KIND_FLOWS)
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    ended = ("SUCCESS", "FAILED", "RETRIED", "WARNING", "KILLED")
+    with running_daemon(tmp_path / "daemon", [local_source(repo)], env=ENV) as daemon:
+        daemon.wait_for(lambda: "acme.demo.flaky" in daemon.flow_uids(), "the flows are applied")
+        for uid in ("parent", "flaky"):
+            answer = daemon.post(f"/api/v1/executions/acme.demo/{uid}", json={}, headers=auth)
+            assert answer.status_code == 201, answer.text
+        hooked = daemon.post("/api/v1/executions/webhook/acme.demo/hook/kind-key-for-daemon-tests", json={})
+        assert hooked.status_code == 200, hooked.text
+
+        def kinds() -> dict[str, set[str]]:
+            out: dict[str, set[str]] = {}
+            for row in daemon.api("/api/v1/executions"):
+                if row["state"] in ended:
+                    out.setdefault(row["flow"], set()).add(row["trigger_kind"])
+            return out
+
+        wanted = {
+            "acme.demo.parent": {"api"},
+            "acme.demo.child": {"subflow"},
+            "acme.demo.after": {"flow"},
+            "acme.demo.hook": {"webhook"},
+            "acme.demo.tick": {"schedule"},
+            "acme.demo.flaky": {"api", "retry"},
+        }
+        daemon.wait_for(lambda: kinds() == wanted, "every kind of start to run", timeout=90)
+        one = daemon.api(f"/api/v1/executions/{hooked.json()['id']}")
+        assert one["trigger_kind"] == "webhook"
+    state = (str(daemon.db), str(daemon.data_dir))
+    manual = gitsync_cli(state, "run", "acme.demo.child", "--quiet")
+    assert manual.returncode == 0, manual.stderr
+    listed = gitsync_cli(state, "executions", "--format", "json", "--limit", "1000")
+    rows = json.loads(listed.stdout)
+    assert {r["trigger_kind"] for r in rows if r["flow"] == "acme.demo.child"} == {"subflow", "manual"}
+    assert {r["trigger_kind"] for r in rows} == {"api", "subflow", "flow", "webhook", "schedule", "retry", "manual"}
+    text = gitsync_cli(state, "executions", "--limit", "1000").stdout.splitlines()
+    shown = {(r["id"], r["trigger_kind"], r["trigger"]) for r in rows}
+    for execution_id, kind, trigger in shown:
+        line = next(line for line in text if line.startswith(execution_id))
+        assert f"  {kind} {trigger}  " in line if trigger else f"  {kind}  " in line, line
+    tick = next(r for r in rows if r["trigger_kind"] == "schedule")
+    assert tick["trigger"] == "acme.demo.tick/tick"

@@ -565,3 +565,94 @@ def test_an_execution_pins_its_revision(rt: Runtime) -> None:
     execution = rt.execution(execution_id)
     say = next(r for r in execution["task_runs"] if r["task_id"] == "say")
     assert (execution["revision"], say["outputs"]) == (1, {"value": "first"})
+
+
+# -- the execution's error names what ended the run (issue 10, 2) ----------------------------------------------------
+
+FLAKY = """
+  - id: flaky
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ taskrun.attemptsCount == 0 }}"
+    errorMessage: the first attempt fails
+    retry:
+      type: constant
+      interval: PT0S
+      maxAttempts: 2
+"""
+
+
+def _flow(flow_id: str, tasks: str) -> str:
+    return f"id: {flow_id}\nnamespace: acme\ntasks:{tasks}"
+
+
+def test_a_failure_that_a_retry_made_good_is_not_the_executions_error(rt: Runtime) -> None:
+    rt.deploy({"flaky.yaml": _flow("flaky", FLAKY)})
+    execution = rt.run("acme.flaky")
+    assert [(r["attempt"], r["state"]) for r in execution["task_runs"]] == [(1, "RETRIED"), (2, "SUCCESS")]
+    assert (execution["state"], execution["error"]) == ("SUCCESS", None)
+
+
+def test_the_error_names_the_later_task_that_failed_not_an_earlier_retried_one(rt: Runtime) -> None:
+    later = """
+  - id: load
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: the warehouse refused the load
+"""
+    rt.deploy({"twostep.yaml": _flow("twostep", FLAKY + later)})
+    execution = rt.run("acme.twostep")
+    assert execution["state"] == "FAILED"
+    assert execution["error"] == "task 'load': the warehouse refused the load"
+
+
+def test_a_failure_allowed_by_allow_failure_is_not_the_executions_error(rt: Runtime) -> None:
+    tolerated = """
+  - id: optional
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: optional step failed
+    allowFailure: true
+"""
+    later = """
+  - id: load
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: the warehouse refused the load
+"""
+    rt.deploy({"tolerant.yaml": _flow("tolerant", tolerated), "then.yaml": _flow("then", tolerated + later)})
+    tolerant = rt.run("acme.tolerant")
+    assert (tolerant["state"], tolerant["error"]) == ("WARNING", None)
+    then = rt.run("acme.then")
+    assert (then["state"], then["error"]) == ("FAILED", "task 'load': the warehouse refused the load")
+
+
+def test_a_run_queued_by_the_concurrency_limit_that_then_succeeds_has_no_error(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "one.yaml": """
+            id: one
+            namespace: acme
+            concurrency:
+              limit: 1
+              behavior: QUEUE
+            tasks:
+              - id: approve
+                type: io.kestra.plugin.core.flow.Pause
+        """
+        }
+    )
+    first = rt.runs.create("acme.one", {})
+    rt.runs.start(first)
+    deadline = time.monotonic() + 20
+    while rt.runs.execution_state(first) != "PAUSED":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = rt.runs.create("acme.one", {})
+    assert rt.runs.run(second) is None
+    assert rt.runs.execution_state(second) == "QUEUED"
+    rt.runs.request_resume(first, {})
+    assert rt.runs.wait(first, timeout=20)
+    while rt.runs.execution_state(second) != "PAUSED":  # released when the first ended
+        assert time.monotonic() < deadline + 20
+        time.sleep(0.02)
+    rt.runs.request_resume(second, {})
+    assert rt.runs.wait(second, timeout=20)
+    row = rt.execution(second)
+    assert (row["state"], row["error"]) == ("SUCCESS", None)

@@ -1,11 +1,11 @@
 """Issue 9, class 8: a state database that stops taking writes mid-run.
 
 How writes are made to fail, for real, as root: `chmod` does not stop root, so the test sets the immutable
-attribute (`chattr +i`) on the SQLite file and its `-wal` file. The kernel then refuses every write to them, even
-through a descriptor the daemon opened earlier and even for root: SQLite's commit gets EPERM and reports "disk
-I/O error" (SQLITE_IOERR). The `-shm` file is left alone: it is mmapped, and a write to an immutable mapping would
-kill the process with SIGBUS rather than return an error. `chattr -i` gives writes back. Where the filesystem has
-no such attribute (`chattr` fails) the test is skipped.
+attribute (`chattr +i`, the `immutable` fixture of conftest.py) on the SQLite file and its `-wal` file. The kernel
+then refuses every write to them, even through a descriptor the daemon opened earlier and even for root: SQLite's
+commit gets EPERM and reports "disk I/O error" (SQLITE_IOERR). The `-shm` file is left alone: it is mmapped, and
+a write to an immutable mapping would kill the process with SIGBUS rather than return an error. `chattr -i` gives
+writes back. Where the filesystem has no such attribute (`chattr` fails) the test is skipped.
 
 Asserted: `/healthz` answers 503 with "the state database cannot be written: …" while writes fail, 200 again once
 they work, and the execution that was running ends with its real outcome instead of staying RUNNING.
@@ -13,18 +13,17 @@ they work, and the execution that was running ends with its real outcome instead
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 from daemon_harness import query_db, running_daemon
 from gitservers import GitRepo
 
 API_TOKEN = "api-token-for-readonly-tests"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+SetImmutable = Callable[[Sequence[Path], bool], None]
 
 FLOW = """\
 id: slow
@@ -43,33 +42,12 @@ tasks:
 FLOW_SECONDS = 4.0
 
 
-def _immutable(paths: list[Path], on: bool) -> None:
-    flag = "+i" if on else "-i"
-    subprocess.run(["chattr", flag, *map(str, paths)], check=True, capture_output=True)
-
-
-@pytest.fixture
-def immutable_supported(tmp_path: Path) -> Iterator[None]:
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    try:
-        _immutable([probe], True)
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("chattr +i is not available here (not root, or the filesystem has no immutable attribute)")
-    try:
-        with pytest.raises(PermissionError):
-            probe.write_text("y")
-    finally:
-        _immutable([probe], False)
-    yield
-
-
 def _if(response: Any, status: int) -> Any:
     return response if response.status_code == status else None
 
 
 def test_a_database_that_refuses_writes_degrades_health_then_the_execution_is_resolved(
-    tmp_path: Path, immutable_supported: None
+    tmp_path: Path, immutable: SetImmutable
 ) -> None:
     repo = GitRepo(tmp_path / "repo")
     repo.commit({"flows/slow.yaml": FLOW}, "slow flow")
@@ -87,7 +65,7 @@ def test_a_database_that_refuses_writes_degrades_health_then_the_execution_is_re
         daemon.wait_for(lambda: state() == "RUNNING", "the execution to run", interval=0.02)
         started = time.monotonic()
         files = [daemon.db, daemon.db.with_name(daemon.db.name + "-wal")]
-        _immutable(files, True)
+        immutable(files, True)
         try:
             # the first Sleep ends after 2 s: its task run's end is the first write refused
             degraded = daemon.wait_for(lambda: _if(daemon.health(), 503), "/healthz to report 503", timeout=20)
@@ -102,7 +80,7 @@ def test_a_database_that_refuses_writes_degrades_health_then_the_execution_is_re
             assert daemon.health().status_code == 503
             assert daemon.alive()
         finally:
-            _immutable(files, False)
+            immutable(files, False)
         healthy = daemon.wait_for(lambda: _if(daemon.health(), 200), "/healthz to be ok again", timeout=20)
         assert healthy.json()["state"] == {"degraded": False, "reason": None}
         daemon.wait_for(lambda: state() == "SUCCESS", "the held end state to be written", timeout=20)
@@ -118,7 +96,7 @@ def test_a_database_that_refuses_writes_degrades_health_then_the_execution_is_re
 
 
 def test_an_execution_whose_engine_thread_is_gone_becomes_failed_with_the_reason(
-    tmp_path: Path, immutable_supported: None
+    tmp_path: Path, immutable: SetImmutable
 ) -> None:
     """The recorder on its own: the RUNNING write of a thread that then ends is refused; when writes work again
     the execution cannot be left RUNNING (no engine will end it), so it becomes FAILED with the reason."""
@@ -138,7 +116,7 @@ def test_an_execution_whose_engine_thread_is_gone_becomes_failed_with_the_reason
         )
     recorder = SqliteRecorder(store)
     files = [db, db.with_name(db.name + "-wal")]
-    _immutable(files, True)
+    immutable(files, True)
     try:
         engine = threading.Thread(target=lambda: recorder.execution("e1", State.RUNNING, started_at=datetime.now(UTC)))
         engine.start()
@@ -146,7 +124,7 @@ def test_an_execution_whose_engine_thread_is_gone_becomes_failed_with_the_reason
         assert not engine.is_alive()  # the refused write did not raise into (or hang) the engine's thread
         assert store.write_failure() is not None
     finally:
-        _immutable(files, False)
+        immutable(files, False)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         row = store.query_one("SELECT state, error FROM executions WHERE id = 'e1'")

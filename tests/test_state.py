@@ -83,3 +83,51 @@ def test_a_sqlite_utils_write_joins_the_unit_of_work_and_rolls_back_with_it(tmp_
         assert outbox.last_sent(store, ("s", "c" * 40, "gitsync/sync")) == ("failure", "no")
     finally:
         store.close()
+
+
+TRIGGER_KIND_MIGRATION = "executions record how they were started (trigger_kind), scheduled ones their source"
+
+
+def test_executions_of_the_previous_release_get_the_kind_their_row_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [name for name, _ in schema.MIGRATIONS]
+    before = names.index(TRIGGER_KIND_MIGRATION)
+    monkeypatch.setattr(database, "MIGRATIONS", schema.MIGRATIONS[:before])  # the release before the column
+    store = Store(tmp_path / "state.db")
+    with store.atomic() as conn:
+        conn.execute(
+            """INSERT INTO revisions (uid, revision, source, commit_sha, path, blob, applied_at)
+               VALUES ('ns.f', 1, 'main', ?, 'f.yaml', 'b', ?)""",
+            ("c" * 40, now_iso()),
+        )
+        rows = {
+            "manual-or-api": {},
+            "webhook": {"trigger_vars": '{"body": {}, "headers": {}, "parameters": {}}'},
+            "schedule": {"trigger_uid": "ns.f/t", "scheduled_at": "2026-01-01T00:00:00.000+00:00"},
+            "flow": {"trigger_uid": "ns.g/on_f", "trigger_vars": '{"executionId": "x"}'},
+            "subflow": {"parent_execution": "manual-or-api", "trigger_vars": '{"executionId": "x"}'},
+            "retry": {"original_id": "manual-or-api", "attempt": 2},
+        }
+        for execution_id, columns in rows.items():
+            values = {"id": execution_id, "flow_uid": "ns.f", "revision": 1, "commit_sha": "c" * 40, **columns}
+            values |= {"state": "SUCCESS", "created_at": now_iso()}
+            conn.execute(
+                f"INSERT INTO executions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+    store.close()
+    monkeypatch.setattr(database, "MIGRATIONS", list(schema.MIGRATIONS))
+    reopened = Store(tmp_path / "state.db")
+    try:
+        got = {r["id"]: (r["trigger_kind"], r["source"]) for r in reopened.query("SELECT * FROM executions")}
+    finally:
+        reopened.close()
+    assert got == {
+        "manual-or-api": (None, None),  # `gitsync run` and the API left nothing to tell them apart
+        "webhook": ("webhook", None),
+        "schedule": ("schedule", "main"),  # a scheduled run gets the source its status goes to
+        "flow": ("flow", None),
+        "subflow": ("subflow", None),
+        "retry": ("retry", None),
+    }

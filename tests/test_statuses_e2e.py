@@ -459,3 +459,91 @@ def test_an_execution_interrupted_by_a_crash_fails_its_own_status(
         again.wait_for(lambda: again.api(f"/api/v1/executions/{execution}")["state"] == "FAILED", "worker lost")
         again.wait_for(lambda: not pending_rows(again), "the outbox to drain", TIMEOUT)
     assert received(github)[(c0, tick)][-1][0] == "failure"
+
+
+# -- 4. a scheduled run reports on the commit of its revision, like any other run (issue 10, 1) ----------------------
+
+EVERY_SECOND = """\
+id: every
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: tick
+triggers:
+  - id: second
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "*/1 * * * * *"
+    withSeconds: true
+"""
+
+
+def test_a_scheduled_run_posts_its_status_on_the_commit_of_its_revision(
+    tmp_path: Path, git_root: tuple[Path, str], github: RunningHost
+) -> None:
+    root, base = git_root
+    remote = Remote(tmp_path, root, base)
+    c0 = remote.push({"flows/every.yaml": EVERY_SECOND}, "first")
+    context = "gitsync/acme.demo.every"
+    with running_daemon(tmp_path / "daemon", [remote.source(api_url=github.api_url)], env=ENV) as daemon:
+        daemon.wait_for(lambda: arrived(github, c0, context, "success"), "a scheduled run's status", TIMEOUT)
+        runs = daemon.query("SELECT id, scheduled_at, source FROM executions WHERE flow_uid = 'acme.demo.every'")
+    pending = [d for state, d in received(github)[(c0, context)] if state == "pending"]
+    scheduled = {r["id"] for r in runs if r["scheduled_at"]}
+    assert runs and len(scheduled) == len(runs)  # no run but the schedule's
+    assert all(d.removeprefix("running (execution ").removesuffix(")") in scheduled for d in pending)
+    assert github.violations == []
+
+
+# -- 5. a source without a `status:` block: nothing is queued that nothing would send (issue 10, 12) ------------------
+
+
+def unreported(remote: Remote) -> dict[str, Any]:
+    """The source as `Remote.source` makes it, without its `status:` block (nothing posts its statuses)."""
+    return {key: value for key, value in remote.source().items() if key != "status"}
+
+
+def nothing_pending(daemon: Daemon) -> None:
+    report = daemon.health().json()["statuses"]
+    assert (report["pending"], report["oldest_pending_at"]) == (0, None), report
+    assert daemon.query("SELECT * FROM outbox") == []
+
+
+def test_a_source_without_a_status_block_queues_no_status(tmp_path: Path, git_root: tuple[Path, str]) -> None:
+    root, base = git_root
+    remote = Remote(tmp_path, root, base)
+    remote.push({"flows/hello.yaml": flow("hello")}, "first")
+    with running_daemon(tmp_path / "daemon", [unreported(remote)], env=ENV) as daemon:
+        daemon.wait_for(lambda: "acme.demo.hello" in daemon.flow_uids(), "the start-up sync")
+        c1 = remote.push({"flows/hello.yaml": flow("hello", "bonjour")}, "second")
+        push_webhook(daemon, remote, c1)
+        daemon.wait_for(lambda: commit_of(daemon, "acme.demo.hello") == c1, "the pushed commit applied")
+        execution = api_run(daemon, "acme.demo.hello")
+        daemon.wait_for(lambda: daemon.api(f"/api/v1/executions/{execution}")["state"] == "SUCCESS", "the run")
+        head = remote.pull_request_head("feature", {"flows/pr.yaml": flow("pr")}, PR_NUMBER)
+        pull_request_webhook(daemon, remote, "opened", head, c1)
+        daemon.wait_for(
+            lambda: daemon.query("SELECT 1 FROM outbox") or "not planned" in daemon.log_tail(),
+            "the pull request to be handled",
+        )
+        nothing_pending(daemon)
+        assert f"pull request #{PR_NUMBER} of main: not planned: the source has no status: block" in daemon.log_tail()
+
+
+def test_a_restart_after_a_crash_queues_no_status_for_a_source_without_a_status_block(
+    tmp_path: Path, git_root: tuple[Path, str]
+) -> None:
+    root, base = git_root
+    remote = Remote(tmp_path, root, base)
+    remote.push({"flows/tick.yaml": flow("tick", hourly=True)}, "first")
+    sources = [unreported(remote)]
+    daemon = start_daemon(tmp_path / "daemon", sources, env=ENV)
+    try:
+        daemon.wait_for(lambda: "acme.demo.tick" in daemon.flow_uids(), "the start-up sync")
+        execution = api_run(daemon, "acme.demo.tick")
+        daemon.wait_for(lambda: daemon.api(f"/api/v1/executions/{execution}")["state"] == "PAUSED", "the pause")
+    finally:
+        daemon.kill()  # the execution is PAUSED: the next start resolves it as worker lost
+    with running_daemon(tmp_path / "daemon", sources, env=ENV) as again:
+        again.wait_for(lambda: again.api(f"/api/v1/executions/{execution}")["state"] == "FAILED", "worker lost")
+        nothing_pending(again)

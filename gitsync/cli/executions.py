@@ -226,7 +226,8 @@ def list_executions(args: argparse.Namespace) -> int:
 
             seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
             took = f" {seconds.total_seconds():.2f}s"
-        trigger = row.get("trigger") or "manual"
+        kind = row.get("trigger_kind") or "unknown"  # rows written before the kind was recorded may not show it
+        trigger = f"{kind} {row['trigger']}" if row.get("trigger") else kind
         print(
             f"{row['id']}  {row['flow']}  rev {row['revision']}  {row['state']}{took}  {trigger}  {row['created_at']}"
         )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitsync.compose import load_registry, open_store
+from gitsync.compose import data_folder, load_registry, open_store
 from gitsync.config import Settings, SourceConfig, load_settings, source_name_from_repo
 from gitsync.errors import ConfigError, GitSyncError, UsageError
 from gitsync.flows.loader import Problem, Severity
@@ -100,6 +100,7 @@ def run_sync(args: argparse.Namespace) -> int:
     settings = _settings_with_sources(args)
     if settings is None:
         return 2
+    data_folder(settings)  # the git caches go there
     registry = load_registry()
     store = open_store(settings)
     try:

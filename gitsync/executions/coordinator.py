@@ -47,6 +47,7 @@ class ExecutionCoordinator:
                 trigger={"executionId": parent.id},
                 parent=parent.id,
                 revision=task.revision if isinstance(task.revision, int) else None,
+                kind="subflow",
             )
         except RunError as exc:
             from runner.api import TaskFailed

@@ -16,6 +16,7 @@ from gitsync.executions.errors import RunError
 from gitsync.flows.loader import load_flow_source
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
+from gitsync.state.executions import TriggerKind
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
 from runner.inputs import InputError, resolve_inputs
@@ -49,8 +50,10 @@ class ExecutionFactory:
         trigger_uid: str | None = None,
         parent: str | None = None,
         revision: int | None = None,
+        kind: TriggerKind = "manual",
     ) -> str:
-        """A new execution of the flow's active revision (or `revision`); inputs are checked now."""
+        """A new execution of the flow's active revision (or `revision`); inputs are checked now. `kind` says how
+        it was started (`gitsync executions` shows it)."""
         row = execution_rows.active_flow(self.store, flow_uid)
         if row is None:
             raise RunError(f"no active flow '{flow_uid}' (see `gitsync flows`)")
@@ -76,6 +79,7 @@ class ExecutionFactory:
             parent=parent,
             source=row["source"],
             owner=self.owner,
+            kind=kind,
         )
         self._keep(execution_id, clear, stored)
         return execution_id

@@ -28,6 +28,7 @@ from gitsync.executions.running import ExecutionRunner
 from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPES, TriggerStarts
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
+from gitsync.state.executions import TriggerKind
 from runner.api import KeyValue
 from runner.engine.engine import (
     Engine,
@@ -140,7 +141,7 @@ class RunManager:
         self.runner = ExecutionRunner(
             store, self.factory, self.control, self.engine, self.triggers.fire_flow_triggers, daemon_runs
         )
-        self.recovery = Recovery(lease, self.factory, self.runner) if lease is not None else None
+        self.recovery = Recovery(lease, self.factory, self.runner, status_sources) if lease is not None else None
         self._sweeping = threading.Event()
         self._sweeper: threading.Thread | None = None
 
@@ -191,9 +192,10 @@ class RunManager:
         trigger_uid: str | None = None,
         parent: str | None = None,
         revision: int | None = None,
+        kind: TriggerKind = "manual",
     ) -> str:
         """A new execution of the flow's active revision (or `revision`); inputs are checked now."""
-        return self.factory.create(flow_uid, inputs, labels, trigger, trigger_uid, parent, revision)
+        return self.factory.create(flow_uid, inputs, labels, trigger, trigger_uid, parent, revision, kind)
 
     def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
         """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""

@@ -258,6 +258,8 @@ class _Backlog:
 
     def add_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
         previous = self.states.get(execution_id)
-        merged = {**previous[1], **{k: v for k, v in fields.items() if v is not None}} if previous else dict(fields)
+        # a terminal state's fields are the engine's last word: its error=None clears an error held before
+        given = {k: v for k, v in fields.items() if v is not None or (k == "error" and state.is_terminal)}
+        merged = {**previous[1], **given} if previous else dict(fields)
         thread = previous[2] if previous else threading.current_thread()
         self.states[execution_id] = (state, merged, thread)

@@ -28,8 +28,12 @@ SWEEP_SECONDS = 2.0
 
 
 class Recovery:
-    def __init__(self, lease: Lease, factory: ExecutionFactory, runner: ExecutionRunner) -> None:
+    def __init__(
+        self, lease: Lease, factory: ExecutionFactory, runner: ExecutionRunner, reporting: frozenset[str] | None
+    ) -> None:
         self.lease = lease
+        self.reporting = reporting
+        """Sources whose executions post a commit status (None: every source)."""
         self.store = factory.store
         self.factory = factory
         self.runner = runner
@@ -38,7 +42,7 @@ class Recovery:
         """Resolve the executions of every owner that is gone; the executions resolved (id, flow_uid, state)."""
         try:
             gone = self.lease.gone()
-            resolved = lost_rows.resolve_lost(self.store, self.lease.id, gone, datetime.now(UTC))
+            resolved = lost_rows.resolve_lost(self.store, self.lease.id, gone, datetime.now(UTC), self.reporting)
         except StateError as exc:
             log.warning("could not look for executions left by stopped processes: %s", exc)
             return []

@@ -12,7 +12,7 @@ from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
 from gitsync.state import executions as execution_rows
 from runner.engine.engine import ExecutionOutcome, ExecutionRequest
-from runner.expressions.renderer import Renderer
+from runner.expressions.renderer import Renderer, RenderError
 from runner.flow import Flow
 
 log = logging.getLogger("gitsync.runs")
@@ -51,7 +51,7 @@ class TriggerStarts:
             inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": event})
             try:
                 execution_id = self.factory.create(
-                    row["flow_uid"], inputs, spec.get("labels"), trigger=event, trigger_uid=row["uid"]
+                    row["flow_uid"], inputs, spec.get("labels"), trigger=event, trigger_uid=row["uid"], kind="flow"
                 )
             except RunError as exc:
                 log.warning("Flow trigger %s could not start: %s", row["uid"], exc)
@@ -62,12 +62,25 @@ class TriggerStarts:
 
     def webhook_spec(self, namespace: str, flow_id: str, key: str) -> dict[str, Any] | None:
         """The spec of the flow's enabled Webhook trigger whose key this is (compared in constant time); None when
-        no trigger has it. The HTTP route asks this before it reads a body."""
-        for row in execution_rows.webhook_triggers(self.store, f"{namespace}.{flow_id}", WEBHOOK_TRIGGER_TYPES):
+        no trigger has it. The HTTP route asks this before it reads a body.
+
+        A key that cannot be rendered (it reads a secret that is not set, say) matches no call; when no other
+        trigger of the flow matched either, `RunError` says which key could not be rendered and why."""
+        uid = f"{namespace}.{flow_id}"
+        unrendered: list[str] = []
+        for row in execution_rows.webhook_triggers(self.store, uid, WEBHOOK_TRIGGER_TYPES):
             spec: dict[str, Any] = row["spec"]
-            expected = str(self.renderer.render_value(spec.get("key", ""), {"flow": {"namespace": namespace}}))
+            try:
+                expected = str(self.renderer.render_value(spec.get("key", ""), {"flow": {"namespace": namespace}}))
+            except RenderError as exc:
+                trigger_id = row["uid"].rpartition("/")[2]
+                why = f"the key of Webhook trigger {trigger_id!r} cannot be rendered, so no call can match it"
+                unrendered.append(f"{why}: {exc}")
+                continue
             if expected and hmac.compare_digest(expected.encode(), key.encode("utf-8", "replace")):
                 return spec
+        if unrendered:
+            raise RunError(self.renderer.masker.mask(f"flow {uid}: " + "; ".join(unrendered)))
         return None
 
     def webhook(self, namespace: str, flow_id: str, key: str, trigger: dict[str, Any]) -> str | None:
@@ -77,6 +90,8 @@ class TriggerStarts:
             return None
         inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": trigger})
         uid = f"{namespace}.{flow_id}"
-        execution_id = self.factory.create(uid, inputs, spec.get("labels"), trigger=trigger, trigger_uid=None)
+        execution_id = self.factory.create(
+            uid, inputs, spec.get("labels"), trigger=trigger, trigger_uid=None, kind="webhook"
+        )
         self.start(execution_id)
         return execution_id

@@ -10,6 +10,7 @@ cookies, the hosts' signature and token headers) are neither recorded in `trigge
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
 from gitsync.state import executions as execution_rows
+
+log = logging.getLogger("gitsync.http")
 
 MAX_BODY = 10 * 1024 * 1024
 """A Webhook trigger's body, and a run's or a resume's inputs."""
@@ -58,7 +61,12 @@ class _Executions:
 
     async def webhook(self, request: Request) -> Response:
         p = request.path_params
-        if not await run_in_threadpool(self.runs.webhook_key_matches, p["namespace"], p["flow_id"], p["key"]):
+        try:
+            matches = await run_in_threadpool(self.runs.webhook_key_matches, p["namespace"], p["flow_id"], p["key"])
+        except RunError as exc:  # the flow's key cannot be computed (a secret it reads is not set): its config's fault
+            log.warning("webhook call refused: %s", exc)
+            return _error(403, str(exc))
+        if not matches:
             # before the body: a wrong key costs no read of what the caller sends
             refusal = {"error": "no flow with that webhook key"}
             return JSONResponse(refusal, status_code=404, headers={"Connection": "close"})
@@ -97,7 +105,7 @@ class _Executions:
             return _error(400, "the body must be a JSON object of inputs")
         uid = f"{request.path_params['namespace']}.{request.path_params['flow_id']}"
         try:
-            execution_id = await run_in_threadpool(self.runs.create, uid, inputs)
+            execution_id = await run_in_threadpool(self.runs.create, uid, inputs, kind="api")
         except RunError as exc:
             return _error(422, str(exc))
         self.runs.start(execution_id)

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store, dumps, iso, loads, now_iso, query_in
@@ -28,6 +28,11 @@ SLOT_STATES: tuple[State, ...] = (State.RUNNING, State.PAUSED)
 NOT_STARTED_STATES: tuple[State, ...] = (State.CREATED, State.QUEUED)
 """States a kill cancels outright: no task has run."""
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
+
+TriggerKind = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry"]
+"""How an execution was started (`trigger_kind`): `gitsync run`, the API's run route, a Webhook trigger, a Schedule
+fire, a Flow trigger, a Subflow task, a flow-level retry (CREATE_NEW_EXECUTION). NULL on rows written before it was
+recorded where the row did not show it."""
 
 
 def sql_states(states: Iterable[State]) -> str:
@@ -53,8 +58,9 @@ def list_executions(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_uid AS "trigger",
-                    scheduled_at, created_at, started_at, ended_at, inputs, outputs, trigger_vars, error
+    sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_kind,
+                    trigger_uid AS "trigger", scheduled_at, created_at, started_at, ended_at, inputs, outputs,
+                    trigger_vars, error
              FROM executions"""
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     rows = store.query(sql, (*params, limit))
@@ -102,19 +108,21 @@ def create_execution(
     parent: str | None = None,
     source: str | None = None,
     owner: str | None = None,
+    kind: TriggerKind = "manual",
 ) -> str:
     """A new CREATED execution (inputs already resolved); its id. `owner`: the process that will start it."""
     execution_id = new_execution_id()
     with store.atomic() as conn:
         conn.execute(
-            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
-                                       labels, trigger_vars, source, parent_execution, owner)
-               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
+                                       inputs, labels, trigger_vars, source, parent_execution, owner)
+               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 execution_id,
                 flow_uid,
                 revision,
                 commit,
+                kind,
                 trigger_uid,
                 now_iso(),
                 dumps(inputs),
@@ -209,7 +217,9 @@ def record_state(
 ) -> bool:
     """The engine's state change of an execution, and when it starts or ends, its commit status: one transaction.
 
-    `fields` may hold started_at/ended_at (datetimes), outputs/labels (JSON values) and error. A RUNNING state
+    `fields` may hold started_at/ended_at (datetimes), outputs/labels (JSON values) and error. An `error` given
+    replaces the one stored, and None clears it: the engine's end of an execution says what ended it (nothing when
+    it did not fail), whatever an earlier step wrote (e.g. the concurrency limit that queued it). A RUNNING state
     written after a kill was requested stays KILLING. `reporting` names the sources that post statuses (None:
     every source). Nothing is written, and False returned, when `owner` no longer owns the execution (another
     process resolved it as lost while this one could not renew its lease).
@@ -224,9 +234,9 @@ def record_state(
         if key in fields and fields[key] is not None:
             sets.append(f"{key} = ?")
             params.append(dumps(fields[key]))
-    if fields.get("error"):
+    if "error" in fields:
         sets.append("error = ?")
-        params.append(fields["error"])
+        params.append(fields["error"] or None)
     fence = "" if owner is None else " AND owner = ?"
     with store.atomic() as conn:
         changed = conn.execute(
@@ -280,11 +290,11 @@ def retry_execution(store: Store, execution_id: str, owner: str | None = None) -
     with store.atomic() as conn:
         conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
         conn.execute(
-            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, created_at, inputs,
-                                       labels, trigger_vars, source, parent_execution, original_id, attempt,
+            """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
+                                       inputs, labels, trigger_vars, source, parent_execution, original_id, attempt,
                                        owner)
-               SELECT ?, flow_uid, revision, commit_sha, 'CREATED', NULL, ?, inputs, labels, trigger_vars, source,
-                      parent_execution, coalesce(original_id, id), attempt + 1, ?
+               SELECT ?, flow_uid, revision, commit_sha, 'CREATED', 'retry', NULL, ?, inputs, labels, trigger_vars,
+                      source, parent_execution, coalesce(original_id, id), attempt + 1, ?
                FROM executions WHERE id = ?""",
             (new_id, now_iso(), owner, execution_id),
         )

@@ -31,13 +31,14 @@ _TRIGGERS_SQL = """
     WHERE t.type = '{schedule}'""".format(schedule=firing.SCHEDULE_TYPE)  # noqa: UP032 (one SQL text, two uses)
 
 _INSERT_SQL = f"""
-    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, state, trigger_uid, scheduled_at,
-                                      created_at, inputs, trigger_vars)
-    SELECT :id, :flow_uid, :revision, :commit_sha,
+    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
+                                      scheduled_at, created_at, inputs, trigger_vars)
+    SELECT :id, :flow_uid, :revision, :commit_sha, :source,
            CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
                              AND state IN ({sql_states(ACTIVE_STATES)}))
                 THEN 'QUEUED' ELSE 'CREATED' END,
-           :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
+           'schedule', :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
+
 
 def create_scheduled_execution(
     store: Store, trigger: str | Mapping[str, Any], scheduled_at: datetime, now: datetime
@@ -168,6 +169,7 @@ def _params(
         "flow_uid": row["flow_uid"],
         "revision": row["revision"],
         "commit_sha": row["commit_sha"],
+        "source": row["source"],  # its commit status goes to the source the revision came from, like any run's
         "trigger_uid": row["uid"],
         "scheduled_at": memo[("iso", at)],
         "created_at": memo[("iso", now)],
@@ -203,5 +205,3 @@ def _advance(conn: sqlite3.Connection, uid: str, last: datetime, following: date
         "UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?",
         (iso(last), iso(following) if following else None, uid),
     )
-
-

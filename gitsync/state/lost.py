@@ -16,14 +16,19 @@ from runner.states import ACTIVE_STATES, State
 
 
 def resolve_lost(
-    store: Store, me: str | None, gone: Sequence[Mapping[str, Any]], now: datetime
+    store: Store,
+    me: str | None,
+    gone: Sequence[Mapping[str, Any]],
+    now: datetime,
+    reporting: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
     """What owners that are gone left behind, resolved in one transaction; never the executions of `me`.
 
     The `gone` owners' rows are removed. Their executions (and any started execution without an owner, written
     before owners existed) that were RUNNING or PAUSED become FAILED "worker lost"; KILLING ones become KILLED;
-    their unfinished task runs end the same way, and a failure status is queued for their commit. CREATED and
-    QUEUED ones lose their owner, so a daemon starts them. Returns the resolved executions: id, flow_uid, state.
+    their unfinished task runs end the same way, and a failure status is queued for their commit when their
+    source reports (`reporting`; None: every source). CREATED and QUEUED ones lose their owner, so a daemon starts
+    them. Returns the resolved executions: id, flow_uid, state, error.
     """
     labels = {row["id"]: f"{row['label']} (pid {row['pid']} on {row['host']})" for row in gone}
     with store.atomic() as conn:
@@ -52,7 +57,8 @@ def resolve_lost(
                 (state.value, iso(now), reason, row["id"]),
             )
             task_run_rows.end_unfinished(conn, row["id"], state, reason, now)
-            if row["source"] and row["commit_sha"]:  # the execution's own context, so its pending status is closed
+            reports = row["source"] and (reporting is None or row["source"] in reporting)
+            if reports and row["commit_sha"]:  # the execution's own context, so its pending status is closed
                 status = "error" if killing else "failure"
                 enqueue_status(
                     conn, row["source"], row["commit_sha"], f"gitsync/{row['flow_uid']}", status, reason, None

@@ -202,6 +202,26 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
         """,
     ),
     (
+        # Rows written earlier: the kind is read from what they hold where it shows (a retry, a subflow, a fire, a
+        # Flow trigger, a Webhook's body/headers/parameters); `gitsync run` and API runs left no trace, so NULL.
+        # Scheduled runs did not record their source (so they posted no status): their revision's source.
+        "executions record how they were started (trigger_kind), scheduled ones their source",
+        """
+        ALTER TABLE executions ADD COLUMN trigger_kind TEXT;  -- manual, api, webhook, schedule, flow, subflow, retry
+        UPDATE executions SET trigger_kind = CASE
+            WHEN original_id IS NOT NULL THEN 'retry'
+            WHEN parent_execution IS NOT NULL THEN 'subflow'
+            WHEN scheduled_at IS NOT NULL THEN 'schedule'
+            WHEN trigger_uid IS NOT NULL THEN 'flow'
+            WHEN json_valid(trigger_vars) AND json_type(trigger_vars, '$.headers') IS NOT NULL
+                 AND json_type(trigger_vars, '$.parameters') IS NOT NULL THEN 'webhook'
+          END;
+        UPDATE executions SET source = (
+            SELECT r.source FROM revisions r WHERE r.uid = executions.flow_uid AND r.revision = executions.revision)
+          WHERE source IS NULL AND scheduled_at IS NOT NULL;
+        """,
+    ),
+    (
         "execution owners and their leases",
         """
         CREATE TABLE owners (              -- the processes that run executions, each renewing its lease

@@ -70,6 +70,13 @@ class PullRequestPlanner:
         pr = event.pull_request
         if pr is None or pr.action in CLOSED_ACTIONS:
             return
+        if self.settings.source(source).status is None:  # nothing would post the plan's status or comment
+            log.info(
+                "pull request #%d of %s: not planned: the source has no status: block (add one to report plans)",
+                pr.number,
+                source,
+            )
+            return
         self._jobs.put(PlanJob(source, event.host, pr))
 
     def start(self) -> None:

@@ -32,6 +32,10 @@ class ExecutionData:
         self.started = utcnow()
         self.state = State.RUNNING
         self.error: str | None = None
+        """What ended the execution, once it ended failed (None when it did not fail)."""
+        self._failures: dict[str, str] = {}
+        """Task run id -> error, of each task failure that still stands (not retried, not allowed)."""
+        self._parents: dict[str, str | None] = {}
         self._ids = 0
         self._work_root = work_root(services.data_dir, request.id)
         self._base = self._base_variables(services, storage)
@@ -102,11 +106,28 @@ class ExecutionData:
         with self.lock:
             self.labels.update({str(k): str(v) for k, v in labels.items()})
 
-    def first_error(self, message: str) -> None:
-        """Remember the execution's error: the first task failure."""
+    def note_failure(self, task_run_id: str, message: str) -> None:
+        """A task failed for good: no attempt is left. It stands until an allowFailure above it forgives it."""
         with self.lock:
-            if self.error is None:
-                self.error = message
+            self._failures.setdefault(task_run_id, message)
+
+    def forgive(self, task_run_id: str) -> None:
+        """The task run's failure became a warning (allowFailure): neither it nor a failure inside it stands."""
+        with self.lock:
+            for failed in list(self._failures):
+                node: str | None = failed
+                while node is not None and node != task_run_id:
+                    node = self._parents.get(node)
+                if node is not None:
+                    del self._failures[failed]
+
+    def ending_error(self, state: State) -> str | None:
+        """The error of an execution that ends in `state`: what failed it (an error already set, else the first
+        failure that still stands); None when it did not fail."""
+        if not state.is_failure:
+            return None
+        with self.lock:
+            return self.error or next(iter(self._failures.values()), None)
 
     def new_id(self) -> str:
         with self.lock:
@@ -114,8 +135,11 @@ class ExecutionData:
             return f"{self.request.id}-{self._ids:04d}"
 
     def new_record(self, task: Task, scope: Scope, attempt: int) -> TaskRunRecord:
+        task_run_id = self.new_id()
+        with self.lock:
+            self._parents[task_run_id] = scope.parent_id
         return TaskRunRecord(
-            id=self.new_id(),
+            id=task_run_id,
             execution_id=self.request.id,
             task_id=task.id,
             task_type=type(task).type_name,

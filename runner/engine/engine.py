@@ -92,6 +92,7 @@ class _Execution:
         if outputs is None:
             state, outputs = State.FAILED, {}
         data.state = state
+        data.error = data.ending_error(state)
         self.s.recorder.execution(
             self.request.id, state, ended_at=utcnow(), outputs=outputs, labels=data.labels, error=data.error
         )
@@ -125,6 +126,7 @@ class _Execution:
         absorbs = task.allowFailure or getattr(type(task), "absorbs_failure", False)
         if state.is_failure and absorbs and state != State.KILLED:
             state = State.WARNING
+            self.data.forgive(record.id)
         if state == State.WARNING and task.allowWarning:
             state = State.SUCCESS
         return state
@@ -167,6 +169,7 @@ class _Execution:
             state, outputs = (State.KILLED if isinstance(exc, TaskKilled) else State.FAILED), exc.outputs
             record.error = self.t.fail_message(task, exc.message)
             self.t.log(record, "ERROR", record.error)
+            self.data.note_failure(record.id, record.error)
         inner = scope.child(record.id, task.id)
         errors, finally_ = getattr(task, "errors", None), getattr(task, "finally_", None)
         if state.is_failure and errors and not self._cancelled.is_set():
@@ -260,7 +263,6 @@ class _Execution:
             self.data.store_outputs(task.id, scope, outputs)
         record.error = message
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
-        self.data.first_error(message)
         return state
 
     def _flow_outputs(self) -> dict[str, Any] | None:
@@ -271,7 +273,7 @@ class _Execution:
             try:
                 value = self.evaluate(output.value, variables) if isinstance(output.value, str) else output.value
             except TaskFailed as exc:
-                self.data.error = self.data.error or f"flow output '{output.id}': {exc.message}"
+                self.data.error = f"flow output '{output.id}': {exc.message}"
                 return None
             out[output.id] = self.s.masker.mask_value(value)
         return out

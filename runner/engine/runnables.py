@@ -79,6 +79,8 @@ class RunnableRunner:
                 return State.KILLED
             attempt += 1
             record = self.data.new_record(task, scope, attempt=attempt)
+        if state.is_failure and record.error:  # the last attempt's failure: the earlier ones were retried
+            self.data.note_failure(first.id, record.error)
         if state == State.SUCCESS and attempt > 1 and policy.warning_on_retry:
             state = State.WARNING
             self.t.record(record, state)
