@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -185,6 +189,100 @@ def test_resume_a_paused_execution_from_another_process(state: tuple[str, str]) 
     (execution,) = executions(state, "acme.approval")
     done = next(t for t in execution["task_runs"] if t["task_id"] == "done")
     assert done["outputs"] == {"value": "approved by ops"}
+
+
+class Lines:
+    """The stdout lines of a process as they come (a thread reads them), so a test can wait for one."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, match: Callable[[str], bool], timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = next((line for line in self.lines if match(line)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                assert left > 0 and not self.ended, "no such line; the output was:\n" + "\n".join(self.lines)
+                self._changed.wait(left)
+
+    def text(self) -> str:
+        self._thread.join(60)
+        return "\n".join(self.lines)
+
+
+def _pasted(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A command line as a user pastes it into another terminal (`gitsync` found on PATH, another folder)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cwd.mkdir(exist_ok=True)
+    return subprocess.run(shlex.split(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_paused_run_names_the_task_and_prints_the_resume_command_to_paste(
+    state: tuple[str, str], tmp_path: Path
+) -> None:
+    runner = spawn(state, "run", "acme.approval")
+    try:
+        output = Lines(runner)
+        command = output.wait_for(lambda line: line.strip().startswith("gitsync resume")).strip()
+        execution_id = executions(state, "acme.approval")[0]["id"]
+        db, data = state
+        assert command == f"gitsync resume {execution_id} --db {db} --data-dir {data}"
+        notice = output.wait_for(lambda line: "paused by task" in line)
+        assert f"execution {execution_id} is paused by task 'ask'" in notice
+        resumed = _pasted(f"{command} --input by=ops", tmp_path / "another-terminal")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    text = output.text()
+    assert f"execution {execution_id} resumed" in text
+    assert text.index("paused by task") < text.index("resumed") < text.index("SUCCESS")
+
+
+def test_the_resume_command_of_a_run_on_the_default_state_has_no_flags(state: tuple[str, str], tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    db, data = state
+    for suffix in ("", "-wal", "-shm"):
+        if Path(db + suffix).exists():
+            Path(db + suffix).rename(work / f"gitsync.db{suffix}")
+    Path(data).rename(work / ".gitsync")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "gitsync", "run", "acme.approval", "--quiet"],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = Lines(runner)
+        command = output.wait_for(lambda line: line.strip().startswith("gitsync resume")).strip()
+        assert re.fullmatch(r"gitsync resume \S+", command), command
+        resumed = _pasted(f"{command} --input by=ops", work)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert "SUCCESS" in output.text()
 
 
 def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import threading
 import time
@@ -12,6 +14,7 @@ from typing import Any
 
 from gitsync.cli.state_commands import add_state_arguments, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
+from gitsync.config import Settings
 from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
@@ -39,7 +42,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("uid", nargs="?", metavar="NS.ID", help="a synced flow (see `gitsync flows`)")
     run.add_argument("--file", help="run a flow file that is not synced yet (for authors)")
     run.add_argument("--input", action="append", default=[], metavar="K=V", help="an input value (repeatable)")
-    run.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the result (and a pause)")
     add_state_arguments(run)
     run.set_defaults(handler=run_flow, repo=None)
 
@@ -89,7 +92,7 @@ def run_flow(args: argparse.Namespace) -> int:
         print(f"gitsync run: {exc}", file=sys.stderr)
         return 1
     store = open_store(settings)
-    printer = _Progress(sys.stdout, quiet=args.quiet)
+    printer = _Progress(sys.stdout, quiet=args.quiet, resume_flags=resume_flags(settings))
     manager = build_runs(store, settings, registry, progress=printer)
     try:
         if flow is not None:
@@ -131,27 +134,72 @@ def _flow_from_file(path: str, registry: Registry) -> Any:
 
 
 class _Progress:
-    """Live progress: one line per finished task run, and the logs as they come."""
+    """Live progress: one line per finished task run, the logs as they come, and the execution's pauses.
 
-    def __init__(self, out: Any, quiet: bool) -> None:
+    A pause is said even with `--quiet` (the run waits for the user): which task paused it, and the
+    `gitsync resume` command to paste, with the state flags this run used (`resume_flags`)."""
+
+    def __init__(self, out: Any, quiet: bool, resume_flags: str = "") -> None:
         self.out = out
         self.quiet = quiet
+        self.resume_flags = resume_flags
         self.lock = threading.Lock()
+        self._pausing: dict[str, TaskRunRecord] = {}
+        """Per execution, the task run that is pausing it (its PAUSED row comes just before the execution's)."""
+        self._paused: set[str] = set()
+        self._errors: dict[str, str] = {}
+        """Per task run, the last ERROR line printed (a failed task's line does not print it again)."""
 
     def __call__(self, kind: str, payload: Any) -> None:
-        if self.quiet:
-            return
         with self.lock:
-            if kind == "task_run" and isinstance(payload, TaskRunRecord) and payload.state.is_terminal:
-                value = f"[{payload.value}]" if payload.value is not None else ""
-                took = ""
-                if payload.started_at and payload.ended_at:
-                    took = f" {(payload.ended_at - payload.started_at).total_seconds() * 1000:.0f}ms"
-                mark = _MARKS.get(payload.state.value, payload.state.value)
-                error = f": {payload.error}" if payload.error else ""
-                print(f"  {mark:>6} {payload.task_id}{value}{took}{error}", file=self.out, flush=True)
+            if kind == "task_run" and isinstance(payload, TaskRunRecord):
+                self._task_run(payload)
+            elif kind == "execution" and isinstance(payload, tuple):
+                self._execution(payload[0], payload[1])
             elif kind == "log" and isinstance(payload, LogLine) and payload.level in ("INFO", "WARN", "ERROR"):
-                print(f"         {payload.level.lower()}: {payload.message}", file=self.out, flush=True)
+                if payload.level == "ERROR" and payload.task_run_id:
+                    self._errors[payload.task_run_id] = payload.message
+                self._print(f"         {payload.level.lower()}: {payload.message}")
+
+    def _task_run(self, record: TaskRunRecord) -> None:
+        if record.state == State.PAUSED:
+            self._pausing[record.execution_id] = record
+        if not record.state.is_terminal:
+            return
+        value = f"[{record.value}]" if record.value is not None else ""
+        took = ""
+        if record.started_at and record.ended_at:
+            took = f" {(record.ended_at - record.started_at).total_seconds() * 1000:.0f}ms"
+        mark = _MARKS.get(record.state.value, record.state.value)
+        error = ""
+        if record.error:
+            error = " (the error above)" if self._errors.pop(record.id, None) == record.error else f": {record.error}"
+        self._print(f"  {mark:>6} {record.task_id}{value}{took}{error}")
+
+    def _execution(self, execution_id: str, state: State) -> None:
+        if state == State.PAUSED and execution_id not in self._paused:
+            self._paused.add(execution_id)
+            record = self._pausing.pop(execution_id, None)
+            by = f" by task '{record.task_id}' ({record.task_type.rsplit('.', 1)[-1]})" if record is not None else ""
+            self._print(f"execution {execution_id} is paused{by}; to resume it, run in another terminal:", always=True)
+            self._print(f"    gitsync resume {execution_id}{self.resume_flags}", always=True)
+        elif state == State.RUNNING and execution_id in self._paused:
+            self._paused.discard(execution_id)
+            self._print(f"execution {execution_id} resumed", always=True)
+
+    def _print(self, line: str, always: bool = False) -> None:
+        if always or not self.quiet:
+            print(line, file=self.out, flush=True)
+
+
+def resume_flags(settings: Settings) -> str:
+    """The state flags a command needs to reach the state this one used (none for the defaults), as text to
+    paste: absolute paths, so that it works from another folder."""
+    flags = ""
+    for flag, value in (("--db", settings.db), ("--data-dir", settings.data_dir)):
+        if value != Settings.model_fields[flag[2:].replace("-", "_")].default:
+            flags += f" {flag} {shlex.quote(os.path.abspath(value))}"
+    return flags
 
 
 def list_executions(args: argparse.Namespace) -> int:
