@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,3 +89,21 @@ def gitsync_cli(
         timeout=timeout,
         env=None if env is None else dict(env),
     )
+
+
+def python_without_extras(tmp: Path) -> Path:
+    """A Python that runs this checkout's gitsync (the test environment's packages) but whose bin folder holds no
+    console script: what `pip install -e .` without extras gives a new user, so no `dbt` command. Run it with a
+    PATH that does not name the test environment's bin folder."""
+    home = tmp / "python-without-extras"
+    if not home.exists():
+        subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(home)], check=True)
+        site = subprocess.run(
+            [str(home / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        ours = sysconfig.get_paths()["purelib"]
+        Path(site, "gitsync-tests.pth").write_text(f"import site; site.addsitedir({ours!r})\n", encoding="utf-8")
+    return home / "bin" / "python"

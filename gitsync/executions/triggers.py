@@ -12,7 +12,7 @@ from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
 from gitsync.state import executions as execution_rows
 from runner.engine.engine import ExecutionOutcome, ExecutionRequest
-from runner.expressions.renderer import Renderer
+from runner.expressions.renderer import Renderer, RenderError
 from runner.flow import Flow
 
 log = logging.getLogger("gitsync.runs")
@@ -65,7 +65,17 @@ class TriggerStarts:
         no trigger has it. The HTTP route asks this before it reads a body."""
         for row in execution_rows.webhook_triggers(self.store, f"{namespace}.{flow_id}", WEBHOOK_TRIGGER_TYPES):
             spec: dict[str, Any] = row["spec"]
-            expected = str(self.renderer.render_value(spec.get("key", ""), {"flow": {"namespace": namespace}}))
+            try:
+                expected = str(self.renderer.render_value(spec.get("key", ""), {"flow": {"namespace": namespace}}))
+            except RenderError as exc:  # e.g. its secret is not set: no request can match it (the caller sees a 404)
+                log.warning(
+                    "%s.%s: the key of Webhook trigger '%s' cannot be rendered, so no request can start the flow: %s",
+                    namespace,
+                    flow_id,
+                    spec.get("id"),
+                    exc,
+                )
+                continue
             if expected and hmac.compare_digest(expected.encode(), key.encode("utf-8", "replace")):
                 return spec
         return None
