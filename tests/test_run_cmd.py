@@ -8,13 +8,11 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runtime import deployed_state, gitsync_cli
+from runtime import deployed_state, gitsync_cli, read_until
 
 FLOWS = {
     "greet.yaml": """
@@ -191,42 +189,6 @@ def test_resume_a_paused_execution_from_another_process(state: tuple[str, str]) 
     assert done["outputs"] == {"value": "approved by ops"}
 
 
-class Lines:
-    """The stdout lines of a process as they come (a thread reads them), so a test can wait for one."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self.ended = False
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.ended = True
-            self._changed.notify_all()
-
-    def wait_for(self, match: Callable[[str], bool], timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = next((line for line in self.lines if match(line)), None)
-                if found is not None:
-                    return found
-                left = deadline - time.monotonic()
-                assert left > 0 and not self.ended, "no such line; the output was:\n" + "\n".join(self.lines)
-                self._changed.wait(left)
-
-    def text(self) -> str:
-        self._thread.join(60)
-        return "\n".join(self.lines)
-
-
 def _pasted(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """A command line as a user pastes it into another terminal (`gitsync` found on PATH, another folder)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -239,22 +201,20 @@ def test_a_paused_run_names_the_task_and_prints_the_resume_command_to_paste(
 ) -> None:
     runner = spawn(state, "run", "acme.approval")
     try:
-        output = Lines(runner)
-        command = output.wait_for(lambda line: line.strip().startswith("gitsync resume")).strip()
+        paused = read_until(runner, "gitsync resume", timeout=60)
+        command = paused.splitlines()[-1].strip()
         execution_id = executions(state, "acme.approval")[0]["id"]
         db, data = state
         assert command == f"gitsync resume {execution_id} --db {db} --data-dir {data}"
-        notice = output.wait_for(lambda line: "paused by task" in line)
-        assert f"execution {execution_id} is paused by task 'ask'" in notice
+        assert f"execution {execution_id} is paused by task 'ask' (Pause)" in paused
         resumed = _pasted(f"{command} --input by=ops", tmp_path / "another-terminal")
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        rest = read_until(runner, "SUCCESS", timeout=60)
         assert runner.wait(timeout=60) == 0
     finally:
         if runner.poll() is None:
             runner.kill()
-    text = output.text()
-    assert f"execution {execution_id} resumed" in text
-    assert text.index("paused by task") < text.index("resumed") < text.index("SUCCESS")
+    assert rest.startswith(f"execution {execution_id} resumed\n"), rest
 
 
 def test_the_resume_command_of_a_run_on_the_default_state_has_no_flags(state: tuple[str, str], tmp_path: Path) -> None:
@@ -273,16 +233,15 @@ def test_the_resume_command_of_a_run_on_the_default_state_has_no_flags(state: tu
         text=True,
     )
     try:
-        output = Lines(runner)
-        command = output.wait_for(lambda line: line.strip().startswith("gitsync resume")).strip()
+        command = read_until(runner, "gitsync resume", timeout=60).splitlines()[-1].strip()
         assert re.fullmatch(r"gitsync resume \S+", command), command
         resumed = _pasted(f"{command} --input by=ops", work)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        read_until(runner, "SUCCESS", timeout=60)
         assert runner.wait(timeout=60) == 0
     finally:
         if runner.poll() is None:
             runner.kill()
-    assert "SUCCESS" in output.text()
 
 
 def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:

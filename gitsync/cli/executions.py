@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import sys
 import threading
 import time
@@ -14,7 +12,6 @@ from typing import Any
 
 from gitsync.cli.state_commands import add_state_arguments, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
-from gitsync.config import Settings
 from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
@@ -92,7 +89,7 @@ def run_flow(args: argparse.Namespace) -> int:
         print(f"gitsync run: {exc}", file=sys.stderr)
         return 1
     store = open_store(settings)
-    printer = _Progress(sys.stdout, quiet=args.quiet, resume_flags=resume_flags(settings))
+    printer = _Progress(sys.stdout, quiet=args.quiet, resume_flags=settings.state_flags())
     manager = build_runs(store, settings, registry, progress=printer)
     try:
         if flow is not None:
@@ -190,16 +187,6 @@ class _Progress:
     def _print(self, line: str, always: bool = False) -> None:
         if always or not self.quiet:
             print(line, file=self.out, flush=True)
-
-
-def resume_flags(settings: Settings) -> str:
-    """The state flags a command needs to reach the state this one used (none for the defaults), as text to
-    paste: absolute paths, so that it works from another folder."""
-    flags = ""
-    for flag, value in (("--db", settings.db), ("--data-dir", settings.data_dir)):
-        if value != Settings.model_fields[flag[2:].replace("-", "_")].default:
-            flags += f" {flag} {shlex.quote(os.path.abspath(value))}"
-    return flags
 
 
 def list_executions(args: argparse.Namespace) -> int:
