@@ -244,6 +244,31 @@ def test_the_resume_command_of_a_run_on_the_default_state_has_no_flags(state: tu
             runner.kill()
 
 
+def test_executions_text_has_a_header_and_aligned_columns(state: tuple[str, str]) -> None:
+    assert gitsync(state, "run", "acme.greet", "--input", "who=ada").returncode == 0
+    assert gitsync(state, "run", "acme.broken").returncode == 1
+    done = gitsync(state, "executions")
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    names = ["ID", "FLOW", "REVISION", "STATE", "DURATION", "TRIGGER", "CREATED"]
+    assert header.split() == names
+    starts = [header.index(name) for name in names]
+    ends = [*starts[1:], None]
+    rows = []
+    for line in lines:  # every value starts in its column, after a blank
+        assert all(line[start - 1] == " " != line[start] for start in starts[1:]), line
+        rows.append({name: line[a:b].strip() for name, a, b in zip(names, starts, ends, strict=True)})
+    broken, greet = rows  # newest first
+    assert (greet["FLOW"], greet["REVISION"], greet["STATE"], greet["TRIGGER"]) == (
+        "acme.greet",
+        "1",
+        "SUCCESS",
+        "manual",
+    )
+    assert (broken["FLOW"], broken["STATE"], broken["TRIGGER"]) == ("acme.broken", "FAILED", "manual")
+    assert greet["DURATION"].endswith("s") and greet["CREATED"].endswith("+00:00")
+
+
 def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:
     done = gitsync(state, "logs", "nope")
     assert done.returncode == 1 and "no execution 'nope'" in done.stderr

@@ -7,10 +7,11 @@ import json
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gitsync.cli.state_commands import add_state_arguments, settings_from_args
+from gitsync.cli.state_commands import add_state_arguments, print_table, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
 from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
@@ -198,20 +199,18 @@ def list_executions(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    if not rows:
-        print("(none)")
-    for row in rows:
-        took = ""
-        if row.get("started_at") and row.get("ended_at"):
-            from datetime import datetime
-
-            seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
-            took = f" {seconds.total_seconds():.2f}s"
-        trigger = row.get("trigger") or "manual"
-        print(
-            f"{row['id']}  {row['flow']}  rev {row['revision']}  {row['state']}{took}  {trigger}  {row['created_at']}"
-        )
+    print_table([_listed(row) for row in rows], ["id", "flow", "revision", "state", "duration", "trigger", "created"])
     return 0
+
+
+def _listed(row: dict[str, Any]) -> dict[str, Any]:
+    """One `gitsync executions` text row: how long it took, and what started it (`manual` when nothing did)."""
+    duration = None
+    if row.get("started_at") and row.get("ended_at"):
+        seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
+        duration = f"{seconds.total_seconds():.2f}s"
+    trigger = row.get("trigger_kind") or row.get("trigger") or "manual"
+    return {**row, "duration": duration, "trigger": trigger, "created": row["created_at"]}
 
 
 def show_logs(args: argparse.Namespace) -> int:

@@ -195,15 +195,20 @@ def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[s
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return 0
+    print_table(rows, columns)
+    return 0
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """The rows' `columns` as text: a header row (the names upper-cased), values aligned; "(none)" for no row."""
     if not rows:
         print("(none)")
-        return 0
+        return
     table = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for line in table:
         print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-    return 0
 
 
 def _cell(value: Any) -> str:
