@@ -314,7 +314,7 @@ class Daemon:
         self._spawn("http", self._server.run)
 
 
-_SIGNALS = {signal.SIGINT: "SIGINT, Ctrl-C", signal.SIGTERM: "SIGTERM"}
+_SIGNALS: dict[int, str] = {signal.SIGINT: "SIGINT, Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 def starting_lines(settings: Settings) -> list[str]:
