@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -200,6 +201,16 @@ class Settings(_Config):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    def state_flags(self) -> str:
+        """` --db FILE --data-dir DIR`: what another command needs to reach this state, each flag only when its value
+        is not the default, with absolute quoted paths (to paste into a shell in another folder); "" for defaults."""
+        flags = ""
+        for flag, name in (("--db", "db"), ("--data-dir", "data_dir")):
+            value = getattr(self, name)
+            if value != type(self).model_fields[name].default:
+                flags += f" {flag} {shlex.quote(os.path.abspath(value))}"
+        return flags
 
 
 def _overlap(a: str | None, b: str | None) -> bool:

@@ -8,6 +8,7 @@ source fails. The scheduler is reconciled from SQLite after every apply.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import socket
@@ -15,13 +16,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitsync import __version__
 from gitsync.config import Settings, SourceConfig
 from gitsync.executions.manager import RunManager
 from gitsync.http.metrics import Metrics
+from gitsync.redact import redact_url
 from gitsync.schedule.timer import Scheduler
 from gitsync.state import executions, flows, triggers
 from gitsync.state.database import Store, now_iso
@@ -137,20 +140,33 @@ class Daemon:
         self._start_http()
 
     def run(self) -> None:
-        """Start, then block until SIGINT/SIGTERM."""
+        """Start, then block until SIGINT/SIGTERM. The log says first where the state lives, what each source is,
+        where HTTP listens and what to try next, and last why the service stopped."""
+        stopped_by: list[str] = []
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            stopped_by.append(_SIGNALS.get(signum, f"signal {signum}"))
+            self._stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self._stop.set())
+            signal.signal(sig, on_signal)
+        for line in starting_lines(self.settings):
+            log.info("%s", line)
         try:
             self.start()
         except BaseException:
             self.store.close()
             raise
-        log.info("gitsync is running: %d source(s), http on %s", len(self.settings.sources), self.settings.http.listen)
+        for line in running_lines(self.settings):
+            log.info("%s", line)
         try:
             while not self._stop.wait(0.5):
                 pass
         finally:
+            why = stopped_by[0] if stopped_by else "an error, logged above"
+            log.info("gitsync is stopping (%s)", why)
             self.stop()
+            log.info("gitsync stopped (%s)", why)
 
     def stop(self) -> None:
         self._stop.set()
@@ -317,6 +333,58 @@ class Daemon:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+
+_SIGNALS: dict[int, str] = {signal.SIGINT: "SIGINT, Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
+def starting_lines(settings: Settings) -> list[str]:
+    """What the service's first log lines say: where its state lives, and each source it follows."""
+    lines = [
+        f"gitsync {__version__} is starting: state database {os.path.abspath(settings.db)}, "
+        f"files in {os.path.abspath(settings.data_dir)} (git caches, execution files, kv store)"
+    ]
+    for source in settings.sources:
+        local = _local_git_dir(source)
+        path = Path(source.repo.removeprefix("file://")).expanduser()
+        repo = redact_url(source.repo) if local is None else str(path.resolve())
+        follows = "watched for commits, " if local else ""
+        lines.append(
+            f"source '{source.name}': {repo}, branch {source.branch or '(the remote default)'}, "
+            f"folder {source.path or '(the root)'}, namespaces {source.namespace_prefix or 'every namespace'}; "
+            f"{follows}polled every {_duration(source.poll)}"
+        )
+    return lines
+
+
+def running_lines(settings: Settings) -> list[str]:
+    """What the service logs once it runs: where HTTP listens, how to stop it, and the commands to try next."""
+    url = _local_url(settings.http.listen)
+    flags = settings.state_flags()
+    commands = [f"gitsync {command}{flags}" for command in ("flows", "triggers", "executions", "run NS.ID")]
+    where = "try:" if flags else "try, from this folder:"
+    return [
+        f"gitsync is running: HTTP API at {url} (health: {url}/healthz); stop it with Ctrl-C (SIGINT) or SIGTERM",
+        f"{where} {', '.join(commands)}, curl -s {url}/healthz",
+    ]
+
+
+def _local_url(listen: str) -> str:
+    """The URL a command on this machine reaches the listen address by (a wildcard address through loopback)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _duration(interval: timedelta) -> str:
+    """`60s`, `5m`, `1h`: as `poll:` is written."""
+    seconds = interval.total_seconds()
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= 2 * size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _applied(result: SyncResult) -> str | None:

@@ -27,12 +27,17 @@ from runner.errors import GitSyncError
 
 
 class TaskFailed(GitSyncError):
-    """The task failed; `message` is shown to the user (masked), `outputs` are kept."""
+    """The task failed; `message` is shown to the user (masked), `outputs` are kept.
 
-    def __init__(self, message: str, outputs: dict[str, Any] | None = None) -> None:
+    `permanent`: trying again fails the same way (an HTTP 4xx other than 408 and 429, a refused connection, an
+    unknown host, an invalid URL, a command that is not installed), so the task's `retry` does not run it again
+    unless it says `retryPermanentErrors: true`. Anything that may pass on another attempt is not permanent."""
+
+    def __init__(self, message: str, outputs: dict[str, Any] | None = None, permanent: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.outputs = outputs or {}
+        self.permanent = permanent
 
 
 class TaskKilled(TaskFailed):

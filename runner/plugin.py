@@ -113,6 +113,9 @@ class _RetryBase(BaseModel):
     warningOnRetry: bool = False
     """End in WARNING when the task only succeeded after a retry."""
     behavior: RetryBehavior = RetryBehavior.RETRY_FAILED_TASK
+    retryPermanentErrors: bool = False
+    """gitsync: retry permanent errors too (an HTTP 4xx other than 408/429, a refused connection, an unknown host,
+    a command that is not installed). By default they end the task at once, since trying again fails the same way."""
 
 
 class ConstantRetry(_RetryBase):

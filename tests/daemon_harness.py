@@ -54,7 +54,8 @@ class Daemon:
     db: Path
     data_dir: Path
     log_path: Path
-    config_path: Path
+    config_path: Path | None
+    """None for a daemon started with flags (`start_cli_daemon`)."""
     env: dict[str, str]
     client: httpx.Client = field(init=False)
 
@@ -240,6 +241,33 @@ def _spawn(
             command, cwd=directory, env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     return Daemon(proc, port, directory / "gitsync.db", directory / "data", log_path, config, full_env)
+
+
+def start_cli_daemon(
+    cwd: Path,
+    args: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    python: str | Path = PYTHON,
+    wait: bool = True,
+) -> Daemon:
+    """`gitsync daemon ARGS --listen 127.0.0.1:<free port>` started in `cwd` with flags, as the README's first
+    command does (no config file: the state is `cwd`'s gitsync.db and .gitsync unless ARGS say otherwise).
+    `env` is the daemon's whole environment (default: `daemon_env()`)."""
+    port = free_port()
+    log_path = cwd.parent / f"{cwd.name}-daemon.log"
+    command = [str(python), "-m", "gitsync", "daemon", *args, "--listen", f"127.0.0.1:{port}"]
+    full_env = {"PYTHONUNBUFFERED": "1", **(daemon_env() if env is None else env)}
+    with log_path.open("ab") as log:
+        log.write(f"--- start {' '.join(command)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            command, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    daemon = Daemon(proc, port, cwd / "gitsync.db", cwd / ".gitsync", log_path, None, full_env)
+    if wait:
+        daemon.wait_healthz()
+    return daemon
 
 
 @contextmanager

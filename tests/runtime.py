@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import sysconfig
 import textwrap
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,3 +92,59 @@ def gitsync_cli(
         timeout=timeout,
         env=None if env is None else dict(env),
     )
+
+
+def python_without_extras(tmp: Path) -> Path:
+    """A Python that runs this checkout's gitsync (the test environment's packages) but whose bin folder holds no
+    console script: what `pip install -e .` without extras gives a new user, so no `dbt` command. Run it with a
+    PATH that does not name the test environment's bin folder."""
+    home = tmp / "python-without-extras"
+    if not home.exists():
+        subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(home)], check=True)
+        site = subprocess.run(
+            [str(home / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        ours = sysconfig.get_paths()["purelib"]
+        Path(site, "gitsync-tests.pth").write_text(f"import site; site.addsitedir({ours!r})\n", encoding="utf-8")
+    return home / "bin" / "python"
+
+
+_LINES: dict[int, queue.Queue[str | None]] = {}
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 20.0) -> str:
+    """The process's next output lines, up to the first one holding `marker` (a reader thread: select() and text
+    buffers don't mix). Fails when the output ends or `timeout` passes first, with what was read."""
+    if proc.pid not in _LINES:
+        _LINES[proc.pid] = _start_reader(proc)
+    lines = _LINES[proc.pid]
+    out: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if line is None:
+            lines.put(None)  # the end stays the end for the next call
+            raise AssertionError(f"the output ended before {marker!r}; got: {''.join(out)!r}")
+        out.append(line)
+        if marker in line:
+            return "".join(out)
+    raise AssertionError(f"no {marker!r} within {timeout}s; got: {''.join(out)!r}")
+
+
+def _start_reader(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import queue
+import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from runtime import read_until
 
 from gitsync.cli.main import main
 
@@ -110,11 +110,11 @@ def test_watch_revalidates_on_save(flows: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        first = _read_until(proc, "file(s):")
+        first = read_until(proc, "file(s):")
         assert "1 valid, 0 invalid" in first
         time.sleep(0.3)  # let the watcher settle before the edit
         target.write_text(VALID.replace("namespace: acme.demo", "namespace: Acme"))
-        second = _read_until(proc, "file(s):")
+        second = read_until(proc, "file(s):")
         assert "change detected" in second
         assert f"{target}:2:1: flow 'Acme.hello': namespace:" in second
         assert "0 valid, 1 invalid" in second
@@ -123,34 +123,27 @@ def test_watch_revalidates_on_save(flows: Path) -> None:
         proc.wait(timeout=10)
 
 
-def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 20.0) -> str:
-    """Lines from the process until one holds `marker` (a reader thread: select() and text buffers don't mix)."""
-    if proc.pid not in _LINES:
-        _LINES[proc.pid] = _start_reader(proc)
-    lines = _LINES[proc.pid]
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        out.append(line)
-        if marker in line:
-            return "".join(out)
-    raise AssertionError(f"no {marker!r} within {timeout}s; got: {''.join(out)!r}")
-
-
-_LINES: dict[int, queue.Queue[str]] = {}
-
-
-def _start_reader(proc: subprocess.Popen[str]) -> queue.Queue[str]:
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
+def test_watch_says_what_it_watches_and_how_to_stop_and_stops_quietly_on_ctrl_c(flows: Path, tmp_path: Path) -> None:
+    other = tmp_path / "more.yaml"
+    other.write_text(VALID.replace("id: hello", "id: more"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitsync", "validate", "--watch", str(flows), str(other)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        said = read_until(proc, "watching")
+        assert "3 file(s): 2 valid, 1 invalid" in said  # the first validation comes first
+        watching = said.splitlines()[-1]
+        assert watching == (
+            f"watching {flows}, {other} for changes to flow files (.yaml, .yml); press Ctrl-C to stop"
+        ), watching
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1  # the last validation's exit code: broken.yml is invalid
+    assert rest.strip() == "stopped watching", rest

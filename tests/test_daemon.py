@@ -8,6 +8,7 @@ No test asserts a duration: every wait polls a condition until a generous deadli
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from daemon_harness import (
     PYTHON,
+    STOP_TIMEOUT,
     Daemon,
     RestartableGitServer,
     daemon_env,
@@ -26,6 +28,7 @@ from daemon_harness import (
     metric_value,
     query_db,
     running_daemon,
+    start_cli_daemon,
     start_daemon,
 )
 from gitservers import GitRepo
@@ -463,3 +466,69 @@ def test_each_execution_shows_how_it_was_started(tmp_path: Path) -> None:
         assert f"  {kind} {trigger}  " in line if trigger else f"  {kind}  " in line, line
     tick = next(r for r in rows if r["trigger_kind"] == "schedule")
     assert tick["trigger"] == "acme.demo.tick/tick"
+
+
+# -- what the daemon says: where its state lives, what to try, why it stopped ----------------------------------
+
+
+def _said(daemon: Daemon, text: str) -> str:
+    """The log line holding `text` (waited for)."""
+    return daemon.wait_for(
+        lambda: next((line for line in daemon.log_tail(200).splitlines() if text in line), None), repr(text)
+    )
+
+
+def test_the_first_lines_say_where_the_state_lives_and_what_to_try_and_ctrl_c_is_logged(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "checkout")
+    repo.commit({"flows/hello.yaml": flow("hello")})
+    daemon = start_cli_daemon(repo.path, ["--repo", ".", "--path", "flows", "--namespace-prefix", "acme"])
+    try:
+        daemon.wait_for(lambda: daemon.flow_uids() == {"acme.demo.hello"}, "the first sync")
+        state = _said(daemon, "state database")
+        assert f"state database {repo.path / 'gitsync.db'}" in state and f"files in {repo.path / '.gitsync'}" in state
+        source = _said(daemon, "source 'default'")  # `--repo .` names its source `default`
+        for part in (f"{repo.path}", "folder flows", "namespaces acme", "watched for commits", "polled every 60s"):
+            assert part in source, source
+        running = _said(daemon, "gitsync is running")
+        assert f"HTTP API at {daemon.url}" in running and f"health: {daemon.url}/healthz" in running
+        assert "Ctrl-C" in running
+        tries = _said(daemon, "try, from this folder:")
+        for command in ("gitsync flows", "gitsync executions", "gitsync run NS.ID", f"curl -s {daemon.url}/healthz"):
+            assert command in tries, tries
+        listed = subprocess.run(
+            [PYTHON, "-m", "gitsync", "flows"], cwd=repo.path, capture_output=True, text=True, timeout=120
+        )
+        assert "acme.demo.hello" in listed.stdout, listed.stdout + listed.stderr
+        daemon.proc.send_signal(signal.SIGINT)
+        assert daemon.proc.wait(STOP_TIMEOUT) == 0
+    finally:
+        if daemon.alive():
+            daemon.kill()
+    log = daemon.log_tail(200)
+    assert "gitsync stopped (SIGINT, Ctrl-C)" in log, log
+    assert "Traceback" not in log
+
+
+def test_state_flags_are_in_the_commands_to_try_and_sigterm_is_logged(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "checkout")
+    repo.commit({"flows/hello.yaml": flow("hello")})
+    args = ["--repo", ".", "--path", "flows", "--db", "state/x.db", "--data-dir", "state/files"]
+    (repo.path / "state").mkdir()
+    daemon = start_cli_daemon(repo.path, args)
+    try:
+        daemon.wait_for(lambda: daemon.flow_uids() == {"acme.demo.hello"}, "the first sync")
+        flags = f"--db {repo.path / 'state' / 'x.db'} --data-dir {repo.path / 'state' / 'files'}"
+        tries = _said(daemon, "try:")
+        assert f"gitsync flows {flags}" in tries and f"gitsync executions {flags}" in tries, tries
+        assert "namespaces every namespace" in _said(daemon, "source 'default'")
+        pasted = tries.split("try: ", 1)[1].split(", ")[0]  # `gitsync flows --db … --data-dir …`, from elsewhere
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        command = [PYTHON, "-m", *pasted.split()]
+        listed = subprocess.run(command, cwd=elsewhere, capture_output=True, text=True, timeout=120)
+        assert "acme.demo.hello" in listed.stdout, listed.stdout + listed.stderr
+        assert daemon.stop() == 0
+    finally:
+        if daemon.alive():
+            daemon.kill()
+    assert "gitsync stopped (SIGTERM)" in daemon.log_tail(200)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gitservers import free_port, serve_wsgi
 from runtime import Runtime
 
 
@@ -201,6 +202,75 @@ def test_retry_then_success_counts_attempts(rt: Runtime, tmp_path: Path) -> None
     attempts = [(r["attempt"], r["state"]) for r in execution["task_runs"]]
     assert attempts == [(1, "RETRIED"), (2, "RETRIED"), (3, "WARNING")]
     assert execution["state"] == "WARNING"
+
+
+def _status_app(environ: dict, start_response) -> list[bytes]:  # type: ignore[no-untyped-def,type-arg]
+    """GET /status/<code> answers that code."""
+    code = int(environ["PATH_INFO"].rsplit("/", 1)[1])
+    start_response(f"{code} Status", [("Content-Type", "text/plain")])
+    return [b"as asked"]
+
+
+HTTP_TASK = """
+                type: io.kestra.plugin.core.http.Request
+                uri: "{url}"
+"""
+SHELL_TASK = """
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - no-such-command-gitsync-test --version
+"""
+NOT_RETRIED = "it is not retried; add `retryPermanentErrors: true` to the task's retry to retry such errors too"
+
+
+@pytest.mark.parametrize(
+    ("task", "extra", "attempts"),
+    [
+        pytest.param(HTTP_TASK.format(url="{server}/status/404"), "", ["FAILED"], id="http 404"),
+        pytest.param(HTTP_TASK.format(url="{server}/status/400"), "", ["FAILED"], id="http 400"),
+        pytest.param(HTTP_TASK.format(url="{refused}"), "", ["FAILED"], id="connection refused"),
+        pytest.param(SHELL_TASK, "", ["FAILED"], id="command not found"),
+        pytest.param(HTTP_TASK.format(url="{server}/status/503"), "", ["RETRIED", "RETRIED", "FAILED"], id="http 503"),
+        pytest.param(HTTP_TASK.format(url="{server}/status/429"), "", ["RETRIED", "RETRIED", "FAILED"], id="http 429"),
+        pytest.param(HTTP_TASK.format(url="{server}/status/408"), "", ["RETRIED", "RETRIED", "FAILED"], id="http 408"),
+        pytest.param(
+            HTTP_TASK.format(url="{server}/status/404"),
+            "retryPermanentErrors: true",
+            ["RETRIED", "RETRIED", "FAILED"],
+            id="http 404, retried when the retry says so",
+        ),
+    ],
+)
+def test_a_permanent_error_is_not_retried_unless_the_retry_says_so(
+    rt: Runtime, task: str, extra: str, attempts: list[str]
+) -> None:
+    with serve_wsgi(_status_app) as server:
+        body = task.format(server=server, refused=f"http://127.0.0.1:{free_port()}/orders.csv")
+        rt.deploy(
+            {
+                "fetch.yaml": f"""
+            id: fetch
+            namespace: acme
+            tasks:
+              - id: fetch{body.rstrip()}
+                retry:
+                  type: constant
+                  interval: PT0.1S
+                  maxAttempts: 3
+                  {extra}
+        """
+            }
+        )
+        execution = rt.run("acme.fetch")
+    assert execution["state"] == "FAILED"
+    assert [r["state"] for r in execution["task_runs"]] == attempts, execution["logs"]
+    said = [line for line in execution["logs"] if "not retried" in line]
+    if attempts == ["FAILED"]:
+        assert said == [f"attempt 1 failed with a permanent error (trying again fails the same way), so {NOT_RETRIED}"]
+    else:
+        assert said == []
 
 
 def test_timeout_kills_a_hanging_script_and_its_children(rt: Runtime, tmp_path: Path) -> None:

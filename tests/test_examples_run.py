@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from gitservers import free_port
 from runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,6 +272,29 @@ def test_ingest_orders_fails_below_min_rows_and_after_ingest_does_not_fire(env: 
     assert "only 3 orders were loaded" in (execution["error"] or "")
     time.sleep(1)  # a Flow trigger would have created its execution by now; absence cannot be awaited otherwise
     assert _ids(rt, "acme.analytics.after_ingest") == before
+
+
+def test_ingest_orders_without_a_source_url_loads_the_sample_export(env: Env) -> None:
+    gets = len(env.http.gets)
+    execution = env.rt.run("acme.analytics.ingest_orders")
+    assert execution["state"] == "SUCCESS", execution["error"]
+    assert env.rt.states(execution) == {
+        "download": "SKIPPED",
+        "load": "SUCCESS",
+        "count": "SUCCESS",
+        "check": "SUCCESS",
+    }
+    assert execution["outputs"] == {"rows": 3}
+    assert len(env.http.gets) == gets
+
+
+def test_ingest_orders_from_a_refused_url_fails_at_once_not_once_per_retry(env: Env) -> None:
+    execution = env.rt.run("acme.analytics.ingest_orders", source_url=f"http://127.0.0.1:{free_port()}/orders.csv")
+    assert execution["state"] == "FAILED"
+    downloads = [(r["attempt"], r["state"]) for r in execution["task_runs"] if r["task_id"] == "download"]
+    assert downloads == [(1, "FAILED")]
+    assert "connection refused" in execution["error"]
+    assert any("permanent error" in line and "not retried" in line for line in execution["logs"])
 
 
 def test_dbt_daily_builds_the_shop_project(env: Env) -> None:

@@ -68,6 +68,7 @@ def test_result_round_trips_through_json() -> None:
     )
     assert TaskResult.from_json(sent.to_json()) == sent
     assert TaskResult.from_json(TaskResult("SUCCESS", exit_state="KILLED").to_json()).exit_state == "KILLED"
+    assert TaskResult.from_json(TaskResult("FAILED", error="404", permanent=True).to_json()).permanent
 
 
 class Waits(Task):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from runtime import deployed_state, gitsync_cli
+from runtime import deployed_state, gitsync_cli, read_until
 
 FLOWS = {
     "greet.yaml": """
@@ -193,6 +195,91 @@ def test_an_unknown_execution_is_a_usage_error(state: tuple[str, str], command: 
     assert done.returncode == 2, done.stderr
     assert "no execution 'nope' in the state; `gitsync executions` lists them" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _pasted(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A command line as a user pastes it into another terminal (`gitsync` found on PATH, another folder)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cwd.mkdir(exist_ok=True)
+    return subprocess.run(shlex.split(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_paused_run_names_the_task_and_prints_the_resume_command_to_paste(
+    state: tuple[str, str], tmp_path: Path
+) -> None:
+    runner = spawn(state, "run", "acme.approval")
+    try:
+        paused = read_until(runner, "gitsync resume", timeout=60)
+        command = paused.splitlines()[-1].strip()
+        execution_id = executions(state, "acme.approval")[0]["id"]
+        db, data = state
+        assert command == f"gitsync resume {execution_id} --db {db} --data-dir {data}"
+        assert f"execution {execution_id} is paused by task 'ask' (Pause)" in paused
+        resumed = _pasted(f"{command} --input by=ops", tmp_path / "another-terminal")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        rest = read_until(runner, "SUCCESS", timeout=60)
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert rest.startswith(f"execution {execution_id} resumed\n"), rest
+
+
+def test_the_resume_command_of_a_run_on_the_default_state_has_no_flags(state: tuple[str, str], tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    db, data = state
+    for suffix in ("", "-wal", "-shm"):
+        if Path(db + suffix).exists():
+            Path(db + suffix).rename(work / f"gitsync.db{suffix}")
+    Path(data).rename(work / ".gitsync")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "gitsync", "run", "acme.approval", "--quiet"],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        command = read_until(runner, "gitsync resume", timeout=60).splitlines()[-1].strip()
+        assert re.fullmatch(r"gitsync resume \S+", command), command
+        resumed = _pasted(f"{command} --input by=ops", work)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        read_until(runner, "SUCCESS", timeout=60)
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+
+
+def test_executions_text_has_a_header_and_aligned_columns(state: tuple[str, str]) -> None:
+    assert gitsync(state, "run", "acme.greet", "--input", "who=ada").returncode == 0
+    assert gitsync(state, "run", "acme.broken").returncode == 1
+    done = gitsync(state, "executions")
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    names = ["ID", "FLOW", "REVISION", "STATE", "DURATION", "TRIGGER", "CREATED"]
+    assert header.split() == names
+    starts = [header.index(name) for name in names]
+    ends = [*starts[1:], None]
+    rows = []
+    for line in lines:  # every value starts in its column, after a blank
+        assert all(line[start - 1] == " " != line[start] for start in starts[1:]), line
+        rows.append({name: line[a:b].strip() for name, a, b in zip(names, starts, ends, strict=True)})
+    broken, greet = rows  # newest first
+    assert (greet["FLOW"], greet["REVISION"], greet["STATE"], greet["TRIGGER"]) == (
+        "acme.greet",
+        "1",
+        "SUCCESS",
+        "manual",
+    )
+    assert (broken["FLOW"], broken["STATE"], broken["TRIGGER"]) == ("acme.broken", "FAILED", "manual")
+    assert greet["DURATION"].endswith("s") and greet["CREATED"].endswith("+00:00")
+
+
+def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:
+    done = gitsync(state, "logs", "nope")
+    assert done.returncode == 1 and "no execution 'nope'" in done.stderr
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from taskctx import RecordingLogger, make_context
 
@@ -427,6 +428,42 @@ def test_request_allowed_response_codes(ctx: RunContext, server: str) -> None:
 def test_request_connection_refused(ctx: RunContext) -> None:
     with pytest.raises(TaskFailed, match="connection refused"):
         task(http.Request, uri=f"http://127.0.0.1:{free_port()}/x").run(ctx)
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent"),
+    [(400, True), (401, True), (404, True), (408, False), (429, False), (500, False), (503, False)],
+)
+def test_a_4xx_answer_is_a_permanent_failure_except_408_and_429(
+    ctx: RunContext, server: str, code: int, permanent: bool
+) -> None:
+    for kind in (http.Request, http.Download):
+        with pytest.raises(TaskFailed) as raised:
+            task(kind, uri=f"{server}/status/{code}").run(ctx)
+        assert f"response code '{code}'" in raised.value.message
+        assert raised.value.permanent is permanent
+
+
+def test_a_refused_connection_an_unknown_host_and_a_bad_url_are_permanent(ctx: RunContext, server: str) -> None:
+    with pytest.raises(TaskFailed) as refused:
+        task(http.Download, uri=f"http://127.0.0.1:{free_port()}/orders.csv").run(ctx)
+    assert refused.value.permanent and "connection refused" in refused.value.message
+    for uri in ("file:///etc/passwd", "http://[not-closed/x", "http://127.0.0.1:99999/x"):
+        with pytest.raises(TaskFailed) as bad:
+            task(http.Request, uri=uri).run(ctx)
+        assert bad.value.permanent, uri
+    with pytest.raises(TaskFailed) as slow:
+        task(http.Request, uri=f"{server}/slow", options={"timeout": {"readIdleTimeout": "PT0.2S"}}).run(ctx)
+    assert not slow.value.permanent  # a timeout may pass on another attempt
+
+
+def test_an_unknown_host_is_permanent_and_a_failing_name_server_is_not() -> None:
+    unknown = httpx.ConnectError("[Errno -2] Name or service not known")
+    unknown.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert http.permanent_transport_error(unknown)
+    again = httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+    again.__cause__ = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert not http.permanent_transport_error(again)
 
 
 def test_request_read_timeout(ctx: RunContext, server: str) -> None:

@@ -101,6 +101,19 @@ def test_fail_fast(ctx: RunContext, props: dict[str, Any], exit_code: int, ran_a
     assert (("INFO", "after") in ctx.logger.lines) is ran_after
 
 
+def test_a_command_that_is_not_installed_is_a_permanent_failure_that_says_so(ctx: RunContext) -> None:
+    with pytest.raises(TaskFailed) as failed:
+        commands(["no-such-command-gitsync-test --version"]).run(ctx)
+    assert failed.value.permanent
+    assert failed.value.message.startswith(
+        "command failed with exit code 127: a command it runs is not installed where gitsync runs"
+    )
+    assert "no-such-command-gitsync-test" in failed.value.message  # the shell's own line, quoted from stderr
+    with pytest.raises(TaskFailed) as other:
+        commands(["exit 3"]).run(ctx)
+    assert not other.value.permanent  # any other exit code may pass on another attempt
+
+
 def test_failure_quotes_the_stderr_tail(ctx: RunContext) -> None:
     task = commands(["for i in $(seq 1 50); do echo line$i >&2; done", "exit 7"])
     with pytest.raises(TaskFailed) as failed:

@@ -7,11 +7,12 @@ import json
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gitsync.cli.interrupts import Interrupts
-from gitsync.cli.state_commands import add_state_arguments, settings_from_args
+from gitsync.cli.state_commands import add_state_arguments, print_table, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
 from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
@@ -45,7 +46,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("uid", nargs="?", metavar="NS.ID", help="a synced flow (see `gitsync flows`)")
     run.add_argument("--file", help="run a flow file that is not synced yet (for authors)")
     run.add_argument("--input", action="append", default=[], metavar="K=V", help="an input value (repeatable)")
-    run.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the result (and a pause)")
     add_state_arguments(run)
     run.set_defaults(handler=run_flow, repo=None)
 
@@ -119,7 +120,7 @@ def run_flow(args: argparse.Namespace) -> int:
         return 1
     label = f"{flow.uid} (from {args.file})" if flow is not None else args.uid
     store = open_store(settings)
-    printer = _Progress(sys.stdout, quiet=args.quiet)
+    printer = _Progress(sys.stdout, quiet=args.quiet, resume_flags=settings.state_flags())
     manager = build_runs(store, settings, registry, progress=printer, owner=("cli", f"gitsync run {label}"))
     interrupts = Interrupts(manager, settings.db)
     try:
@@ -185,27 +186,62 @@ def _flow_from_file(path: str, registry: Registry) -> Any:
 
 
 class _Progress:
-    """Live progress: one line per finished task run, and the logs as they come."""
+    """Live progress: one line per finished task run, the logs as they come, and the execution's pauses.
 
-    def __init__(self, out: Any, quiet: bool) -> None:
+    A pause is said even with `--quiet` (the run waits for the user): which task paused it, and the
+    `gitsync resume` command to paste, with the state flags this run used (`resume_flags`)."""
+
+    def __init__(self, out: Any, quiet: bool, resume_flags: str = "") -> None:
         self.out = out
         self.quiet = quiet
+        self.resume_flags = resume_flags
         self.lock = threading.Lock()
+        self._pausing: dict[str, TaskRunRecord] = {}
+        """Per execution, the task run that is pausing it (its PAUSED row comes just before the execution's)."""
+        self._paused: set[str] = set()
+        self._errors: dict[str, str] = {}
+        """Per task run, the last ERROR line printed (a failed task's line does not print it again)."""
 
     def __call__(self, kind: str, payload: Any) -> None:
-        if self.quiet:
-            return
         with self.lock:
-            if kind == "task_run" and isinstance(payload, TaskRunRecord) and payload.state.is_terminal:
-                value = f"[{payload.value}]" if payload.value is not None else ""
-                took = ""
-                if payload.started_at and payload.ended_at:
-                    took = f" {(payload.ended_at - payload.started_at).total_seconds() * 1000:.0f}ms"
-                mark = _MARKS.get(payload.state.value, payload.state.value)
-                error = f": {payload.error}" if payload.error else ""
-                print(f"  {mark:>6} {payload.task_id}{value}{took}{error}", file=self.out, flush=True)
+            if kind == "task_run" and isinstance(payload, TaskRunRecord):
+                self._task_run(payload)
+            elif kind == "execution" and isinstance(payload, tuple):
+                self._execution(payload[0], payload[1])
             elif kind == "log" and isinstance(payload, LogLine) and payload.level in ("INFO", "WARN", "ERROR"):
-                print(f"         {payload.level.lower()}: {payload.message}", file=self.out, flush=True)
+                if payload.level == "ERROR" and payload.task_run_id:
+                    self._errors[payload.task_run_id] = payload.message
+                self._print(f"         {payload.level.lower()}: {payload.message}")
+
+    def _task_run(self, record: TaskRunRecord) -> None:
+        if record.state == State.PAUSED:
+            self._pausing[record.execution_id] = record
+        if not record.state.is_terminal:
+            return
+        value = f"[{record.value}]" if record.value is not None else ""
+        took = ""
+        if record.started_at and record.ended_at:
+            took = f" {(record.ended_at - record.started_at).total_seconds() * 1000:.0f}ms"
+        mark = _MARKS.get(record.state.value, record.state.value)
+        error = ""
+        if record.error:
+            error = " (the error above)" if self._errors.pop(record.id, None) == record.error else f": {record.error}"
+        self._print(f"  {mark:>6} {record.task_id}{value}{took}{error}")
+
+    def _execution(self, execution_id: str, state: State) -> None:
+        if state == State.PAUSED and execution_id not in self._paused:
+            self._paused.add(execution_id)
+            record = self._pausing.pop(execution_id, None)
+            by = f" by task '{record.task_id}' ({record.task_type.rsplit('.', 1)[-1]})" if record is not None else ""
+            self._print(f"execution {execution_id} is paused{by}; to resume it, run in another terminal:", always=True)
+            self._print(f"    gitsync resume {execution_id}{self.resume_flags}", always=True)
+        elif state == State.RUNNING and execution_id in self._paused:
+            self._paused.discard(execution_id)
+            self._print(f"execution {execution_id} resumed", always=True)
+
+    def _print(self, line: str, always: bool = False) -> None:
+        if always or not self.quiet:
+            print(line, file=self.out, flush=True)
 
 
 def list_executions(args: argparse.Namespace) -> int:
@@ -217,21 +253,20 @@ def list_executions(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    if not rows:
-        print("(none)")
-    for row in rows:
-        took = ""
-        if row.get("started_at") and row.get("ended_at"):
-            from datetime import datetime
-
-            seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
-            took = f" {seconds.total_seconds():.2f}s"
-        kind = row.get("trigger_kind") or "unknown"  # rows written before the kind was recorded may not show it
-        trigger = f"{kind} {row['trigger']}" if row.get("trigger") else kind
-        print(
-            f"{row['id']}  {row['flow']}  rev {row['revision']}  {row['state']}{took}  {trigger}  {row['created_at']}"
-        )
+    print_table([_listed(row) for row in rows], ["id", "flow", "revision", "state", "duration", "trigger", "created"])
     return 0
+
+
+def _listed(row: dict[str, Any]) -> dict[str, Any]:
+    """One `gitsync executions` text row: how long it took, and what started it (its kind, and the trigger's uid
+    when a trigger did; `unknown` for rows written before the kind was recorded)."""
+    duration = None
+    if row.get("started_at") and row.get("ended_at"):
+        seconds = datetime.fromisoformat(row["ended_at"]) - datetime.fromisoformat(row["started_at"])
+        duration = f"{seconds.total_seconds():.2f}s"
+    kind = row.get("trigger_kind") or "unknown"
+    trigger = f"{kind} {row['trigger']}" if row.get("trigger") else kind
+    return {**row, "duration": duration, "trigger": trigger, "created": row["created_at"]}
 
 
 def show_logs(args: argparse.Namespace) -> int:

@@ -277,16 +277,26 @@ def _print(
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return 0
+    print_table(rows, columns, shown)
+    return 0
+
+
+def print_table(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    shown: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+) -> None:
+    """The rows' `columns` as text: a header row (the names upper-cased), values aligned; "(none)" for no row.
+    A column in `shown` is written by its function."""
     if not rows:
         print("(none)")
-        return 0
+        return
     shown = shown or {}
     table = [[shown[c](row) if c in shown else _cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for line in table:
         print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-    return 0
 
 
 def _cell(value: Any) -> str:

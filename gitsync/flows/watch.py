@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 from watchfiles import watch
@@ -14,12 +16,17 @@ def _is_flow_change(change: object, path: str) -> bool:
 
 
 def watch_and_validate(paths: Sequence[str], validate: Callable[[], int]) -> int:
-    """Runs until interrupted; returns the exit code of the last validation."""
+    """Runs until interrupted; returns the exit code of the last validation. What it watches, and how to stop it,
+    goes to stderr (stdout holds the reports, in the format asked for)."""
     code = validate()
+    watched = ", ".join(os.path.abspath(path) for path in paths)
+    suffixes = ", ".join(FLOW_SUFFIXES)
+    notice = f"watching {watched} for changes to flow files ({suffixes}); press Ctrl-C to stop"
+    print(notice, file=sys.stderr, flush=True)
     try:
         for _changes in watch(*paths, watch_filter=_is_flow_change, debounce=200, step=50):
             print("--- change detected, validating again", flush=True)
             code = validate()
     except KeyboardInterrupt:
-        pass
+        print("stopped watching", file=sys.stderr, flush=True)
     return code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,7 +115,9 @@ class _Http(Task):
     def _send(self, ctx: RunContext) -> Iterator[httpx.Response]:
         """Send the request and yield the streamed response; transport errors become TaskFailed."""
         if as_bool(self.encryptBody, "encryptBody"):
-            raise TaskFailed("encryptBody is not supported by gitsync (there is no output encryption key)")
+            raise TaskFailed(
+                "encryptBody is not supported by gitsync (there is no output encryption key)", permanent=True
+            )
         try:
             with httpx.Client(**client_settings(self._options, self.sslOptions)) as client:
                 request = build_request(client, self, ctx)
@@ -126,8 +129,13 @@ class _Http(Task):
                     response.close()
         except httpx.TimeoutException as exc:
             raise TaskFailed(f"{self.method} {safe_url(self.uri)} timed out: {_reason(exc)}") from None
+        except httpx.InvalidURL as exc:
+            raise TaskFailed(f"uri {safe_url(self.uri)!r} is not a valid URL: {exc}", permanent=True) from None
         except httpx.HTTPError as exc:
-            raise TaskFailed(f"{self.method} {safe_url(self.uri)} failed: {_reason(exc)}") from None
+            permanent = permanent_transport_error(exc)
+            raise TaskFailed(
+                f"{self.method} {safe_url(self.uri)} failed: {_reason(exc)}", permanent=permanent
+            ) from None
 
     def _status_ok(self, code: int, allow_failed: bool) -> bool:
         """allowedResponseCodes when given, else any code below 400 (or any code at all with allowFailed)."""
@@ -142,6 +150,7 @@ class _Http(Task):
         return TaskFailed(
             f"Failed http request with response code '{code}' from {safe_url(str(response.request.url))}{snippet}",
             outputs={"code": code, "headers": response_headers(response), "body": body},
+            permanent=400 <= code < 500 and code not in TRANSIENT_4XX,
         )
 
 
@@ -206,6 +215,28 @@ DEFAULT_READ_TIMEOUT = 300.0
 CHUNK = 64 * 1024
 
 
+TRANSIENT_4XX = frozenset({408, 425, 429})
+"""The 4xx answers that may pass on another attempt (Request Timeout, Too Early, Too Many Requests); every other
+4xx is a permanent failure (`TaskFailed.permanent`): the same request gets the same answer."""
+
+
+def permanent_transport_error(exc: BaseException) -> bool:
+    """A transport error that trying again does not cure: a refused connection, a host name that does not exist
+    (not a name server that fails for now: EAI_AGAIN), a scheme httpx cannot speak."""
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        if isinstance(cause, socket.gaierror):
+            return cause.errno != socket.EAI_AGAIN
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
@@ -221,7 +252,10 @@ def _as_list(value: Any) -> list[Any]:
 
 def safe_url(url: str) -> str:
     """The URL with any password of its user info hidden (the engine masks known secrets on top)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL urllib can read: hide whatever sits between `//user:` and `@`
+        return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
     if parts.password is None:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
@@ -278,9 +312,15 @@ def build_request(client: httpx.Client, task: _Http, ctx: RunContext) -> httpx.R
     """The request: method, URI and params, headers, then a body, a form, or nothing."""
     method = str(task.method).upper()
     if method == "CUSTOM":
-        raise TaskFailed("method CUSTOM is not supported; use one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")
-    if urlsplit(task.uri).scheme not in ("http", "https"):
-        raise TaskFailed(f"uri must be an http:// or https:// URL, got {safe_url(task.uri)!r}")
+        raise TaskFailed(
+            "method CUSTOM is not supported; use one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS", permanent=True
+        )
+    try:
+        scheme = urlsplit(task.uri).scheme
+    except ValueError as exc:
+        raise TaskFailed(f"uri {safe_url(task.uri)!r} is not a valid URL: {exc}", permanent=True) from None
+    if scheme not in ("http", "https"):
+        raise TaskFailed(f"uri must be an http:// or https:// URL, got {safe_url(task.uri)!r}", permanent=True)
     headers = {str(k): str(v) for k, v in as_map(task.headers, "headers").items()}
     auth = (task.options or HttpOptions()).auth
     if isinstance(auth, BearerAuth):

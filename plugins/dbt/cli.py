@@ -17,6 +17,7 @@ and manifest.json are stored (outputFiles) and summarised in the `runResults` ou
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -93,6 +94,7 @@ class _Dbt(ScriptTask):
         spec.commands = _with_log_format(self.dbt_commands(ctx), self.log_format())
         spec.stdout_hook = _json_log_line if self.log_format() == "JSON" else None
         spec.env.update(self._dbt_env(ctx, spec, project, profiles))
+        _require_dbt(ctx, spec)
         self._load_manifest(ctx)
         try:
             outputs = execute(ctx, spec)
@@ -145,6 +147,27 @@ class _Dbt(ScriptTask):
             ctx.warn("storeManifest: dbt wrote no target/manifest.json")
             return
         ctx.kv.set(key.namespace or ctx.namespace, key.key, json.loads(manifest.read_text(encoding="utf-8")))
+
+
+NO_DBT = (
+    "dbt is not installed where gitsync runs: no `dbt` command beside gitsync's Python ({where}) or on the PATH."
+    " Install it into gitsync's environment"
+    " with pip install 'gitsync[dbt]' (in a checkout: .venv/bin/pip install -e '.[dbt]'), or run the task in a"
+    " container with the Docker task runner"
+)
+
+
+def _require_dbt(ctx: RunContext, spec: ScriptSpec) -> None:
+    """A local run whose commands call `dbt` needs a dbt command on the PATH the script gets (gitsync's own
+    environment first): say so once, as a permanent failure, rather than let each command fail with
+    `dbt: not found`. The Docker runner brings its own dbt."""
+    if spec.docker_image is not None:
+        return
+    if not any(command.split()[:1] == ["dbt"] for command in spec.commands):
+        return
+    beside = str(Path(spec.python_executable).parent)
+    if shutil.which("dbt", path=os.pathsep.join([beside, ctx.env.get("PATH") or os.defpath])) is None:
+        raise TaskFailed(NO_DBT.format(where=beside), permanent=True)
 
 
 def resolve_project_dir(ctx: RunContext, project_dir: str | None) -> Path:

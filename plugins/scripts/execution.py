@@ -42,6 +42,12 @@ NO_DOCKER = (
     "or allow the fallback to local processes in gitsync's configuration"
 )
 FAILURE_TAIL = 20
+COMMAND_NOT_FOUND = 127
+"""The shell's exit code for a command it cannot find: a permanent failure (`TaskFailed.permanent`)."""
+NOT_INSTALLED = (
+    ": a command it runs is not installed where gitsync runs (install it there, or run the task in a container"
+    " with the Docker task runner)"
+)
 
 
 @dataclass
@@ -168,7 +174,12 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
     if result.exit_code != 0:
         tail = "\n".join(result.stderr_tail[-FAILURE_TAIL:])
         message = f"command failed with exit code {result.exit_code}"
-        raise TaskFailed(f"{message}; stderr (last lines):\n{tail}" if tail else message, outputs=outputs)
+        not_found = result.exit_code == COMMAND_NOT_FOUND
+        if not_found:
+            message += NOT_INSTALLED
+        raise TaskFailed(
+            f"{message}; stderr (last lines):\n{tail}" if tail else message, outputs=outputs, permanent=not_found
+        )
     outputs["outputFiles"] = store_output_files(ctx, spec.output_files)
     if spec.warning_on_stderr and result.stderr_lines:
         ctx.warn(f"{result.stderr_lines} line(s) written to stderr (warningOnStdErr)")

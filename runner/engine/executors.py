@@ -120,7 +120,7 @@ def run_invocation(
         return TaskResult(State.SUCCESS.value, logs=logger.kept, exit_state=exc.state)
     except TaskFailed as exc:
         state = State.KILLED if isinstance(exc, TaskKilled) else State.FAILED
-        return _packed(state, exc.outputs, logger, ctx, error=exc.message)
+        return _packed(state, exc.outputs, logger, ctx, error=exc.message, permanent=exc.permanent)
     except Exception as exc:
         log.exception("task %s crashed", invocation.task_id)
         return TaskResult(State.FAILED.value, logs=logger.kept, error=f"{type(exc).__name__}: {exc}")
@@ -128,7 +128,12 @@ def run_invocation(
 
 
 def _packed(
-    state: State, outputs: dict[str, Any], logger: _SinkLogger, ctx: RunContext, error: str | None = None
+    state: State,
+    outputs: dict[str, Any],
+    logger: _SinkLogger,
+    ctx: RunContext,
+    error: str | None = None,
+    permanent: bool = False,
 ) -> TaskResult:
     return TaskResult(
         state.value,
@@ -136,6 +141,7 @@ def _packed(
         logs=logger.kept,
         output_files=storage_uris(outputs) if outputs else [],
         error=error,
+        permanent=permanent,
         warnings=ctx.warnings,
         labels={str(k): str(v) for k, v in ctx.new_labels.items()},
     )

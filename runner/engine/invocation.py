@@ -91,6 +91,8 @@ class TaskResult:
     """The kestra:/// URIs the outputs name (whole values)."""
     error: str | None = None
     """Why the task failed (unmasked: the engine masks it)."""
+    permanent: bool = False
+    """The failure is permanent (`TaskFailed.permanent`): a retry would fail the same way."""
     warnings: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     """Labels the task adds to its execution."""

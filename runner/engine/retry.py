@@ -1,4 +1,10 @@
-"""Task retry policies (KESTRA_SPEC §6): constant, exponential, random; maxAttempts and maxDuration."""
+"""Task retry policies (KESTRA_SPEC §6): constant, exponential, random; maxAttempts and maxDuration.
+
+Kestra retries every failure its policy allows. gitsync does too, but for permanent errors (`TaskFailed.permanent`:
+an HTTP 4xx other than 408 and 429, a refused connection, an unknown host, an invalid URL, a command that is not
+installed): trying those again fails the same way, so they end the task at once unless the retry says
+`retryPermanentErrors: true`. A task without `retry` is never retried, as in Kestra.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ class RetryPolicy:
     min_interval: float = 0.0
     factor: float = 2.0
     warning_on_retry: bool = False
+    retry_permanent_errors: bool = False
 
     @classmethod
     def of(cls, task: Task) -> RetryPolicy:
@@ -46,7 +53,12 @@ class RetryPolicy:
             min_interval=seconds_of(getattr(retry, "minInterval", None)) or 0.0,
             factor=getattr(retry, "delayFactor", None) or 2.0,
             warning_on_retry=retry.warningOnRetry,
+            retry_permanent_errors=retry.retryPermanentErrors,
         )
+
+    def retries(self, permanent: bool) -> bool:
+        """Whether a failure of this kind may be retried at all (a permanent one only when the retry says so)."""
+        return self.retry_permanent_errors or not permanent
 
     def delay_before(self, attempt: int, elapsed: float) -> float | None:
         """Seconds to wait before `attempt` (2, 3, …), or None when no attempt is left."""

@@ -25,6 +25,10 @@ from runner.states import State
 
 KILL_GRACE_SECONDS = 10.0
 _POLL = 0.05
+NOT_RETRIED = (
+    "attempt {attempt} failed with a permanent error (trying again fails the same way), so it is not retried;"
+    " add `retryPermanentErrors: true` to the task's retry to retry such errors too"
+)
 
 
 class ExitSignal(Exception):
@@ -67,11 +71,14 @@ class RunnableRunner:
         inline = type(task).runs_inline
         while True:
             with self.s.recorder.batch() if inline else contextlib.nullcontext():
-                state = self.attempt(task, scope, record, inline)
+                state, permanent = self.attempt(task, scope, record, inline)
             if not state.is_failure or state == State.KILLED or self.cancelled.is_set():
                 break
             delay = policy.delay_before(attempt + 1, time.monotonic() - started)
             if delay is None:
+                break
+            if not policy.retries(permanent):
+                self.t.log(record, "WARN", NOT_RETRIED.format(attempt=attempt))
                 break
             self.t.record(record, State.RETRIED)
             self.t.log(record, "WARN", f"attempt {attempt} failed; retrying in {delay:.1f}s")
@@ -86,12 +93,13 @@ class RunnableRunner:
             self.t.record(record, state)
         return state
 
-    def attempt(self, task: Task, scope: Scope, record: TaskRunRecord, inline: bool) -> State:
+    def attempt(self, task: Task, scope: Scope, record: TaskRunRecord, inline: bool) -> tuple[State, bool]:
+        """The attempt's end state, and whether its failure is permanent (`TaskFailed.permanent`)."""
         self.t.record(record, State.RUNNING, started_at=utcnow())
         try:
             properties = self.render_properties(task, self.data.variables(task, scope, record))
         except TaskFailed as exc:
-            return self.finish_failed(record, task, scope, exc)
+            return self.finish_failed(record, task, scope, exc), exc.permanent
         invocation = self.invocation(task, scope, record, properties)
         executor = self.inline if inline else self.s.executor
         sink = self.t.sink(record)
@@ -100,7 +108,7 @@ class RunnableRunner:
             result = self.wait(handle, invocation, record)
         except TaskKilled as exc:
             sink.flush()
-            return self.finish_failed(record, task, scope, exc)
+            return self.finish_failed(record, task, scope, exc), False
         sink.flush()
         if result.exit_state is not None:
             self.t.record(record, State.SUCCESS, ended_at=utcnow())
@@ -110,14 +118,14 @@ class RunnableRunner:
         if state.is_failure:
             error = result.error or "failed"
             failure = TaskKilled(error, result.outputs) if state == State.KILLED else TaskFailed(error, result.outputs)
-            return self.finish_failed(record, task, scope, failure)
+            return self.finish_failed(record, task, scope, failure), result.permanent and state != State.KILLED
         if handle.cancelled and self.cancelled.is_set():
-            return self.finish_failed(record, task, scope, TaskKilled(f"task {task.id!r} was killed"))
+            return self.finish_failed(record, task, scope, TaskKilled(f"task {task.id!r} was killed")), False
         outputs = self.s.masker.mask_value(result.outputs)
         self.data.store_outputs(task.id, scope, outputs)
         state = State.WARNING if result.warnings else State.SUCCESS
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
-        return state
+        return state, False
 
     def invocation(self, task: Task, scope: Scope, record: TaskRunRecord, properties: dict[str, Any]) -> TaskInvocation:
         request = self.data.request
