@@ -277,11 +277,6 @@ def test_executions_text_has_a_header_and_aligned_columns(state: tuple[str, str]
     assert greet["DURATION"].endswith("s") and greet["CREATED"].endswith("+00:00")
 
 
-def test_logs_of_an_unknown_execution(state: tuple[str, str]) -> None:
-    done = gitsync(state, "logs", "nope")
-    assert done.returncode == 1 and "no execution 'nope'" in done.stderr
-
-
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
