@@ -390,6 +390,30 @@ def test_a_webhook_key_that_needs_an_unset_secret_is_refused_with_the_reason(tmp
     assert len(said) == 1 and "WARNING" in said[0] and "acme.demo.hooks" in said[0], log
 
 
+def test_a_webhook_call_its_conditions_refuse_is_answered_204_and_starts_nothing(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    hook = flow("gated") + """\
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: gated-key-for-daemon-tests
+    conditions:
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ trigger.body.ref == 'main' }}"
+"""
+    repo.commit({"flows/gated.yaml": hook})
+    with running_daemon(tmp_path / "daemon", [local_source(repo)], env=ENV) as daemon:
+        daemon.wait_for(lambda: "acme.demo.gated" in daemon.flow_uids(), "the flow is applied")
+        path = "/api/v1/executions/webhook/acme.demo/gated/gated-key-for-daemon-tests"
+        refused = daemon.post(path, json={"ref": "feature"})
+        assert refused.status_code == 204 and refused.content == b""
+        assert daemon.query("SELECT id FROM executions") == []
+        accepted = daemon.post(path, json={"ref": "main"})
+        assert accepted.status_code == 200, accepted.text
+        assert [r["id"] for r in daemon.query("SELECT id FROM executions")] == [accepted.json()["id"]]
+        assert daemon.stop() == 0
+
+
 # -- how each execution was started, recorded and shown (issue 10, 10) ------------------------------------------------
 
 KIND_FLOWS = {

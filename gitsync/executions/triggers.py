@@ -11,6 +11,7 @@ from typing import Any
 
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
+from gitsync.schedule.conditions import ConditionError, ScheduleConditions
 from gitsync.schedule.flow_triggers import judge
 from gitsync.state import executions as execution_rows
 from gitsync.state import task_runs as task_run_rows
@@ -23,6 +24,8 @@ log = logging.getLogger("gitsync.runs")
 
 FLOW_TRIGGER_TYPES = frozenset({"io.kestra.plugin.core.trigger.Flow"})
 WEBHOOK_TRIGGER_TYPES = frozenset({"io.kestra.plugin.core.trigger.Webhook"})
+WEBHOOK_SKIPPED = ""
+"""What `webhook` returns for a call the trigger's conditions refuse: no execution (HTTP 204)."""
 
 
 class TriggerStarts:
@@ -105,10 +108,21 @@ class TriggerStarts:
         return None
 
     def webhook(self, namespace: str, flow_id: str, key: str, trigger: dict[str, Any]) -> str | None:
-        """Create and start an execution for a Webhook trigger whose key matches; None when none does."""
+        """Create and start an execution for a Webhook trigger whose key matches; None when none does, and
+        `WEBHOOK_SKIPPED` when its conditions or `when` refuse the call (Kestra answers 204), or cannot judge it
+        (said in the log)."""
         spec = self.webhook_spec(namespace, flow_id, key)
         if spec is None:
             return None
+        judge = ScheduleConditions(self.factory.registry, self.renderer.evaluate)
+        if judge.applies(spec):
+            try:
+                accepted = judge.accepts(spec, trigger, schedule=False)
+            except ConditionError as exc:
+                log.warning("Webhook trigger of %s.%s did not start the flow: %s", namespace, flow_id, exc)
+                accepted = False
+            if not accepted:
+                return WEBHOOK_SKIPPED
         inputs = self.renderer.render_value(spec.get("inputs") or {}, {"trigger": trigger})
         uid = f"{namespace}.{flow_id}"
         execution_id = self.factory.create(

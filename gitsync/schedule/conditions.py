@@ -1,4 +1,5 @@
-"""Does a Schedule's fire time pass its trigger's `conditions` and `when`? (KESTRA_SPEC §9.1) No I/O.
+"""Does a Schedule's fire time (or a Webhook's call) pass its trigger's `conditions` and `when`? (KESTRA_SPEC §9.1,
+§9.3) No I/O.
 
 Kestra judges each fire time with the schedule conditions (DayWeek, DayWeekInMonth, Weekend, PublicHoliday,
 DateTimeBetween, TimeBetween, Not, Or, Expression: `Condition.schedule_condition`; other condition types are
@@ -44,10 +45,11 @@ class ScheduleConditions:
         """Whether the trigger has anything to judge (most have not: their fires skip this entirely)."""
         return bool(spec.get("conditions") or spec.get("scheduleConditions")) or spec.get("when") is not None
 
-    def accepts(self, spec: Mapping[str, Any], trigger: Mapping[str, Any]) -> bool:
-        """Whether the fire whose variables are `trigger` (date, next, previous) passes; `ConditionError` when a
-        condition cannot judge it."""
-        event = _ScheduleEvent(dict(trigger), self)
+    def accepts(self, spec: Mapping[str, Any], trigger: Mapping[str, Any], *, schedule: bool = True) -> bool:
+        """Whether the fire whose variables are `trigger` (a Schedule's date, next, previous) passes; `ConditionError`
+        when a condition cannot judge it. With `schedule` false (a Webhook call: `trigger` holds its body, headers
+        and parameters) every condition type counts, as Kestra judges a Webhook's, but a MultipleCondition."""
+        event = _ScheduleEvent(dict(trigger), self, schedule)
         for condition in [*(spec.get("conditions") or []), *(spec.get("scheduleConditions") or [])]:
             if not event.holds(condition):
                 return False
@@ -100,9 +102,10 @@ class ScheduleConditions:
 class _ScheduleEvent:
     """`runner.plugin.ExecutionEvent` over a fire's trigger variables."""
 
-    def __init__(self, data: dict[str, Any], judge: ScheduleConditions) -> None:
+    def __init__(self, data: dict[str, Any], judge: ScheduleConditions, schedule: bool = True) -> None:
         self._data = data
         self._judge = judge
+        self._schedule = schedule
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
@@ -118,7 +121,7 @@ class _ScheduleEvent:
         if not isinstance(condition, dict):
             return True
         cls = self._judge.registry.lookup(str(condition.get("type", "")))
-        if cls is None or not issubclass(cls, Condition) or not cls.schedule_condition:
+        if cls is None or not issubclass(cls, Condition) or (self._schedule and not cls.schedule_condition):
             return True  # Kestra judges a Schedule's fires with its schedule conditions only
         name = cls.type_name.rsplit(".", 1)[-1]
         try:
