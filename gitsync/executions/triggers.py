@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -56,8 +57,10 @@ class TriggerStarts:
             "state": outcome.state.value,
             "outputs": outcome.outputs,
             "labels": outcome.labels,
-            "retriedAttemptStates": _retried_attempt_states(task_run_rows.task_runs(self.store, request.id)),
+            "retriedAttemptStates": [],
         }
+        if any("etryAttempt" in json.dumps(row["spec"]) for row in rows):  # HasRetryAttempt, `hasRetryAttempt`
+            upstream["retriedAttemptStates"] = _retried_attempt_states(task_run_rows.task_runs(self.store, request.id))
         started = []
         for row in rows:
             spec = row["spec"]
