@@ -25,6 +25,7 @@ from gitsync.config import Settings, SourceConfig
 from gitsync.executions.manager import RunManager
 from gitsync.http.metrics import Metrics
 from gitsync.redact import redact_url
+from gitsync.schedule.conditions import ScheduleConditions
 from gitsync.schedule.timer import Scheduler
 from gitsync.state import executions, flows, triggers
 from gitsync.state.database import Store, now_iso
@@ -94,7 +95,8 @@ class Daemon:
         self.runs = parts.runs
         self.statuses = parts.statuses
         self.pull_requests = parts.pull_requests
-        self.scheduler = Scheduler(self.store, on_fire=self._on_fire)
+        judge = ScheduleConditions(self.registry, self.runs.renderer.evaluate)
+        self.scheduler = Scheduler(self.store, on_fire=self._on_fire, conditions=judge)
         self.app: Starlette | None = None
         """The HTTP app (`gitsync.compose.build_http_app`); served on `settings.http.listen` when set."""
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in settings.sources}

@@ -25,6 +25,8 @@ Foreign errors (dulwich, sqlite3, httpx, pydantic, PyYAML) are translated where 
     ├── RegistryError                 runner/registry: a plugin is broken, or two claim one type name
     ├── InputError                    runner/inputs: inputs that do not fit the flow, each named
     ├── CronError                     runner/cron: a cron expression that does not parse, the field named
+    ├── ConditionError                gitsync/schedule/conditions: a Schedule trigger's condition or `when`
+    │                                 cannot judge a fire time; that fire is recorded FAILED with the reason
     ├── RenderError                   runner/expressions: an expression failed; shown as the task's failure
     ├── ExpressionError               runner/errors: a filter, function, date or jq program refused its value
     └── TaskFailed                    runner/api: a task failed (message masked, outputs kept); the engine

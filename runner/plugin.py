@@ -220,6 +220,11 @@ class Trigger(Plugin):
     id: TaskId
     description: str | None = None
     conditions: ConditionList | None = None
+    when: str | bool | None = None
+    """An expression (Kestra 2.0's replacement of `conditions`, ANDed with them here): the trigger fires only when
+    it renders true. It reads `trigger.*` (a Schedule's date, a Webhook's body, headers and parameters, a Flow
+    trigger's upstream execution, whose namespace, flowId, state, labels, outputs and hasRetryAttempt are also
+    top-level names)."""
     disabled: bool = False
     workerGroup: WorkerGroup | None = None
     logLevel: Level | None = Field(default=None, validation_alias=AliasChoices("logLevel", "minLogLevel"))
@@ -233,7 +238,8 @@ class ExecutionEvent(Protocol):
 
     def get(self, key: str, default: Any = None) -> Any:
         """A field of the upstream execution: executionId, namespace, flowId, flowRevision, state, outputs,
-        labels."""
+        labels, retriedAttemptStates (the states of every attempt of its retried task runs); `listening` holds the
+        namespace and flowId of the flow whose trigger is judged. For a Schedule's fire: date, next, previous."""
         ...
 
     @property
@@ -242,7 +248,8 @@ class ExecutionEvent(Protocol):
         ...
 
     def evaluate(self, expression: str) -> Any:
-        """The value of an expression, with the event as `trigger`."""
+        """The value of an expression, with the event as `trigger`; raises a GitSyncError (RenderError,
+        ExpressionError) when it cannot be evaluated, and the condition then does not hold."""
         ...
 
     def holds(self, condition: Any) -> bool:
@@ -254,10 +261,13 @@ class Condition(Plugin):
     """A condition on a trigger (ANDed with its siblings)."""
 
     kind: ClassVar[Kind] = "condition"
+    schedule_condition: ClassVar[bool] = False
+    """It judges a Schedule's fire (Kestra's ScheduleCondition: the date conditions, Expression, Not, Or); the
+    others are left out of a Schedule's conditions, as Kestra does."""
 
     def matches(self, event: ExecutionEvent) -> bool:
-        """Whether this condition lets a Flow trigger fire for `event`. By default it does: conditions that
-        judge only a schedule's date (DayWeek, …) do not restrict a Flow trigger."""
+        """Whether this condition lets the trigger fire for `event` (an upstream end, or a Schedule's fire). A
+        condition that cannot judge raises a GitSyncError, which the caller logs: the trigger does not fire."""
         return True
 
 

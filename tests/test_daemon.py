@@ -282,6 +282,34 @@ def test_a_restart_keeps_the_state_and_fires_each_second_once(tmp_path: Path) ->
     assert missing_seconds(db, "acme.demo.tick/tick") == []
 
 
+def test_the_daemon_skips_the_fires_a_schedule_condition_refuses(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    odd = (
+        flow("odd", every_second=True)
+        + """\
+    conditions:
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ (trigger.date | date('s') | number) % 2 == 1 }}"
+"""
+    )
+    never = (
+        flow("never", every_second=True)
+        + """\
+    when: "{{ trigger.date | date('yyyy') == '1999' }}"
+"""
+    )
+    repo.commit({"flows/odd.yaml": odd, "flows/never.yaml": never})
+    with running_daemon(tmp_path / "daemon", [local_source(repo)]) as daemon:
+        daemon.wait_for(lambda: len(daemon.trigger_uids()) == 2, "the triggers to register")
+        daemon.wait_for(lambda: _executions(daemon.db) >= 2, "a couple of fires")
+        decided = daemon.query("SELECT last_scheduled_at FROM triggers WHERE uid = 'acme.demo.never/tick'")
+        assert decided[0]["last_scheduled_at"] is not None  # its times were decided...
+        assert daemon.query("SELECT id FROM executions WHERE flow_uid = 'acme.demo.never'") == []  # ...and skipped
+        seconds = daemon.query("SELECT scheduled_at FROM executions WHERE flow_uid = 'acme.demo.odd'")
+        assert seconds and {int(r["scheduled_at"][17:19]) % 2 for r in seconds} == {1}  # odd seconds only
+        assert daemon.stop() == 0
+
+
 def _executions(db: Path) -> int:
     return int(query_db(db, "SELECT count(*) AS n FROM executions")[0]["n"])
 
@@ -363,6 +391,30 @@ def test_a_webhook_key_that_needs_an_unset_secret_is_refused_with_the_reason(tmp
     assert "Traceback" not in log
     said = [line for line in log.splitlines() if "HOOK_KEY" in line]
     assert len(said) == 1 and "WARNING" in said[0] and "acme.demo.hooks" in said[0], log
+
+
+def test_a_webhook_call_its_conditions_refuse_is_answered_204_and_starts_nothing(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    hook = flow("gated") + """\
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: gated-key-for-daemon-tests
+    conditions:
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ trigger.body.ref == 'main' }}"
+"""
+    repo.commit({"flows/gated.yaml": hook})
+    with running_daemon(tmp_path / "daemon", [local_source(repo)], env=ENV) as daemon:
+        daemon.wait_for(lambda: "acme.demo.gated" in daemon.flow_uids(), "the flow is applied")
+        path = "/api/v1/executions/webhook/acme.demo/gated/gated-key-for-daemon-tests"
+        refused = daemon.post(path, json={"ref": "feature"})
+        assert refused.status_code == 204 and refused.content == b""
+        assert daemon.query("SELECT id FROM executions") == []
+        accepted = daemon.post(path, json={"ref": "main"})
+        assert accepted.status_code == 200, accepted.text
+        assert [r["id"] for r in daemon.query("SELECT id FROM executions")] == [accepted.json()["id"]]
+        assert daemon.stop() == 0
 
 
 # -- how each execution was started, recorded and shown (issue 10, 10) ------------------------------------------------

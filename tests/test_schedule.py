@@ -8,12 +8,15 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import installed
 import pytest
 
 from gitsync import state
+from gitsync.schedule.conditions import ScheduleConditions
 from gitsync.schedule.timer import Scheduler
 from gitsync.state import executions, fires, lost
-from gitsync.state.database import Store, iso
+from gitsync.state.database import Store, iso, loads
+from runner.expressions.renderer import Renderer
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
@@ -186,3 +189,153 @@ def test_scheduler_fires_every_second_reconciles_and_recovers(store: Store, tmp_
     recovered = [row["scheduled_at"] for row in rows(reopened, missed)]
     assert len(recovered) >= 5 and len(set(recovered)) == len(recovered)
     assert fires.fire_due(reopened, datetime.now(UTC) - timedelta(seconds=1), recovering=True) == []
+
+
+# -- conditions and `when` (KESTRA_SPEC §9.1): a refused time is skipped, decided at given `now`s ---------------
+
+C = "io.kestra.plugin.core.condition."
+JAN = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
+
+
+def _judge() -> ScheduleConditions:
+    return ScheduleConditions(installed.registry(), Renderer().evaluate)
+
+
+def _fired_days(store: Store, uid: str, start: datetime, days: int) -> list[int]:
+    """The days of the month of the fires recorded to run (the first CREATED, the others QUEUED behind it)."""
+    fires.fire_due(store, start + timedelta(days=days), judge=_judge())
+    return [datetime.fromisoformat(r["scheduled_at"]).day for r in rows(store, uid) if r["state"] != "FAILED"]
+
+
+DAILY_CASES: list[tuple[str, dict[str, Any], list[int]]] = [
+    ("weekend", {"conditions": [{"type": C + "Weekend"}]}, [6, 7, 13, 14, 20, 21, 27, 28]),
+    ("monday", {"conditions": [{"type": C + "DayWeek", "dayOfWeek": "MONDAY"}]}, [1, 8, 15, 22, 29]),
+    (
+        "last-saturday",
+        {"conditions": [{"type": C + "DayWeekInMonth", "dayOfWeek": "SATURDAY", "dayInMonth": "LAST"}]},
+        [27],
+    ),
+    (
+        "second-tuesday",
+        {"conditions": [{"type": C + "DayWeekInMonth", "dayOfWeek": "TUESDAY", "dayInMonth": "SECOND"}]},
+        [9],
+    ),
+    (
+        "not-weekend",
+        {"conditions": [{"type": C + "Not", "conditions": [{"type": C + "Weekend"}]}]},
+        [d for d in range(1, 32) if d not in (6, 7, 13, 14, 20, 21, 27, 28)],
+    ),
+    (
+        "monday-or-friday",
+        {
+            "conditions": [
+                {
+                    "type": C + "Or",
+                    "conditions": [{"type": C + "DayWeek", "dayOfWeek": d} for d in ("MONDAY", "FRIDAY")],
+                }
+            ]
+        },
+        [1, 5, 8, 12, 15, 19, 22, 26, 29],
+    ),
+    (
+        "between-dates",
+        {
+            "conditions": [
+                {"type": C + "DateTimeBetween", "after": "2024-01-10T00:00:00Z", "before": "2024-01-12T23:00:00Z"}
+            ]
+        },
+        [10, 11, 12],
+    ),
+    (
+        "legacy-names-and-anded",
+        {
+            "scheduleConditions": [
+                {"type": "io.kestra.core.models.conditions.types.WeekendCondition"},
+                {"type": "io.kestra.core.models.conditions.types.DayWeekCondition", "dayOfWeek": "SUNDAY"},
+            ]
+        },
+        [7, 14, 21, 28],
+    ),
+    (
+        "expression",
+        {"conditions": [{"type": C + "Expression", "expression": "{{ trigger.date | date('d') == '15' }}"}]},
+        [15],
+    ),
+    ("when", {"when": "{{ trigger.date | date('EEEE') == 'Wednesday' }}"}, [3, 10, 17, 24, 31]),
+    (
+        "when-and-conditions",
+        {"when": "{{ trigger.date > '2024-01-21' }}", "conditions": [{"type": C + "Weekend"}]},
+        [21, 27, 28],
+    ),
+    # conditions on an upstream execution are not schedule conditions: Kestra leaves them out of a Schedule
+    (
+        "flow-condition-ignored",
+        {"conditions": [{"type": C + "ExecutionFlow", "namespace": "a", "flowId": "b"}]},
+        [*range(1, 32)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "days"), [c[1:] for c in DAILY_CASES], ids=[c[0] for c in DAILY_CASES])
+def test_schedule_conditions_skip_the_fires_they_refuse(store: Store, spec: dict[str, Any], days: list[int]) -> None:
+    add_flow(store)
+    uid = add_trigger(store, cron="0 11 * * *", registered=JAN, **spec)
+    assert _fired_days(store, uid, JAN, 31) == days
+    (trigger,) = store.query("SELECT last_scheduled_at FROM triggers WHERE uid = ?", (uid,))
+    assert trigger["last_scheduled_at"] == "2024-01-31T11:00:00.000+00:00"  # refused times are decided, not pending
+
+
+def test_public_holidays_by_country_and_subdivision(store: Store) -> None:
+    add_flow(store)
+    add_flow(store, "ns.g")
+    may = datetime(2024, 5, 1, tzinfo=UTC) - timedelta(hours=1)
+    france = add_trigger(
+        store, cron="0 11 * * *", registered=may, conditions=[{"type": C + "PublicHoliday", "country": "FR"}]
+    )
+    assert _fired_days(store, france, may, 31) == [1, 8, 9, 20]  # Labour, Victory, Ascension, Pentecost Monday
+    october = datetime(2024, 10, 30, tzinfo=UTC)
+    national = add_trigger(
+        store, flow="ns.g", cron="0 11 * * *", registered=october,
+        conditions=[{"type": C + "PublicHoliday", "country": "DE"}],
+    )  # fmt: skip
+    assert _fired_days(store, national, october, 2) == []  # Reformation Day is not Germany's...
+    add_flow(store, "ns.h")
+    brandenburg = add_trigger(
+        store, flow="ns.h", cron="0 11 * * *", registered=october,
+        conditions=[{"type": C + "PublicHoliday", "country": "DE", "subDivision": "DE-BB"}],
+    )  # fmt: skip
+    assert _fired_days(store, brandenburg, october, 2) == [31]  # ...but Brandenburg's
+
+
+def test_time_between_keeps_the_hours_inside(store: Store) -> None:
+    add_flow(store)
+    spec = {"conditions": [{"type": C + "TimeBetween", "after": "09:00:00Z", "before": "12:00:00+00:00"}]}
+    uid = add_trigger(store, cron="0 * * * *", registered=JAN, **spec)
+    fires.fire_due(store, JAN + timedelta(hours=23, minutes=30), judge=_judge())
+    assert [datetime.fromisoformat(r["scheduled_at"]).hour for r in rows(store, uid)] == [10, 11]
+
+
+def test_next_and_previous_name_the_times_the_conditions_accept(store: Store) -> None:
+    add_flow(store)
+    uid = add_trigger(store, cron="0 11 * * *", registered=JAN, conditions=[{"type": C + "Weekend"}])
+    fires.fire_due(store, JAN + timedelta(days=8), judge=_judge())
+    saturday, sunday = (loads(r["trigger_vars"]) for r in rows(store, uid))
+    assert saturday == {
+        "date": "2024-01-06T11:00:00+00:00",
+        "next": "2024-01-07T11:00:00+00:00",
+        "previous": "2023-12-31T11:00:00+00:00",
+    }
+    assert (sunday["previous"], sunday["next"]) == ("2024-01-06T11:00:00+00:00", "2024-01-13T11:00:00+00:00")
+
+
+def test_a_condition_that_cannot_judge_records_a_failed_fire_that_says_why(store: Store) -> None:
+    add_flow(store)
+    spec = {"conditions": [{"type": C + "Expression", "expression": "{{ trigger.dat | date('d') == '1' }}"}]}
+    uid = add_trigger(store, cron="0 11 * * *", registered=JAN, **spec)
+    assert fires.fire_due(store, JAN + timedelta(days=1), judge=_judge()) == []  # nothing to run
+    (row,) = rows(store, uid)
+    assert row["state"] == "FAILED" and row["ended_at"]
+    assert row["error"].startswith("Schedule trigger 't' could not judge its fire at 2024-01-01T11:00:00+00:00:")
+    assert "condition Expression cannot be evaluated" in row["error"] and "trigger.dat" in row["error"]
+    assert fires.fire_due(store, JAN + timedelta(days=1), judge=_judge()) == []  # decided once, not again
+    assert len(rows(store, uid)) == 1

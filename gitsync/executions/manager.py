@@ -263,7 +263,8 @@ class RunManager:
     # -- Webhook triggers -----------------------------------------------------------------------------------------
 
     def webhook(self, namespace: str, flow_id: str, key: str, trigger: dict[str, Any]) -> str | None:
-        """Create and start an execution for a Webhook trigger whose key matches; None when none does."""
+        """Create and start an execution for a Webhook trigger whose key matches; None when none does, "" (no
+        execution) when the trigger's conditions or `when` refuse the call."""
         return self.triggers.webhook(namespace, flow_id, key, trigger)
 
     def webhook_key_matches(self, namespace: str, flow_id: str, key: str) -> bool:

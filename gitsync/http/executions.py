@@ -88,6 +88,8 @@ class _Executions:
             return _error(422, str(exc))
         if execution_id is None:
             return _error(404, "no flow with that webhook key")
+        if not execution_id:  # the trigger's conditions refuse this call: no execution (Kestra answers 204)
+            return Response(status_code=204)
         return JSONResponse({"id": execution_id, "state": "CREATED"})
 
     async def create(self, request: Request) -> Response:

@@ -34,7 +34,8 @@ MAX_MISSED = 1000  # fires per decision; the rest follow at the next one
 MAX_LISTED = 100  # skipped times listed in a decision (for logs); more are only noted
 ON_TIME = timedelta(seconds=1)  # NONE still fires a time this close to now: it is due, not missed
 _WINDOWS = tuple(timedelta(seconds=s) for s in (2, 120, 7200, 2 * 86400, 62 * 86400, 2 * 366 * 86400, 9 * 366 * 86400))
-_TICK = timedelta(microseconds=1)
+TICK = timedelta(microseconds=1)
+_TICK = TICK
 
 
 class Recover(StrEnum):

@@ -30,6 +30,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from gitsync.schedule.conditions import ScheduleConditions
 from gitsync.state import fires
 from gitsync.state.database import Store, dumps
 from runner.cron import Cron, CronError, parse_cron, parse_timezone
@@ -63,9 +64,12 @@ class Scheduler:
         *,
         default_timezone: str = "UTC",
         threads: int = 4,
+        conditions: ScheduleConditions | None = None,
     ) -> None:
         self.store = store
         self.on_fire = on_fire
+        self.conditions = conditions
+        """Judges the fires of triggers with `conditions` / `when` (without it they are not judged)."""
         self.default_timezone = default_timezone
         self._lock = threading.Lock()
         self._known: dict[str, str] = {}  # uid -> fingerprint of what its schedule depends on
@@ -101,7 +105,10 @@ class Scheduler:
             changed = [uid for uid, print_ in wanted.items() if self._known.get(uid) != print_]
             if changed:
                 tz = self.default_timezone
-                self._fire(fires.fire_due(self.store, _now(), uids=changed, recovering=True, default_timezone=tz))
+                due = fires.fire_due(
+                    self.store, _now(), uids=changed, recovering=True, default_timezone=tz, judge=self.conditions
+                )
+                self._fire(due)
             self._set_groups({group for row in rows if (group := self._group(row)) is not None})
             self._known = wanted
 
@@ -121,7 +128,8 @@ class Scheduler:
 
     def _fire_group(self, group: Group) -> None:
         try:
-            self._fire(fires.fire_due(self.store, _now(), group=group, default_timezone=self.default_timezone))
+            tz = self.default_timezone
+            self._fire(fires.fire_due(self.store, _now(), group=group, default_timezone=tz, judge=self.conditions))
         except Exception:  # a failed batch is retried by the next timer wakeup (nothing was written)
             log.exception("firing triggers of %s failed", _job_id(group))
 

@@ -4,7 +4,8 @@
 - `schema`: the migrations;
 - `sources`, `flows` (flows and revisions), `triggers`, `syncs`: the applied state a sync writes;
 - `outbox`: commit statuses to post and what each host shows;
-- `executions`, `task_runs`: execution rows; `kv`: the executor's key-value store (its own file).
+- `executions`, `task_runs`: execution rows; `fires`: scheduled fires; `trigger_windows`: the marks of Flow
+  triggers' windows; `kv`: the executor's key-value store (its own file).
 
 The applied-state functions are reachable from here too, so `from gitsync import state` gives `state.list_flows`,
 `state.upsert_trigger`, ... (scripts and tests). They are imported on first use, not with the package, so a

@@ -6,6 +6,10 @@ key — and is written with INSERT OR IGNORE in the same transaction that advanc
 a retry, writes nothing. Scheduled times are stored as ISO-8601 in UTC with milliseconds, so one instant always
 has one spelling.
 
+A trigger with `conditions` or `when` has each due time judged (`gitsync.schedule.conditions`, given as `judge`):
+a time they refuse is skipped (its bookkeeping advances, no execution); a time they cannot judge is recorded as a
+FAILED execution whose error says why. `trigger.next` / `trigger.previous` then name accepted times.
+
 Runs of one trigger never overlap (Kestra's Schedule semantics): when an execution of the same trigger is still
 active (any of `ACTIVE_STATES`) the new one is created QUEUED; the runner starts a QUEUED execution only when no
 earlier execution of its trigger is active. The fire itself is never dropped: it is recorded now and runs later.
@@ -19,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from gitsync.schedule import firing
+from gitsync.schedule.conditions import ConditionError, ScheduleConditions
 from gitsync.state.database import Store, dumps, iso, loads, query_in
 from gitsync.state.executions import new_execution_id, sql_states
 from runner.states import ACTIVE_STATES
@@ -38,6 +43,12 @@ _INSERT_SQL = f"""
                              AND state IN ({sql_states(ACTIVE_STATES)}))
                 THEN 'QUEUED' ELSE 'CREATED' END,
            'schedule', :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
+
+_INSERT_FAILED_SQL = """
+    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
+                                      scheduled_at, created_at, ended_at, inputs, trigger_vars, error)
+    VALUES (:id, :flow_uid, :revision, :commit_sha, :source, 'FAILED', 'schedule', :trigger_uid, :scheduled_at,
+            :created_at, :created_at, :inputs, :trigger_vars, :error)"""
 
 
 def create_scheduled_execution(
@@ -72,17 +83,21 @@ def fire_due(
     uids: Iterable[str] | None = None,
     recovering: bool = False,
     default_timezone: str = "UTC",
+    judge: ScheduleConditions | None = None,
 ) -> list[str]:
     """Decide and record every due fire of some Schedule triggers in ONE transaction (a group commit).
 
     `group` = (cron, with_seconds, timezone) selects the triggers sharing one timer; `uids` selects by uid;
     neither selects all. `recovering` applies each trigger's recoverMissedSchedules (start-up, changed triggers).
-    Returns the ids of the executions written.
+    `judge` applies the triggers' conditions and `when` (without it they are not judged).
+    Returns the ids of the executions written to run (not those recorded FAILED because a condition could not
+    judge their time).
     """
     with store.atomic() as conn:
         decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision, str | None, str | None]] = {}
         memo: dict[tuple[Any, ...], str] = {}  # trigger vars and times shared by the triggers of a batch
         inserts: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
         updates: list[tuple[str | None, str | None, str]] = []
         for row in _trigger_rows(conn, group=group, uids=uids, default_timezone=default_timezone):
             anchor = firing.anchor_of(row)
@@ -96,13 +111,56 @@ def fire_due(
                 following = iso(decision.next_fire) if decision.next_fire else None
                 decided = decisions[key] = (spec, decision, last, following)
             spec, decision, last, following = decided
-            inserts += (_params(row, spec, at, now, memo) for at in decision.due)
+            for at in decision.due:
+                params = _params(row, spec, at, now, memo)
+                if judge is not None and judge.applies(row["spec"]):
+                    verdict = _judged(judge, row, spec, at, params)
+                    if verdict is None:
+                        continue  # its conditions refuse this time: skipped
+                    if "error" in verdict:
+                        failed.append(verdict)
+                        continue
+                    params = verdict
+                inserts.append(params)
             last = last or row["last_scheduled_at"]
             if (last, following) != (row["last_scheduled_at"], row["next_fire"]):
                 updates.append((last, following, row["uid"]))
         written = _insert_all(conn, inserts)
+        conn.executemany(_INSERT_FAILED_SQL, failed)
         conn.executemany("UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?", updates)
     return written
+
+
+def _judged(
+    judge: ScheduleConditions, row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The fire's INSERT parameters when its conditions accept it (with `trigger.next` / `previous` moved to the
+    times they accept), None when they refuse it, or the parameters of a FAILED execution saying why they could
+    not judge it."""
+    trigger = loads(params["trigger_vars"]) or {}
+    try:
+        accepted = judge.accepts(row["spec"], trigger)
+    except ConditionError as exc:
+        trigger_id = str(row["uid"]).rpartition("/")[2]
+        error = (
+            f"Schedule trigger {trigger_id!r} could not judge its fire at {trigger.get('date')}: {exc}. "
+            "The flow did not run; fix the condition or the `when` of the trigger."
+        )
+        return {**params, "error": error}
+    if not accepted:
+        return None
+    cron = spec.cron
+    if cron is None:
+        return params
+    honoured = judge.honoured(
+        row["spec"],
+        trigger,
+        lambda t: cron.next_fire(t, spec.zone),
+        lambda t: firing.last_fire_at_or_before(cron, t - firing.TICK, spec.zone),
+        lambda t: firing.trigger_vars(spec, t),
+        at,
+    )
+    return {**params, "trigger_vars": dumps(honoured)}
 
 
 def schedule_triggers(store: Store, default_timezone: str = "UTC") -> list[dict[str, Any]]:

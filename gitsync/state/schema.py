@@ -239,4 +239,17 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
         CREATE INDEX executions_owner ON executions(owner);
         """,
     ),
+    (
+        "Flow trigger windows: what each upstream end satisfied (preconditions, MultipleCondition)",
+        """
+        CREATE TABLE trigger_window_marks (  -- an entry of a Flow trigger's window, satisfied by an upstream end
+            trigger_uid TEXT NOT NULL,      -- triggers.uid
+            window_id TEXT NOT NULL,        -- preconditions:<id> | condition:<MultipleCondition id>
+            entry TEXT NOT NULL,            -- the entry's name and a digest of its content
+            marked_at TEXT NOT NULL,        -- ISO-8601 UTC: when it was last satisfied
+            execution_id TEXT,              -- the upstream execution that satisfied it
+            PRIMARY KEY (trigger_uid, window_id, entry)
+        );
+        """,
+    ),
 ]

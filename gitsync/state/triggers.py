@@ -60,6 +60,7 @@ def trigger_uids_of(conn: sqlite3.Connection, flow_uids: Sequence[str]) -> dict[
 
 def delete_triggers(conn: sqlite3.Connection, uids: Sequence[str]) -> None:
     conn.executemany("DELETE FROM triggers WHERE uid = ?", [(uid,) for uid in uids])
+    conn.executemany("DELETE FROM trigger_window_marks WHERE trigger_uid = ?", [(uid,) for uid in uids])
 
 
 def count_triggers(store: Store, source: str) -> int:

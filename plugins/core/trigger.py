@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -60,15 +61,53 @@ class Schedule(Trigger):
         return value
 
 
+def parse_offset_time(text: str) -> timedelta:
+    """A time of day with an optional offset (09:00:00Z, 09:00:00+02:00; UTC without one), as the instant of the
+    day it names: the time minus its offset."""
+    try:
+        moment = time.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time of day such as 09:00:00, 09:00:00Z or 09:00:00+02:00") from None
+    offset = moment.utcoffset() or timedelta(0)
+    clock = timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second, microseconds=moment.microsecond)
+    return clock - offset
+
+
 class TimeWindow(Options):
-    """The window in which every precondition must be met."""
+    """The window in which every precondition must be met (KESTRA_SPEC §9.2). Times of day are UTC unless they
+    carry an offset (09:00:00+01:00)."""
 
     type: Literal["DURATION_WINDOW", "SLIDING_WINDOW", "DAILY_TIME_WINDOW", "DAILY_TIME_DEADLINE"] = "DURATION_WINDOW"
+    """DURATION_WINDOW: fixed windows of `window` from midnight (shifted by `windowAdvance`); SLIDING_WINDOW: the
+    last `window` before each upstream end; DAILY_TIME_WINDOW: between `startTime` and `endTime` each day;
+    DAILY_TIME_DEADLINE: from midnight until `deadline` each day."""
     window: Duration | None = None
+    """Length of the window (P1D by default)."""
     windowAdvance: Duration | None = None
+    """DURATION_WINDOW: shift of the windows' start from midnight."""
     startTime: str | None = None
+    """DAILY_TIME_WINDOW: when the window opens each day."""
     endTime: str | None = None
+    """DAILY_TIME_WINDOW: when it closes."""
     deadline: str | None = None
+    """DAILY_TIME_DEADLINE: the time of day by which every precondition must be met."""
+
+    @field_validator("startTime", "endTime", "deadline")
+    @classmethod
+    def _time_of_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_offset_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> TimeWindow:
+        if self.type == "DAILY_TIME_WINDOW" and (self.startTime is None or self.endTime is None):
+            raise ValueError("a DAILY_TIME_WINDOW needs startTime and endTime")
+        if self.type == "DAILY_TIME_DEADLINE" and self.deadline is None:
+            raise ValueError("a DAILY_TIME_DEADLINE needs a deadline")
+        if self.window is not None and self.window <= timedelta(0):
+            raise ValueError("the window must be longer than zero")
+        return self
 
 
 class UpstreamFlow(Options):
