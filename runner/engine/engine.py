@@ -35,7 +35,7 @@ from runner.engine.records import (
     TaskRunRecord,
     utcnow,
 )
-from runner.engine.runnables import ExitSignal, RunnableRunner
+from runner.engine.runnables import ExitSignal, RunnableRunner, absorbs_failure, settle
 from runner.plugin import Task
 from runner.states import State, combine
 from runner.truthy import truthy
@@ -113,7 +113,8 @@ class _Execution:
         return combine(states)
 
     def run_task(self, task: Task, scope: Scope) -> State:
-        """One task in a scope: skipped, decided (flowable) or run (runnable); allowFailure/allowWarning applied."""
+        """One task in a scope: skipped, decided (flowable) or run (runnable); its state once allowFailure and
+        allowWarning applied (both `settle` it before its run is recorded)."""
         if task.disabled:
             return State.SUCCESS
         record = self.data.new_record(task, scope, attempt=1)
@@ -123,12 +124,8 @@ class _Execution:
             state = self._decide(task, scope, record)
         else:
             state = self.runnables.run(task, scope, record)
-        absorbs = task.allowFailure or getattr(type(task), "absorbs_failure", False)
-        if state.is_failure and absorbs and state != State.KILLED:
-            state = State.WARNING
+        if absorbs_failure(task) and not state.is_failure:  # its failure, if any, was allowed (`settle`)
             self.data.forgive(record.id)
-        if state == State.WARNING and task.allowWarning:
-            state = State.SUCCESS
         return state
 
     def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool:
@@ -178,6 +175,7 @@ class _Execution:
             state = combine([state, self.run_list(finally_, inner)])
         if outputs:
             self.data.store_outputs(task.id, scope, outputs)
+        state = settle(task, state)
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
 

@@ -35,6 +35,22 @@ class ExitSignal(Exception):
         self.state = state
 
 
+def absorbs_failure(task: Task) -> bool:
+    """Whether a failure of `task` does not fail its parent: `allowFailure: true`, or an AllowFailure task."""
+    return bool(task.allowFailure or getattr(type(task), "absorbs_failure", False))
+
+
+def settle(task: Task, state: State) -> State:
+    """The state a task run ends in once its own allowances apply (as Kestra records it): a failure that
+    allowFailure (or AllowFailure) allows is a WARNING, and a WARNING that allowWarning allows is a SUCCESS. A
+    killed task stays KILLED."""
+    if state.is_failure and state != State.KILLED and absorbs_failure(task):
+        state = State.WARNING
+    if state == State.WARNING and task.allowWarning:
+        state = State.SUCCESS
+    return state
+
+
 RenderProperties = Callable[[Task, dict[str, Any]], dict[str, Any]]
 FinishFailed = Callable[[TaskRunRecord, Task, Scope, TaskFailed], State]
 
@@ -83,6 +99,8 @@ class RunnableRunner:
             self.data.note_failure(first.id, record.error)
         if state == State.SUCCESS and attempt > 1 and policy.warning_on_retry:
             state = State.WARNING
+        state = settle(task, state)
+        if state != record.state:
             self.t.record(record, state)
         return state
 
