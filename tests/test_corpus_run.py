@@ -214,6 +214,10 @@ TASK_OUTPUTS: dict[str, dict[str, dict[str, Any]]] = {
 ATTEMPTS: dict[str, tuple[str, int, str]] = {
     # `if [ taskrun.attemptsCount -eq 4 ]`: the blueprint says it fails 4 times and succeeds on the 5th attempt.
     "blueprints/flows__retries.yaml": ("fail_4_times", 5, "SUCCESS"),
+    # RetryCaseTest.retryFlowable*: a flowable's `retry` retries its failing descendants (maxAttempt: 3).
+    K + "retry-flowable.yaml": ("child", 3, "FAILED"),
+    K + "retry-flowable-child.yaml": ("child", 3, "FAILED"),
+    K + "retry-flowable-nested-child.yaml": ("child", 3, "FAILED"),
 }
 
 # Supported-type files that cannot run here, and why.

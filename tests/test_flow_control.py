@@ -202,3 +202,157 @@ def test_the_error_names_the_task_that_failed_not_an_allowed_one_beside_it(rt: R
     execution = rt.run("acme.mixed")
     assert (execution["state"], rt.states(execution)["optional"]) == ("FAILED", "WARNING")
     assert execution["error"] == "task 'load': the warehouse refused the load"
+
+
+# -- retries ----------------------------------------------------------------------------------------------------------
+
+
+def _executions(rt: Runtime, flow_uid: str) -> list[tuple[int, str]]:
+    """(attempt, state) of every execution of the flow, once the retries this process started have ended."""
+    assert rt.runs.wait_all(timeout=60)
+    rows = rt.store.query("SELECT attempt, state FROM executions WHERE flow_uid = ? ORDER BY attempt", (flow_uid,))
+    return [(r["attempt"], r["state"]) for r in rows]
+
+
+@pytest.mark.parametrize("behavior", ["behavior: RETRY_FAILED_TASK", ""], ids=["explicit", "default"])
+def test_a_flow_retry_that_retries_the_failed_task_retries_it_in_the_same_execution(rt: Runtime, behavior: str) -> None:
+    rt.deploy(
+        {
+            "load.yaml": f"""
+            id: load
+            namespace: acme
+            retry:
+              type: constant
+              interval: PT0S
+              maxAttempts: 4
+              {behavior}
+            tasks:
+              - id: own
+                type: io.kestra.plugin.core.execution.Fail
+                condition: "{{{{ taskrun.attemptsCount < 1 }}}}"
+                retry:
+                  type: constant
+                  interval: PT0S
+                  maxAttempts: 2
+              - id: load
+                type: io.kestra.plugin.core.execution.Fail
+                errorMessage: the warehouse refused the load
+        """
+        }
+    )
+    execution = rt.run("acme.load")
+    assert _attempts(execution, "own") == [(1, "RETRIED"), (2, "SUCCESS")]  # its own retry, not the flow's
+    assert _attempts(execution, "load") == [(1, "RETRIED"), (2, "RETRIED"), (3, "RETRIED"), (4, "FAILED")]
+    assert (execution["state"], execution["error"]) == ("FAILED", "task 'load': the warehouse refused the load")
+    assert _executions(rt, "acme.load") == [(1, "FAILED")]
+
+
+def test_a_task_retry_that_creates_a_new_execution_retries_the_whole_flow(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "load.yaml": """
+            id: load
+            namespace: acme
+            tasks:
+              - id: extract
+                type: io.kestra.plugin.core.log.Log
+                message: extracted
+              - id: load
+                type: io.kestra.plugin.core.execution.Fail
+                errorMessage: the warehouse refused the load
+                retry:
+                  type: constant
+                  behavior: CREATE_NEW_EXECUTION
+                  interval: PT0S
+                  maxAttempts: 3
+        """
+        }
+    )
+    first = rt.run("acme.load")
+    assert _attempts(first, "load") == [(1, "FAILED")]  # not retried inside the execution
+    assert _executions(rt, "acme.load") == [(1, "RETRIED"), (2, "RETRIED"), (3, "FAILED")]
+    rows = rt.store.query("SELECT id FROM executions WHERE flow_uid = 'acme.load' ORDER BY attempt")
+    last = rt.execution(rows[-1]["id"])
+    assert rt.states(last) == {"extract": "SUCCESS", "load": "FAILED"}  # every task ran again
+    assert last["error"] == "task 'load': the warehouse refused the load"
+
+
+SLOW_FAIL = """
+  - id: slow
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1.2S
+  - id: load
+    type: io.kestra.plugin.core.execution.Fail
+"""
+NEW_EXECUTION_RETRY = """
+  type: constant
+  behavior: CREATE_NEW_EXECUTION
+  interval: PT0.1S
+  maxAttempts: 3
+  maxDuration: {budget}
+"""
+
+
+@pytest.mark.parametrize("where", ["flow", "task"])
+def test_max_duration_bounds_retries_as_new_executions_from_the_first_ones_start(rt: Runtime, where: str) -> None:
+    """Kestra's retry-new-execution-*-duration: no new execution starts after the first one's creation plus
+    maxDuration. Here the first run alone takes longer than the 1 s budget, so it is not retried."""
+
+    def flow(flow_id: str, budget: str) -> str:
+        retry = NEW_EXECUTION_RETRY.format(budget=budget)
+        if where == "flow":
+            return f"id: {flow_id}\nnamespace: acme\nretry:{retry}tasks:{SLOW_FAIL}"
+        indented = "".join(f"    {line}\n" for line in retry.strip("\n").splitlines())
+        return f"id: {flow_id}\nnamespace: acme\ntasks:{SLOW_FAIL}    retry:\n{indented}"
+
+    rt.deploy({"tight.yaml": flow("tight", "PT1S"), "roomy.yaml": flow("roomy", "PT1H")})
+    rt.run("acme.tight")
+    rt.run("acme.roomy")
+    assert _executions(rt, "acme.tight") == [(1, "FAILED")]
+    assert _executions(rt, "acme.roomy") == [(1, "RETRIED"), (2, "RETRIED"), (3, "FAILED")]
+
+
+def test_a_retry_on_a_flowable_retries_its_failing_descendants(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "nested.yaml": """
+            id: nested
+            namespace: acme
+            tasks:
+              - id: outer
+                type: io.kestra.plugin.core.flow.Sequential
+                retry:
+                  type: constant
+                  interval: PT0S
+                  maxAttempts: 3
+                tasks:
+                  - id: inner
+                    type: io.kestra.plugin.core.flow.Sequential
+                    tasks:
+                      - id: child
+                        type: io.kestra.plugin.core.execution.Fail
+        """,
+            "fanout.yaml": """
+            id: fanout
+            namespace: acme
+            tasks:
+              - id: both
+                type: io.kestra.plugin.core.flow.Parallel
+                retry:
+                  type: constant
+                  interval: PT0S
+                  maxAttempts: 2
+                tasks:
+                  - id: left
+                    type: io.kestra.plugin.core.execution.Fail
+                  - id: right
+                    type: io.kestra.plugin.core.execution.Fail
+        """,
+        }
+    )
+    nested = rt.run("acme.nested")
+    assert _attempts(nested, "child") == [(1, "RETRIED"), (2, "RETRIED"), (3, "FAILED")]
+    assert (_attempts(nested, "outer"), nested["state"]) == ([(1, "FAILED")], "FAILED")
+    fanout = rt.run("acme.fanout")
+    assert _attempts(fanout, "left") == _attempts(fanout, "right") == [(1, "RETRIED"), (2, "FAILED")]
+    assert fanout["state"] == "FAILED"

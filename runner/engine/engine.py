@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from runner.engine.records import (
     TaskRunRecord,
     utcnow,
 )
+from runner.engine.retry import creates_new_execution
 from runner.engine.runnables import ExitSignal, RunnableRunner, absorbs_failure, settle
 from runner.plugin import Task
 from runner.states import State, combine
@@ -57,13 +59,13 @@ class _Execution:
         self.s = services
         self.request = request
         self.flow = request.flow
-        self._cancelled = cancelled
         self._storage = services.storage_for(request)
         self.data = ExecutionData(services, request, self._storage)
         self.t = Transitions(services, self.data)
+        self._cancelled = cancelled
         self._dumps: dict[int, dict[str, Any]] = {}
         self.runnables = RunnableRunner(
-            services, self.data, self.t, cancelled, self.render_properties, self._finish_failed
+            services, self.data, self.t, self._cancelled, self.render_properties, self._finish_failed
         )
 
     # -- the execution ------------------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ class _Execution:
         if self.flow.afterExecution:
             with contextlib.suppress(ExitSignal):
                 self.run_list(self.flow.afterExecution, Scope())
-        return ExecutionOutcome(state, outputs, data.labels, data.error, data.outputs)
+        return ExecutionOutcome(state, outputs, data.labels, data.error, data.outputs, self._new_execution_retry(state))
 
     def run_list(self, tasks: Sequence[Any] | None, scope: Scope) -> State:
         states: list[State] = []
@@ -147,6 +149,8 @@ class _Execution:
 
     def _decide(self, task: Task, scope: Scope, record: TaskRunRecord) -> State:
         self.t.record(record, State.RUNNING, started_at=utcnow())
+        if task.retry is not None:  # retries the runnables inside it that have no retry of their own
+            scope = replace(scope, retry=task.retry)
         decide = getattr(task, "decide", None)
         try:
             if len(scope.parents) + 1 >= MAX_TASK_DEPTH:  # its tasks would nest deeper than validate allows
@@ -262,6 +266,16 @@ class _Execution:
         record.error = message
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
+
+    def _new_execution_retry(self, state: State) -> Any:
+        """The CREATE_NEW_EXECUTION retry of what failed the execution: that of the first runnable whose failure
+        stands, or the flow's when something else failed it (a flowable, a flow output)."""
+        if state != State.FAILED:
+            return None
+        standing = self.data.standing_failures()
+        with self.data.lock:
+            retry = self.runnables.retries.get(standing[0], self.flow.retry) if standing else self.flow.retry
+        return retry if creates_new_execution(retry) else None
 
     def _flow_outputs(self) -> dict[str, Any] | None:
         """The flow's outputs, or None when one fails to render (which fails the execution, like Kestra)."""

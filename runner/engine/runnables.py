@@ -19,7 +19,7 @@ from runner.engine.context import Scope
 from runner.engine.data import ExecutionData, Transitions
 from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskResult, storage_uris
 from runner.engine.records import Services, TaskRunRecord, utcnow
-from runner.engine.retry import RetryPolicy, seconds_of
+from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, seconds_of
 from runner.plugin import Task
 from runner.states import State
 
@@ -74,9 +74,16 @@ class RunnableRunner:
         self.render_properties = render_properties
         self.finish_failed = finish_failed
         self.inline: Executor = services.inline_executor or services.executor
+        self.retries: dict[str, Any] = {}
+        """Task run id (first attempt) -> the CREATE_NEW_EXECUTION retry of each runnable that failed for good
+        (None when the retry that applied to it, if any, retried it in this execution)."""
 
     def run(self, task: Task, scope: Scope, first: TaskRunRecord) -> State:
-        policy = RetryPolicy.of(task)
+        """The task's attempts, retried in this execution by the `retry` that applies to it unless that one
+        creates a new execution instead (then the first failure ends it; `retries` keeps which retry)."""
+        retry = effective_retry(task, scope.retry, self.data.request.flow.retry)
+        new_execution = creates_new_execution(retry)
+        policy = RetryPolicy() if new_execution else RetryPolicy.of(retry)
         started = time.monotonic()
         attempt = 1
         record = first
@@ -97,6 +104,9 @@ class RunnableRunner:
             record = self.data.new_record(task, scope, attempt=attempt)
         if state.is_failure and record.error:  # the last attempt's failure: the earlier ones were retried
             self.data.note_failure(first.id, record.error)
+        if state.is_failure:
+            with self.data.lock:
+                self.retries[first.id] = retry if new_execution else None
         if state == State.SUCCESS and attempt > 1 and policy.warning_on_retry:
             state = State.WARNING
         state = settle(task, state)
