@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import installed
 import pytest
 from runtime import Runtime
+
+from gitsync.sync.apply import sync_source
 
 
 @pytest.fixture
@@ -356,3 +359,133 @@ def test_a_retry_on_a_flowable_retries_its_failing_descendants(rt: Runtime) -> N
     fanout = rt.run("acme.fanout")
     assert _attempts(fanout, "left") == _attempts(fanout, "right") == [(1, "RETRIED"), (2, "FAILED")]
     assert fanout["state"] == "FAILED"
+
+
+# -- SLA --------------------------------------------------------------------------------------------------------------
+
+
+def _sla_flow(flow_id: str, sla: str, tasks: str) -> str:
+    return f"id: {flow_id}\nnamespace: acme\nsla:{sla}tasks:{tasks}"
+
+
+LONG_SLEEP = """
+  - id: crunch
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT60S
+  - id: publish
+    type: io.kestra.plugin.core.log.Log
+    message: published
+"""
+
+
+@pytest.mark.parametrize(("behavior", "ends"), [("FAIL", "FAILED"), ("CANCEL", "CANCELLED")])
+def test_a_max_duration_sla_ends_an_execution_that_runs_too_long(rt: Runtime, behavior: str, ends: str) -> None:
+    sla = f"""
+  - id: nightly-window
+    type: MAX_DURATION
+    duration: PT0.5S
+    behavior: {behavior}
+    labels:
+      sla: missed
+"""
+    rt.deploy({"crunch.yaml": _sla_flow("crunch", sla, LONG_SLEEP)})
+    execution = rt.run("acme.crunch")
+    assert execution["state"] == ends
+    assert rt.states(execution) == {"crunch": "KILLED"}  # stopped at once; the rest never ran
+    assert execution["labels"]["sla"] == "missed"
+    assert execution["error"] == (
+        "SLA 'nightly-window' violated: the execution ran longer than its maximum duration of PT0.5S, "
+        f"so the execution ends {ends} (behavior: {behavior})"
+    )
+    assert (
+        "SLA 'nightly-window' violated: the execution ran longer than its maximum duration of PT0.5S"
+        in (execution["logs"])
+    )
+
+
+def test_a_max_duration_sla_with_behavior_none_only_labels_and_logs(rt: Runtime) -> None:
+    sla = """
+  - id: slow
+    type: MAX_DURATION
+    duration: PT0.2S
+    behavior: NONE
+    labels:
+      sla: late
+  - id: generous
+    type: MAX_DURATION
+    duration: PT1H
+"""
+    tasks = """
+  - id: crunch
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1S
+"""
+    rt.deploy({"late.yaml": _sla_flow("late", sla, tasks)})
+    execution = rt.run("acme.late")
+    assert (execution["state"], execution["error"], execution["labels"]["sla"]) == ("SUCCESS", None, "late")
+    assert [line for line in execution["logs"] if line.startswith("SLA")] == [
+        "SLA 'slow' violated: the execution ran longer than its maximum duration of PT0.2S"
+    ]
+
+
+ASSERTED = """
+id: orders
+namespace: acme
+inputs:
+  - id: mode
+    type: STRING
+    defaults: normal
+sla:
+  - id: not-cancelled
+    type: EXECUTION_ASSERTION
+    behavior: CANCEL
+    assert: "{{ inputs.mode != 'cancel' }}"
+  - id: flagged
+    type: EXECUTION_ASSERTION
+    behavior: NONE
+    assert: "{{ inputs.mode != 'flag' }}"
+    labels:
+      review: needed
+  - id: small-batch
+    type: EXECUTION_ASSERTION
+    behavior: FAIL
+    assert: "{{ (outputs.count.value ?? '0') != 'too many' }}"
+tasks:
+  - id: count
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.mode == 'big' ? 'too many' : 'few' }}"
+  - id: load
+    type: io.kestra.plugin.core.log.Log
+    message: loaded
+"""
+
+
+def test_an_execution_assertion_sla_is_checked_as_the_execution_changes(rt: Runtime) -> None:
+    rt.deploy({"orders.yaml": ASSERTED})
+    normal = rt.run("acme.orders")
+    assert (normal["state"], rt.states(normal), normal["labels"]) == (
+        "SUCCESS",
+        {"count": "SUCCESS", "load": "SUCCESS"},
+        {},
+    )
+    cancelled = rt.run("acme.orders", mode="cancel")
+    assert (cancelled["state"], rt.states(cancelled)) == ("CANCELLED", {})  # violated before any task started
+    assert cancelled["error"] == (
+        "SLA 'not-cancelled' violated: its assertion {{ inputs.mode != 'cancel' }} is false, "
+        "so the execution ends CANCELLED (behavior: CANCEL)"
+    )
+    flagged = rt.run("acme.orders", mode="flag")
+    assert (flagged["state"], flagged["labels"]) == ("SUCCESS", {"review": "needed"})
+    big = rt.run("acme.orders", mode="big")
+    assert (big["state"], rt.states(big)) == ("FAILED", {"count": "SUCCESS"})  # failed once `count` said so
+    assert big["error"] == (
+        "SLA 'small-batch' violated: its assertion {{ (outputs.count.value ?? '0') != 'too many' }} is false, "
+        "so the execution ends FAILED (behavior: FAIL)"
+    )
+
+
+def test_an_sla_without_what_its_type_needs_is_refused(rt: Runtime) -> None:
+    rt.repo.commit({"flows/vague.yaml": _sla_flow("vague", "\n  - id: window\n    type: MAX_DURATION\n", LONG_SLEEP)})
+    result = sync_source(rt.store, rt.source, rt.data_dir, installed.registry())
+    assert result.outcome != "applied"
+    assert any("a MAX_DURATION SLA needs a duration (e.g. duration: PT1H)" in str(e) for e in result.errors)

@@ -38,6 +38,7 @@ from runner.engine.records import (
 )
 from runner.engine.retry import creates_new_execution
 from runner.engine.runnables import ExitSignal, RunnableRunner, absorbs_failure, settle
+from runner.engine.sla import SlaWatch
 from runner.plugin import Task
 from runner.states import State, combine
 from runner.truthy import truthy
@@ -62,7 +63,8 @@ class _Execution:
         self._storage = services.storage_for(request)
         self.data = ExecutionData(services, request, self._storage)
         self.t = Transitions(services, self.data)
-        self._cancelled = cancelled
+        self.sla = _sla_watch(services, self.data, self.t, cancelled)
+        self._cancelled = self.sla.stop  # set by a kill, or by an SLA violation that ends the execution
         self._dumps: dict[int, dict[str, Any]] = {}
         self.runnables = RunnableRunner(
             services, self.data, self.t, self._cancelled, self.render_properties, self._finish_failed
@@ -75,6 +77,8 @@ class _Execution:
         self.s.recorder.execution(self.request.id, State.RUNNING, started_at=data.started)
         state = State.SUCCESS
         exit_state: State | None = None
+        self.sla.start()
+        self._check_assertions()
         try:
             state = self.run_list(self.flow.tasks, Scope())
             if state.is_failure and self.flow.errors and not self._cancelled.is_set():
@@ -86,8 +90,11 @@ class _Execution:
                 state = combine([state, self.run_list(self.flow.finally_, Scope())])
             except ExitSignal as signal:
                 exit_state = signal.state
+        self.sla.finish()
         if exit_state is not None:
             state = exit_state
+        elif self.sla.ending is not None:
+            state, data.error = self.sla.ending
         elif self._cancelled.is_set():
             state = State.KILLED
         outputs = self._flow_outputs() if not state.is_failure else {}
@@ -128,6 +135,7 @@ class _Execution:
             state = self.runnables.run(task, scope, record)
         if absorbs_failure(task) and not state.is_failure:  # its failure, if any, was allowed (`settle`)
             self.data.forgive(record.id)
+        self._check_assertions()
         return state
 
     def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool:
@@ -267,6 +275,11 @@ class _Execution:
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
 
+    def _check_assertions(self) -> None:
+        if self.flow.sla:
+            variables = self.data.flow_variables()
+            self.sla.check_assertions(lambda expression: self.evaluate(expression, variables))
+
     def _new_execution_retry(self, state: State) -> Any:
         """The CREATE_NEW_EXECUTION retry of what failed the execution: that of the first runnable whose failure
         stands, or the flow's when something else failed it (a flowable, a flow output)."""
@@ -289,6 +302,20 @@ class _Execution:
                 return None
             out[output.id] = self.s.masker.mask_value(value)
         return out
+
+
+def _sla_watch(services: Services, data: ExecutionData, t: Transitions, cancelled: threading.Event) -> SlaWatch:
+    """The execution's SLA watch: its logs are the execution's own (no task run), its labels change the run's."""
+    request = data.request
+
+    def log(level: str, message: str) -> None:
+        services.recorder.logs([LogLine(request.id, None, utcnow(), level, services.masker.mask(message))])
+
+    def add_labels(labels: Mapping[str, str]) -> None:
+        data.add_labels(labels)
+        t.labels_changed()
+
+    return SlaWatch(request.flow, request.created_at, cancelled, log, add_labels)
 
 
 def validation_problems(exc: ValidationError) -> str:
