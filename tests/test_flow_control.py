@@ -489,3 +489,35 @@ def test_an_sla_without_what_its_type_needs_is_refused(rt: Runtime) -> None:
     result = sync_source(rt.store, rt.source, rt.data_dir, installed.registry())
     assert result.outcome != "applied"
     assert any("a MAX_DURATION SLA needs a duration (e.g. duration: PT1H)" in str(e) for e in result.errors)
+
+
+def test_a_subflow_task_is_retried_like_a_runnable(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "child.yaml": """
+            id: child
+            namespace: acme
+            tasks:
+              - id: refuse
+                type: io.kestra.plugin.core.execution.Fail
+                errorMessage: the child refuses
+        """,
+            "parent.yaml": """
+            id: parent
+            namespace: acme
+            retry:
+              type: constant
+              interval: PT0S
+              maxAttempts: 3
+            tasks:
+              - id: call
+                type: io.kestra.plugin.core.flow.Subflow
+                namespace: acme
+                flowId: child
+        """,
+        }
+    )
+    parent = rt.run("acme.parent")
+    assert _attempts(parent, "call") == [(1, "RETRIED"), (2, "RETRIED"), (3, "FAILED")]
+    assert parent["state"] == "FAILED"
+    assert [state for _, state in _executions(rt, "acme.child")] == ["FAILED", "FAILED", "FAILED"]

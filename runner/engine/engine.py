@@ -129,6 +129,8 @@ class _Execution:
         record = self.data.new_record(task, scope, attempt=1)
         if not self._should_run(task, scope, record):
             state = State.SKIPPED
+        elif task.flowable and getattr(type(task), "retried_as_a_task", False):  # Subflow: attempts, as Kestra
+            state = self.runnables.run(task, scope, record, lambda attempt: self._decide(task, scope, attempt, False))
         elif task.flowable:
             state = self._decide(task, scope, record)
         else:
@@ -155,7 +157,7 @@ class _Execution:
 
     # -- flowables ----------------------------------------------------------------------------------------------
 
-    def _decide(self, task: Task, scope: Scope, record: TaskRunRecord) -> State:
+    def _decide(self, task: Task, scope: Scope, record: TaskRunRecord, settled: bool = True) -> State:
         self.t.record(record, State.RUNNING, started_at=utcnow())
         if task.retry is not None:  # retries the runnables inside it that have no retry of their own
             scope = replace(scope, retry=task.retry)
@@ -187,7 +189,7 @@ class _Execution:
             state = combine([state, self.run_list(finally_, inner)])
         if outputs:
             self.data.store_outputs(task.id, scope, outputs)
-        state = settle(task, state)
+        state = settle(task, state) if settled else state  # else its retries settle it, after the last attempt
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
 
@@ -281,8 +283,7 @@ class _Execution:
             self.sla.check_assertions(lambda expression: self.evaluate(expression, variables))
 
     def _new_execution_retry(self, state: State) -> Any:
-        """The CREATE_NEW_EXECUTION retry of what failed the execution: that of the first runnable whose failure
-        stands, or the flow's when something else failed it (a flowable, a flow output)."""
+        """The CREATE_NEW_EXECUTION retry of what failed it: the first standing runnable failure's, else the flow's."""
         if state != State.FAILED:
             return None
         standing = self.data.standing_failures()

@@ -51,6 +51,7 @@ def settle(task: Task, state: State) -> State:
     return state
 
 
+Attempt = Callable[[TaskRunRecord], State]
 RenderProperties = Callable[[Task, dict[str, Any]], dict[str, Any]]
 FinishFailed = Callable[[TaskRunRecord, Task, Scope, TaskFailed], State]
 
@@ -78,19 +79,22 @@ class RunnableRunner:
         """Task run id (first attempt) -> the CREATE_NEW_EXECUTION retry of each runnable that failed for good
         (None when the retry that applied to it, if any, retried it in this execution)."""
 
-    def run(self, task: Task, scope: Scope, first: TaskRunRecord) -> State:
+    def run(self, task: Task, scope: Scope, first: TaskRunRecord, run_attempt: Attempt | None = None) -> State:
         """The task's attempts, retried in this execution by the `retry` that applies to it unless that one
-        creates a new execution instead (then the first failure ends it; `retries` keeps which retry)."""
+        creates a new execution instead (then the first failure ends it; `retries` keeps which retry). Each
+        attempt is run by an executor, or by `run_attempt` (a flowable retried like a runnable: Subflow)."""
         retry = effective_retry(task, scope.retry, self.data.request.flow.retry)
         new_execution = creates_new_execution(retry)
         policy = RetryPolicy() if new_execution else RetryPolicy.of(retry)
         started = time.monotonic()
         attempt = 1
         record = first
-        inline = type(task).runs_inline
+        inline = run_attempt is None and type(task).runs_inline
         while True:
             with self.s.recorder.batch() if inline else contextlib.nullcontext():
-                state = self.attempt(task, scope, record, inline)
+                state = self.attempt(task, scope, record, inline) if run_attempt is None else run_attempt(record)
+            if run_attempt is not None and record is not first:
+                self.data.forgive(record.id)  # an attempt's failure stands as the task's (`first`), below
             if not state.is_failure or state == State.KILLED or self.cancelled.is_set():
                 break
             delay = policy.delay_before(attempt + 1, time.monotonic() - started)
