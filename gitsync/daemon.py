@@ -300,25 +300,11 @@ class Daemon:
     def health_report(self) -> dict[str, Any]:
         sources = {name: h.as_dict() for name, h in self.health.items()}
         statuses = self.statuses.health()
-        state = self._state_health()
+        state = state_health(self.store)
         degraded = (
             any(h.degraded for h in self.health.values()) or statuses.get("status") == "degraded" or state["degraded"]
         )
         return {"status": "degraded" if degraded else "ok", "sources": sources, "statuses": statuses, "state": state}
-
-    def _state_health(self) -> dict[str, Any]:
-        """Degraded while the state database refuses writes (remembered by the Store until one commits; a
-        harmless write is tried here, at most once a second, so the report clears even when nothing else writes)."""
-        if self.store.write_failure() is not None:
-            self.store.probe_write()
-        failure = self.store.write_failure()
-        if failure is None:
-            return {"degraded": False, "reason": None}
-        return {
-            "degraded": True,
-            "reason": f"the state database cannot be written: {failure['error']}",
-            "since": failure["since"],
-        }
 
     def _start_http(self) -> None:
         if self.app is None:
@@ -387,6 +373,21 @@ def _duration(interval: timedelta) -> str:
         if seconds >= 2 * size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def state_health(store: Store) -> dict[str, Any]:
+    """Degraded while the state database refuses writes (remembered by the Store until one commits; a harmless
+    write is tried here, at most once a second, so the report clears even when nothing else writes)."""
+    if store.write_failure() is not None:
+        store.probe_write()
+    failure = store.write_failure()
+    if failure is None:
+        return {"degraded": False, "reason": None}
+    return {
+        "degraded": True,
+        "reason": f"the state database cannot be written: {failure['error']}",
+        "since": failure["since"],
+    }
 
 
 def _applied(result: SyncResult) -> str | None:

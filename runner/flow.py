@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from runner.inputs import Input
 from runner.plugin import Retry, TaskList, TriggerList
@@ -58,6 +58,14 @@ class Sla(_Strict):
     behavior: Literal["FAIL", "CANCEL", "NONE"] = "FAIL"
     labels: Labels | None = None
 
+    @model_validator(mode="after")
+    def _needs_its_property(self) -> Sla:
+        if self.type == "MAX_DURATION" and self.duration is None:
+            raise ValueError("a MAX_DURATION SLA needs a duration (e.g. duration: PT1H)")
+        if self.type == "EXECUTION_ASSERTION" and not self.assert_:
+            raise ValueError('an EXECUTION_ASSERTION SLA needs an assert expression (e.g. assert: "{{ ... }}")')
+        return self
+
 
 class Check(_Strict):
     condition: str = Field(validation_alias=AliasChoices("condition", "when"))
@@ -76,7 +84,6 @@ class Flow(_Strict):
     """One flow file. `namespace.id` is its uid."""
 
     inert: ClassVar[dict[str, str]] = {
-        "sla": "SLAs are not enforced by gitsync yet",
         "checks": "checks are not evaluated by gitsync yet",
         "listeners": "listeners are deprecated since Kestra 0.12 and are not run",
         "workerSelector": "worker selection is an Enterprise feature; use workerGroup on tasks",

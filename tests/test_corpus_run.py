@@ -186,10 +186,19 @@ TASK_STATES: dict[str, dict[str, str]] = {
     K + "each-parallel-pause.yml": {"log[toto]": "SUCCESS", "log[tata]": "SUCCESS", "log[titi]": "SUCCESS"},
     K + "restart_pause_last_failed.yaml": {"a": "SUCCESS", "b": "SUCCESS", "c": "FAILED"},
     K + "pause-timeout.yaml": {"pause": "FAILED"},
-    K + "allow-failure.yaml": {"ko": "FAILED", "local-error": "SUCCESS", "1-2-todo": "SUCCESS", "crash": "FAILED"},
+    K + "allow-failure.yaml": {  # AllowFailureTest.control: the allowed task is recorded WARNING, its child FAILED
+        "first": "WARNING",
+        "1-1-allow-failure": "WARNING",
+        "1-1-1_seq": "FAILED",
+        "ko": "FAILED",
+        "local-error": "SUCCESS",
+        "1-2-todo": "SUCCESS",
+        "switch": "FAILED",
+        "crash": "FAILED",
+    },
     K + "disable-error.yaml": {"t2": "SUCCESS", "t4": "SUCCESS"},
-    K + "task-allow-failure-runnable.yml": {"log": "SUCCESS"},
-    K + "task-allow-warning-flowable.yml": {"log-allowed": "SUCCESS"},
+    K + "task-allow-failure-runnable.yml": {"fail": "WARNING", "log": "SUCCESS"},
+    K + "task-allow-warning-flowable.yml": {"seq": "SUCCESS", "log-allowed": "SUCCESS"},
     K + "sequential-with-local-errors.yaml": {"t2-t1": "FAILED"},
     "examples/flows__core__switch.yml": {"b": "SUCCESS"},
     "kestra-playground/kestra__flows-notification__demo_batch_failure.yaml": {"publish_report": "FAILED"},
@@ -205,6 +214,10 @@ TASK_OUTPUTS: dict[str, dict[str, dict[str, Any]]] = {
 ATTEMPTS: dict[str, tuple[str, int, str]] = {
     # `if [ taskrun.attemptsCount -eq 4 ]`: the blueprint says it fails 4 times and succeeds on the 5th attempt.
     "blueprints/flows__retries.yaml": ("fail_4_times", 5, "SUCCESS"),
+    # RetryCaseTest.retryFlowable*: a flowable's `retry` retries its failing descendants (maxAttempt: 3).
+    K + "retry-flowable.yaml": ("child", 3, "FAILED"),
+    K + "retry-flowable-child.yaml": ("child", 3, "FAILED"),
+    K + "retry-flowable-nested-child.yaml": ("child", 3, "FAILED"),
 }
 
 # Supported-type files that cannot run here, and why.

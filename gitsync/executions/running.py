@@ -2,8 +2,8 @@
 
 An execution runs when it is admitted: an earlier active execution of the same trigger queues it; a flow's
 concurrency limit queues, cancels or fails it (QUEUE, CANCEL, FAIL). When an execution ends, a failed one may be
-retried as a new execution (flow `retry` with CREATE_NEW_EXECUTION), the flow's oldest queued execution is
-started, and the end is handed to `on_end` (Flow triggers).
+retried as a new execution (a `retry` with CREATE_NEW_EXECUTION: the flow's, or that of the task that failed it),
+the flow's oldest queued execution is started, and the end is handed to `on_end` (Flow triggers).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gitsync.errors import StateError
@@ -22,7 +22,9 @@ from gitsync.executions.errors import RunError
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store, loads
 from runner.engine.engine import Engine, ExecutionOutcome, ExecutionRequest
+from runner.engine.retry import RetryPolicy
 from runner.flow import Flow
+from runner.plugin import Retry, RetryBehavior
 from runner.states import State
 
 log = logging.getLogger("gitsync.runs")
@@ -69,7 +71,7 @@ class ExecutionRunner:
                 target=self._run_guarded, args=(execution_id, event), daemon=True, name=f"execution-{execution_id}"
             )
             self._threads[execution_id] = thread
-        thread.start()
+            thread.start()  # under the lock: wait_all() never joins a listed thread that has not started
 
     def start_new(self, execution_id: str) -> None:
         """An execution this process created for another to follow (a Flow trigger's, a retry, a subflow that is
@@ -201,7 +203,7 @@ class ExecutionRunner:
 
     def _after(self, execution_id: str, flow: Flow, request: ExecutionRequest, outcome: ExecutionOutcome) -> None:
         if outcome.state == State.FAILED:
-            self.retry_flow(execution_id, flow)
+            self.retry_as_new_execution(execution_id, outcome.retry)
         self.release_queued(flow.uid)
         if not outcome.state.is_terminal:
             return
@@ -211,21 +213,30 @@ class ExecutionRunner:
             log.exception("flow triggers after %s failed", execution_id)
 
     def retry_flow(self, execution_id: str, flow: Flow) -> str | None:
-        """Flow-level `retry` with behavior CREATE_NEW_EXECUTION: FAILED -> RETRIED and a new execution, started
-        (or handed over) after the retry's interval."""
-        retry = flow.retry
-        if retry is None or retry.behavior.value != "CREATE_NEW_EXECUTION":
+        """Flow-level `retry` with behavior CREATE_NEW_EXECUTION (for a failure the engine did not see end)."""
+        return self.retry_as_new_execution(execution_id, flow.retry)
+
+    def retry_as_new_execution(self, execution_id: str, retry: Retry | None) -> str | None:
+        """A CREATE_NEW_EXECUTION `retry` (the flow's, or a task's): FAILED -> RETRIED and a new execution, started
+        (or handed over) after the retry's delay, while the chain has attempts left (maxAttempts counts the
+        executions) and the new one would start within maxDuration of the first one's creation (as in Kestra)."""
+        if retry is None or retry.behavior != RetryBehavior.CREATE_NEW_EXECUTION:
             return None
         row = execution_rows.get_execution(self.store, execution_id)
-        if row is None or (retry.maxAttempts is not None and row["attempt"] >= retry.maxAttempts):
+        if row is None:
+            return None
+        first = execution_rows.get_execution(self.store, row["original_id"]) if row["original_id"] else row
+        began = datetime.fromisoformat((first or row)["created_at"])
+        elapsed = (datetime.now(UTC) - began).total_seconds()
+        delay = RetryPolicy.of(retry).delay_before(row["attempt"] + 1, elapsed, unbounded=True)
+        if delay is None:
             return None
         new_id = execution_rows.retry_execution(self.store, execution_id, self.owner)
         self.factory.carry_over(execution_id, new_id)
-        delay = getattr(retry, "interval", None) or getattr(retry, "minInterval", None)
         with self._lock:
             if self._closing:
                 return new_id
-            timer = threading.Timer(delay.total_seconds() if delay else 0.0, self._retry_due, (new_id,))
+            timer = threading.Timer(delay, self._retry_due, (new_id,))
             timer.daemon = True
             self._timers[new_id] = timer
         timer.start()

@@ -6,10 +6,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from runner.api import TaskFailed
 from runner.engine.context import FlowableContext, Outcome, Scope, run_concurrently
 from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, Kind, Shape, TaskList, TaskListMap
-from runner.states import State, combine
+from runner.states import combine
 from runner.truthy import truthy
 
 
@@ -105,12 +106,20 @@ class Switch(FlowableTask):
         return value
 
     def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        """Kestra fails a Switch that has nothing to run (no case matches and no `defaults`); its outputs say the
+        rendered value and whether no case matched (`defaults`)."""
         value = ctx.render(self.value, ctx.variables(self, scope, record))
         key = str(value).lower() if isinstance(value, bool) else str(value)
-        branch = (self.cases or {}).get(key, self.defaults)
+        cases = self.cases or {}
+        outputs = {"value": key, "defaults": key not in cases}
+        branch = cases.get(key, self.defaults)
         if branch is None:
-            return State.SUCCESS, {"value": key}
-        return ctx.run_list(branch, scope.child(record.id, self.id)), {"value": key}
+            raise TaskFailed(
+                f"no case matches the value {key!r} and the Switch has no defaults, so it has no task to run; "
+                f"add a case {key!r} or a defaults list",
+                outputs,
+            )
+        return ctx.run_list(branch, scope.child(record.id, self.id)), outputs
 
 
 class AllowFailure(FlowableTask):

@@ -21,6 +21,7 @@ class Subflow(Task):
     type_name: ClassVar[str] = "io.kestra.plugin.core.flow.Subflow"
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.flows.Subflow", "io.kestra.core.tasks.flows.Flow")
     flowable: ClassVar[bool] = True  # the engine creates the child execution itself (DESIGN.md data path)
+    retried_as_a_task: ClassVar[bool] = True  # its `retry` (or the flow's) retries it, as Kestra retries a Subflow
 
     namespace: str = Field(min_length=1)
     """Namespace of the flow to run; rendered."""

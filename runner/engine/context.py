@@ -40,6 +40,9 @@ class Scope:
     iteration: int | None = None
     workdir: Path | None = None
     parents: tuple[dict[str, Any], ...] = ()
+    retry: Any = None
+    """The `retry` of the nearest enclosing flowable that has one: its runnable descendants without a `retry` of
+    their own are retried by it (as in Kestra)."""
 
     def child(self, task_run_id: str, task_id: str, **changes: Any) -> Scope:
         """The scope of the children of task run `task_run_id` (loop values, workdir… changed by `changes`)."""

@@ -121,6 +121,11 @@ class ExecutionData:
                 if node is not None:
                     del self._failures[failed]
 
+    def standing_failures(self) -> list[str]:
+        """The task run ids of the failures that still stand, first failed first."""
+        with self.lock:
+            return list(self._failures)
+
     def ending_error(self, state: State) -> str | None:
         """The error of an execution that ends in `state`: what failed it (an error already set, else the first
         failure that still stands); None when it did not fail."""

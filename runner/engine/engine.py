@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ from runner.engine.records import (
     TaskRunRecord,
     utcnow,
 )
-from runner.engine.runnables import ExitSignal, RunnableRunner
+from runner.engine.retry import creates_new_execution
+from runner.engine.runnables import ExitSignal, RunnableRunner, absorbs_failure, settle
+from runner.engine.sla import SlaWatch
 from runner.plugin import Task
 from runner.states import State, combine
 from runner.truthy import truthy
@@ -57,13 +60,14 @@ class _Execution:
         self.s = services
         self.request = request
         self.flow = request.flow
-        self._cancelled = cancelled
         self._storage = services.storage_for(request)
         self.data = ExecutionData(services, request, self._storage)
         self.t = Transitions(services, self.data)
+        self.sla = _sla_watch(services, self.data, self.t, cancelled)
+        self._cancelled = self.sla.stop  # set by a kill, or by an SLA violation that ends the execution
         self._dumps: dict[int, dict[str, Any]] = {}
         self.runnables = RunnableRunner(
-            services, self.data, self.t, cancelled, self.render_properties, self._finish_failed
+            services, self.data, self.t, self._cancelled, self.render_properties, self._finish_failed
         )
 
     # -- the execution ------------------------------------------------------------------------------------------
@@ -73,6 +77,8 @@ class _Execution:
         self.s.recorder.execution(self.request.id, State.RUNNING, started_at=data.started)
         state = State.SUCCESS
         exit_state: State | None = None
+        self.sla.start()
+        self._check_assertions()
         try:
             state = self.run_list(self.flow.tasks, Scope())
             if state.is_failure and self.flow.errors and not self._cancelled.is_set():
@@ -84,8 +90,11 @@ class _Execution:
                 state = combine([state, self.run_list(self.flow.finally_, Scope())])
             except ExitSignal as signal:
                 exit_state = signal.state
+        self.sla.finish()
         if exit_state is not None:
             state = exit_state
+        elif self.sla.ending is not None:
+            state, data.error = self.sla.ending
         elif self._cancelled.is_set():
             state = State.KILLED
         outputs = self._flow_outputs() if not state.is_failure else {}
@@ -99,7 +108,7 @@ class _Execution:
         if self.flow.afterExecution:
             with contextlib.suppress(ExitSignal):
                 self.run_list(self.flow.afterExecution, Scope())
-        return ExecutionOutcome(state, outputs, data.labels, data.error, data.outputs)
+        return ExecutionOutcome(state, outputs, data.labels, data.error, data.outputs, self._new_execution_retry(state))
 
     def run_list(self, tasks: Sequence[Any] | None, scope: Scope) -> State:
         states: list[State] = []
@@ -113,22 +122,22 @@ class _Execution:
         return combine(states)
 
     def run_task(self, task: Task, scope: Scope) -> State:
-        """One task in a scope: skipped, decided (flowable) or run (runnable); allowFailure/allowWarning applied."""
+        """One task in a scope: skipped, decided (flowable) or run (runnable); its state once allowFailure and
+        allowWarning applied (both `settle` it before its run is recorded)."""
         if task.disabled:
             return State.SUCCESS
         record = self.data.new_record(task, scope, attempt=1)
         if not self._should_run(task, scope, record):
             state = State.SKIPPED
+        elif task.flowable and getattr(type(task), "retried_as_a_task", False):  # Subflow: attempts, as Kestra
+            state = self.runnables.run(task, scope, record, lambda attempt: self._decide(task, scope, attempt, False))
         elif task.flowable:
             state = self._decide(task, scope, record)
         else:
             state = self.runnables.run(task, scope, record)
-        absorbs = task.allowFailure or getattr(type(task), "absorbs_failure", False)
-        if state.is_failure and absorbs and state != State.KILLED:
-            state = State.WARNING
+        if absorbs_failure(task) and not state.is_failure:  # its failure, if any, was allowed (`settle`)
             self.data.forgive(record.id)
-        if state == State.WARNING and task.allowWarning:
-            state = State.SUCCESS
+        self._check_assertions()
         return state
 
     def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool:
@@ -148,8 +157,10 @@ class _Execution:
 
     # -- flowables ----------------------------------------------------------------------------------------------
 
-    def _decide(self, task: Task, scope: Scope, record: TaskRunRecord) -> State:
+    def _decide(self, task: Task, scope: Scope, record: TaskRunRecord, settled: bool = True) -> State:
         self.t.record(record, State.RUNNING, started_at=utcnow())
+        if task.retry is not None:  # retries the runnables inside it that have no retry of their own
+            scope = replace(scope, retry=task.retry)
         decide = getattr(task, "decide", None)
         try:
             if len(scope.parents) + 1 >= MAX_TASK_DEPTH:  # its tasks would nest deeper than validate allows
@@ -178,6 +189,7 @@ class _Execution:
             state = combine([state, self.run_list(finally_, inner)])
         if outputs:
             self.data.store_outputs(task.id, scope, outputs)
+        state = settle(task, state) if settled else state  # else its retries settle it, after the last attempt
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
 
@@ -265,6 +277,20 @@ class _Execution:
         self.t.record(record, state, ended_at=utcnow(), outputs=outputs)
         return state
 
+    def _check_assertions(self) -> None:
+        if self.flow.sla:
+            variables = self.data.flow_variables()
+            self.sla.check_assertions(lambda expression: self.evaluate(expression, variables))
+
+    def _new_execution_retry(self, state: State) -> Any:
+        """The CREATE_NEW_EXECUTION retry of what failed it: the first standing runnable failure's, else the flow's."""
+        if state != State.FAILED:
+            return None
+        standing = self.data.standing_failures()
+        with self.data.lock:
+            retry = self.runnables.retries.get(standing[0], self.flow.retry) if standing else self.flow.retry
+        return retry if creates_new_execution(retry) else None
+
     def _flow_outputs(self) -> dict[str, Any] | None:
         """The flow's outputs, or None when one fails to render (which fails the execution, like Kestra)."""
         out: dict[str, Any] = {}
@@ -277,6 +303,20 @@ class _Execution:
                 return None
             out[output.id] = self.s.masker.mask_value(value)
         return out
+
+
+def _sla_watch(services: Services, data: ExecutionData, t: Transitions, cancelled: threading.Event) -> SlaWatch:
+    """The execution's SLA watch: its logs are the execution's own (no task run), its labels change the run's."""
+    request = data.request
+
+    def log(level: str, message: str) -> None:
+        services.recorder.logs([LogLine(request.id, None, utcnow(), level, services.masker.mask(message))])
+
+    def add_labels(labels: Mapping[str, str]) -> None:
+        data.add_labels(labels)
+        t.labels_changed()
+
+    return SlaWatch(request.flow, request.created_at, cancelled, log, add_labels)
 
 
 def validation_problems(exc: ValidationError) -> str:

@@ -79,6 +79,9 @@ class ExecutionOutcome:
     labels: dict[str, str]
     error: str | None
     task_outputs: dict[str, Any]
+    retry: Any = None
+    """The CREATE_NEW_EXECUTION `retry` block of the failure that ended a FAILED execution (a task's, a flowable's
+    or the flow's): the control plane runs the flow again as a new execution when it allows one more attempt."""
 
 
 @dataclass(frozen=True)

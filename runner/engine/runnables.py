@@ -19,7 +19,7 @@ from runner.engine.context import Scope
 from runner.engine.data import ExecutionData, Transitions
 from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskResult, storage_uris
 from runner.engine.records import Services, TaskRunRecord, utcnow
-from runner.engine.retry import RetryPolicy, seconds_of
+from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, seconds_of
 from runner.plugin import Task
 from runner.states import State
 
@@ -39,6 +39,23 @@ class ExitSignal(Exception):
         self.state = state
 
 
+def absorbs_failure(task: Task) -> bool:
+    """Whether a failure of `task` does not fail its parent: `allowFailure: true`, or an AllowFailure task."""
+    return bool(task.allowFailure or getattr(type(task), "absorbs_failure", False))
+
+
+def settle(task: Task, state: State) -> State:
+    """The state a task run ends in once its own allowances apply (as Kestra records it): a failure that
+    allowFailure (or AllowFailure) allows is a WARNING, and a WARNING that allowWarning allows is a SUCCESS. A
+    killed task stays KILLED."""
+    if state.is_failure and state != State.KILLED and absorbs_failure(task):
+        state = State.WARNING
+    if state == State.WARNING and task.allowWarning:
+        state = State.SUCCESS
+    return state
+
+
+Attempt = Callable[[TaskRunRecord], State]
 RenderProperties = Callable[[Task, dict[str, Any]], dict[str, Any]]
 FinishFailed = Callable[[TaskRunRecord, Task, Scope, TaskFailed], State]
 
@@ -62,16 +79,29 @@ class RunnableRunner:
         self.render_properties = render_properties
         self.finish_failed = finish_failed
         self.inline: Executor = services.inline_executor or services.executor
+        self.retries: dict[str, Any] = {}
+        """Task run id (first attempt) -> the CREATE_NEW_EXECUTION retry of each runnable that failed for good
+        (None when the retry that applied to it, if any, retried it in this execution)."""
 
-    def run(self, task: Task, scope: Scope, first: TaskRunRecord) -> State:
-        policy = RetryPolicy.of(task)
+    def run(self, task: Task, scope: Scope, first: TaskRunRecord, run_attempt: Attempt | None = None) -> State:
+        """The task's attempts, retried in this execution by the `retry` that applies to it unless that one
+        creates a new execution instead (then the first failure ends it; `retries` keeps which retry). Each
+        attempt is run by an executor, or by `run_attempt` (a flowable retried like a runnable: Subflow)."""
+        retry = effective_retry(task, scope.retry, self.data.request.flow.retry)
+        new_execution = creates_new_execution(retry)
+        policy = RetryPolicy() if new_execution else RetryPolicy.of(retry)
         started = time.monotonic()
         attempt = 1
         record = first
-        inline = type(task).runs_inline
+        inline = run_attempt is None and type(task).runs_inline
         while True:
             with self.s.recorder.batch() if inline else contextlib.nullcontext():
-                state, permanent = self.attempt(task, scope, record, inline)
+                if run_attempt is None:
+                    state, permanent = self.attempt(task, scope, record, inline)
+                else:
+                    state, permanent = run_attempt(record), False
+            if run_attempt is not None and record is not first:
+                self.data.forgive(record.id)  # an attempt's failure stands as the task's (`first`), below
             if not state.is_failure or state == State.KILLED or self.cancelled.is_set():
                 break
             delay = policy.delay_before(attempt + 1, time.monotonic() - started)
@@ -88,8 +118,13 @@ class RunnableRunner:
             record = self.data.new_record(task, scope, attempt=attempt)
         if state.is_failure and record.error:  # the last attempt's failure: the earlier ones were retried
             self.data.note_failure(first.id, record.error)
+        if state.is_failure:
+            with self.data.lock:
+                self.retries[first.id] = retry if new_execution else None
         if state == State.SUCCESS and attempt > 1 and policy.warning_on_retry:
             state = State.WARNING
+        state = settle(task, state)
+        if state != record.state:
             self.t.record(record, state)
         return state
 
