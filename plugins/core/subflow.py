@@ -48,7 +48,8 @@ class Subflow(Task):
     def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
         rendered = ctx.render_task(self, ctx.variables(self, scope, record))
         assert isinstance(rendered, Subflow)
-        labels = dict(ctx.labels) if rendered.inheritLabels else {}
+        # the system labels (system.correlationId) always go down to the child; the others with inheritLabels
+        labels = {k: v for k, v in ctx.labels.items() if rendered.inheritLabels or k.startswith("system.")}
         labels.update(rendered.labels or {})  # type: ignore[arg-type]  # validated to a map once rendered
         result = ctx.subflow(rendered, dict(rendered.inputs or {}), labels)
         outputs = {"executionId": result.execution_id, "state": result.state.value, "outputs": result.outputs}

@@ -19,6 +19,37 @@ from runner.masking import LineMasker
 from runner.plugin import Task
 from runner.states import State
 
+SYSTEM_PREFIX = "system."
+CORRELATION_ID = "system.correlationId"
+"""The id of the first execution of a chain (the execution itself, its subflows, theirs): set on every execution."""
+USERNAME = "system.username"
+"""Who started the execution by hand (`gitsync run`): the operating-system user."""
+
+
+def is_system_label(key: str) -> bool:
+    return key.startswith(SYSTEM_PREFIX)
+
+
+def execution_labels(request: ExecutionRequest) -> dict[str, str]:
+    """The flow's labels (not its system ones: `system.readOnly` is about the flow), then the execution's own, and
+    `system.correlationId` (the execution's id unless it came with one, from its parent)."""
+    flow_labels = {k: v for k, v in (request.flow.labels or {}).items() if not is_system_label(k)}
+    labels = {**flow_labels, **request.labels}
+    labels.setdefault(CORRELATION_ID, request.id)
+    return labels
+
+
+class LabelView(dict[str, str]):
+    """The labels, as `labels` in expressions: a plain map of the keys as written, where a dotted key is also read
+    by its parts (`labels.system.correlationId`, `labels.team.name`) as well as whole (`labels['team.name']`)."""
+
+    def __missing__(self, key: str) -> LabelView:
+        prefix = f"{key}."
+        inner = {k[len(prefix) :]: v for k, v in self.items() if isinstance(k, str) and k.startswith(prefix)}
+        if not inner:
+            raise KeyError(key)
+        return LabelView(inner)
+
 
 class ExecutionData:
     """What the execution knows so far, and the variables expressions see."""
@@ -27,7 +58,7 @@ class ExecutionData:
         self.request = request
         self.outputs: dict[str, Any] = {}
         self.task_states: dict[str, Any] = {}
-        self.labels: dict[str, str] = {**(request.flow.labels or {}), **request.labels}
+        self.labels = LabelView(execution_labels(request))
         self.lock = threading.RLock()
         self.started = utcnow()
         self.state = State.RUNNING
@@ -103,8 +134,9 @@ class ExecutionData:
             node[scope.loop_values[-1]] = outputs
 
     def add_labels(self, labels: Mapping[str, str]) -> None:
+        """Labels a task set (the Labels task); system labels are gitsync's own and are never replaced."""
         with self.lock:
-            self.labels.update({str(k): str(v) for k, v in labels.items()})
+            self.labels.update({str(k): str(v) for k, v in labels.items() if not is_system_label(str(k))})
 
     def note_failure(self, task_run_id: str, message: str) -> None:
         """A task failed for good: no attempt is left. It stands until an allowFailure above it forgives it."""

@@ -70,7 +70,7 @@ class _Execution:
 
     def run(self) -> ExecutionOutcome:
         data = self.data
-        self.s.recorder.execution(self.request.id, State.RUNNING, started_at=data.started)
+        self.s.recorder.execution(self.request.id, State.RUNNING, started_at=data.started, labels=data.labels)
         state = State.SUCCESS
         exit_state: State | None = None
         try:
