@@ -5,16 +5,20 @@ built from them (`ExecutionData`); and its transitions, the task-run records and
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from runner.api import Storage
+from runner.durations import format_duration
 from runner.engine.context import Scope
 from runner.engine.invocation import work_root
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
 from runner.expressions.renderer import RUNTIME, RenderRuntime
+from runner.inputs import coerce_input_value
 from runner.masking import LineMasker
 from runner.plugin import Task
 from runner.states import State
@@ -49,6 +53,42 @@ class LabelView(dict[str, str]):
         if not inner:
             raise KeyError(key)
         return LabelView(inner)
+
+
+_TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT", "URI", "EMAIL", "FILE"})
+"""Output types whose value is text: a map or a list renders to its JSON."""
+
+
+def typed_output(output_type: str, rendered: Any) -> Any:
+    """A flow output's rendered value as its type makes it, as Kestra types flow outputs: text types are text (a map
+    or list as its JSON), every other type is coerced as an input of that type would be, then kept in its JSON form
+    (dates and times in ISO-8601, durations as PT…). Raises ValueError saying what was expected."""
+    kind = output_type.upper()
+    if rendered is None:
+        return None
+    if kind in _TEXT_TYPES:
+        rendered = _as_text(rendered)
+    return _json_form(coerce_input_value(kind, rendered))
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _json_form(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, list):
+        return [_json_form(item) for item in value]
+    return value
 
 
 class ExecutionData:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from runner.api import Storage, TaskFailed, TaskKilled
 from runner.engine.context import FlowableContext, Outcome, Scope
-from runner.engine.data import ExecutionData, Transitions
+from runner.engine.data import ExecutionData, Transitions, typed_output
 from runner.engine.records import (
     Coordinator,
     ExecutionOutcome,
@@ -271,9 +271,12 @@ class _Execution:
         variables = self.data.flow_variables()
         for output in self.flow.outputs or []:
             try:
-                value = self.evaluate(output.value, variables) if isinstance(output.value, str) else output.value
+                value = typed_output(output.type, self.render(output.value, variables))
             except TaskFailed as exc:
                 self.data.error = f"flow output '{output.id}': {exc.message}"
+                return None
+            except ValueError as exc:
+                self.data.error = self.s.masker.mask(f"flow output '{output.id}' of type {output.type}: {exc}")
                 return None
             out[output.id] = self.s.masker.mask_value(value)
         return out
