@@ -117,7 +117,10 @@ class _Execution:
         if task.disabled:
             return State.SUCCESS
         record = self.data.new_record(task, scope, attempt=1)
-        if not self._should_run(task, scope, record):
+        should_run = self._should_run(task, scope, record)
+        if should_run is None:
+            state = State.FAILED  # its runIf did not render
+        elif not should_run:
             state = State.SKIPPED
         elif task.flowable:
             state = self._decide(task, scope, record)
@@ -131,15 +134,18 @@ class _Execution:
             state = State.SUCCESS
         return state
 
-    def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool:
+    def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool | None:
+        """Whether the task runs (its runIf); None when the runIf does not render, which fails the task (Kestra)."""
         if task.runIf in (True, "true", None):
             return True
         try:
             verdict = truthy(self.evaluate(task.runIf, self.variables(task, scope, record)))
         except TaskFailed as exc:
             record.error = self.t.fail_message(task, f"runIf: {exc.message}")
+            self.t.log(record, "ERROR", record.error)
+            self.data.note_failure(record.id, record.error)
             self.t.record(record, State.FAILED, started_at=utcnow(), ended_at=utcnow())
-            raise
+            return None
         if not verdict:
             self.t.skipped(record)
             with self.data.lock:
