@@ -138,3 +138,9 @@ def test_engine_picks_the_docker_image_when_none_is_given(tmp_path: Path, engine
     other = make_context(tmp_path / "explicit", task_id="dbt", allow_docker_fallback=True)
     explicit.run(other)
     assert "my/dbt:1" in other.warnings[0]
+
+
+def test_deps_takes_the_run_flags_as_kestra_does(tmp_path: Path) -> None:
+    # Kestra's Deps extends AbstractRun: target, select, ... are accepted and passed on
+    task = Deps.model_validate({"id": "deps", "type": Deps.type_name, "target": "dev", "thread": 2})
+    assert task.dbt_commands(make_context(tmp_path, task_id="deps")) == ["dbt deps --threads 2 --target dev"]

@@ -322,8 +322,8 @@ class Test(_DbtRun):
     __test__ = False  # not a pytest class
 
 
-class Deps(_Dbt):
-    """Deprecated (use DbtCLI): `dbt deps`."""
+class Deps(_DbtRun):
+    """Deprecated (use DbtCLI): `dbt deps` (with the run flags, as Kestra passes them)."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.dbt.cli.Deps"
     subcommand: ClassVar[str] = "deps"
