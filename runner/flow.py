@@ -7,9 +7,9 @@ Nested tasks, triggers and conditions are validated by `runner.validate`, each b
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from runner.inputs import Input
 from runner.plugin import Retry, TaskList, TriggerList
@@ -41,9 +41,21 @@ class Concurrency(_Strict):
     behavior: ConcurrencyBehavior = ConcurrencyBehavior.QUEUE
 
 
+OutputType = Literal[
+    "STRING", "ENUM", "SELECT", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "DATE", "TIME", "DURATION", "FILE",
+    "JSON", "URI", "SECRET", "ARRAY", "MULTISELECT", "YAML", "EMAIL",
+]  # fmt: skip
+"""Kestra's input and output types (`Type`); written in any case."""
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 class FlowOutput(_Strict):
     id: InputId
-    type: str = "STRING"
+    type: Annotated[OutputType, BeforeValidator(_upper)] = "STRING"
+    """The value is coerced to this type as an input of the type would be; a STRING is text (a map or list as JSON)."""
     value: Any
     description: str | None = None
     displayName: str | None = None

@@ -156,6 +156,17 @@ class WorkerGroup(BaseModel):
     fallback: Literal["FAIL", "WAIT", "CANCEL"] | None = None
 
 
+class TaskCache(BaseModel):
+    """`taskCache` (Kestra 0.24+): reuse the outputs of an earlier run of the task with the same rendered
+    properties, for runnable tasks."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    enabled: bool
+    ttl: Duration | None = None
+    """How long an entry is used (ISO-8601, e.g. PT24H); without it, entries do not expire."""
+
+
 class Task(Plugin):
     """Common properties of every task (KESTRA_SPEC §5)."""
 
@@ -192,6 +203,8 @@ class Task(Plugin):
     version: str | None = None
     workerSelector: dict[str, Any] | None = None
     assets: dict[str, Any] | None = None
+    taskCache: TaskCache | None = None
+    """Reuse an earlier run's outputs (runnable tasks only; a flowable task is always decided)."""
 
 
 class FlowableTask(Task):

@@ -627,3 +627,17 @@ def test_mail_send_html_with_an_embedded_image(ctx: RunContext, smtp: tuple[int,
     assert mail.get_content_type() == "multipart/related"
     assert parts["image/png"]["Content-ID"] == "<logo>"
     assert parts["image/png"].get_payload(decode=True) == b"\x89PNG fake"
+
+
+# --- properties Kestra's current plugin documentation lists ------------------------------------------------------
+
+
+def test_kv_set_takes_a_description(ctx: RunContext) -> None:
+    assert task(kv.Set, key="k", value="v", kvDescription="the last export").run(ctx) == {}
+    assert ctx.kv.get("company.team", "k") == "v"
+
+
+def test_http_options_take_tcp_keep_alive(ctx: RunContext, server: str) -> None:
+    options = {"enabledTcpExtendedKeepAlive": False}
+    outputs = task(http.Download, uri=f"{server}/files/report.csv", options=options).run(ctx)
+    assert outputs["code"] == 200

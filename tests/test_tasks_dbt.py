@@ -13,6 +13,7 @@ import yaml
 from taskctx import make_context
 
 from plugins.dbt.cli import Build, DbtCLI, Deps, _with_log_format, resolve_project_dir
+from plugins.scripts.execution import docker_answers
 from runner.api import MISSING, TaskFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,3 +114,33 @@ def test_project_dir_resolution(tmp_path: Path) -> None:
     assert resolve_project_dir(ctx, "examples/dbt/shop") == (ctx.workdir / "examples/dbt/shop").resolve()
     with pytest.raises(TaskFailed, match=r"no dbt_project\.yml"):
         resolve_project_dir(ctx, "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("engine", "image"), [(None, "ghcr.io/kestra-io/dbt-duckdb:latest"), ("FUSION", "ghcr.io/kestra-io/dbt-fusion")]
+)
+def test_engine_picks_the_docker_image_when_none_is_given(tmp_path: Path, engine: str | None, image: str) -> None:
+    if docker_answers():
+        pytest.skip("a Docker engine answers here; this test reads the image from the no-Docker fallback warning")
+    ctx = make_context(tmp_path, task_id="dbt", allow_docker_fallback=True)
+    props: dict[str, Any] = {
+        "id": "dbt",
+        "type": DbtCLI.type_name,
+        "taskRunner": {"type": "io.kestra.plugin.scripts.runner.docker.Docker"},
+        "commands": ["echo no dbt needed"],
+        "parseRunResults": False,
+    }
+    task = DbtCLI.model_validate({**props, **({"engine": engine} if engine else {})})
+    assert task.run(ctx)["exitCode"] == 0
+    assert image in ctx.warnings[0]
+    # an image given on the task wins over the engine's
+    explicit = DbtCLI.model_validate({**props, "engine": "FUSION", "containerImage": "my/dbt:1"})
+    other = make_context(tmp_path / "explicit", task_id="dbt", allow_docker_fallback=True)
+    explicit.run(other)
+    assert "my/dbt:1" in other.warnings[0]
+
+
+def test_deps_takes_the_run_flags_as_kestra_does(tmp_path: Path) -> None:
+    # Kestra's Deps extends AbstractRun: target, select, ... are accepted and passed on
+    task = Deps.model_validate({"id": "deps", "type": Deps.type_name, "target": "dev", "thread": 2})
+    assert task.dbt_commands(make_context(tmp_path, task_id="deps")) == ["dbt deps --threads 2 --target dev"]

@@ -60,7 +60,11 @@ class ExecutionCoordinator:
         state = (
             outcome.state if outcome else State(execution_rows.execution_state(self.factory.store, child) or "UNKNOWN")
         )
-        return SubflowResult(child, state, outcome.outputs if outcome else {})
+        if outcome is None:
+            return SubflowResult(child, state, {})
+        row = execution_rows.get_execution(self.factory.store, child)
+        declares = bool(row and self.factory.flow_of(row).outputs)
+        return SubflowResult(child, state, outcome.outputs, outcome.task_outputs, declares)
 
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
         return self.control.wait_for_resume(execution_id, cancelled)

@@ -9,6 +9,7 @@ copy: an execution whose SECRET input is needed then fails with a message that s
 
 from __future__ import annotations
 
+import getpass
 import os
 from typing import Any
 
@@ -17,6 +18,7 @@ from gitsync.flows.loader import load_flow_source
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
 from gitsync.state.executions import TriggerKind
+from runner.engine.data import CORRELATION_ID, USERNAME
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
 from runner.inputs import InputError, resolve_inputs
@@ -65,10 +67,16 @@ class ExecutionFactory:
             commit = row["commit_sha"]
         else:
             commit = execution_rows.revision_commit(self.store, flow_uid, wanted)
-        clear = {"inputs": self._inputs(flow, inputs or {}), "labels": labels or {}, "trigger": trigger or {}}
+        execution_id = execution_rows.new_execution_id()
+        clear = {
+            "inputs": self._inputs(flow, inputs or {}),
+            "labels": system_labels(execution_id, labels or {}, kind),
+            "trigger": trigger or {},
+        }
         stored = self._stored(flow, clear)
-        execution_id = execution_rows.create_execution(
+        execution_rows.create_execution(
             self.store,
+            execution_id=execution_id,
             flow_uid=flow.uid,
             revision=wanted,
             commit=commit,
@@ -86,10 +94,18 @@ class ExecutionFactory:
 
     def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
         """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""
-        clear = {"inputs": self._inputs(flow, inputs or {}), "labels": {}, "trigger": {}}
+        execution_id = execution_rows.new_execution_id()
+        clear = {"inputs": self._inputs(flow, inputs or {}), "labels": system_labels(execution_id), "trigger": {}}
         stored = self._stored(flow, clear)
-        execution_id = execution_rows.create_execution(
-            self.store, flow_uid=flow.uid, revision=0, commit="", inputs=stored["inputs"], owner=self.owner
+        execution_rows.create_execution(
+            self.store,
+            execution_id=execution_id,
+            flow_uid=flow.uid,
+            revision=0,
+            commit="",
+            inputs=stored["inputs"],
+            labels=stored["labels"],
+            owner=self.owner,
         )
         self._unsynced[execution_id] = flow
         self._keep(execution_id, clear, stored)
@@ -172,6 +188,28 @@ class ExecutionFactory:
         for name in secrets:
             self.masker.add(resolved.get(name))  # a default, rendered (e.g. from secret())
         return resolved
+
+
+def system_labels(
+    execution_id: str, labels: dict[str, str] | None = None, kind: TriggerKind = "manual"
+) -> dict[str, str]:
+    """The execution's labels with the system labels Kestra sets: `system.correlationId` (the execution's own id,
+    unless it came with its parent's) and, for a run started by hand (`gitsync run`), `system.username` (the
+    operating-system user)."""
+    out = dict(labels or {})
+    out.setdefault(CORRELATION_ID, execution_id)
+    if kind == "manual" and USERNAME not in out:
+        user = _username()
+        if user:
+            out[USERNAME] = user
+    return out
+
+
+def _username() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment and none for this uid
+        return None
 
 
 def secret_inputs(flow: Flow) -> list[str]:

@@ -60,12 +60,12 @@ def list_executions(
             params.append(value)
     sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_kind,
                     trigger_uid AS "trigger", scheduled_at, created_at, started_at, ended_at, inputs, outputs,
-                    trigger_vars, error
+                    labels, trigger_vars, error
              FROM executions"""
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     rows = store.query(sql, (*params, limit))
     for row in rows:
-        for key in ("inputs", "outputs", "trigger_vars"):
+        for key in ("inputs", "outputs", "labels", "trigger_vars"):
             row[key] = loads(row[key]) or {}
         row["task_runs"] = task_run_rows.task_runs(store, row["id"])
     return rows
@@ -109,9 +109,11 @@ def create_execution(
     source: str | None = None,
     owner: str | None = None,
     kind: TriggerKind = "manual",
+    execution_id: str | None = None,
 ) -> str:
-    """A new CREATED execution (inputs already resolved); its id. `owner`: the process that will start it."""
-    execution_id = new_execution_id()
+    """A new CREATED execution (inputs already resolved); its id (`execution_id`, or a new one). `owner`: the
+    process that will start it."""
+    execution_id = execution_id or new_execution_id()
     with store.atomic() as conn:
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,

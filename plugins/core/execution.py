@@ -12,10 +12,11 @@ from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 from runner.signals import EXIT_STATES, ExitExecution
 from runner.truthy import truthy
-from runner.types import Dyn, Expression
+from runner.types import Dyn
 from runner.types import Labels as LabelMap
 
 _LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(LabelMap)
+SYSTEM_PREFIX = "system."
 
 
 class Fail(Task):
@@ -60,19 +61,32 @@ class Labels(Task):
     runs_inline: ClassVar[bool] = True  # only computes: runs on the engine's thread
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.executions.Labels",)
 
-    labels: LabelMap | Expression
-    """A map key: value, a list of {key, value}, or an expression rendering to a JSON map."""
+    labels: LabelMap | str
+    """A map key: value, a list of {key, value}, or a string (an expression) that renders to a JSON map or list."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         value: Any = self.labels
         if isinstance(value, str):
             value = _json_labels(value)
+        if isinstance(value, dict | list):
+            system = next((key for key in _keys(value) if key.startswith(SYSTEM_PREFIX)), None)
+            if system is not None:
+                raise TaskFailed(
+                    f"labels: {system!r} is reserved: system labels are set by gitsync itself (system.correlationId "
+                    "names the first execution of a chain); give the label a name outside 'system.'"
+                )
         try:
             labels = _LABELS.validate_python(value)
         except ValidationError as exc:
             raise TaskFailed(f"labels: {exc.errors()[0]['msg']}") from None
         ctx.new_labels.update(labels)
         return {}
+
+
+def _keys(value: dict[Any, Any] | list[Any]) -> list[str]:
+    if isinstance(value, dict):
+        return [str(key) for key in value]
+    return [str(item.get("key")) for item in value if isinstance(item, dict)]
 
 
 def _json_labels(text: str) -> Any:

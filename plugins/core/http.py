@@ -62,6 +62,8 @@ class HttpOptions(Options):
     auth: Annotated[BasicAuth | BearerAuth, Field(discriminator="type")] | None = None
     ssl: SslOptions | None = None
     followRedirects: Dyn[bool] = True
+    enabledTcpExtendedKeepAlive: Dyn[bool] = True
+    """TCP keep-alive probes on Kestra's client; gitsync's client (httpx) keeps its own defaults."""
     allowFailed: Dyn[bool] = False
     """Do not fail on a 4xx/5xx response."""
     allowedResponseCodes: Dyn[list[int]] | None = None

@@ -41,6 +41,8 @@ class Set(_KV):
     """How long the value lives."""
     kvType: Dyn[KVType] | None = None
     """The type the value is stored as."""
+    kvDescription: str | None = None
+    """A description of the pair; Kestra shows it in its UI, gitsync's kv store keeps values only."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         namespace, key = self._namespace(ctx), self.key

@@ -35,6 +35,7 @@ from runner.api import MISSING, RunContext, TaskFailed
 from runner.types import Dyn
 
 DBT_IMAGE = "ghcr.io/kestra-io/dbt-duckdb:latest"
+DBT_FUSION_IMAGE = "ghcr.io/kestra-io/dbt-fusion"
 _SKIP_ON_COPY = shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml", "__pycache__")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LEVELS = {"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"}
@@ -170,6 +171,13 @@ def _require_dbt(ctx: RunContext, spec: ScriptSpec) -> None:
         raise TaskFailed(NO_DBT.format(where=beside), permanent=True)
 
 
+def _image_given(task: ScriptTask) -> bool:
+    """The task names its image (containerImage, the Docker runner's image, the legacy docker.image)."""
+    runner, docker = task.taskRunner, getattr(task, "docker", None)
+    runner_image = runner.get("image") if isinstance(runner, dict) else getattr(runner, "image", None)
+    return bool(task.containerImage or runner_image or getattr(docker, "image", None))
+
+
 def resolve_project_dir(ctx: RunContext, project_dir: str | None) -> Path:
     """Absolute as is; relative: in the task's working directory, else in gitsync's working directory."""
     if not project_dir:
@@ -265,9 +273,21 @@ class DbtCLI(_Dbt):
     """Store manifest.json in the KV store after the run."""
     loadManifest: ManifestKey | None = None
     """Load manifest.json from the KV store before the run (written to the working directory: `--state .`)."""
+    engine: Dyn[Literal["CORE", "FUSION"]] = "CORE"
+    """Which dbt the Docker runner's image holds when no image is given: CORE (dbt-core) or FUSION (dbt Fusion).
+    The Process runner runs the dbt installed here, whatever it is."""
 
     def dbt_commands(self, ctx: RunContext) -> list[str]:
         return as_list(self.commands)
+
+    def script_spec(self, ctx: RunContext) -> ScriptSpec:
+        spec = super().script_spec(ctx)
+        engine = str(self.engine or "CORE").strip().upper()
+        if engine not in ("CORE", "FUSION"):
+            raise TaskFailed(f"engine must be CORE or FUSION, got {self.engine!r}")
+        if engine == "FUSION" and spec.docker_image == self.default_image and not _image_given(self):
+            spec.docker_image = DBT_FUSION_IMAGE
+        return spec
 
     def log_format(self) -> str:
         return str(self.logFormat or "JSON").upper()
@@ -325,8 +345,8 @@ class Test(_DbtRun):
     __test__ = False  # not a pytest class
 
 
-class Deps(_Dbt):
-    """Deprecated (use DbtCLI): `dbt deps`."""
+class Deps(_DbtRun):
+    """Deprecated (use DbtCLI): `dbt deps` (with the run flags, as Kestra passes them)."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.dbt.cli.Deps"
     subcommand: ClassVar[str] = "deps"

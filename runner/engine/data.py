@@ -5,19 +5,90 @@ built from them (`ExecutionData`); and its transitions, the task-run records and
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from runner.api import Storage
+from runner.durations import format_duration
 from runner.engine.context import Scope
 from runner.engine.invocation import work_root
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
 from runner.expressions.renderer import RUNTIME, RenderRuntime
+from runner.inputs import coerce_input_value
 from runner.masking import LineMasker
 from runner.plugin import Task
 from runner.states import State
+
+SYSTEM_PREFIX = "system."
+CORRELATION_ID = "system.correlationId"
+"""The id of the first execution of a chain (the execution itself, its subflows, theirs): set on every execution."""
+USERNAME = "system.username"
+"""Who started the execution by hand (`gitsync run`): the operating-system user."""
+
+
+def is_system_label(key: str) -> bool:
+    return key.startswith(SYSTEM_PREFIX)
+
+
+def execution_labels(request: ExecutionRequest) -> dict[str, str]:
+    """The flow's labels (not its system ones: `system.readOnly` is about the flow), then the execution's own, and
+    `system.correlationId` (the execution's id unless it came with one, from its parent)."""
+    flow_labels = {k: v for k, v in (request.flow.labels or {}).items() if not is_system_label(k)}
+    labels = {**flow_labels, **request.labels}
+    labels.setdefault(CORRELATION_ID, request.id)
+    return labels
+
+
+class LabelView(dict[str, str]):
+    """The labels, as `labels` in expressions: a plain map of the keys as written, where a dotted key is also read
+    by its parts (`labels.system.correlationId`, `labels.team.name`) as well as whole (`labels['team.name']`)."""
+
+    def __missing__(self, key: str) -> LabelView:
+        prefix = f"{key}."
+        inner = {k[len(prefix) :]: v for k, v in self.items() if isinstance(k, str) and k.startswith(prefix)}
+        if not inner:
+            raise KeyError(key)
+        return LabelView(inner)
+
+
+_TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT", "URI", "EMAIL", "FILE"})
+"""Output types whose value is text: a map or a list renders to its JSON."""
+
+
+def typed_output(output_type: str, rendered: Any) -> Any:
+    """A flow output's rendered value as its type makes it, as Kestra types flow outputs: text types are text (a map
+    or list as its JSON), every other type is coerced as an input of that type would be, then kept in its JSON form
+    (dates and times in ISO-8601, durations as PT…). Raises ValueError saying what was expected."""
+    kind = output_type.upper()
+    if rendered is None:
+        return None
+    if kind in _TEXT_TYPES:
+        rendered = _as_text(rendered)
+    return _json_form(coerce_input_value(kind, rendered))
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _json_form(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, list):
+        return [_json_form(item) for item in value]
+    return value
 
 
 class ExecutionData:
@@ -27,7 +98,7 @@ class ExecutionData:
         self.request = request
         self.outputs: dict[str, Any] = {}
         self.task_states: dict[str, Any] = {}
-        self.labels: dict[str, str] = {**(request.flow.labels or {}), **request.labels}
+        self.labels = LabelView(execution_labels(request))
         self.lock = threading.RLock()
         self.started = utcnow()
         self.state = State.RUNNING
@@ -103,8 +174,9 @@ class ExecutionData:
             node[scope.loop_values[-1]] = outputs
 
     def add_labels(self, labels: Mapping[str, str]) -> None:
+        """Labels a task set (the Labels task); system labels are gitsync's own and are never replaced."""
         with self.lock:
-            self.labels.update({str(k): str(v) for k, v in labels.items()})
+            self.labels.update({str(k): str(v) for k, v in labels.items() if not is_system_label(str(k))})
 
     def note_failure(self, task_run_id: str, message: str) -> None:
         """A task failed for good: no attempt is left. It stands until an allowFailure above it forgives it."""

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from runner.api import Storage, TaskFailed, TaskKilled
 from runner.engine.context import FlowableContext, Outcome, Scope
-from runner.engine.data import ExecutionData, Transitions
+from runner.engine.data import ExecutionData, Transitions, typed_output
 from runner.engine.records import (
     Coordinator,
     ExecutionOutcome,
@@ -74,7 +74,7 @@ class _Execution:
 
     def run(self) -> ExecutionOutcome:
         data = self.data
-        self.s.recorder.execution(self.request.id, State.RUNNING, started_at=data.started)
+        self.s.recorder.execution(self.request.id, State.RUNNING, started_at=data.started, labels=data.labels)
         state = State.SUCCESS
         exit_state: State | None = None
         self.sla.start()
@@ -127,7 +127,10 @@ class _Execution:
         if task.disabled:
             return State.SUCCESS
         record = self.data.new_record(task, scope, attempt=1)
-        if not self._should_run(task, scope, record):
+        should_run = self._should_run(task, scope, record)
+        if should_run is None:
+            state = State.FAILED  # its runIf did not render
+        elif not should_run:
             state = State.SKIPPED
         elif task.flowable and getattr(type(task), "retried_as_a_task", False):  # Subflow: attempts, as Kestra
             state = self.runnables.run(task, scope, record, lambda attempt: self._decide(task, scope, attempt, False))
@@ -140,15 +143,18 @@ class _Execution:
         self._check_assertions()
         return state
 
-    def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool:
+    def _should_run(self, task: Task, scope: Scope, record: TaskRunRecord) -> bool | None:
+        """Whether the task runs (its runIf); None when the runIf does not render, which fails the task (Kestra)."""
         if task.runIf in (True, "true", None):
             return True
         try:
             verdict = truthy(self.evaluate(task.runIf, self.variables(task, scope, record)))
         except TaskFailed as exc:
             record.error = self.t.fail_message(task, f"runIf: {exc.message}")
+            self.t.log(record, "ERROR", record.error)
+            self.data.note_failure(record.id, record.error)
             self.t.record(record, State.FAILED, started_at=utcnow(), ended_at=utcnow())
-            raise
+            return None
         if not verdict:
             self.t.skipped(record)
             with self.data.lock:
@@ -297,9 +303,12 @@ class _Execution:
         variables = self.data.flow_variables()
         for output in self.flow.outputs or []:
             try:
-                value = self.evaluate(output.value, variables) if isinstance(output.value, str) else output.value
+                value = typed_output(output.type, self.render(output.value, variables))
             except TaskFailed as exc:
                 self.data.error = f"flow output '{output.id}': {exc.message}"
+                return None
+            except ValueError as exc:
+                self.data.error = self.s.masker.mask(f"flow output '{output.id}' of type {output.type}: {exc}")
                 return None
             out[output.id] = self.s.masker.mask_value(value)
         return out

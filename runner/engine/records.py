@@ -89,6 +89,11 @@ class SubflowResult:
     execution_id: str
     state: State
     outputs: dict[str, Any]
+    """The child's flow outputs."""
+    task_outputs: dict[str, Any] = field(default_factory=dict)
+    """The child's task outputs (what `outputs` means in a Subflow task's deprecated `outputs` map)."""
+    declares_outputs: bool = False
+    """The child flow declares flow outputs: they are the task's, and its deprecated `outputs` map is not read."""
 
 
 class Recorder(Protocol):

@@ -20,6 +20,7 @@ from runner.engine.data import ExecutionData, Transitions
 from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskResult, storage_uris
 from runner.engine.records import Services, TaskRunRecord, utcnow
 from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, seconds_of
+from runner.engine.task_cache import CacheEntry, cache_entry, key_variables
 from runner.plugin import Task
 from runner.states import State
 
@@ -87,6 +88,9 @@ class RunnableRunner:
         """The task's attempts, retried in this execution by the `retry` that applies to it unless that one
         creates a new execution instead (then the first failure ends it; `retries` keeps which retry). Each
         attempt is run by an executor, or by `run_attempt` (a flowable retried like a runnable: Subflow)."""
+        cache = self.cache_entry(task, scope, first) if run_attempt is None else None
+        if cache is not None and self.from_cache(task, scope, first, cache):
+            return State.SUCCESS
         retry = effective_retry(task, scope.retry, self.data.request.flow.retry)
         new_execution = creates_new_execution(retry)
         policy = RetryPolicy() if new_execution else RetryPolicy.of(retry)
@@ -126,7 +130,40 @@ class RunnableRunner:
         state = settle(task, state)
         if state != record.state:
             self.t.record(record, state)
+        if cache is not None and state in (State.SUCCESS, State.WARNING):
+            cache.save(record.outputs)
         return state
+
+    # -- taskCache ----------------------------------------------------------------------------------------------
+
+    def cache_entry(self, task: Task, scope: Scope, record: TaskRunRecord) -> CacheEntry | None:
+        """The task run's cache entry when the task has `taskCache.enabled`; None otherwise, or when its
+        properties do not render (the task then runs, and fails on them as it would)."""
+        if task.taskCache is None or not task.taskCache.enabled:
+            return None
+        try:
+            properties = self.render_properties(task, key_variables(self.data.variables(task, scope, record)))
+        except TaskFailed:
+            return None
+        flow = self.data.request.flow
+        return cache_entry(
+            self.s.data_dir, flow.namespace, flow.id, task.id, scope.value, properties, task.taskCache.ttl
+        )
+
+    def from_cache(self, task: Task, scope: Scope, record: TaskRunRecord, cache: CacheEntry) -> bool:
+        """Finish the task run from its cache entry (SUCCESS, the cached outputs); False when there is none."""
+        outputs = cache.load()
+        if outputs is None:
+            return False
+        self.t.record(record, State.RUNNING, started_at=utcnow())
+        self.t.log(
+            record,
+            "INFO",
+            f"task '{task.id}' is not run: its outputs come from the task cache (taskCache, {cache.describe()})",
+        )
+        self.data.store_outputs(task.id, scope, outputs)
+        self.t.record(record, State.SUCCESS, ended_at=utcnow(), outputs=outputs)
+        return True
 
     def attempt(self, task: Task, scope: Scope, record: TaskRunRecord, inline: bool) -> tuple[State, bool]:
         """The attempt's end state, and whether its failure is permanent (`TaskFailed.permanent`)."""

@@ -357,16 +357,22 @@ _GENERATED_SUFFIXES = ("_split", "_items", "_merge")
 
 
 def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
-    """`{{ outputs.X }}` must name a task of this flow.
+    """`{{ outputs.X }}` should name a task of this flow: a warning when it does not, since Kestra accepts such flows
+    (the expression may be covered by `??`, sit in a `runIf`, or be meant to fail); when nothing covers it, the task
+    fails when it runs, as in Kestra.
 
-    Skipped when a task type is unknown: its children's ids (and the task runs it generates) are unknown too.
+    Inside a Subflow task's `outputs` map, `outputs.X` names a task of the child flow: not checked here. Skipped when
+    a task type is unknown: its children's ids (and the task runs it generates) are unknown too.
     """
     if walker.unknown_types:
         return
     known = set(walker.task_ids)
     known |= {task_id + suffix for task_id in walker.task_ids for suffix in _GENERATED_SUFFIXES}
+    child_scopes = [(*loc, "outputs") for loc, _ in walker.subflows]
     for loc, text in _strings_mentioning_outputs(data):
         if "{{" not in text and "{%" not in text:
+            continue
+        if any(loc[: len(scope)] == scope for scope in child_scopes):
             continue
         for match in _EXPRESSION.finditer(text):
             body = match.group(1) if match.group(1) is not None else match.group(2)
@@ -377,7 +383,11 @@ def _check_output_references(walker: _Walker, data: dict[str, Any]) -> None:
                     continue
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                walker.error(loc, f"expression refers to outputs.{name}, but this flow has no task {name!r}{hint}")
+                walker.warning(
+                    loc,
+                    f"expression refers to outputs.{name}, but this flow has no task {name!r}{hint}; "
+                    "the task fails when it runs unless the expression covers it (`??`, `is defined`)",
+                )
 
 
 def _strings_mentioning_outputs(data: dict[str, Any]) -> Iterator[tuple[Path, str]]:
