@@ -7,10 +7,12 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runtime import Runtime
 from taskctx import make_context
 
 from plugins.scripts import legacy, process, python, shell
@@ -342,3 +344,73 @@ def test_legacy_python_runs_main_py(ctx: RunContext) -> None:
 def test_outputs_are_json(ctx: RunContext) -> None:
     outputs = commands(['echo \'::{"outputs":{"nested":{"a":[1,2]}}}::\'']).run(ctx)
     assert json.loads(json.dumps(outputs))["vars"]["nested"] == {"a": [1, 2]}
+
+
+# --- flows run through the engine (Kestra fidelity, issue 11) ---------------------------------------------------
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = Runtime(tmp_path)
+    yield runtime
+    runtime.close()
+
+
+STORED_FILE_FLOW = """
+    id: stored
+    namespace: company.team
+    tasks:
+      - id: make
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - printf 'hello from storage\\n' > f.txt
+        outputFiles: [f.txt]
+      - id: shell_commands
+        type: io.kestra.plugin.scripts.shell.Commands
+        beforeCommands:
+          - test -f {{ outputs.make.outputFiles['f.txt'] }}
+        commands:
+          - cat {{ outputs.make.outputFiles['f.txt'] }}
+          - wc -c < {{ outputs.make.outputFiles['f.txt'] }}
+        outputFiles: ["*"]
+      - id: shell_script
+        type: io.kestra.plugin.scripts.shell.Script
+        script: |
+          read line < "{{ outputs.make.outputFiles['f.txt'] }}"
+          echo "script read: $line"
+      - id: python_script
+        type: io.kestra.plugin.scripts.python.Script
+        script: |
+          with open("{{ outputs.make.outputFiles['f.txt'] }}") as handle:
+              print("python read: " + handle.read().strip())
+      - id: from_input_files
+        type: io.kestra.plugin.scripts.shell.Commands
+        inputFiles:
+          copy.txt: "{{ outputs.make.outputFiles['f.txt'] }}"
+        commands:
+          - 'echo "input file: $(cat copy.txt)"'
+"""
+
+
+def test_storage_uris_in_commands_and_scripts_are_local_files(rt: Runtime) -> None:
+    """Kestra downloads every kestra:// URI of a script's commands (and script) into the working directory and
+    puts the local path in its place, so `cat {{ outputs.x.outputFiles['f'] }}` reads the file."""
+    rt.deploy({"stored.yml": STORED_FILE_FLOW})
+    execution = rt.run("company.team.stored")
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    logs = execution["logs"]
+    assert "hello from storage" in logs and "19" in logs
+    assert "script read: hello from storage" in logs
+    assert "python read: hello from storage" in logs
+    assert "input file: hello from storage" in logs
+    assert not any("kestra://" in line for line in logs)
+    shell_commands = next(r for r in execution["task_runs"] if r["task_id"] == "shell_commands")
+    assert shell_commands["outputs"]["outputFiles"] == {}  # the downloaded copy is not an output file
+
+
+def test_unknown_storage_uri_in_commands_fails_before_running(ctx: RunContext) -> None:
+    missing = "kestra:///company/team/flow/executions/exec1/task/absent.txt"
+    with pytest.raises(TaskFailed) as failed:
+        commands(["echo ran > ran.txt", f"cat {missing}"]).run(ctx)
+    assert missing in failed.value.message and "commands or script" in failed.value.message
+    assert not (ctx.workdir / "ran.txt").exists()

@@ -3,7 +3,9 @@
 `execute(ctx, spec)` writes `spec`'s commands to a script in a scratch folder inside `ctx.workdir`
 (`set -e` first when `fail_fast`), writes `inputFiles`, runs the script with the interpreter, stores the
 `outputFiles` globs and returns Kestra's script outputs: `exitCode`, `vars`, `outputFiles`,
-`stdOutLineCount`, `stdErrLineCount`.
+`stdOutLineCount`, `stdErrLineCount`. Every `kestra://` URI in the commands (and a Python Script's source) is
+replaced by the path of a local copy of its file, as Kestra does (`files.LocalCopies`), so
+`cat {{ outputs.t.outputFiles['f.csv'] }}` reads the file.
 
 The interpreter is run on the script file: `/bin/sh -c` (the default) becomes `/bin/sh <script>`, which means
 the same as `/bin/sh -c "<commands>"` without the argument-length limit; an interpreter not ending in `-c`
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from plugins.scripts.files import as_list, as_map, store_output_files, write_input_files
+from plugins.scripts.files import LocalCopies, as_list, as_map, store_output_files, write_input_files
 from plugins.scripts.process import LineHook, run_process
 from runner.api import RunContext, TaskFailed
 
@@ -145,6 +147,24 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
     spec = resolve_runner(ctx, spec)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     write_input_files(ctx, spec.input_files)
+    copies = LocalCopies(ctx, CONTAINER_WORKDIR if spec.docker_image else ctx.workdir)
+    try:
+        _use_local_copies(spec, copies)
+        return _execute(ctx, spec, after, copies)
+    finally:
+        copies.remove()
+
+
+def _use_local_copies(spec: ScriptSpec, copies: LocalCopies) -> None:
+    """Every kestra:// URI in the commands and the generated script files becomes a local copy's path."""
+    spec.before = [copies.replace(line) for line in spec.before]
+    spec.commands = [copies.replace(line) for line in spec.commands]
+    spec.scratch_files = {name: copies.replace(text) for name, text in spec.scratch_files.items()}
+
+
+def _execute(
+    ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] | None, copies: LocalCopies
+) -> dict[str, Any]:
     inline = _inline_script(spec) if after is None else None
     if inline is not None:  # a plain shell script: `sh -c TEXT`, no scratch folder or script file to write
         result = run_process(ctx, inline, env=_local_env(ctx, spec), stdout_hook=spec.stdout_hook)
@@ -169,7 +189,7 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
         tail = "\n".join(result.stderr_tail[-FAILURE_TAIL:])
         message = f"command failed with exit code {result.exit_code}"
         raise TaskFailed(f"{message}; stderr (last lines):\n{tail}" if tail else message, outputs=outputs)
-    outputs["outputFiles"] = store_output_files(ctx, spec.output_files)
+    outputs["outputFiles"] = store_output_files(ctx, spec.output_files, exclude=copies.paths)
     if spec.warning_on_stderr and result.stderr_lines:
         ctx.warn(f"{result.stderr_lines} line(s) written to stderr (warningOnStdErr)")
     return outputs
