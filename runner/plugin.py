@@ -190,6 +190,12 @@ class Task(Plugin):
     workerSelector: dict[str, Any] | None = None
     assets: dict[str, Any] | None = None
 
+    def render_variables(self, workdir: str) -> dict[str, Any]:
+        """Variables this task adds while its own properties are rendered, besides the engine's (which win on a
+        clash); `workdir` is the task run's working directory. None by default; the legacy script tasks give
+        `outputFiles.<name>` and `outputDirs.<name>`, paths in `workdir` (Kestra's `AbstractBash`)."""
+        return {}
+
 
 class FlowableTask(Task):
     """A task the engine decides itself (its children run as their own task runs)."""

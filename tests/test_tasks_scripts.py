@@ -414,3 +414,57 @@ def test_unknown_storage_uri_in_commands_fails_before_running(ctx: RunContext) -
         commands(["echo ran > ran.txt", f"cat {missing}"]).run(ctx)
     assert missing in failed.value.message and "commands or script" in failed.value.message
     assert not (ctx.workdir / "ran.txt").exists()
+
+
+LEGACY_FLOW = """
+    id: legacy
+    namespace: company.team
+    tasks:
+      - id: bash
+        type: io.kestra.core.tasks.scripts.Bash
+        outputFiles: [first, second, empty]
+        outputDirs: [reports]
+        commands:
+          - echo 1 >> {{ outputFiles.first }}
+          - echo 2 >> {{ outputFiles.second }}
+          - echo 3 >> {{ outputFiles.first }}
+          - echo r > {{ outputDirs.reports }}/a.txt
+      - id: python
+        type: io.kestra.core.tasks.scripts.Python
+        outputFiles: [result]
+        args: [data.json]
+        inputFiles:
+          data.json: '{"status": "OK"}'
+          main.py: |
+            import json, sys
+            from kestra import Kestra
+            status = json.load(open(sys.argv[1]))["status"]
+            Kestra.outputs({"status": status, "count": 2})
+            Kestra.counter("rows", 3, {"table": "orders"})
+            Kestra.timer("load", 1.5)
+            with open("{{ outputFiles.result }}", "w") as handle:
+                handle.write("python result")
+      - id: check
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo "first=$(cat {{ outputs.bash.outputFiles.first }} | tr '\\n' ,)"
+          - echo "status={{ outputs.python.vars.status }} count={{ outputs.python.vars.count }}"
+          - echo "result=$(cat {{ outputs.python.outputFiles.result }})"
+"""
+
+
+def test_legacy_script_tasks_expose_output_files_and_the_kestra_module(rt: Runtime) -> None:
+    """Kestra's legacy Bash/Python: `outputFiles: [name]` gives `{{ outputFiles.name }}` (a file in the working
+    directory, stored after the run, even when left empty); legacy Python puts the `kestra` module beside main.py."""
+    rt.deploy({"legacy.yml": LEGACY_FLOW})
+    execution = rt.run("company.team.legacy")
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    runs = {r["task_id"]: r for r in execution["task_runs"]}
+    assert sorted(runs["bash"]["outputs"]["outputFiles"]) == ["empty", "first", "reports/a.txt", "second"]
+    assert runs["python"]["outputs"]["vars"] == {"status": "OK", "count": 2}
+    assert "result" in runs["python"]["outputs"]["outputFiles"]
+    logs = execution["logs"]
+    assert "first=1,3," in logs
+    assert "status=OK count=2" in logs
+    assert "result=python result" in logs
+    assert any("rows" in line and "3" in line and "orders" in line for line in logs)  # the counter is reported
