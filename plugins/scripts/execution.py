@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from plugins.scripts import venvs
 from plugins.scripts.files import LocalCopies, as_list, as_map, store_output_files, write_input_files
 from plugins.scripts.process import LineHook, run_process
 from runner.api import RunContext, TaskFailed
@@ -63,8 +64,10 @@ class ScriptSpec:
     python: bool = False
     """Put a `python` / `python3` of the chosen interpreter first on PATH."""
     python_executable: str = sys.executable
+    venv: Path | None = None
+    """The task's own Python environment (`venvs`): its bin/ first on PATH, VIRTUAL_ENV, where packages go."""
     dependencies: list[str] = field(default_factory=list)
-    """Python requirements that must already be installed (checked, never installed at run time)."""
+    """Python requirements: those not yet satisfied are pip-installed into `venv` before the commands."""
     scratch_files: dict[str, str] = field(default_factory=dict)
     """Extra files written in the scratch folder (e.g. the Python script); `{scratch}` in commands names it."""
     stdout_hook: LineHook | None = None
@@ -172,7 +175,8 @@ def _execute(
         scratch = _make_scratch(ctx, spec)
         try:
             if spec.python and spec.dependencies and spec.docker_image is None:
-                check_dependencies(spec.python_executable, spec.dependencies)
+                missing = missing_dependencies(spec.python_executable, spec.dependencies, dict(ctx.env))
+                spec.before[:0] = install_commands(spec, missing)
             argv, env, on_kill = _command(ctx, spec, scratch)
             result = run_process(ctx, argv, env=env, stdout_hook=spec.stdout_hook, on_kill=on_kill)
             if after is not None:
@@ -256,6 +260,8 @@ def _command(ctx: RunContext, spec: ScriptSpec, scratch: Scratch) -> tuple[list[
     env.setdefault("PATH", _default_path())
     if spec.python:
         env["PATH"] = f"{scratch.local / 'bin'}:{Path(spec.python_executable).parent}:{env['PATH']}"
+    if spec.venv is not None and "VIRTUAL_ENV" not in task_env:
+        env["VIRTUAL_ENV"] = str(spec.venv)
     return interpreter_argv(spec.interpreter, script), env, None
 
 
@@ -367,40 +373,50 @@ for spec in json.loads(sys.argv[1]):
     except Exception:
         continue
     if wanted and not wanted.contains(version, prereleases=True):
-        missing.append(f"{spec} (installed: {version})")
+        missing.append(spec)
 print(json.dumps(missing))
 """
 
 
-def check_dependencies(python: str, dependencies: list[str]) -> None:
-    """Fail unless every requirement is installed for `python`: gitsync never pip-installs at run time."""
+def missing_dependencies(python: str, dependencies: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The requirements not satisfied in the environment of `python` (run with the task's `env`, never the
+    service's own PYTHONPATH)."""
     wanted = [dep for dep in dependencies if dep.strip()]
     if not wanted:
-        return
+        return []
     done = subprocess.run(
-        [python, "-c", _CHECK_DEPENDENCIES, json.dumps(wanted)], capture_output=True, text=True, timeout=60
+        [python, "-c", _CHECK_DEPENDENCIES, json.dumps(wanted)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env if env is not None else {"PATH": _default_path()},
     )
     if done.returncode != 0:
         raise TaskFailed(f"could not check the Python dependencies with {python}: {done.stderr.strip()[-500:]}")
-    missing = json.loads(done.stdout)
-    if missing:
-        raise TaskFailed(
-            f"Python dependencies not installed: {', '.join(missing)}. gitsync does not install packages at run "
-            f"time; install them in the environment of {python} (or the worker image), or use the Docker runner"
-        )
+    return [str(item) for item in json.loads(done.stdout)]
 
 
-def python_executable(version: str | None, env_path: str | None = None) -> str:
-    """The interpreter for `pythonVersion`: gitsync's own when unset or equal, else `python<version>` on PATH."""
-    current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if not version or str(version) in (current, str(sys.version_info.major)):
-        return sys.executable
-    found = shutil.which(f"python{version}", path=env_path)
-    if found is None:
+def install_commands(spec: ScriptSpec, missing: list[str]) -> list[str]:
+    """`pip install` of the missing requirements into the task's environment, run first by the script (so it is
+    logged, killed and timed out with it). Never into an environment that is not the task's own."""
+    if not missing:
+        return []
+    if spec.venv is None:
         raise TaskFailed(
-            f"pythonVersion {version} is not available: no python{version} on PATH (gitsync runs {current})"
+            f"Python dependencies not installed: {', '.join(missing)}; this task has no environment of its own to "
+            "install them in"
         )
-    return found
+    python = shlex.quote(str(spec.venv / "bin" / "python"))
+    quoted = " ".join(shlex.quote(dep) for dep in missing)
+    return [f"{python} -m pip install --quiet --disable-pip-version-check {quoted}"]
+
+
+def use_task_environment(ctx: RunContext, spec: ScriptSpec, version: str | None) -> None:
+    """Run `spec` with the task's Python environment (`venvs`), never gitsync's own: its interpreter, and its
+    `bin/` first on PATH with VIRTUAL_ENV naming it."""
+    root = venvs.environment(ctx, venvs.interpreter(ctx, version))
+    spec.python_executable = str(root / "bin" / "python")
+    spec.venv = root
 
 
 def env_map(value: Any) -> dict[str, str]:

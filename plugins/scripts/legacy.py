@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import sys
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from plugins.scripts.docker import LegacyDockerOptions
-from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute
+from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute, use_task_environment
 from plugins.scripts.files import as_map, inside, store_output_files
 from plugins.values import InputFiles
 from runner.api import RunContext, TaskFailed
@@ -130,25 +130,22 @@ class Python(_LegacyScript):
         if spec.docker_image is not None:
             return spec
         spec.python = True
-        spec.python_executable = _legacy_python(self.pythonPath, ctx.env.get("PATH"))
+        python_path = self.pythonPath
+        if python_path not in ("python", "python3"):  # another interpreter than tasks.python
+            found = shutil.which(python_path, path=ctx.env.get("PATH"))
+            if found is None:
+                raise TaskFailed(f"pythonPath {python_path!r} is not found on the task's PATH")
+            ctx = replace(ctx, python=found)
+        use_task_environment(ctx, spec, None)
         spec.dependencies = list(self.requirements or [])
         if self.virtualEnv:
             _bin_python_shim(ctx, spec.python_executable)
         return spec
 
 
-def _legacy_python(python_path: str, env_path: str | None) -> str:
-    if python_path in ("python", "python3"):
-        return sys.executable
-    found = shutil.which(python_path, path=env_path)
-    if found is None:
-        raise TaskFailed(f"pythonPath {python_path!r} is not found on PATH")
-    return found
-
-
 def _bin_python_shim(ctx: RunContext, python: str) -> None:
-    """`./bin/python` in the working directory, where the legacy task's virtualenv put it (no venv is made:
-    the requirements must already be installed for gitsync's Python)."""
+    """`./bin/python` in the working directory, where the legacy task's virtualenv put it, running the task's
+    environment (`venvs`)."""
     shim = ctx.workdir / "bin" / "python"
     if shim.exists():
         return
