@@ -149,7 +149,7 @@ class RunManager:
         self.renderer = services.renderer
         self.kv = services.kv
         self.executor = services.executor
-        self.factory = ExecutionFactory(store, self.registry, self.renderer, owner)
+        self.factory = ExecutionFactory(store, self.registry, self.renderer, owner, data_dir=self.data_dir)
         self.control = ControlRequests(store, owner)
         self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
         self.recorder.on_disowned = self.control.cancel

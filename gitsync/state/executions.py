@@ -109,9 +109,11 @@ def create_execution(
     source: str | None = None,
     owner: str | None = None,
     kind: TriggerKind = "manual",
+    execution_id: str | None = None,
 ) -> str:
-    """A new CREATED execution (inputs already resolved); its id. `owner`: the process that will start it."""
-    execution_id = new_execution_id()
+    """A new CREATED execution (inputs already resolved); its id. `owner`: the process that will start it;
+    `execution_id`: one `new_execution_id()` gave already (its FILE inputs were stored under it)."""
+    execution_id = execution_id or new_execution_id()
     with store.atomic() as conn:
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
