@@ -103,7 +103,15 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
     renderer = Renderer(masker=masker, secrets=secrets)
     data_dir = data_folder(settings)
     kv = SqliteKeyValue(data_dir / "kv.db")
-    worker = WorkerServices(registry, data_dir, kv, masker.values, settings.docker_fallback)
+    worker = WorkerServices(
+        registry,
+        data_dir,
+        kv,
+        masker.values,
+        settings.docker_fallback,
+        python=settings.tasks.python,
+        python_envs=data_dir / "python" if settings.tasks.python_env == "namespace" else None,
+    )
     return RunServices(
         registry=registry,
         renderer=renderer,

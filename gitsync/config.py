@@ -151,6 +151,21 @@ class TasksConfig(_Config):
     A task's environment is otherwise clean: PATH, HOME, TMPDIR, TZ, LANG and LC_*, then the task's own `env`.
     The service's credentials (the API token, host tokens, SECRET_* values) reach a task only if listed here."""
 
+    python: str = "python3"
+    """The interpreter Python script tasks are run with: a name looked up on the task's PATH (gitsync's own
+    virtual environment is never on it), or an absolute path. Its site-packages are visible to the tasks; what a
+    flow installs (`beforeCommands: pip install …`, `dependencies`) goes to a virtual environment made from it."""
+    python_env: Literal["namespace", "task"] = "namespace"
+    """Where a flow's packages go: one virtual environment per namespace, kept under `data_dir/python/` and shared
+    by the namespace's flows (installed once, reused); or one per task run, in its working directory."""
+
+    @field_validator("python")
+    @classmethod
+    def _interpreter(cls, value: str) -> str:
+        if not value.strip() or "\0" in value:
+            raise ValueError("python must name an interpreter (e.g. python3, /usr/bin/python3.12)")
+        return value.strip()
+
     @field_validator("env_allow")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
@@ -268,6 +283,8 @@ _ENV_KEYS = {
     "HTTP_PUBLIC_URL": "http.public_url",
     "HTTP_TOKEN_ENV": "http.token_env",
     "TASKS_ENV_ALLOW": "tasks.env_allow",
+    "TASKS_PYTHON": "tasks.python",
+    "TASKS_PYTHON_ENV": "tasks.python_env",
     "LEASE_SECONDS": "lease_seconds",
 }
 

@@ -148,6 +148,11 @@ class RunContext:
     """Labels a task adds to its execution (the Labels task)."""
     allow_docker_fallback: bool = False
     """Run Docker-runner scripts as local processes when no Docker engine answers (the config allows it)."""
+    python: str = "python3"
+    """The interpreter Python script tasks start from (`tasks.python`): a name on the task's PATH, or a path."""
+    python_envs: Path | None = None
+    """The folder of the per-namespace virtual environments Python tasks run in (`tasks.python_env: namespace`);
+    None: a virtual environment of the task run's own, beside its working directory."""
 
     def warn(self, reason: str) -> None:
         """End this task run in WARNING (the outputs are kept)."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
@@ -321,6 +324,37 @@ Input = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file given for a FILE input (`gitsync run --input name=@path`, a file part of the API's multipart form):
+    stored in the execution's storage when the execution is created; the input's value is then its URI."""
+
+    filename: str
+    path: Path | None = None
+    """A local file to copy; else `data`."""
+    data: bytes = b""
+
+
+def store_uploads(
+    declared: list[Any] | None, given: dict[str, Any], put: Callable[[str, UploadedFile], str]
+) -> dict[str, Any]:
+    """`given` with each file for a FILE input replaced by `put(input id, file)`, the stored file's URI (Kestra's
+    `kestra:///<namespace>/<flow>/executions/<id>/inputs/<input>/<file name>`). A file for an input of another
+    type is an InputError, raised before anything is stored."""
+    uploads = {name: value for name, value in given.items() if isinstance(value, UploadedFile)}
+    if not uploads:
+        return given
+    types = {item.id: item for item in declared or []}
+    problems = [
+        f"input '{name}' ({types[name].type}): a file was given, but only a FILE input takes a file"
+        for name in uploads
+        if name in types and types[name].value_type != "FILE"
+    ]
+    if problems:
+        raise InputError(problems)
+    return {name: put(name, value) if name in uploads and name in types else value for name, value in given.items()}
+
+
 class InputError(GitSyncError, ValueError):
     """Inputs given to an execution do not fit the flow; `problems` lists each, by input id."""
 
@@ -368,6 +402,11 @@ def _check(item: Any, value: Any) -> Any:
             raise ValueError(f"{value} is below the minimum {item.min:g}")
         if item.max is not None and value > item.max:
             raise ValueError(f"{value} is above the maximum {item.max:g}")
+    if item.value_type == "FILE" and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
+        raise ValueError(
+            f"{value!r} is not a file's URI: upload the file (gitsync run --input {item.id}=@{value}, or a file "
+            "part of the API's multipart form data) or give the kestra:/// URI of a stored file"
+        )
     validator = getattr(item, "validator", None)
     if validator and isinstance(value, str) and not _fullmatch(validator, value):
         raise ValueError(f"{value!r} does not match {validator}")

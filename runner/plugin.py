@@ -206,6 +206,12 @@ class Task(Plugin):
     taskCache: TaskCache | None = None
     """Reuse an earlier run's outputs (runnable tasks only; a flowable task is always decided)."""
 
+    def render_variables(self, workdir: str) -> dict[str, Any]:
+        """Variables this task adds while its own properties are rendered, besides the engine's (which win on a
+        clash); `workdir` is the task run's working directory. None by default; the legacy script tasks give
+        `outputFiles.<name>` and `outputDirs.<name>`, paths in `workdir` (Kestra's `AbstractBash`)."""
+        return {}
+
 
 class FlowableTask(Task):
     """A task the engine decides itself (its children run as their own task runs)."""

@@ -175,7 +175,7 @@ def test_deprecated_bash_and_local_files_refuse_a_link_out(tmp_path: Path) -> No
             type: io.kestra.core.tasks.scripts.Bash
             outputFiles: ["leak.txt"]
             commands:
-              - ln -s /etc/passwd leak.txt
+              - ln -sf /etc/passwd {{ outputFiles['leak.txt'] }}
     """
     done = run_file(tmp_path, bash)
     assert done.returncode == 1, done.stdout + done.stderr

@@ -133,3 +133,20 @@ def test_the_allow_list_setting_and_its_override(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="env_allow"):
         load_settings(None, {"tasks.env_allow": ["BAD NAME"]}, environ={})
+
+
+def test_gitsync_own_virtual_environment_never_reaches_a_task() -> None:
+    """gitsync's venv (its bin folder, VIRTUAL_ENV, PYTHONPATH, PYTHONHOME) is not the task's: a `pip install` in a
+    task must not change the service. Not even the allow-list brings them back."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("gitsync runs outside a virtual environment here")
+    own_bin = str(Path(sys.prefix) / "bin")
+    environ = {
+        "PATH": f"{own_bin}:/usr/local/bin:{own_bin}/:/usr/bin",
+        "VIRTUAL_ENV": sys.prefix,
+        "PYTHONPATH": "/opt/service/lib",
+        "PYTHONHOME": sys.prefix,
+        "HOME": "/h",
+    }
+    clean = task_environment(environ, ["VIRTUAL_ENV", "PYTHON*"])
+    assert clean == {"PATH": "/usr/local/bin:/usr/bin", "HOME": "/h"}

@@ -21,6 +21,7 @@ from gitsync.state import executions as execution_rows
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store
 from runner.engine.engine import LogLine, TaskRunRecord
+from runner.inputs import UploadedFile
 from runner.registry import Registry
 from runner.states import State
 
@@ -45,7 +46,13 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("uid", nargs="?", metavar="NS.ID", help="a synced flow (see `gitsync flows`)")
     run.add_argument("--file", help="run a flow file that is not synced yet (for authors)")
-    run.add_argument("--input", action="append", default=[], metavar="K=V", help="an input value (repeatable)")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an input value (repeatable); K=@PATH uploads a file for a FILE input",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the result (and a pause)")
     add_state_arguments(run)
     run.set_defaults(handler=run_flow, repo=None)
@@ -95,12 +102,25 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         act.set_defaults(handler=kill if name == "kill" else resume, repo=None)
 
 
-def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+def parse_inputs(pairs: list[str], files: bool = False) -> dict[str, Any]:
+    """`--input KEY=VALUE` pairs; with `files`, `KEY=@PATH` gives a local file for a FILE input (`KEY=@@text` is
+    the text `@text`)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--input takes KEY=VALUE, got {pair!r}")
+        if files and value.startswith("@@"):
+            value = value[1:]
+        elif files and value.startswith("@"):
+            path = Path(value[1:]).expanduser()
+            if not path.is_file():
+                raise UsageError(
+                    f"--input {key}=@{path}: no such file {path} (KEY=@PATH uploads a file for a FILE input; "
+                    "write KEY=@@text for a value that starts with @)"
+                )
+            out[key] = UploadedFile(filename=path.name, path=path.resolve())
+            continue
         out[key] = value
     return out
 
@@ -110,7 +130,7 @@ def run_flow(args: argparse.Namespace) -> int:
     128 + the signal when interrupted (130 for Ctrl-C, 143 for SIGTERM)."""
     if not args.file and not args.uid:
         raise UsageError("give a flow (NS.ID) or --file FLOW.yaml")
-    inputs = parse_inputs(args.input)
+    inputs = parse_inputs(args.input, files=True)
     settings = settings_from_args(args)
     registry = load_registry()
     try:

@@ -9,8 +9,13 @@ copy: an execution whose SECRET input is needed then fails with a message that s
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from gitsync.executions.errors import RunError
@@ -18,12 +23,14 @@ from gitsync.flows.loader import load_flow_source
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
 from gitsync.state.executions import TriggerKind
+from runner.api import TaskFailed
 from runner.engine.data import CORRELATION_ID, USERNAME
 from runner.expressions.renderer import Renderer, env_variables
 from runner.flow import Flow
-from runner.inputs import InputError, resolve_inputs
+from runner.inputs import InputError, UploadedFile, resolve_inputs, store_uploads
 from runner.masking import MASK
 from runner.registry import Registry
+from runner.storage import LocalStorage
 
 SECRET_TYPE = "SECRET"
 
@@ -31,8 +38,17 @@ SECRET_TYPE = "SECRET"
 class ExecutionFactory:
     """Writes new CREATED executions and knows the flow each one runs (parsed once per revision)."""
 
-    def __init__(self, store: Store, registry: Registry, renderer: Renderer, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        renderer: Renderer,
+        owner: str | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        """`data_dir`: where the files given for FILE inputs are stored (the execution's storage)."""
         self.store = store
+        self.data_dir = data_dir
         self.owner = owner
         """The owner id new executions are written with: this process starts them (or hands them over)."""
         self.registry = registry
@@ -68,48 +84,82 @@ class ExecutionFactory:
         else:
             commit = execution_rows.revision_commit(self.store, flow_uid, wanted)
         execution_id = execution_rows.new_execution_id()
-        clear = {
-            "inputs": self._inputs(flow, inputs or {}),
-            "labels": system_labels(execution_id, labels or {}, kind),
-            "trigger": trigger or {},
-        }
-        stored = self._stored(flow, clear)
-        execution_rows.create_execution(
-            self.store,
-            execution_id=execution_id,
-            flow_uid=flow.uid,
-            revision=wanted,
-            commit=commit,
-            inputs=stored["inputs"],
-            labels=stored["labels"],
-            trigger=stored["trigger"],
-            trigger_uid=trigger_uid,
-            parent=parent,
-            source=row["source"],
-            owner=self.owner,
-            kind=kind,
-        )
+        with self._uploads_removed_on_failure(execution_id):
+            given = self._uploads(flow, execution_id, inputs or {})
+            clear = {
+                "inputs": self._inputs(flow, given),
+                "labels": system_labels(execution_id, labels or {}, kind),
+                "trigger": trigger or {},
+            }
+            stored = self._stored(flow, clear)
+            execution_rows.create_execution(
+                self.store,
+                execution_id=execution_id,
+                flow_uid=flow.uid,
+                revision=wanted,
+                commit=commit,
+                inputs=stored["inputs"],
+                labels=stored["labels"],
+                trigger=stored["trigger"],
+                trigger_uid=trigger_uid,
+                parent=parent,
+                source=row["source"],
+                owner=self.owner,
+                kind=kind,
+            )
         self._keep(execution_id, clear, stored)
         return execution_id
 
     def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
         """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""
         execution_id = execution_rows.new_execution_id()
-        clear = {"inputs": self._inputs(flow, inputs or {}), "labels": system_labels(execution_id), "trigger": {}}
-        stored = self._stored(flow, clear)
-        execution_rows.create_execution(
-            self.store,
-            execution_id=execution_id,
-            flow_uid=flow.uid,
-            revision=0,
-            commit="",
-            inputs=stored["inputs"],
-            labels=stored["labels"],
-            owner=self.owner,
-        )
+        with self._uploads_removed_on_failure(execution_id):
+            given = self._uploads(flow, execution_id, inputs or {})
+            clear = {"inputs": self._inputs(flow, given), "labels": system_labels(execution_id), "trigger": {}}
+            stored = self._stored(flow, clear)
+            execution_rows.create_execution(
+                self.store,
+                execution_id=execution_id,
+                flow_uid=flow.uid,
+                revision=0,
+                commit="",
+                inputs=stored["inputs"],
+                labels=stored["labels"],
+                owner=self.owner,
+            )
         self._unsynced[execution_id] = flow
         self._keep(execution_id, clear, stored)
         return execution_id
+
+    # -- FILE inputs: stored in the execution's storage before it is written -----------------------------------
+
+    def _uploads(self, flow: Flow, execution_id: str, given: dict[str, Any]) -> dict[str, Any]:
+        """`given` with each file for a FILE input stored under the new execution and replaced by its URI."""
+
+        def put(name: str, upload: UploadedFile) -> str:
+            if self.data_dir is None:
+                raise RunError(f"flow '{flow.uid}': input '{name}': files cannot be stored here (no data folder)")
+            storage = LocalStorage(self.data_dir, flow.namespace, flow.id, execution_id).for_task("inputs")
+            try:
+                return storage.put(upload.path if upload.path is not None else upload.data, upload_name(name, upload))
+            except (TaskFailed, OSError) as exc:
+                reason = exc.message if isinstance(exc, TaskFailed) else (exc.strerror or str(exc))
+                raise RunError(f"flow '{flow.uid}': input '{name}': the file could not be stored: {reason}") from None
+
+        try:
+            return store_uploads(flow.inputs, given, put)
+        except InputError as exc:
+            raise RunError(self.masker.mask(f"flow '{flow.uid}': " + "; ".join(exc.problems))) from None
+
+    @contextlib.contextmanager
+    def _uploads_removed_on_failure(self, execution_id: str) -> Iterator[None]:
+        """Remove what was stored for an execution that is not created after all (its inputs were refused)."""
+        try:
+            yield
+        except BaseException:
+            if self.data_dir is not None:  # nothing else is there yet: the execution was never written
+                shutil.rmtree(Path(self.data_dir) / "executions" / execution_id, ignore_errors=True)
+            raise
 
     # -- secrets: stored masked, kept clear in memory ---------------------------------------------------------
 
@@ -210,6 +260,14 @@ def _username() -> str | None:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in the environment and none for this uid
         return None
+
+
+def upload_name(input_id: str, upload: UploadedFile) -> str:
+    """`<input id>/<file name>`: the base name of the given file, with anything but letters, digits, `.`, `_` and
+    `-` as `_` (a name from a form cannot climb out of the folder, nor split the URI in a command)."""
+    base = re.split(r"[/\\]", upload.filename or "")[-1]
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
+    return f"{input_id}/{safe or 'upload'}"
 
 
 def secret_inputs(flow: Flow) -> list[str]:

@@ -11,6 +11,8 @@ the daemon and the HTTP routes call.
 from __future__ import annotations
 
 import fnmatch
+import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,12 +82,43 @@ TASK_ENV_BASE = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_*")
 """What every task process gets of the gitsync process's environment (the locale, time zone, paths)."""
 
 
+SERVICE_PYTHON_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+"""What points a Python at gitsync's own environment: never given to a task, whatever the allow-list says."""
+
+
 def task_environment(environ: Mapping[str, str], allow: Sequence[str] = ()) -> dict[str, str]:
     """The clean environment tasks start from: the variables of `environ` that `TASK_ENV_BASE` or the allow-list
     (`tasks.env_allow`: names, or `PREFIX_*` patterns) name. Nothing else of the service's environment (its API
-    token, host tokens, SECRET_* values) reaches a task process."""
+    token, host tokens, SECRET_* values) reaches a task process, nor its own Python environment: the folders of
+    gitsync's virtual environment are taken off PATH and `SERVICE_PYTHON_ENV` is dropped, so that a task's
+    `pip install` cannot change the service (script tasks use an environment of their own)."""
     patterns = (*TASK_ENV_BASE, *allow)
-    return {name: value for name, value in environ.items() if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
+    clean = {
+        name: value
+        for name, value in environ.items()
+        if name not in SERVICE_PYTHON_ENV and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    }
+    if "PATH" in clean:
+        own = _service_bin_folders(environ)
+        clean["PATH"] = os.pathsep.join(
+            part for part in clean["PATH"].split(os.pathsep) if part and _folder(part) not in own
+        )
+    return clean
+
+
+def _folder(path: str) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def _service_bin_folders(environ: Mapping[str, str]) -> set[str]:
+    """The executable folders of the virtual environment gitsync runs in (and of an activated one)."""
+    prefixes = [sys.prefix] if sys.prefix != sys.base_prefix else []
+    if environ.get("VIRTUAL_ENV"):
+        prefixes.append(environ["VIRTUAL_ENV"])
+    folders = {_folder(os.path.join(prefix, "bin")) for prefix in prefixes}
+    if sys.prefix != sys.base_prefix:
+        folders.add(_folder(os.path.dirname(sys.executable)))
+    return folders
 
 
 class RunManager:
@@ -116,7 +149,7 @@ class RunManager:
         self.renderer = services.renderer
         self.kv = services.kv
         self.executor = services.executor
-        self.factory = ExecutionFactory(store, self.registry, self.renderer, owner)
+        self.factory = ExecutionFactory(store, self.registry, self.renderer, owner, data_dir=self.data_dir)
         self.control = ControlRequests(store, owner)
         self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
         self.recorder.on_disowned = self.control.cancel

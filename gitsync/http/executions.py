@@ -2,32 +2,44 @@
 
 `/api/v1/executions/webhook/{namespace}/{flowId}/{key}` needs no API token: the trigger's key is its secret,
 compared in constant time before a byte of the body is read. Every other mutating route needs the API token, like
-`/api/v1/sync`; the reads need it when the daemon listens off loopback. Bodies are streamed with a limit and a
-deadline, JSON nests at most `MAX_JSON_DEPTH` levels (400 beyond), and credential headers (Authorization,
-cookies, the hosts' signature and token headers) are neither recorded in `trigger.headers` nor served back.
+`/api/v1/sync`; the reads need it when the daemon listens off loopback. A run takes its inputs as a JSON object or,
+as Kestra's API does, as multipart form data whose file parts are the files of FILE inputs. Bodies are streamed
+with a limit and a deadline, JSON nests at most `MAX_JSON_DEPTH` levels (400 beyond), and credential headers
+(Authorization, cookies, the hosts' signature and token headers) are neither recorded in `trigger.headers` nor
+served back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
 from gitsync.state import executions as execution_rows
+from runner.inputs import UploadedFile
 
 log = logging.getLogger("gitsync.http")
 
 MAX_BODY = 10 * 1024 * 1024
 """A Webhook trigger's body, and a run's or a resume's inputs."""
+MAX_UPLOAD = 100 * 1024 * 1024
+"""A run's multipart form data: its inputs and the files of its FILE inputs (held in memory while stored)."""
+MAX_FORM_PARTS = 100
+"""Fields, and files, in one multipart form."""
 MAX_SMALL_BODY = 64 * 1024
 """A kill's body (ignored)."""
 BODY_TIMEOUT = 30.0
@@ -96,15 +108,19 @@ class _Executions:
         refusal = self.refuse(request)
         if refusal is not None:
             return refusal
+        multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
         try:
-            raw = await read_body(request, MAX_BODY, self.body_timeout)
-            inputs = _body(raw) if raw else {}
+            if multipart:
+                inputs: Any = await read_form_inputs(request, MAX_UPLOAD, self.body_timeout)
+            else:
+                raw = await read_body(request, MAX_BODY, self.body_timeout)
+                inputs = _body(raw) if raw else {}
         except BodyError as exc:
             return exc.response()
         except PayloadError as exc:
             return _error(400, f"the body: {exc}")
         if not isinstance(inputs, dict):
-            return _error(400, "the body must be a JSON object of inputs")
+            return _error(400, "the body must be a JSON object of inputs, or multipart form data")
         uid = f"{request.path_params['namespace']}.{request.path_params['flow_id']}"
         try:
             execution_id = await run_in_threadpool(self.runs.create, uid, inputs, kind="api")
@@ -166,6 +182,45 @@ class _Executions:
         except RunError as exc:
             return _error(409, str(exc))
         return JSONResponse({"id": ident, "state": state}, status_code=202)
+
+
+async def read_form_inputs(request: Request, limit: int, timeout: float) -> dict[str, Any]:
+    """The inputs of a multipart form (Kestra's way to run a flow with files): each text field is an input's value,
+    each file part an `UploadedFile` for a FILE input. The body is refused (413) beyond `limit` bytes, before and
+    while it streams, and (408) when it has not all arrived within `timeout` seconds; at most `MAX_FORM_PARTS`
+    fields and as many files."""
+    length = request.headers.get("content-length", "")
+    if length.strip().isdigit() and int(length) > limit:
+        raise BodyError(413, f"request body over {limit} bytes")
+    size = 0
+
+    async def receive() -> Message:
+        nonlocal size
+        message = await request.receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyError(413, f"request body over {limit} bytes")
+        return message
+
+    limited = Request(request.scope, receive)
+    inputs: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            async with limited.form(max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS) as form:
+                for name, value in form.multi_items():
+                    if isinstance(value, UploadFile):
+                        inputs[name] = UploadedFile(filename=value.filename or name, data=await value.read())
+                    else:
+                        inputs[name] = value
+    except TimeoutError:
+        raise BodyError(408, f"the request body did not arrive within {timeout:g} s") from None
+    except ClientDisconnect:
+        raise BodyError(400, "the client went away before the body was sent") from None
+    except (HTTPException, MultiPartException) as exc:
+        detail = exc.detail if isinstance(exc, HTTPException) else exc.message
+        raise BodyError(400, f"the multipart form data cannot be read: {detail}") from None
+    return inputs
 
 
 def _without_credentials(trigger_vars: Any) -> Any:

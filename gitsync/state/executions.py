@@ -111,8 +111,8 @@ def create_execution(
     kind: TriggerKind = "manual",
     execution_id: str | None = None,
 ) -> str:
-    """A new CREATED execution (inputs already resolved); its id (`execution_id`, or a new one). `owner`: the
-    process that will start it."""
+    """A new CREATED execution (inputs already resolved); its id (`execution_id`: one `new_execution_id()` gave
+    already, e.g. its FILE inputs were stored under it; else a new one). `owner`: the process that will start it."""
     execution_id = execution_id or new_execution_id()
     with store.atomic() as conn:
         conn.execute(

@@ -8,7 +8,7 @@ from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
 from plugins.scripts.docker import DockerOptions
-from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute, python_executable, str_list
+from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute, str_list, use_task_environment
 from plugins.scripts.files import as_bool
 from plugins.values import InputFiles, NamespaceFiles, StrList
 from runner.api import RunContext
@@ -104,7 +104,7 @@ class PythonOptions(ScriptTask):
         spec.python = True
         spec.dependencies = str_list(self.dependencies)
         if spec.docker_image is None:
-            spec.python_executable = python_executable(self.pythonVersion, ctx.env.get("PATH"))
+            use_task_environment(ctx, spec, self.pythonVersion)
         elif spec.dependencies:
             spec.before.insert(0, "pip install -q " + " ".join(shlex.quote(dep) for dep in spec.dependencies))
         return spec

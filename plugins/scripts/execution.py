@@ -3,7 +3,9 @@
 `execute(ctx, spec)` writes `spec`'s commands to a script in a scratch folder inside `ctx.workdir`
 (`set -e` first when `fail_fast`), writes `inputFiles`, runs the script with the interpreter, stores the
 `outputFiles` globs and returns Kestra's script outputs: `exitCode`, `vars`, `outputFiles`,
-`stdOutLineCount`, `stdErrLineCount`.
+`stdOutLineCount`, `stdErrLineCount`. Every `kestra://` URI in the commands (and a Python Script's source) is
+replaced by the path of a local copy of its file, as Kestra does (`files.LocalCopies`), so
+`cat {{ outputs.t.outputFiles['f.csv'] }}` reads the file.
 
 The interpreter is run on the script file: `/bin/sh -c` (the default) becomes `/bin/sh <script>`, which means
 the same as `/bin/sh -c "<commands>"` without the argument-length limit; an interpreter not ending in `-c`
@@ -29,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from plugins.scripts.files import as_list, as_map, store_output_files, write_input_files
+from plugins.scripts import venvs
+from plugins.scripts.files import LocalCopies, as_list, as_map, store_output_files, write_input_files
 from plugins.scripts.process import LineHook, run_process
 from runner.api import RunContext, TaskFailed
 
@@ -67,8 +70,10 @@ class ScriptSpec:
     python: bool = False
     """Put a `python` / `python3` of the chosen interpreter first on PATH."""
     python_executable: str = sys.executable
+    venv: Path | None = None
+    """The task's own Python environment (`venvs`): its bin/ first on PATH, VIRTUAL_ENV, where packages go."""
     dependencies: list[str] = field(default_factory=list)
-    """Python requirements that must already be installed (checked, never installed at run time)."""
+    """Python requirements: those not yet satisfied are pip-installed into `venv` before the commands."""
     scratch_files: dict[str, str] = field(default_factory=dict)
     """Extra files written in the scratch folder (e.g. the Python script); `{scratch}` in commands names it."""
     stdout_hook: LineHook | None = None
@@ -151,6 +156,24 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
     spec = resolve_runner(ctx, spec)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     write_input_files(ctx, spec.input_files)
+    copies = LocalCopies(ctx, CONTAINER_WORKDIR if spec.docker_image else ctx.workdir)
+    try:
+        _use_local_copies(spec, copies)
+        return _execute(ctx, spec, after, copies)
+    finally:
+        copies.remove()
+
+
+def _use_local_copies(spec: ScriptSpec, copies: LocalCopies) -> None:
+    """Every kestra:// URI in the commands and the generated script files becomes a local copy's path."""
+    spec.before = [copies.replace(line) for line in spec.before]
+    spec.commands = [copies.replace(line) for line in spec.commands]
+    spec.scratch_files = {name: copies.replace(text) for name, text in spec.scratch_files.items()}
+
+
+def _execute(
+    ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] | None, copies: LocalCopies
+) -> dict[str, Any]:
     inline = _inline_script(spec) if after is None else None
     if inline is not None:  # a plain shell script: `sh -c TEXT`, no scratch folder or script file to write
         result = run_process(ctx, inline, env=_local_env(ctx, spec), stdout_hook=spec.stdout_hook)
@@ -158,7 +181,8 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
         scratch = _make_scratch(ctx, spec)
         try:
             if spec.python and spec.dependencies and spec.docker_image is None:
-                check_dependencies(spec.python_executable, spec.dependencies)
+                missing = missing_dependencies(spec.python_executable, spec.dependencies, dict(ctx.env))
+                spec.before[:0] = install_commands(spec, missing)
             argv, env, on_kill = _command(ctx, spec, scratch)
             result = run_process(ctx, argv, env=env, stdout_hook=spec.stdout_hook, on_kill=on_kill)
             if after is not None:
@@ -180,7 +204,7 @@ def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] 
         raise TaskFailed(
             f"{message}; stderr (last lines):\n{tail}" if tail else message, outputs=outputs, permanent=not_found
         )
-    outputs["outputFiles"] = store_output_files(ctx, spec.output_files)
+    outputs["outputFiles"] = store_output_files(ctx, spec.output_files, exclude=copies.paths)
     if spec.warning_on_stderr and result.stderr_lines:
         ctx.warn(f"{result.stderr_lines} line(s) written to stderr (warningOnStdErr)")
     return outputs
@@ -247,6 +271,8 @@ def _command(ctx: RunContext, spec: ScriptSpec, scratch: Scratch) -> tuple[list[
     env.setdefault("PATH", _default_path())
     if spec.python:
         env["PATH"] = f"{scratch.local / 'bin'}:{Path(spec.python_executable).parent}:{env['PATH']}"
+    if spec.venv is not None and "VIRTUAL_ENV" not in task_env:
+        env["VIRTUAL_ENV"] = str(spec.venv)
     return interpreter_argv(spec.interpreter, script), env, None
 
 
@@ -358,40 +384,50 @@ for spec in json.loads(sys.argv[1]):
     except Exception:
         continue
     if wanted and not wanted.contains(version, prereleases=True):
-        missing.append(f"{spec} (installed: {version})")
+        missing.append(spec)
 print(json.dumps(missing))
 """
 
 
-def check_dependencies(python: str, dependencies: list[str]) -> None:
-    """Fail unless every requirement is installed for `python`: gitsync never pip-installs at run time."""
+def missing_dependencies(python: str, dependencies: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The requirements not satisfied in the environment of `python` (run with the task's `env`, never the
+    service's own PYTHONPATH)."""
     wanted = [dep for dep in dependencies if dep.strip()]
     if not wanted:
-        return
+        return []
     done = subprocess.run(
-        [python, "-c", _CHECK_DEPENDENCIES, json.dumps(wanted)], capture_output=True, text=True, timeout=60
+        [python, "-c", _CHECK_DEPENDENCIES, json.dumps(wanted)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env if env is not None else {"PATH": _default_path()},
     )
     if done.returncode != 0:
         raise TaskFailed(f"could not check the Python dependencies with {python}: {done.stderr.strip()[-500:]}")
-    missing = json.loads(done.stdout)
-    if missing:
-        raise TaskFailed(
-            f"Python dependencies not installed: {', '.join(missing)}. gitsync does not install packages at run "
-            f"time; install them in the environment of {python} (or the worker image), or use the Docker runner"
-        )
+    return [str(item) for item in json.loads(done.stdout)]
 
 
-def python_executable(version: str | None, env_path: str | None = None) -> str:
-    """The interpreter for `pythonVersion`: gitsync's own when unset or equal, else `python<version>` on PATH."""
-    current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if not version or str(version) in (current, str(sys.version_info.major)):
-        return sys.executable
-    found = shutil.which(f"python{version}", path=env_path)
-    if found is None:
+def install_commands(spec: ScriptSpec, missing: list[str]) -> list[str]:
+    """`pip install` of the missing requirements into the task's environment, run first by the script (so it is
+    logged, killed and timed out with it). Never into an environment that is not the task's own."""
+    if not missing:
+        return []
+    if spec.venv is None:
         raise TaskFailed(
-            f"pythonVersion {version} is not available: no python{version} on PATH (gitsync runs {current})"
+            f"Python dependencies not installed: {', '.join(missing)}; this task has no environment of its own to "
+            "install them in"
         )
-    return found
+    python = shlex.quote(str(spec.venv / "bin" / "python"))
+    quoted = " ".join(shlex.quote(dep) for dep in missing)
+    return [f"{python} -m pip install --quiet --disable-pip-version-check {quoted}"]
+
+
+def use_task_environment(ctx: RunContext, spec: ScriptSpec, version: str | None) -> None:
+    """Run `spec` with the task's Python environment (`venvs`), never gitsync's own: its interpreter, and its
+    `bin/` first on PATH with VIRTUAL_ENV naming it."""
+    root = venvs.environment(ctx, venvs.interpreter(ctx, version))
+    spec.python_executable = str(root / "bin" / "python")
+    spec.venv = root
 
 
 def env_map(value: Any) -> dict[str, str]:

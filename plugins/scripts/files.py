@@ -1,4 +1,5 @@
-"""Files in and out of a task's working directory: `inputFiles` before a run, `outputFiles` globs after it.
+"""Files in and out of a task's working directory: `inputFiles` before a run, `outputFiles` globs after it, and
+local copies of the `kestra://` files a script's commands name (`LocalCopies`, as Kestra's ScriptService does).
 
 Also the small coercions every runnable task needs, because a rendered dynamic property may still be a string
 (`"true"`, `"3"`, a JSON list or map).
@@ -6,14 +7,20 @@ Also the small coercions every runnable task needs, because a rendered dynamic p
 
 from __future__ import annotations
 
+import hashlib
 import json
-from pathlib import Path
+import re
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner.api import RunContext, TaskFailed
 from runner.storage import contained
 
 STORAGE_SCHEME = "kestra://"
+STORAGE_URI = re.compile(r"kestra://[-a-zA-Z0-9%._+~#=/]*")
+"""A storage URI inside a command (Kestra's pattern: the characters a URI of a stored file may hold)."""
+COPIES_FOLDER = ".kestra-files"
 
 
 def as_bool(value: Any, default: bool = False) -> bool:
@@ -79,7 +86,7 @@ def write_input_files(ctx: RunContext, files: Any, what: str = "inputFiles") -> 
         target = inside(ctx.workdir, str(name), what)
         target.parent.mkdir(parents=True, exist_ok=True)
         text = "" if content is None else str(content)
-        if text.startswith(STORAGE_SCHEME):
+        if STORAGE_URI.fullmatch(text.strip()):
             target.write_bytes(ctx.storage.path(text.strip()).read_bytes())
         else:
             target.write_text(text, encoding="utf-8")
@@ -114,3 +121,40 @@ def _glob(root: Path, pattern: str) -> list[Path]:
     if Path(pattern).is_absolute():
         raise TaskFailed(f"outputFiles pattern {pattern!r} must be relative to the working directory")
     return list(root.glob(pattern))
+
+
+class LocalCopies:
+    """The `kestra://` URIs in a script's commands replaced by the paths of local copies of their files.
+
+    Each file is copied once into `<workdir>/.kestra-files/<digest>/<its name>` and the URI becomes that path as
+    the process sees it (`visible_root` is the working directory, or its mount point in a container). A URI
+    that names no file this execution may read fails the task before anything runs. `remove()` deletes the
+    copies after the run; they are never output files.
+    """
+
+    def __init__(self, ctx: RunContext, visible_root: Path | PurePosixPath) -> None:
+        self.ctx = ctx
+        self.visible_root = visible_root
+        self.folder = ctx.workdir / COPIES_FOLDER
+        self.paths: set[Path] = set()
+
+    def replace(self, text: str) -> str:
+        return STORAGE_URI.sub(lambda match: self._copy(match.group()), text) if STORAGE_SCHEME in text else text
+
+    def _copy(self, uri: str) -> str:
+        name = PurePosixPath(uri).name or "file"
+        relative = PurePosixPath(COPIES_FOLDER, hashlib.sha256(uri.encode()).hexdigest()[:16], name)
+        target = self.ctx.workdir / relative
+        if target not in self.paths:
+            try:
+                source = self.ctx.storage.path(uri)
+            except TaskFailed as exc:
+                raise TaskFailed(f"{exc.message} (it is named in the task's commands or script)") from None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            self.paths.add(target)
+        return str(self.visible_root / relative)
+
+    def remove(self) -> None:
+        if self.paths:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -6,8 +6,9 @@ group whose id is the child's pid), cwd = `ctx.workdir`, and:
 - reads stdout and stderr line by line in two threads and sends each line to `ctx.logger` (stdout at INFO,
   stderr at WARN), up to `MAX_LOGGED_LINES` lines in all and `MAX_LINE_BYTES` bytes a line; past the cap it
   keeps counting lines, logs nothing more, and says so once;
-- turns a line `::{"outputs": {…}}::` into outputs (merged into `vars`) and `::{"logs": [{"level", "message"}]}::`
-  into log lines at their level (Kestra's script output protocol), on either stream;
+- turns a line `::{"outputs": {…}}::` into outputs (merged into `vars`), `::{"logs": [{"level", "message"}]}::`
+  into log lines at their level and `::{"metrics": [{"name", "type", "value", "tags"}]}::` into one INFO line
+  per metric (Kestra's script output protocol; gitsync keeps no metric series), on either stream;
 - keeps the last `TAIL_LINES` stderr lines for the failure message;
 - polls `ctx.cancelled` and `timeout`: when either fires it sends SIGTERM to the whole group, SIGKILL after
   `grace_seconds`, and raises `TaskKilled`. When the main process ends on its own, whatever it left running in
@@ -99,6 +100,9 @@ class _Output:
         for entry in payload.get("logs") or []:
             if isinstance(entry, dict):
                 self._log(str(entry.get("level", "INFO")).upper(), str(entry.get("message", "")))
+        for metric in payload.get("metrics") or []:
+            if isinstance(metric, dict):
+                self._log("INFO", _metric_line(metric))
         return True
 
     def _log(self, level: str, message: str) -> None:
@@ -111,6 +115,14 @@ class _Output:
             return
         self.logged += 1
         self.ctx.logger.log(level if level in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR") else "INFO", message)
+
+
+def _metric_line(metric: dict[str, Any]) -> str:
+    """A metric sent by the script (gitsync keeps no metric series: it logs each one)."""
+    tags = metric.get("tags")
+    shown = ", ".join(f"{k}={v}" for k, v in tags.items()) if isinstance(tags, dict) and tags else ""
+    kind = metric.get("type", "metric")
+    return f"metric {metric.get('name')} ({kind}) = {metric.get('value')}" + (f" [{shown}]" if shown else "")
 
 
 class _Lines:

@@ -155,7 +155,7 @@ class ExecutionData:
         workdir = str(self.workdir(scope, record))
         variables["workingDir"] = workdir
         variables["outputDir"] = workdir
-        return variables
+        return {**task.render_variables(workdir), **variables}
 
     def flow_variables(self) -> dict[str, Any]:
         variables = dict(self._base)

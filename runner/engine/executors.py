@@ -43,6 +43,10 @@ class WorkerServices:
     secrets: Callable[[], Iterable[str]] = tuple
     """The secret values in use (tasks mask them in what they print)."""
     allow_docker_fallback: bool = False
+    python: str = "python3"
+    """The interpreter of Python script tasks (`RunContext.python`)."""
+    python_envs: Path | None = None
+    """Where the per-namespace virtual environments of Python tasks live (`RunContext.python_envs`)."""
     storage_for: Callable[[TaskInvocation], Storage] | None = None
     """The task's storage; by default the execution's files under `data_dir`."""
     _places: OrderedDict[tuple[str, str, str], tuple[LocalStorage, Path]] = field(
@@ -177,6 +181,8 @@ def _context(
         cancelled=cancelled,
         labels=dict(invocation.labels),
         allow_docker_fallback=services.allow_docker_fallback,
+        python=services.python,
+        python_envs=services.python_envs,
     )
 
 
