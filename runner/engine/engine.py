@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ from runner.engine.records import (
 from runner.engine.retry import creates_new_execution
 from runner.engine.runnables import ExitSignal, RunnableRunner, absorbs_failure, settle
 from runner.engine.sla import SlaWatch
+from runner.flow import Flow
+from runner.masking import Masker
 from runner.plugin import Task
 from runner.states import State, combine
 from runner.truthy import truthy
@@ -97,7 +99,7 @@ class _Execution:
             state, data.error = self.sla.ending
         elif self._cancelled.is_set():
             state = State.KILLED
-        outputs = self._flow_outputs() if not state.is_failure else {}
+        outputs = flow_outputs(self.flow, self.data, self.render, self.s.masker) if not state.is_failure else {}
         if outputs is None:
             state, outputs = State.FAILED, {}
         data.state = state
@@ -297,21 +299,25 @@ class _Execution:
             retry = self.runnables.retries.get(standing[0], self.flow.retry) if standing else self.flow.retry
         return retry if creates_new_execution(retry) else None
 
-    def _flow_outputs(self) -> dict[str, Any] | None:
-        """The flow's outputs, or None when one fails to render (which fails the execution, like Kestra)."""
-        out: dict[str, Any] = {}
-        variables = self.data.flow_variables()
-        for output in self.flow.outputs or []:
-            try:
-                value = typed_output(output.type, self.render(output.value, variables))
-            except TaskFailed as exc:
-                self.data.error = f"flow output '{output.id}': {exc.message}"
-                return None
-            except ValueError as exc:
-                self.data.error = self.s.masker.mask(f"flow output '{output.id}' of type {output.type}: {exc}")
-                return None
-            out[output.id] = self.s.masker.mask_value(value)
-        return out
+
+def flow_outputs(
+    flow: Flow, data: ExecutionData, render: Callable[[Any, Mapping[str, Any]], Any], masker: Masker
+) -> dict[str, Any] | None:
+    """The flow's outputs, typed, or None when one fails to render or fit its type (which fails the execution,
+    like Kestra; `data.error` says why)."""
+    out: dict[str, Any] = {}
+    variables = data.flow_variables()
+    for output in flow.outputs or []:
+        try:
+            value = typed_output(output.type, render(output.value, variables))
+        except TaskFailed as exc:
+            data.error = f"flow output '{output.id}': {exc.message}"
+            return None
+        except ValueError as exc:
+            data.error = masker.mask(f"flow output '{output.id}' of type {output.type}: {exc}")
+            return None
+        out[output.id] = masker.mask_value(value)
+    return out
 
 
 def _sla_watch(services: Services, data: ExecutionData, t: Transitions, cancelled: threading.Event) -> SlaWatch:
