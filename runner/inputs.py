@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -329,11 +330,19 @@ class InputError(GitSyncError, ValueError):
         self.problems = problems
 
 
-def resolve_inputs(declared: list[Any] | None, given: dict[str, Any], render: Any = None) -> dict[str, Any]:
+RenderDefault = Callable[[str, Mapping[str, Any]], Any]
+"""(default text, the inputs resolved so far) -> the rendered default."""
+
+
+def resolve_inputs(
+    declared: list[Any] | None, given: dict[str, Any], render: RenderDefault | None = None
+) -> dict[str, Any]:
     """Coerce the given values to their declared types, apply defaults, check `required`, `values` and ranges.
 
-    `render(text)` renders a default that is an expression (Kestra 1.0 renders input defaults).
-    Unknown inputs are refused, like Kestra's API does. Raises InputError listing every problem.
+    `render(text, inputs)` renders a default that is an expression (Kestra 1.0 renders input defaults); `inputs`
+    holds the inputs declared before it. A default that cannot be rendered (an undefined variable…) is a problem of
+    its input, as in Kestra. Unknown inputs are refused, like Kestra's API does. Raises InputError listing every
+    problem.
     """
     problems: list[str] = []
     out: dict[str, Any] = {}
@@ -344,7 +353,19 @@ def resolve_inputs(declared: list[Any] | None, given: dict[str, Any], render: An
         if item.id in given and given[item.id] is not None:
             value = given[item.id]
         elif item.defaults is not None:
-            value = render(item.defaults) if render is not None and _is_template(item.defaults) else item.defaults
+            if render is None or not _is_template(item.defaults):
+                value = item.defaults
+            else:
+                try:
+                    value = render(item.defaults, dict(out))
+                except GitSyncError as exc:
+                    problems.append(
+                        f"input '{item.id}': its default {item.defaults!r} cannot be rendered: {exc} "
+                        "(give the input a value, or fix its default: a default sees flow, envs and the inputs "
+                        "declared before it)"
+                    )
+                    out[item.id] = None
+                    continue
         else:
             if item.required:
                 problems.append(f"input '{item.id}' is required")

@@ -10,6 +10,7 @@ copy: an execution whose SECRET input is needed then fails with a message that s
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from gitsync.executions.errors import RunError
@@ -165,8 +166,12 @@ class ExecutionFactory:
         for name in secrets:
             self.masker.add(given.get(name))
         variables = {"flow": {"id": flow.id, "namespace": flow.namespace}, "envs": env_variables(os.environ)}
+
+        def render(text: str, inputs: Mapping[str, Any]) -> Any:
+            return self.renderer.render_value(text, {**variables, "inputs": inputs})
+
         try:
-            resolved = resolve_inputs(flow.inputs, given, lambda text: self.renderer.render_value(text, variables))
+            resolved = resolve_inputs(flow.inputs, given, render)
         except InputError as exc:
             raise RunError(self.masker.mask(f"flow '{flow.uid}': " + "; ".join(exc.problems))) from None
         for name in secrets:
