@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from runner.durations import parse_duration
+from runner.durations import java_duration, parse_duration
 from runner.errors import GitSyncError
-from runner.expressions import limits
+from runner.expressions import dates, limits
 from runner.types import InputId
 
 INPUT_TYPES = (
@@ -372,12 +372,29 @@ def resolve_inputs(
             out[item.id] = None
             continue
         try:
-            out[item.id] = _check(item, coerce_input_value(item.value_type, value, getattr(item, "itemType", None)))
+            coerced = coerce_input_value(item.value_type, value, getattr(item, "itemType", None))
+            out[item.id] = kestra_form(_check(item, coerced))
         except ValueError as exc:
             problems.append(f"input '{item.id}' ({item.type}): {exc}")
     if problems:
         raise InputError(problems)
     return out
+
+
+def kestra_form(value: Any) -> Any:
+    """A typed input as Kestra holds it in expressions, which is how it prints: a DURATION as Java writes it
+    (`PT1S`, `PT24H`), a DATETIME as an instant (`2024-01-15T08:00:00Z`), a DATE and a TIME in ISO-8601 (`10:15`)."""
+    if isinstance(value, timedelta):
+        return java_duration(value)
+    if isinstance(value, datetime):
+        return dates.iso_instant(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return dates.java_local_time(value)
+    if isinstance(value, list):
+        return [kestra_form(item) for item in value]
+    return value
 
 
 def _check(item: Any, value: Any) -> Any:

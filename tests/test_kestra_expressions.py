@@ -57,3 +57,63 @@ def test_an_undefined_variable_in_an_input_default_is_an_input_error(tmp_path: P
     assert done.returncode == 0, done.stdout + done.stderr
     (execution,) = json.loads(gitsync_cli(state, "executions", "--flow", "acme.defaults", "--format", "json").stdout)
     assert execution["inputs"] == {"region": "eu", "bucket": "data-eu", "since": "monday"}
+
+
+# ---------------------------------------------------------------------------------------------- typed inputs
+
+
+TYPED_FLOW = """
+    id: typed
+    namespace: acme
+    inputs:
+      - id: delay
+        type: DURATION
+        defaults: PT0.01S
+      - id: timeout
+        type: DURATION
+        defaults: P1D
+      - id: at
+        type: DATETIME
+        defaults: "2024-01-15T10:00:00.1+02:00"
+      - id: day
+        type: DATE
+        defaults: "2024-01-15"
+      - id: clock
+        type: TIME
+        defaults: "10:15:00"
+      - id: days
+        type: ARRAY
+        itemType: DATE
+        defaults: ["2024-02-29"]
+    tasks:
+      - id: wait
+        type: io.kestra.plugin.core.flow.Pause
+        delay: "{{ inputs.delay }}"
+      - id: nap
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: "{{ inputs.delay }}"
+      - id: show
+        type: io.kestra.plugin.core.debug.Return
+        timeout: "{{ inputs.timeout }}"
+        format: >-
+          {{ inputs.delay }} {{ inputs.timeout }} {{ inputs.at }} {{ inputs.day }} {{ inputs.clock }}
+          {{ inputs.days }}
+      - id: fmt
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ inputs.at | date('yyyy-MM-dd HH:mm') }} {{ inputs.day | date('dd/MM/yyyy') }}"
+"""
+
+
+def test_typed_inputs_render_as_kestra_prints_them(rt: Runtime) -> None:
+    rt.deploy({"typed.yaml": TYPED_FLOW})
+    execution = rt.run("acme.typed")
+    assert execution["state"] == "SUCCESS", execution["error"]
+    assert rt.states(execution) == {"wait": "SUCCESS", "nap": "SUCCESS", "show": "SUCCESS", "fmt": "SUCCESS"}
+    outputs = {run["task_id"]: run["outputs"].get("value") for run in execution["task_runs"]}
+    # Java's Duration (PT24H, never P1D), Instant (UTC, millis in groups of three), LocalDate, LocalTime (HH:mm)
+    assert outputs["show"] == 'PT0.01S PT24H 2024-01-15T08:00:00.100Z 2024-01-15 10:15 ["2024-02-29"]'
+    assert outputs["fmt"] == "2024-01-15 08:00 15/01/2024"
+    given = rt.run("acme.typed", delay="PT0.02S", timeout="PT90M", at="2024-06-01T00:00:00Z", clock="23:59:30.5")
+    assert given["state"] == "SUCCESS", given["error"]
+    show = next(run for run in given["task_runs"] if run["task_id"] == "show")
+    assert show["outputs"]["value"] == 'PT0.02S PT1H30M 2024-06-01T00:00:00Z 2024-01-15 23:59:30.500 ["2024-02-29"]'

@@ -201,12 +201,23 @@ def format_date(value: Any, fmt: str | None = None, time_zone: str | None = None
 
 
 def iso_instant(moment: datetime) -> str:
-    """Java's Instant.toString(): UTC, `Z`, fraction only when there is one."""
+    """Java's Instant.toString(): UTC, `Z`, a fraction only when there is one, in groups of three digits."""
     utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    return f"{utc.strftime('%Y-%m-%dT%H:%M:%S')}{_java_fraction(utc.microsecond)}Z"
+
+
+def java_local_time(moment: time) -> str:
+    """Java's LocalTime.toString(): `HH:mm`, with `:ss` only when there are seconds or a fraction (groups of 3)."""
+    text = f"{moment.hour:02d}:{moment.minute:02d}"
+    if moment.second or moment.microsecond:
+        text += f":{moment.second:02d}{_java_fraction(moment.microsecond)}"
+    return text
+
+
+def _java_fraction(microsecond: int) -> str:
+    if not microsecond:
+        return ""
+    return f".{microsecond // 1000:03d}" if microsecond % 1000 == 0 else f".{microsecond:06d}"
 
 
 def format_pattern(moment: datetime, pattern: str) -> str:
