@@ -117,3 +117,96 @@ def test_typed_inputs_render_as_kestra_prints_them(rt: Runtime) -> None:
     assert given["state"] == "SUCCESS", given["error"]
     show = next(run for run in given["task_runs"] if run["task_id"] == "show")
     assert show["outputs"]["value"] == 'PT0.02S PT1H30M 2024-06-01T00:00:00Z 2024-01-15 23:59:30.500 ["2024-02-29"]'
+
+
+# ---------------------------------------------------------------------------------------------- execution functions
+
+
+REPORT_FLOW = """
+    id: report
+    namespace: acme
+    tasks:
+      - id: each
+        type: io.kestra.plugin.core.flow.ForEach
+        values: ["a", "b"]
+        tasks:
+          - id: echo
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ taskrun.value }}"
+      - id: boom
+        type: io.kestra.plugin.core.execution.Fail
+        errorMessage: the warehouse is closed
+    errors:
+      - id: failed
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ tasksWithState('failed') }}"
+      - id: failed_by_default
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ tasksWithState() | length }}"
+      - id: succeeded
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ tasksWithState(state='SUCCESS') }}"
+      - id: logs
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ errorLogs() }}"
+      - id: first_log
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ errorLogs()[0].taskId }}: {{ errorLogs()[0].message }}"
+"""
+
+
+def test_an_errors_branch_reports_what_went_wrong(rt: Runtime) -> None:
+    rt.deploy({"report.yaml": REPORT_FLOW})
+    execution = rt.run("acme.report")
+    assert execution["state"] == "FAILED"
+    states = rt.states(execution)
+    for task in ("failed", "failed_by_default", "succeeded", "logs", "first_log"):
+        assert states[task] == "SUCCESS", execution["logs"]
+    value = {run["task_id"]: run["outputs"].get("value") for run in execution["task_runs"]}
+    assert json.loads(value["failed"]) == [{"state": "FAILED", "taskId": "boom"}]
+    assert value["failed_by_default"] == "1"
+    succeeded = json.loads(value["succeeded"])
+    assert sorted(succeeded, key=lambda t: (t["taskId"], t.get("value", ""))) == [
+        {"state": "SUCCESS", "taskId": "each"},
+        {"state": "SUCCESS", "taskId": "echo", "value": "a"},
+        {"state": "SUCCESS", "taskId": "echo", "value": "b"},
+        {"state": "SUCCESS", "taskId": "failed"},  # the errors branch's own tasks that ended before it
+        {"state": "SUCCESS", "taskId": "failed_by_default"},
+    ]
+    (entry,) = json.loads(value["logs"])  # Kestra's LogEntry: the execution's ERROR logs, oldest first
+    boom = next(run for run in execution["task_runs"] if run["task_id"] == "boom")
+    assert entry["level"] == "ERROR" and "the warehouse is closed" in entry["message"]
+    assert entry["namespace"] == "acme" and entry["flowId"] == "report" and entry["executionId"] == execution["id"]
+    assert entry["taskId"] == "boom" and entry["taskRunId"] == boom["id"] and entry["attemptNumber"] == 1
+    assert entry["timestamp"].endswith("Z")
+    assert value["first_log"].startswith("boom: ") and "the warehouse is closed" in value["first_log"]
+
+
+def test_file_functions_read_the_execution_files(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "files.yaml": """
+            id: files
+            namespace: acme
+            tasks:
+              - id: make
+                type: io.kestra.plugin.core.storage.LocalFiles
+                inputs:
+                  hello.txt: "hello"
+                  empty.txt: ""
+                outputs: ["*.txt"]
+              - id: check
+                type: io.kestra.plugin.core.debug.Return
+                format: >-
+                  {{ fileSize(outputs.make.uris['hello.txt']) }}
+                  {{ fileExists(outputs.make.uris['hello.txt']) }}
+                  {{ fileExists(outputs.make.uris['hello.txt'] ~ '.gone') }}
+                  {{ isFileEmpty(outputs.make.uris['empty.txt']) }}
+                  {{ fileEmpty(path=outputs.make.uris['hello.txt']) }}
+            """
+        }
+    )
+    execution = rt.run("acme.files")
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    check = next(run for run in execution["task_runs"] if run["task_id"] == "check")
+    assert check["outputs"]["value"] == "5 true false true false"

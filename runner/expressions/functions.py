@@ -15,12 +15,13 @@ import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from runner.api import MISSING, KeyValue, Storage
+from runner.api import MISSING, KeyValue, Storage, TaskFailed
 from runner.errors import ExpressionError
 from runner.expressions import dates
 from runner.expressions import filters as rf
@@ -29,7 +30,8 @@ from runner.masking import Masker
 RUNTIME = "__runtime__"
 """The variables key holding the `RenderRuntime` of the task being rendered."""
 MAX_RENDER_DEPTH = 10
-RUNTIME_FUNCTIONS = ("errorLogs", "tasksWithState", "fileURI", "fileSize", "fileExists", "isFileEmpty")
+RUNTIME_FUNCTIONS = ("errorLogs", "tasksWithState", "fileURI")
+"""Functions the engine gives each render (`RenderRuntime.functions`); elsewhere they are "not available here"."""
 
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("render_depth", default=0)
 Render = Callable[[str, Mapping[str, Any]], str]
@@ -90,6 +92,12 @@ class ExpressionFunctions:
             "min": lambda *values: min(values[0] if len(values) == 1 else values),
             "currentEachOutput": _with_context(_current_each_output),
         }
+        functions.update(
+            fileSize=_with_context(lambda ctx, path, namespace=None: self._file(ctx, "fileSize", path).stat().st_size),
+            fileExists=_with_context(self._file_exists),
+            isFileEmpty=_with_context(self._file_empty),
+            fileEmpty=_with_context(self._file_empty),
+        )
         for name in RUNTIME_FUNCTIONS:
             functions[name] = _with_context(functools.partial(self._runtime_function, name))
         return functions
@@ -144,6 +152,28 @@ class ExpressionFunctions:
             raise FunctionError(f"read({location!r}): namespace files are not available here")
         ns = str(namespace) if namespace else _flow_namespace(context)
         return runtime.namespace_files(ns or "", location)
+
+    def _file(self, context: Context, what: str, path: Any) -> Path:
+        """The local file of an execution file URI (`kestra:///…`), for fileSize, fileExists, isFileEmpty."""
+        location = str(path)
+        if not location.startswith("kestra://"):
+            raise FunctionError(
+                f"{what}({location!r}): only execution files (kestra:///… URIs, e.g. outputs.task.uri) can be "
+                "read here; namespace files are not available"
+            )
+        storage = _runtime(context).storage
+        if storage is None:
+            raise FunctionError(f"{what}() of an execution file is not available here")
+        return storage.path(location)
+
+    def _file_exists(self, context: Context, path: Any, namespace: Any = None) -> bool:
+        try:
+            return self._file(context, "fileExists", path).is_file()
+        except TaskFailed:  # absent, or another namespace's file: neither exists for this execution
+            return False
+
+    def _file_empty(self, context: Context, path: Any, namespace: Any = None) -> bool:
+        return self._file(context, "isFileEmpty", path).stat().st_size == 0
 
     def _render_function(self, context: Context, value: Any, recursive: bool = True) -> Any:
         if not isinstance(value, str):
