@@ -99,3 +99,4 @@ def load_entry_points(registry: Registry | None = None) -> Registry:
             )
         registry.register(cls, origin)
     return registry
+
