@@ -38,3 +38,23 @@ def format_duration(delta: timedelta) -> str:
     if time or not days:
         out += "T" + (time or "0S")
     return out
+
+
+def java_duration(delta: timedelta) -> str:
+    """A duration as Java's `Duration.toString()` writes it, which is how Kestra prints one: hours at most
+    (`PT24H`, never `P1D`), `PT0S` for zero, a fraction without trailing zeros (`PT0.5S`), `PT-1.5S`."""
+    micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if micros == 0:
+        return "PT0S"
+    seconds, fraction = divmod(micros, 1_000_000)  # Java's Duration: floor seconds, nanos in [0, 1e9)
+    total = seconds + 1 if seconds < 0 and fraction else seconds
+    hours, rest = int(total / 3600), total - int(total / 3600) * 3600  # Java's division truncates toward zero
+    minutes, secs = int(rest / 60), rest - int(rest / 60) * 60
+    out = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if secs == 0 and fraction == 0 and len(out) > 2:
+        return out
+    out += "-0" if seconds < 0 and fraction and secs == 0 else str(secs)
+    if fraction:
+        digits = str(2_000_000 - fraction if seconds < 0 else fraction + 1_000_000)[1:].rstrip("0")
+        out += "." + digits
+    return out + "S"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from runner.durations import parse_duration
+from runner.durations import java_duration, parse_duration
 from runner.errors import GitSyncError
-from runner.expressions import limits
+from runner.expressions import dates, limits
 from runner.types import InputId
 
 INPUT_TYPES = (
@@ -363,11 +363,19 @@ class InputError(GitSyncError, ValueError):
         self.problems = problems
 
 
-def resolve_inputs(declared: list[Any] | None, given: dict[str, Any], render: Any = None) -> dict[str, Any]:
+RenderDefault = Callable[[str, Mapping[str, Any]], Any]
+"""(default text, the inputs resolved so far) -> the rendered default."""
+
+
+def resolve_inputs(
+    declared: list[Any] | None, given: dict[str, Any], render: RenderDefault | None = None
+) -> dict[str, Any]:
     """Coerce the given values to their declared types, apply defaults, check `required`, `values` and ranges.
 
-    `render(text)` renders a default that is an expression (Kestra 1.0 renders input defaults).
-    Unknown inputs are refused, like Kestra's API does. Raises InputError listing every problem.
+    `render(text, inputs)` renders a default that is an expression (Kestra 1.0 renders input defaults); `inputs`
+    holds the inputs declared before it. A default that cannot be rendered (an undefined variable…) is a problem of
+    its input, as in Kestra. Unknown inputs are refused, like Kestra's API does. Raises InputError listing every
+    problem.
     """
     problems: list[str] = []
     out: dict[str, Any] = {}
@@ -378,19 +386,48 @@ def resolve_inputs(declared: list[Any] | None, given: dict[str, Any], render: An
         if item.id in given and given[item.id] is not None:
             value = given[item.id]
         elif item.defaults is not None:
-            value = render(item.defaults) if render is not None and _is_template(item.defaults) else item.defaults
+            if render is None or not _is_template(item.defaults):
+                value = item.defaults
+            else:
+                try:
+                    value = render(item.defaults, dict(out))
+                except GitSyncError as exc:
+                    problems.append(
+                        f"input '{item.id}': its default {item.defaults!r} cannot be rendered: {exc} "
+                        "(give the input a value, or fix its default: a default sees flow, envs and the inputs "
+                        "declared before it)"
+                    )
+                    out[item.id] = None
+                    continue
         else:
             if item.required:
                 problems.append(f"input '{item.id}' is required")
             out[item.id] = None
             continue
         try:
-            out[item.id] = _check(item, coerce_input_value(item.value_type, value, getattr(item, "itemType", None)))
+            coerced = coerce_input_value(item.value_type, value, getattr(item, "itemType", None))
+            out[item.id] = kestra_form(_check(item, coerced))
         except ValueError as exc:
             problems.append(f"input '{item.id}' ({item.type}): {exc}")
     if problems:
         raise InputError(problems)
     return out
+
+
+def kestra_form(value: Any) -> Any:
+    """A typed input as Kestra holds it in expressions, which is how it prints: a DURATION as Java writes it
+    (`PT1S`, `PT24H`), a DATETIME as an instant (`2024-01-15T08:00:00Z`), a DATE and a TIME in ISO-8601 (`10:15`)."""
+    if isinstance(value, timedelta):
+        return java_duration(value)
+    if isinstance(value, datetime):
+        return dates.iso_instant(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return dates.java_local_time(value)
+    if isinstance(value, list):
+        return [kestra_form(item) for item in value]
+    return value
 
 
 def _check(item: Any, value: Any) -> Any:

@@ -14,7 +14,7 @@ import getpass
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -231,8 +231,12 @@ class ExecutionFactory:
         for name in secrets:
             self.masker.add(given.get(name))
         variables = {"flow": {"id": flow.id, "namespace": flow.namespace}, "envs": env_variables(os.environ)}
+
+        def render(text: str, inputs: Mapping[str, Any]) -> Any:
+            return self.renderer.render_value(text, {**variables, "inputs": inputs})
+
         try:
-            resolved = resolve_inputs(flow.inputs, given, lambda text: self.renderer.render_value(text, variables))
+            resolved = resolve_inputs(flow.inputs, given, render)
         except InputError as exc:
             raise RunError(self.masker.mask(f"flow '{flow.uid}': " + "; ".join(exc.problems))) from None
         for name in secrets:

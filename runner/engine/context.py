@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.api import Storage
-from runner.engine.records import SubflowResult, TaskRunRecord
+from runner.engine.records import LogLine, SubflowResult, TaskRunRecord
 from runner.plugin import Task
 from runner.states import State
 
@@ -111,6 +111,19 @@ class FlowableContext(Protocol):
 
     def subflow(self, task: Task, inputs: dict[str, Any], labels: dict[str, str]) -> SubflowResult:
         """Start an execution of the flow a (rendered) Subflow task names, and wait for it if it says so."""
+        ...
+
+
+class ExecutionReads(Protocol):
+    """What expressions read of the running execution (`tasksWithState()`, `errorLogs()`): the engine's own
+    record of it, in memory, never the database."""
+
+    def task_runs(self) -> list[TaskRunRecord]:
+        """Every task run so far (each attempt its own), oldest first, each in its current state."""
+        ...
+
+    def error_logs(self) -> list[LogLine]:
+        """The execution's first ERROR log lines (masked), oldest first."""
         ...
 
 

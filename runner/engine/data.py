@@ -16,6 +16,7 @@ from runner.api import Storage
 from runner.durations import format_duration
 from runner.engine.context import Scope
 from runner.engine.invocation import work_root
+from runner.engine.reads import ERROR_LOGS, execution_functions
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
 from runner.expressions.renderer import RUNTIME, RenderRuntime
 from runner.inputs import coerce_input_value
@@ -107,6 +108,10 @@ class ExecutionData:
         self._failures: dict[str, str] = {}
         """Task run id -> error, of each task failure that still stands (not retried, not allowed)."""
         self._parents: dict[str, str | None] = {}
+        self._runs: dict[str, TaskRunRecord] = {}
+        """Task run id -> its record (state kept current by `Transitions.record`), for `tasksWithState()`."""
+        self._error_logs: list[LogLine] = []
+        """The first ERROR lines, for `errorLogs()`."""
         self._ids = 0
         self._work_root = work_root(services.data_dir, request.id)
         self._base = self._base_variables(services, storage)
@@ -130,8 +135,27 @@ class ExecutionData:
             "tasks": self.task_states,
             "envs": services.envs,
             "globals": services.globals,
-            RUNTIME: RenderRuntime(kv=services.kv, storage=storage),
+            RUNTIME: RenderRuntime(
+                kv=services.kv, storage=storage, functions=execution_functions(self, flow.namespace, flow.id)
+            ),
         }
+
+    # -- ExecutionReads (what expressions read of the execution)
+
+    def task_runs(self) -> list[TaskRunRecord]:
+        with self.lock:
+            return list(self._runs.values())
+
+    def error_logs(self) -> list[LogLine]:
+        with self.lock:
+            return list(self._error_logs)
+
+    def note_log(self, line: LogLine) -> None:
+        """A log line was recorded: the first ERROR ones are kept for `errorLogs()`."""
+        if line.level == "ERROR":
+            with self.lock:
+                if len(self._error_logs) < ERROR_LOGS:
+                    self._error_logs.append(line)
 
     def workdir(self, scope: Scope, record: TaskRunRecord) -> Path:
         """The task run's working directory: the enclosing WorkingDirectory's, or its own."""
@@ -213,9 +237,7 @@ class ExecutionData:
 
     def new_record(self, task: Task, scope: Scope, attempt: int) -> TaskRunRecord:
         task_run_id = self.new_id()
-        with self.lock:
-            self._parents[task_run_id] = scope.parent_id
-        return TaskRunRecord(
+        record = TaskRunRecord(
             id=task_run_id,
             execution_id=self.request.id,
             task_id=task.id,
@@ -226,6 +248,10 @@ class ExecutionData:
             attempt=attempt,
             state=State.CREATED,
         )
+        with self.lock:
+            self._parents[task_run_id] = scope.parent_id
+            self._runs[task_run_id] = record
+        return record
 
 
 class Transitions:
@@ -251,7 +277,9 @@ class Transitions:
         self.record(record, State.SKIPPED, started_at=now, ended_at=now)
 
     def log(self, record: TaskRunRecord, level: str, message: str) -> None:
-        self.recorder.logs([LogLine(self.execution_id, record.id, utcnow(), level, self.masker.mask(message))])
+        line = LogLine(self.execution_id, record.id, utcnow(), level, self.masker.mask(message))
+        self.data.note_log(line)
+        self.recorder.logs([line])
 
     def sink(self, record: TaskRunRecord) -> _RecorderSink:
         return _RecorderSink(self, record.id)
@@ -269,6 +297,7 @@ class _RecorderSink:
 
     def __init__(self, transitions: Transitions, task_run_id: str) -> None:
         self.recorder = transitions.recorder
+        self.data = transitions.data
         self.execution_id = transitions.execution_id
         self.task_run_id = task_run_id
         self.lines = LineMasker(transitions.masker, self._record)
@@ -280,4 +309,6 @@ class _RecorderSink:
         self.lines.flush()
 
     def _record(self, level: str, message: str) -> None:
-        self.recorder.logs([LogLine(self.execution_id, self.task_run_id, utcnow(), level, message)])
+        line = LogLine(self.execution_id, self.task_run_id, utcnow(), level, message)
+        self.data.note_log(line)
+        self.recorder.logs([line])

@@ -19,6 +19,8 @@ UTC = UTC
 
 NAMED_FORMATS: dict[str, str] = {
     "iso": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+    "iso_sec": "yyyy-MM-dd'T'HH:mm:ssXXX",
+    "sql_seq": "yyyy-MM-dd HH:mm:ss",
     "iso_date_time": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
     "iso_offset_date_time": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
     "iso_zoned_date_time": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX'['VV']'",
@@ -80,26 +82,27 @@ def zone(name: str | None) -> tzinfo | None:
         raise DateError(f"unknown time zone {name!r}") from exc
 
 
-def to_datetime(value: Any, existing_format: str | None = None) -> datetime:
-    """`value` as a timezone-aware datetime (naive values are UTC)."""
+def to_datetime(value: Any, existing_format: str | None = None, default_zone: tzinfo | None = None) -> datetime:
+    """`value` as a timezone-aware datetime; a value without a zone is read in `default_zone` (UTC when None), as
+    Kestra reads a local date-time in the filter's `timeZone`."""
+    local = default_zone or UTC
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value.tzinfo else value.replace(tzinfo=local)
     if isinstance(value, date):
-        return datetime.combine(value, time(), UTC)
+        return datetime.combine(value, time(), local)
     if isinstance(value, bool):
         raise DateError(f"not a date: {value!r}")
     if isinstance(value, int | float):
         seconds = value / 1000 if abs(value) > 100_000_000_000 else value
         return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str):
-        if existing_format:
-            return parse_with_pattern(value, existing_format)
-        return parse_iso(value)
+        parsed = parse_with_pattern(value, existing_format) if existing_format else parse_iso(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=local)
     raise DateError(f"not a date: {type(value).__name__}")
 
 
 def parse_iso(text: str) -> datetime:
-    """An ISO-8601 date or date-time (also an epoch number written as text)."""
+    """An ISO-8601 date or date-time (also an epoch number written as text); naive when it has no offset."""
     raw = text.strip()
     if re.fullmatch(r"-?\d{9,}(\.\d+)?", raw):
         return to_datetime(float(raw) if "." in raw else int(raw))
@@ -115,7 +118,7 @@ def parse_iso(text: str) -> datetime:
             parsed = datetime.combine(date.fromisoformat(candidate), time())
         except ValueError:
             raise DateError(f"not an ISO-8601 date: {text!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 _PARSE_PARTS = {
@@ -168,7 +171,7 @@ def _from_parts(parts: dict[str, str | None]) -> datetime:
         month = [m.lower() for m in calendar.month_abbr].index(name)
     micro = int(parts.get("micro") or 0) or int(parts.get("milli") or 0) * 1000
     offset = parts.get("offset")
-    tz = zone(_normalize_offset(offset)) if offset else UTC
+    tz = zone(_normalize_offset(offset)) if offset else None
     return datetime(
         year,
         month or 1,
@@ -189,11 +192,11 @@ def _normalize_offset(offset: str) -> str:
 
 
 def format_date(value: Any, fmt: str | None = None, time_zone: str | None = None, existing: str | None = None) -> str:
-    """Kestra's `date` filter: `value` formatted with a Java pattern or a predefined format name."""
-    moment = to_datetime(value, existing)
-    tz = zone(time_zone)
-    if tz is not None:
-        moment = moment.astimezone(tz)
+    """Kestra's `date` filter: `value` formatted with a Java pattern or a predefined format name, in `time_zone`
+    (UTC, the zone of Kestra's servers, when None): a date-time with another offset is converted to it, as Java's
+    `DateTimeFormatter.withZone` does, and one without a zone is read in it."""
+    tz = zone(time_zone) or UTC
+    moment = to_datetime(value, existing, tz).astimezone(tz)
     pattern = NAMED_FORMATS.get((fmt or "iso").lower(), fmt or "")
     if pattern == "INSTANT":
         return iso_instant(moment)
@@ -201,12 +204,23 @@ def format_date(value: Any, fmt: str | None = None, time_zone: str | None = None
 
 
 def iso_instant(moment: datetime) -> str:
-    """Java's Instant.toString(): UTC, `Z`, fraction only when there is one."""
+    """Java's Instant.toString(): UTC, `Z`, a fraction only when there is one, in groups of three digits."""
     utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    return f"{utc.strftime('%Y-%m-%dT%H:%M:%S')}{_java_fraction(utc.microsecond)}Z"
+
+
+def java_local_time(moment: time) -> str:
+    """Java's LocalTime.toString(): `HH:mm`, with `:ss` only when there are seconds or a fraction (groups of 3)."""
+    text = f"{moment.hour:02d}:{moment.minute:02d}"
+    if moment.second or moment.microsecond:
+        text += f":{moment.second:02d}{_java_fraction(moment.microsecond)}"
+    return text
+
+
+def _java_fraction(microsecond: int) -> str:
+    if not microsecond:
+        return ""
+    return f".{microsecond // 1000:03d}" if microsecond % 1000 == 0 else f".{microsecond:06d}"
 
 
 def format_pattern(moment: datetime, pattern: str) -> str:
@@ -370,9 +384,13 @@ _FIELDS: dict[str, Any] = {
 }
 
 
-def date_add(value: Any, amount: Any, unit: str) -> datetime:
-    """Kestra's `dateAdd`: `value` plus `amount` `unit`s (SECONDS, MINUTES, HOURS, DAYS, WEEKS, MONTHS, YEARS…)."""
-    moment = to_datetime(value)
+def date_add(value: Any, amount: Any, unit: str, time_zone: str | None = None, existing: str | None = None) -> datetime:
+    """Kestra's `dateAdd`: `value` plus `amount` `unit`s (SECONDS, MINUTES, HOURS, DAYS, WEEKS, MONTHS, YEARS…),
+    days counted on the clock of `time_zone` when one is given."""
+    tz = zone(time_zone)
+    moment = to_datetime(value, existing, tz)
+    if tz is not None:
+        moment = moment.astimezone(tz)
     try:
         count = int(amount)
     except (TypeError, ValueError):
@@ -399,11 +417,9 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month + 1, day=day)
 
 
-def timestamp(value: Any, unit: str = "seconds", time_zone: str | None = None) -> int:
-    """Epoch of `value` in seconds, milli-, micro- or nanoseconds."""
-    moment = to_datetime(value)
-    if time_zone and moment.tzinfo is UTC and isinstance(value, str):
-        moment = moment.replace(tzinfo=zone(time_zone))
+def timestamp(value: Any, unit: str = "seconds", time_zone: str | None = None, existing: str | None = None) -> int:
+    """Epoch of `value` in seconds, milli-, micro- or nanoseconds (a value without a zone read in `time_zone`)."""
+    moment = to_datetime(value, existing, zone(time_zone))
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
     factor = {"seconds": None, "millis": 1000, "micros": 1, "nanos": -1000}[unit]

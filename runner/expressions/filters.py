@@ -102,8 +102,8 @@ def from_yaml(value: Any) -> Any:
         raise FilterError(f"invalid YAML: {exc}") from None
 
 
-def to_number(value: Any, kind: str | None = None) -> int | float:
-    """`number` filter: a number parsed from text (int when it is integral, unless kind is FLOAT/DOUBLE)."""
+def to_number(value: Any, type: str | None = None) -> int | float:
+    """`number(type)` filter: a number parsed from text (int when it is integral, unless type is FLOAT/DOUBLE)."""
     if isinstance(value, bool):
         raise FilterError(f"cannot parse {value!r} as a number")
     if isinstance(value, int | float):
@@ -114,7 +114,7 @@ def to_number(value: Any, kind: str | None = None) -> int | float:
             number = int(text, 0) if re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|\d+)", text) else float(text)
         except ValueError:
             raise FilterError(f"cannot parse {text!r} as a number") from None
-    upper = (kind or "").upper()
+    upper = (type or "").upper()
     if upper in ("FLOAT", "DOUBLE", "BIGDECIMAL"):
         return float(number)
     if upper in ("INT", "INTEGER", "LONG", "BIGINTEGER"):
@@ -180,9 +180,9 @@ def op_range(start: Any, end: Any) -> list[int]:
     return range_list(start, end)
 
 
-def range_list(start: Any, end: Any = None, step: Any = 1) -> list[int]:
-    """Pebble's inclusive range (`1..3` is [1, 2, 3]); capped at MAX_ITEMS."""
-    lo, hi, by = int(start), int(end), int(step)
+def range_list(start: Any, end: Any = None, increment: Any = 1) -> list[int]:
+    """Pebble's inclusive `range(start, end, increment)` (`1..3` is [1, 2, 3]); capped at MAX_ITEMS."""
+    lo, hi, by = int(start), int(end), int(increment)
     if by == 0:
         raise FilterError("range step must not be 0")
     count = (hi - lo) // by + 1
@@ -237,9 +237,15 @@ def _slugify(value: Any) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _replace(value: Any, search: Any, replacement: Any = None, regexp: bool = False) -> str:
+def _replace(value: Any, replace_pairs: Any, *replacement: Any, regexp: Any = False) -> str:
+    """Kestra's `replace(replace_pairs, regexp)`: a map of search -> replacement; `replace('a', 'b')` works too."""
     text = to_text(value)
-    pairs = search.items() if isinstance(search, Mapping) else [(search, replacement)]
+    if replacement and isinstance(replacement[0], bool) and isinstance(replace_pairs, Mapping):
+        regexp, replacement = replacement[0], replacement[1:]  # Kestra's positional regexp: replace({…}, true)
+    if len(replacement) > 1:
+        raise FilterError("replace takes a map of replacements (and regexp), or a search text and its replacement")
+    search = replace_pairs
+    pairs = search.items() if isinstance(search, Mapping) else [(search, replacement[0] if replacement else None)]
     for old, new in pairs:
         if regexp:
             text = limits.regex_sub("replace", str(old), to_text(new), text)
@@ -302,11 +308,11 @@ def _nindent(value: Any, amount: int, prefix: str = " ") -> str:
     return "\n" + "\n".join((pad + line) if line else line for line in lines)
 
 
-def _escape_char(value: Any, kind: str = "double") -> str:
+def _escape_char(value: Any, type: str = "double") -> str:
     text = to_text(value)
-    if kind == "single":
+    if type == "single":
         return text.replace("\\", "\\\\").replace("'", "\\'")
-    if kind == "shell":
+    if type == "shell":
         return text.replace("'", "'\\''")
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -334,11 +340,11 @@ def _digest(name: str) -> Callable[[Any], str]:
 # ---------------------------------------------------------------------------------------------- collections
 
 
-def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
+def _default(value: Any, default: Any = "", boolean: bool = False) -> Any:
     if isinstance(value, Undefined) or value is None or (boolean and not value):
-        return fallback
+        return default
     if isinstance(value, str | list | dict) and not value:
-        return fallback
+        return default
     return value
 
 
@@ -425,16 +431,17 @@ def _reverse(value: Any) -> Any:
     return as_list(value)[::-1]
 
 
-def _slice(value: Any, start: int = 0, end: int | None = None) -> Any:
+def _slice(value: Any, fromIndex: int = 0, toIndex: int | None = None) -> Any:
+    end = None if toIndex is None else int(toIndex)
     if isinstance(value, str):
-        return value[int(start) : None if end is None else int(end)]
-    return as_list(value)[int(start) : None if end is None else int(end)]
+        return value[int(fromIndex) : end]
+    return as_list(value)[int(fromIndex) : end]
 
 
-def _merge(value: Any, other: Any) -> Any:
-    if isinstance(value, Mapping) and isinstance(other, Mapping):
-        return {**value, **other}
-    left, right = _bounded_list("merge", value), _bounded_list("merge", other)
+def _merge(value: Any, items: Any) -> Any:
+    if isinstance(value, Mapping) and isinstance(items, Mapping):
+        return {**value, **items}
+    left, right = _bounded_list("merge", value), _bounded_list("merge", items)
     limits.check_join("merge", left, right)
     return left + right
 
@@ -454,10 +461,10 @@ def _round(value: Any, precision: int = 0, method: str = "common") -> float | in
     return int(result) if int(precision) <= 0 else result
 
 
-def _number_format(value: Any, pattern: str = "#,##0.###") -> str:
-    decimals = len(pattern.split(".")[1]) if "." in pattern else 0
+def _number_format(value: Any, format: str = "#,##0.###") -> str:
+    decimals = len(format.split(".")[1]) if "." in format else 0
     limits.check_count("numberFormat", "decimals", decimals, limits.MAX_PRECISION)
-    grouped = "," in pattern
+    grouped = "," in format
     return f"{to_number(value):{',' if grouped else ''}.{decimals}f}"
 
 
@@ -472,28 +479,38 @@ def _class_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _jq(value: Any, program: str) -> list[Any]:
-    return jq(json.loads(to_json(value)) if not isinstance(value, str) else value, program)
+def _jq(value: Any, expression: str) -> list[Any]:
+    return jq(json.loads(to_json(value)) if not isinstance(value, str) else value, expression)
 
 
-def _jq_first(value: Any, program: str) -> Any:
-    results = _jq(value, program)
+def _jq_first(value: Any, expression: str) -> Any:
+    results = _jq(value, expression)
     return results[0] if results else None
 
 
-def _date(value: Any, format: str | None = None, existingFormat: str | None = None, timeZone: str | None = None,
-          locale: str | None = None) -> str:  # fmt: skip
+def _date(value: Any, format: str | None = None, timeZone: str | None = None, existingFormat: str | None = None,
+          locale: str | None = None) -> str | None:  # fmt: skip
+    """Kestra's `date(format, timeZone, existingFormat, locale)`: null stays null."""
+    if value is None:
+        return None
     return dates.format_date(value, format, timeZone, existingFormat)
 
 
-def _date_add(value: Any, amount: Any, unit: str) -> datetime:
-    return dates.date_add(value, amount, unit)
+def _date_add(value: Any, amount: Any, unit: str, format: str | None = None, timeZone: str | None = None,
+              existingFormat: str | None = None, locale: str | None = None) -> str | None:  # fmt: skip
+    """Kestra's `dateAdd(amount, unit, format, timeZone, existingFormat, locale)`: the date moved, formatted as
+    the `date` filter formats it (`iso` unless `format`)."""
+    if value is None:
+        return None
+    moved = dates.date_add(value, amount, unit, timeZone, existingFormat)
+    return dates.format_date(moved, format, timeZone)
 
 
-def _timestamp(unit: str) -> Callable[..., int]:
-    def run(value: Any, timeZone: str | None = None, existingFormat: str | None = None) -> int:
-        source = dates.to_datetime(value, existingFormat) if existingFormat else value
-        return dates.timestamp(source, unit, timeZone)
+def _timestamp(unit: str) -> Callable[..., int | None]:
+    def run(value: Any, timeZone: str | None = None, existingFormat: str | None = None) -> int | None:
+        if value is None:
+            return None
+        return dates.timestamp(value, unit, timeZone, existingFormat)
 
     return run
 
@@ -517,7 +534,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "dateAdd": _date_add,
     "default": _default,
     "distinct": _distinct,
-    "endsWith": lambda v, s: to_text(v).endswith(to_text(s)),
+    "endsWith": lambda v, value: to_text(v).endswith(to_text(value)),
     "escapeChar": _escape_char,
     "first": _first,
     "flatten": _flatten,
@@ -547,7 +564,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "slugify": _slugify,
     "sort": _sort,
     "split": _split,
-    "startsWith": lambda v, s: to_text(v).startswith(to_text(s)),
+    "startsWith": lambda v, value: to_text(v).startswith(to_text(value)),
     "string": to_text,
     "substringAfter": _substring(before=False, last=False),
     "substringAfterLast": _substring(before=False, last=True),
@@ -568,6 +585,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "yaml": lambda v: _to_yaml("yaml", v),
 }
 FILTERS["dateFormat"] = FILTERS["date"]
+FILTERS["numberformat"] = FILTERS["numberFormat"]  # Pebble's own name
 FILTERS["timestampMillis"] = FILTERS["timestampMilli"]
 
 

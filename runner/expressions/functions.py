@@ -10,17 +10,20 @@ import base64
 import binascii
 import contextvars
 import functools
+import inspect
 import os
 import random
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from runner.api import MISSING, KeyValue, Storage
+from runner.api import MISSING, KeyValue, Storage, TaskFailed
 from runner.errors import ExpressionError
 from runner.expressions import dates
 from runner.expressions import filters as rf
@@ -29,7 +32,8 @@ from runner.masking import Masker
 RUNTIME = "__runtime__"
 """The variables key holding the `RenderRuntime` of the task being rendered."""
 MAX_RENDER_DEPTH = 10
-RUNTIME_FUNCTIONS = ("errorLogs", "tasksWithState", "fileURI", "fileSize", "fileExists", "isFileEmpty")
+RUNTIME_FUNCTIONS = ("errorLogs", "tasksWithState", "fileURI")
+"""Functions the engine gives each render (`RenderRuntime.functions`); elsewhere they are "not available here"."""
 
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("render_depth", default=0)
 Render = Callable[[str, Mapping[str, Any]], str]
@@ -75,12 +79,12 @@ class ExpressionFunctions:
             "kv": _with_context(self._kv),
             "read": _with_context(self._read),
             "render": _with_context(self._render_function),
-            "renderOnce": _with_context(lambda ctx, value: self._render_function(ctx, value, recursive=False)),
-            "now": lambda timeZone=None: dates.now(timeZone),
-            "fromJson": rf.from_json,
-            "json": rf.from_json,
-            "yaml": rf.from_yaml,
-            "fromYaml": rf.from_yaml,
+            "renderOnce": _with_context(lambda ctx, toRender: self._render_function(ctx, toRender, recursive=False)),
+            "now": _now,
+            "fromJson": lambda json: rf.from_json(json),
+            "json": lambda json: rf.from_json(json),
+            "yaml": lambda yaml: rf.from_yaml(yaml),
+            "fromYaml": lambda yaml: rf.from_yaml(yaml),
             "uuid": lambda: str(uuid.uuid4()),
             "id": _short_id,
             "randomInt": lambda lower, upper: random.randrange(int(lower), int(upper)),
@@ -90,12 +94,18 @@ class ExpressionFunctions:
             "min": lambda *values: min(values[0] if len(values) == 1 else values),
             "currentEachOutput": _with_context(_current_each_output),
         }
+        functions.update(
+            fileSize=_with_context(lambda ctx, path, namespace=None: self._file(ctx, "fileSize", path).stat().st_size),
+            fileExists=_with_context(self._file_exists),
+            isFileEmpty=_with_context(self._file_empty),
+            fileEmpty=_with_context(self._file_empty),
+        )
         for name in RUNTIME_FUNCTIONS:
             functions[name] = _with_context(functools.partial(self._runtime_function, name))
         return functions
 
-    def _secret(self, name: Any) -> str:
-        key = str(name)
+    def _secret(self, key: Any) -> str:
+        key = str(key)
         value = self._secrets[key] if key in self._secrets else self._secret_from_environ(key)
         self.masker.add(value)
         return value
@@ -145,7 +155,30 @@ class ExpressionFunctions:
         ns = str(namespace) if namespace else _flow_namespace(context)
         return runtime.namespace_files(ns or "", location)
 
-    def _render_function(self, context: Context, value: Any, recursive: bool = True) -> Any:
+    def _file(self, context: Context, what: str, path: Any) -> Path:
+        """The local file of an execution file URI (`kestra:///…`), for fileSize, fileExists, isFileEmpty."""
+        location = str(path)
+        if not location.startswith("kestra://"):
+            raise FunctionError(
+                f"{what}({location!r}): only execution files (kestra:///… URIs, e.g. outputs.task.uri) can be "
+                "read here; namespace files are not available"
+            )
+        storage = _runtime(context).storage
+        if storage is None:
+            raise FunctionError(f"{what}() of an execution file is not available here")
+        return storage.path(location)
+
+    def _file_exists(self, context: Context, path: Any, namespace: Any = None) -> bool:
+        try:
+            return self._file(context, "fileExists", path).is_file()
+        except TaskFailed:  # absent, or another namespace's file: neither exists for this execution
+            return False
+
+    def _file_empty(self, context: Context, path: Any, namespace: Any = None) -> bool:
+        return self._file(context, "isFileEmpty", path).stat().st_size == 0
+
+    def _render_function(self, context: Context, toRender: Any, recursive: bool = True) -> Any:
+        value = toRender
         if not isinstance(value, str):
             return value
         depth = _depth.get()
@@ -167,7 +200,60 @@ class ExpressionFunctions:
         function = _runtime(context).functions.get(name)
         if function is None:
             raise FunctionError(f"{name}() is not available here")
+        check_arguments("function", name, signature_of(function), args, kwargs)
         return function(*args, **kwargs)
+
+
+def signature_of(function: Callable[..., Any]) -> inspect.Signature | None:
+    """The parameters a filter or function takes (None for a builtin without a signature)."""
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_arguments(
+    kind: str,
+    name: str,
+    signature: inspect.Signature | None,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    skip: int = 0,
+) -> None:
+    """Refuse a call whose arguments a function of `signature` does not take, naming the arguments it takes
+    (Kestra's names); `skip` leading parameters are not the author's (the filtered value, the template context)."""
+    if signature is None:  # a builtin: let the call say
+        return
+    try:
+        signature.bind(*([None] * skip), *args, **kwargs)
+    except TypeError as exc:
+        shown = [
+            ("*" if p.kind is p.VAR_POSITIONAL else "") + p.name
+            for p in list(signature.parameters.values())[skip:]
+            if p.kind is not p.VAR_KEYWORD
+        ]
+        takes = f"its arguments: {', '.join(shown)}" if shown else "it takes no argument"
+        raise FunctionError(f"{kind} {name}() {_argument_problem(str(exc))} ({takes})") from None
+
+
+def _argument_problem(reason: str) -> str:
+    """Python's words for a wrong call, in a flow author's."""
+    for pattern, words in (
+        (r"got an unexpected keyword argument '(\w+)'", "has no argument '{}'"),
+        (r"missing a required argument: '(\w+)'", "needs the argument '{}'"),
+        (r"multiple values for argument '(\w+)'", "is given the argument '{}' twice"),
+        (r"too many positional arguments", "is given too many arguments"),
+    ):
+        match = re.search(pattern, reason)
+        if match:
+            return words.format(*match.groups())
+    return reason
+
+
+def _now(format: Any = None, timeZone: Any = None, existingFormat: Any = None, locale: Any = None) -> str:
+    """Kestra's `now(format, timeZone, existingFormat, locale)`: the current time, formatted as the `date` filter
+    formats it (`iso`, in UTC unless `timeZone`)."""
+    return dates.format_date(dates.now(timeZone), format, timeZone)
 
 
 def _short_id() -> str:
@@ -179,8 +265,9 @@ def _short_id() -> str:
     return out
 
 
-def _current_each_output(context: Context, value: Any) -> Any:
+def _current_each_output(context: Context, outputs: Any) -> Any:
     """The part of a ForEach task's outputs (keyed by loop values) that belongs to the current iteration."""
+    value = outputs
     parents = context.get("parents") or []
     keys = [p.get("taskrun", {}).get("value") for p in reversed(parents) if isinstance(p, Mapping)]
     taskrun = context.get("taskrun")
@@ -195,6 +282,7 @@ def _current_each_output(context: Context, value: Any) -> Any:
 def _with_context(function: Callable[..., Any]) -> Callable[..., Any]:
     """A function that Jinja calls with the template context first."""
 
+    @functools.wraps(function)  # its signature is the function's (for check_arguments)
     def run(context: Context, *args: Any, **kwargs: Any) -> Any:
         return function(context, *args, **kwargs)
 

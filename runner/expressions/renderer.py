@@ -34,7 +34,14 @@ from jinja2.utils import missing
 from runner.errors import GitSyncError
 from runner.expressions import filters as rf
 from runner.expressions import limits
-from runner.expressions.functions import RUNTIME, ExpressionFunctions, FunctionError, RenderRuntime
+from runner.expressions.functions import (
+    RUNTIME,
+    ExpressionFunctions,
+    FunctionError,
+    RenderRuntime,
+    check_arguments,
+    signature_of,
+)
 from runner.expressions.pebble import (
     BLOCK_END,
     BLOCK_START,
@@ -137,17 +144,22 @@ def _display(path: tuple[Any, ...]) -> str:
     return out
 
 
-def _strict(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Make a filter/function fail on an undefined argument instead of receiving it."""
+def _strict(
+    function: Callable[..., Any], kind: str | None = None, name: str = "", undefined_safe: bool = False
+) -> Callable[..., Any]:
+    """Make a filter/function fail on an undefined argument instead of receiving it (unless `undefined_safe`);
+    with `kind` (filter, function, test), a call with arguments it does not take fails with a message naming
+    those it takes."""
+    skip = (1 if kind in ("filter", "test") else 0) + (1 if getattr(function, "jinja_pass_arg", None) else 0)
+    signature = signature_of(function) if kind is not None else None
 
     @functools.wraps(function)
     def run(*args: Any, **kwargs: Any) -> Any:
-        for arg in args:
+        for arg in () if undefined_safe else (*args, *kwargs.values()):
             if isinstance(arg, Undefined):
                 arg._fail_with_undefined_error()
-        for arg in kwargs.values():
-            if isinstance(arg, Undefined):
-                arg._fail_with_undefined_error()
+        if kind is not None:
+            check_arguments(kind, name, signature, args[skip:], kwargs, skip)
         return function(*args, **kwargs)
 
     return run
@@ -407,7 +419,7 @@ class Renderer:
             cache_size=0,
         )
         env.globals.clear()
-        env.globals.update({name: _strict(f) for name, f in self._functions.table().items()})
+        env.globals.update({name: _strict(f, "function", name) for name, f in self._functions.table().items()})
         env.globals.update(
             _pb_bool=rf.op_bool,
             _pb_div=_strict(rf.op_div),
@@ -421,8 +433,8 @@ class Renderer:
             _pb_iter=_strict(_loop_items),
             _pb_items=_strict(_loop_pairs),
         )
-        env.filters = {name: (f if name == "default" else _strict(f)) for name, f in rf.FILTERS.items()}
-        env.tests = {name: (t if name in rf.UNDEFINED_SAFE_TESTS else _strict(t)) for name, t in rf.TESTS.items()}
+        env.filters = {name: _strict(f, "filter", name, name == "default") for name, f in rf.FILTERS.items()}
+        env.tests = {name: _strict(t, "test", name, name in rf.UNDEFINED_SAFE_TESTS) for name, t in rf.TESTS.items()}
         return env
 
 
