@@ -22,8 +22,8 @@ def watch_and_validate(paths: Sequence[str], validate: Callable[[], int]) -> int
     watched = ", ".join(os.path.abspath(path) for path in paths)
     suffixes = ", ".join(FLOW_SUFFIXES)
     notice = f"watching {watched} for changes to flow files ({suffixes}); press Ctrl-C to stop"
-    print(notice, file=sys.stderr, flush=True)
-    try:
+    try:  # from the notice on, Ctrl-C stops quietly with the last validation's code
+        print(notice, file=sys.stderr, flush=True)
         for _changes in watch(*paths, watch_filter=_is_flow_change, debounce=200, step=50):
             print("--- change detected, validating again", flush=True)
             code = validate()
