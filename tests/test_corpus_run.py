@@ -27,6 +27,7 @@ from runtime import Runtime
 from test_corpus import CORPUS, EXCEPTIONS, corpus_rows, residual_errors, supported
 
 from gitsync.executions.manager import RunError
+from runner.inputs import UploadedFile
 
 K = "kestra/core__src__test__resources__flows__valids__"
 ZC = "data-engineering-zoomcamp/"
@@ -42,6 +43,9 @@ RUNS: dict[str, str] = {
     K + "disable-flowable.yaml": "SUCCESS",
     K + "disable-simple.yaml": "SUCCESS",
     K + "each-null.yaml": "FAILED",  # EachSequentialTest.eachNull: "Found '1' null values on Each"
+    K + "inputs-small-files.yaml": "SUCCESS",  # a FILE input, given as an upload (gitsync run --input f=@path)
+    K + "inputs.yaml": "SUCCESS",
+    K + "restart_with_inputs.yaml": "SUCCESS",
     K + "each-object-in-list.yaml": "SUCCESS",
     K + "each-object.yaml": "SUCCESS",
     K + "each-parallel-pause.yml": "SUCCESS",
@@ -156,6 +160,25 @@ RUNS: dict[str, str] = {
 
 # Inputs for flows whose required inputs have no defaults (the minimal values that take the documented path).
 INPUTS: dict[str, dict[str, Any]] = {
+    # FILE inputs are uploads, as `gitsync run --input f=@path` and the API's multipart form give them
+    K + "inputs-small-files.yaml": {"f": UploadedFile("small.txt", data=b"hello")},
+    K + "inputs.yaml": {
+        "string": "myString",
+        "enum": "ENUM_VALUE",
+        "int": "42",
+        "float": "42.42",
+        "instant": "2019-10-06T18:27:49Z",
+        "file": UploadedFile("application.yml", data=b"key: value\n"),
+        "secret": "a SECRET input value no other flow prints",  # masked everywhere once given
+        "array": "[1, 2, 3]",
+    },
+    K + "restart_with_inputs.yaml": {
+        "string": "myString",
+        "int": "42",
+        "float": "42.42",
+        "instant": "2019-10-06T18:27:49Z",
+        "file": UploadedFile("data.csv", data=b"a,b\n1,2\n"),
+    },
     K + "allow-failure.yaml": {"crash": "1"},
     K + "fail-on-condition.yaml": {"param": "fail"},
     K + "fail-on-switch.yaml": {"param": "notexist"},
@@ -224,9 +247,6 @@ ATTEMPTS: dict[str, tuple[str, int, str]] = {
 CANNOT_RUN: dict[str, str] = {
     K + "for-each-item-outputs-subflow.yaml": "read()s `items`, a file a ForEachItem parent stores (ForEachItem is "
     "not supported)",
-    K + "inputs-small-files.yaml": "FILE input: a file uploaded to Kestra's internal storage through its API",
-    K + "inputs.yaml": "FILE input (uploaded through Kestra's API) among its required inputs",
-    K + "restart_with_inputs.yaml": "FILE input (uploaded through Kestra's API); meant to be restarted",
     K + "pause_no_tasks.yaml": "Pause without delay: waits for a human to resume it",
     K + "pause_on_resume.yaml": "Pause without delay: waits for a human to resume it with onResume inputs",
     K + "subflow-child.yaml": "calls io.kestra.tests.subflow-grand-child, which is not in the corpus",
