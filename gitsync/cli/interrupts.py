@@ -72,23 +72,24 @@ class Interrupts:
             with contextlib.suppress(RunError):  # it ended meanwhile
                 self.manager.request_kill(execution_id)
         if not ids:
-            self._exit_now()
+            self._exit_now("nothing was running yet")
         deadline = time.monotonic() + self.GRACE
         while self._count < 2 and not self._done.is_set() and time.monotonic() < deadline:
             self._wake.wait(0.1)
             self._wake.clear()
         if self._count < 2 and self._done.is_set():
             return  # the run ended KILLED in time; the command exits by itself
-        self._exit_now()
+        self._exit_now("a second signal" if self._count >= 2 else f"the run did not stop within {self.GRACE:g} s")
 
-    def _exit_now(self) -> None:
+    def _exit_now(self, why: str) -> None:
         from runner import process_groups
 
         killed = process_groups.kill_all()
         owner = self.manager.lease.id if self.manager.lease is not None else None
         ended = lost_rows.abandon_owned(self.db, owner, "killed: gitsync run was interrupted") if owner else 0
         print(
-            f"gitsync run: stopped at once ({killed} task process group(s) killed, {ended} execution(s) marked KILLED)",
+            f"gitsync run: stopped at once on {why} ({killed} task process group(s) killed, {ended} execution(s) "
+            "marked KILLED)",
             file=sys.stderr,
             flush=True,
         )

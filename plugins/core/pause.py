@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from runner.api import TaskFailed, TaskKilled
-from runner.durations import parse_duration
 from runner.engine.context import FlowableContext, Outcome, Scope
 from runner.engine.records import TaskRunRecord
-from runner.engine.retry import seconds_of
+from runner.engine.retry import rendered_seconds, seconds_of
 from runner.inputs import Input
 from runner.plugin import FlowableTask, Task, TaskList
 from runner.states import State
@@ -39,13 +38,15 @@ class Pause(FlowableTask):
         delay = self.delay or self.pauseDuration
         resumed: dict[str, Any] = {}
         if delay is not None:
-            seconds = _seconds(ctx.render(delay, variables) if isinstance(delay, str) else delay)
+            seconds = rendered_seconds(ctx.render(delay, variables) if isinstance(delay, str) else delay)
             if seconds is None:
                 raise TaskFailed(f"delay {delay!r} is not a duration")
             if ctx.cancelled.wait(max(0.0, seconds)):
                 raise TaskKilled("killed while paused")
         else:
-            timeout = _seconds(ctx.render(self.timeout, variables) if isinstance(self.timeout, str) else self.timeout)
+            timeout = rendered_seconds(
+                ctx.render(self.timeout, variables) if isinstance(self.timeout, str) else self.timeout
+            )
             answer = ctx.pause(record, timeout)
             if answer is None:
                 if ctx.cancelled.is_set():
@@ -54,16 +55,6 @@ class Pause(FlowableTask):
             resumed = answer
         state = ctx.run_list(self.tasks, scope.child(record.id, self.id)) if self.tasks else State.SUCCESS
         return state, {"onResume": resumed} if resumed else {}
-
-
-def _seconds(value: Any) -> float | None:
-    """A rendered duration in seconds: an ISO-8601 text (`PT1S`, what an expression renders to) or a duration."""
-    if isinstance(value, str):
-        try:
-            return parse_duration(value).total_seconds()
-        except ValueError:
-            return None
-    return seconds_of(value)
 
 
 class Sleep(Task):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from runner.durations import parse_duration
 from runner.plugin import RetryBehavior, Task
 
 
@@ -31,6 +32,17 @@ def seconds_of(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return None
+
+
+def rendered_seconds(value: Any) -> float | None:
+    """A rendered duration property in seconds: ISO-8601 text (`PT1S`, what an expression renders to), a
+    timedelta or a number; None when unset or unreadable (the task's validation then names the problem)."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError:
+            return None
+    return seconds_of(value)
 
 
 @dataclass(frozen=True)

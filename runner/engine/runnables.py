@@ -14,12 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.api import TaskFailed, TaskKilled
-from runner.durations import parse_duration
 from runner.engine.context import Scope
 from runner.engine.data import ExecutionData, Transitions
 from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskResult, storage_uris
 from runner.engine.records import Services, TaskRunRecord, utcnow
-from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, seconds_of
+from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, rendered_seconds
 from runner.engine.task_cache import CacheEntry, cache_entry, key_variables
 from runner.plugin import Task
 from runner.states import State
@@ -215,7 +214,7 @@ class RunnableRunner:
             iteration=scope.iteration,
             labels=dict(self.data.labels),
             input_files=storage_uris(properties),
-            timeout_seconds=_timeout_seconds(properties.get("timeout")),
+            timeout_seconds=rendered_seconds(properties.get("timeout")),
             max_log_lines=self.s.max_log_lines,
             env=dict(self.s.env),
             workdir=str(scope.workdir) if scope.workdir is not None else None,
@@ -243,14 +242,3 @@ class RunnableRunner:
         if result.labels:
             self.data.add_labels(result.labels)
             self.t.labels_changed()
-
-
-def _timeout_seconds(value: Any) -> float | None:
-    """The rendered `timeout` property in seconds (ISO-8601 text once rendered); None when unset or unreadable
-    (the executor's validation then names the problem)."""
-    if isinstance(value, str):
-        try:
-            return parse_duration(value).total_seconds()
-        except ValueError:
-            return None
-    return seconds_of(value)
