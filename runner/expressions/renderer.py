@@ -17,9 +17,10 @@ labels, trigger, envs, globals, workingDir, outputDir…) plus, under the key `R
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,10 +260,14 @@ def load_secrets(path: str | Path) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------- renderer
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
+    """A template text, translated once; its Jinja template and (for one `{{ expr }}`) its typed expression are
+    each compiled on first use: `render` needs only the template, `evaluate` only the expression, and a Jinja
+    compile is most of a task's cost when every task has its own expression."""
+
     translation: Translation
-    template: Any
+    template: Any = None
     expression: Any = None
 
 
@@ -304,7 +309,7 @@ class Renderer:
             return text
         compiled = self._get(text)
         try:
-            return self._run(compiled, variables)
+            return self._run(compiled, text, variables)
         except RenderError:
             raise
         except Exception as exc:
@@ -328,11 +333,12 @@ class Renderer:
         if "{{" not in text and "{%" not in text:
             return expression
         compiled = self._get(text)
-        if compiled.expression is None:
+        if compiled.translation.single is None:
             return self.render(expression, variables)
+        run = self._expression(compiled, text)
         try:
             with limits.budget():
-                value = compiled.expression(**variables)
+                value = run(**variables)
                 if isinstance(value, Undefined):
                     value._fail_with_undefined_error()
                 return value
@@ -359,15 +365,31 @@ class Renderer:
             raise RenderError(self.masker.mask(f"invalid expression: {exc} in {_abbreviate(text)}")) from None
 
     def _compile(self, text: str) -> _Compiled:
-        translation = translate(text, self._catalog)
-        template = self._env.from_string(translation.jinja)
-        expression = None
-        if translation.single is not None:
-            expression = self._env.compile_expression(translation.single, undefined_to_none=False)
-        return _Compiled(translation, template, expression)
+        return _Compiled(translate(text, self._catalog))
 
-    def _run(self, compiled: _Compiled, variables: Mapping[str, Any]) -> str:
-        template = compiled.template
+    def _template(self, compiled: _Compiled, text: str) -> Any:
+        if compiled.template is None:  # two threads may both compile it: the same template, harmlessly
+            with self._jinja_errors(text):
+                compiled.template = self._env.from_string(compiled.translation.jinja)
+        return compiled.template
+
+    def _expression(self, compiled: _Compiled, text: str) -> Any:
+        if compiled.expression is None:
+            with self._jinja_errors(text):
+                compiled.expression = self._env.compile_expression(
+                    compiled.translation.single or "", undefined_to_none=False
+                )
+        return compiled.expression
+
+    @contextlib.contextmanager
+    def _jinja_errors(self, text: str) -> Iterator[None]:
+        try:
+            yield
+        except TemplateError as exc:
+            raise RenderError(self.masker.mask(f"invalid expression: {exc} in {_abbreviate(text)}")) from None
+
+    def _run(self, compiled: _Compiled, text: str, variables: Mapping[str, Any]) -> str:
+        template = self._template(compiled, text)
         parent = self._globals.copy()
         parent.update(variables)
         context = Context(self._env, parent, template.name, template.blocks, globals=self._globals)
