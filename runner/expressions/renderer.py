@@ -262,9 +262,8 @@ def load_secrets(path: str | Path) -> dict[str, str]:
 
 @dataclass
 class _Compiled:
-    """A template text, translated once; its Jinja template and (for one `{{ expr }}`) its typed expression are
-    each compiled on first use: `render` needs only the template, `evaluate` only the expression, and a Jinja
-    compile is most of a task's cost when every task has its own expression."""
+    """A template text, translated once; its Jinja template and (one `{{ expr }}`) its typed expression are each
+    compiled on first use: `render` needs one, `evaluate` the other, and a compile is most of a new text's cost."""
 
     translation: Translation
     template: Any = None
@@ -376,9 +375,8 @@ class Renderer:
     def _expression(self, compiled: _Compiled, text: str) -> Any:
         if compiled.expression is None:
             with self._jinja_errors(text):
-                compiled.expression = self._env.compile_expression(
-                    compiled.translation.single or "", undefined_to_none=False
-                )
+                single = compiled.translation.single or ""
+                compiled.expression = self._env.compile_expression(single, undefined_to_none=False)
         return compiled.expression
 
     @contextlib.contextmanager
