@@ -22,6 +22,7 @@ from typing import Any
 from gitsync.errors import OwnerConflict, StateError
 from gitsync.state import owners as owner_rows
 from gitsync.state.database import Store
+from gitsync.state.owners import describe
 
 log = logging.getLogger("gitsync.runs")
 
@@ -78,11 +79,6 @@ class Owner:
             "pid": self.pid,
             "lease": self.lease,
         }
-
-
-def describe(row: Mapping[str, Any]) -> str:
-    """An owner row in words: "gitsync run acme.etl (pid 4242 on build-1)"."""
-    return f"{row['label']} (pid {row['pid']} on {row['host']})"
 
 
 def is_gone(row: Mapping[str, Any], now: float, machine: str) -> bool:

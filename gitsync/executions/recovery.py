@@ -15,10 +15,11 @@ from typing import Any
 
 from gitsync.errors import GitSyncError, StateError
 from gitsync.executions.creation import ExecutionFactory
-from gitsync.executions.ownership import Lease, describe
+from gitsync.executions.ownership import Lease
 from gitsync.executions.running import ExecutionRunner
 from gitsync.state import executions as execution_rows
 from gitsync.state import lost as lost_rows
+from gitsync.state.owners import describe
 from runner.states import State
 
 log = logging.getLogger("gitsync.runs")

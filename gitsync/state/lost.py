@@ -12,6 +12,7 @@ from gitsync.state import task_runs as task_run_rows
 from gitsync.state.database import Store, execute_in, iso
 from gitsync.state.executions import INTERRUPTED_STATES, NOT_STARTED_STATES, WORKER_LOST, sql_states
 from gitsync.state.outbox import enqueue_status
+from gitsync.state.owners import describe
 from runner.states import ACTIVE_STATES, State
 
 
@@ -30,7 +31,7 @@ def resolve_lost(
     source reports (`reporting`; None: every source). CREATED and QUEUED ones lose their owner, so a daemon starts
     them. Returns the resolved executions: id, flow_uid, state, error.
     """
-    labels = {row["id"]: f"{row['label']} (pid {row['pid']} on {row['host']})" for row in gone}
+    labels = {row["id"]: describe(row) for row in gone}
     with store.atomic() as conn:
         execute_in(conn, "DELETE FROM owners WHERE id IN ({ids})", list(labels))
         orphaned = "(e.owner IS NULL OR e.owner NOT IN (SELECT id FROM owners))"

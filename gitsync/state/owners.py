@@ -15,6 +15,11 @@ from gitsync.state.database import Store, execute_in, now_iso
 _COLUMNS = ("id", "kind", "host", "machine", "pid", "label", "started_at", "renewed_at", "lease")
 
 
+def describe(row: Mapping[str, Any]) -> str:
+    """An owner row in words: "gitsync run acme.etl (pid 4242 on build-1)"."""
+    return f"{row['label']} (pid {row['pid']} on {row['host']})"
+
+
 def register(store: Store, owner: Mapping[str, Any], now: float) -> None:
     """Write (or write again, after another process removed it) this process's row, renewed now."""
     with store.atomic() as conn:
