@@ -80,6 +80,10 @@ class Chain:
     DYNAMIC = object()
 
 
+Piece = tuple[str, Any]
+"""("text", the text) or ("expr", the parsed expression's tree) of a template without tags."""
+
+
 @dataclass(frozen=True)
 class Translation:
     jinja: str
@@ -88,6 +92,9 @@ class Translation:
     chains: tuple[Chain, ...]
     names: frozenset[str]
     """Function names called by the template."""
+    pieces: tuple[Piece, ...] | None = None
+    """The template's text and parsed `{{ }}` in order, when it has no `{% %}` tag (`runner.expressions.direct`
+    evaluates these without Jinja)."""
 
 
 @dataclass(frozen=True)
@@ -408,14 +415,14 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-def _pure(node: Any) -> bool:
+def pure(node: Any) -> bool:
     """No function call or filter inside: evaluating it twice is cheap and has no effect."""
     if isinstance(node, tuple) and node and isinstance(node[0], str):
         if node[0] in ("call", "filter"):
             return False
-        return all(_pure(x) for x in node[1:] if isinstance(x, tuple | list))
+        return all(pure(x) for x in node[1:] if isinstance(x, tuple | list))
     if isinstance(node, tuple | list):
-        return all(_pure(x) for x in node if isinstance(x, tuple | list))
+        return all(pure(x) for x in node if isinstance(x, tuple | list))
     return True
 
 
@@ -509,7 +516,7 @@ class _Emitter:
     def _coalesce(self, op: str, left: tuple, right: tuple) -> str:
         test = "_pb_present" if op == "??" else "_pb_defined"
         lhs, rhs = self.emit(left), self.emit(right)
-        if not _pure(left) and _pure(right):
+        if not pure(left) and pure(right):
             return f"{'_pb_nc' if op == '??' else '_pb_uc'}({lhs}, {rhs})"
         return f"(({lhs}) if {test}({lhs}) else ({rhs}))"
 
@@ -517,13 +524,17 @@ class _Emitter:
 # ---------------------------------------------------------------------------------------------- templates
 
 
-def _expression(source: str, catalog: Catalog, emitter: _Emitter) -> str:
+def _parse(source: str, catalog: Catalog) -> tuple:
     if not source:
         raise PebbleSyntaxError("empty expression")
     parser = _Parser(source, catalog)
     node = parser.expression()
     parser.done()
-    return emitter.emit(node)
+    return node
+
+
+def _expression(source: str, catalog: Catalog, emitter: _Emitter) -> str:
+    return emitter.emit(_parse(source, catalog))
 
 
 def _tag(source: str, catalog: Catalog, emitter: _Emitter) -> str:
@@ -575,22 +586,35 @@ def translate(template: str, catalog: Catalog) -> Translation:
     parts: list[str] = []
     pieces = segments(template)
     single = None
+    parsed: list[Piece] | None = []
     for kind, content in pieces:
         if kind == "text":
             parts.append(_text(content))
+            if parsed is not None:
+                parsed.append(("text", content))
         elif kind == "expr":
             emitter.where = f"{{{{ {content} }}}}"
             try:
-                source = _expression(content, catalog, emitter)
+                node = _parse(content, catalog)
+                source = emitter.emit(node)
             except PebbleSyntaxError as exc:
                 raise PebbleSyntaxError(f"{exc} in {{{{ {content} }}}}") from None
             parts.append(f"{VAR_START} {source} {VAR_END}")
             single = source
+            if parsed is not None:
+                parsed.append(("expr", node))
         elif kind == "tag":
+            parsed = None
             emitter.where = f"{{% {content} %}}"
             try:
                 parts.append(f"{BLOCK_START} {_tag(content, catalog, emitter)} {BLOCK_END}")
             except PebbleSyntaxError as exc:
                 raise PebbleSyntaxError(f"{exc} in {{% {content} %}}") from None
     is_single = len(pieces) == 1 and pieces[0][0] == "expr" and template.strip().startswith("{{")
-    return Translation("".join(parts), single if is_single else None, tuple(emitter.chains), frozenset(emitter.calls))
+    return Translation(
+        "".join(parts),
+        single if is_single else None,
+        tuple(emitter.chains),
+        frozenset(emitter.calls),
+        None if parsed is None else tuple(parsed),
+    )

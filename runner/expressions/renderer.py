@@ -20,29 +20,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import TemplateError, TemplateRuntimeError, Undefined, UndefinedError
+from jinja2 import TemplateError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
 
 from runner.errors import GitSyncError
 from runner.expressions import filters as rf
 from runner.expressions import limits
-from runner.expressions.functions import (
-    RUNTIME,
-    ExpressionFunctions,
-    FunctionError,
-    RenderRuntime,
-    check_arguments,
-    signature_of,
-)
+from runner.expressions.direct import Direct, NotDirect, Run
+from runner.expressions.functions import RUNTIME, ExpressionFunctions, FunctionError, RenderRuntime
 from runner.expressions.pebble import (
     BLOCK_END,
     BLOCK_START,
@@ -55,6 +47,16 @@ from runner.expressions.pebble import (
     PebbleSyntaxError,
     Translation,
     translate,
+)
+from runner.expressions.sandbox import (
+    PebbleUndefined,
+    PebbleUndefinedError,
+    Sandbox,
+    display,
+    finalize,
+    loop_items,
+    loop_pairs,
+    strict,
 )
 from runner.masking import Masker
 
@@ -72,159 +74,6 @@ class RenderError(GitSyncError):
 
     def __repr__(self) -> str:
         return f"RenderError({self.message!r})"
-
-
-# ---------------------------------------------------------------------------------------------- undefined
-
-
-class PebbleUndefinedError(UndefinedError):
-    """An undefined variable was used; `path` is the chain of keys from the first missing one."""
-
-    def __init__(self, path: tuple[Any, ...], top_level: bool) -> None:
-        super().__init__(f"undefined variable {_display(path)!r}")
-        self.path = path
-        self.top_level = top_level
-
-
-class PebbleUndefined(Undefined):
-    """Chainable (`a.b.c` of an undefined `a` is undefined) but fails as soon as it is printed or used."""
-
-    __slots__ = ("_pb_path",)
-
-    def __init__(
-        self,
-        hint: str | None = None,
-        obj: Any = missing,
-        name: str | None = None,
-        exc: type[TemplateRuntimeError] = UndefinedError,
-        path: tuple[Any, ...] | None = None,
-    ) -> None:
-        super().__init__(hint, obj, name, exc)
-        self._pb_path = path if path is not None else ((name,) if name is not None else ())
-
-    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
-        if self._undefined_hint is not None or self._undefined_exception is not UndefinedError:
-            raise self._undefined_exception(self._undefined_message)
-        raise PebbleUndefinedError(self._pb_path, self._undefined_obj is missing)
-
-    def _chain(self, key: Any) -> PebbleUndefined:
-        if self._undefined_hint is not None:
-            return self
-        return PebbleUndefined(
-            obj=self._undefined_obj, name=key, exc=self._undefined_exception, path=(*self._pb_path, key)
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        if name[:2] == "__":
-            raise AttributeError(name)
-        return self._chain(name)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._chain(key)
-
-    def __repr__(self) -> str:
-        return f"PebbleUndefined({_display(self._pb_path)!r})"
-
-
-_FAILING_DUNDERS = (
-    "__str__ __iter__ __len__ __eq__ __ne__ __bool__ __hash__ __contains__ __add__ __radd__ __sub__ __rsub__ __mul__"
-    " __rmul__ __truediv__ __rtruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__ __pos__ __neg__ __call__ __lt__"
-    " __le__ __gt__ __ge__ __int__ __float__ __complex__ __pow__ __rpow__"
-)
-for _dunder in _FAILING_DUNDERS.split():
-    setattr(PebbleUndefined, _dunder, PebbleUndefined._fail_with_undefined_error)
-
-
-def _display(path: tuple[Any, ...]) -> str:
-    out = ""
-    for key in path:
-        if isinstance(key, str) and key.isidentifier():
-            out += ("." if out else "") + key
-        else:
-            out += f"[{key!r}]"
-    return out
-
-
-def _strict(
-    function: Callable[..., Any], kind: str | None = None, name: str = "", undefined_safe: bool = False
-) -> Callable[..., Any]:
-    """Make a filter/function fail on an undefined argument instead of receiving it (unless `undefined_safe`);
-    with `kind` (filter, function, test), a call with arguments it does not take fails with a message naming
-    those it takes."""
-    skip = (1 if kind in ("filter", "test") else 0) + (1 if getattr(function, "jinja_pass_arg", None) else 0)
-    signature = signature_of(function) if kind is not None else None
-
-    @functools.wraps(function)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        for arg in () if undefined_safe else (*args, *kwargs.values()):
-            if isinstance(arg, Undefined):
-                arg._fail_with_undefined_error()
-        if kind is not None:
-            check_arguments(kind, name, signature, args[skip:], kwargs, skip)
-        return function(*args, **kwargs)
-
-    return run
-
-
-# ---------------------------------------------------------------------------------------------- sandbox
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """No `_` attributes, no callables through attribute access, map keys before attributes, bounded `*`."""
-
-    intercepted_binops = frozenset({"*", "+", "%"})
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if attr.startswith("_") or callable(value):
-            return False
-        return super().is_safe_attribute(obj, attr, value)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, Mapping):
-            try:
-                return obj[argument]
-            except (KeyError, TypeError):
-                return self.undefined(obj=obj, name=argument)
-        if isinstance(obj, list | tuple) and isinstance(argument, str):
-            return self.undefined(obj=obj, name=argument)
-        return self._no_callable(obj, argument, super().getitem(obj, argument))
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        return self._no_callable(obj, attribute, super().getattr(obj, attribute))
-
-    def _no_callable(self, obj: Any, name: Any, value: Any) -> Any:
-        # Jinja hands out a sandboxed str.format without asking is_safe_attribute; no method is data here.
-        if callable(value) and not isinstance(value, Undefined):
-            return self.unsafe_undefined(obj, str(name))
-        return value
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            limits.check_repeat("*", left, right)
-            limits.check_repeat("*", right, left)
-        elif operator == "+":
-            limits.check_join("+", left, right)
-        elif operator == "%" and isinstance(left, str):
-            limits.check_format("%", left)
-        return super().call_binop(context, operator, left, right)
-
-
-def _finalize(value: Any) -> str:
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    return rf.to_text(value)
-
-
-def _loop_items(value: Any) -> list[Any]:
-    items = rf.loop_items(value)
-    limits.spend(len(items), "for")
-    return limits.TimedList(items)
-
-
-def _loop_pairs(value: Any) -> list[tuple[Any, Any]]:
-    pairs = rf.loop_pairs(value)
-    limits.spend(len(pairs), "for")
-    return limits.TimedList(pairs)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -262,12 +111,18 @@ def load_secrets(path: str | Path) -> dict[str, str]:
 
 @dataclass
 class _Compiled:
-    """A template text, translated once; its Jinja template and (one `{{ expr }}`) its typed expression are each
-    compiled on first use: `render` needs one, `evaluate` the other, and a compile is most of a new text's cost."""
+    """A template text, translated once. A template without tags is evaluated directly (`runner.expressions.direct`):
+    its closures are built on first use. Otherwise its Jinja template and (one `{{ expr }}`) its typed expression are
+    each compiled on first use: `render` needs one, `evaluate` the other, and a compile is most of a new text's cost.
+    """
 
     translation: Translation
     template: Any = None
     expression: Any = None
+    pieces: tuple[str | Run, ...] | None = None
+    value: Run | None = None
+    jinja: bool = False
+    """Evaluated by Jinja only: it has tags, or something only Jinja's compiler judges."""
 
 
 class Renderer:
@@ -280,7 +135,9 @@ class Renderer:
         masker: Masker | None = None,
         cache_size: int = 4096,
         max_output: int = MAX_OUTPUT,
+        direct: bool | None = None,
     ) -> None:
+        """`direct`: evaluate templates without tags directly (the default, unless `GITSYNC_EXPRESSIONS=jinja`)."""
         self._secrets = dict(secrets or {})
         self._environ = environ
         self.masker = masker if masker is not None else Masker()
@@ -288,6 +145,9 @@ class Renderer:
         self._functions = ExpressionFunctions(self._secrets, environ, self.masker, max_output, self.render)
         self._env = self._environment()
         self._globals = dict(self._env.globals)
+        if direct is None:
+            direct = os.environ.get("GITSYNC_EXPRESSIONS", "").strip().lower() != "jinja"
+        self._direct = Direct(self._env) if direct else None
         self._catalog = Catalog(
             functions=frozenset(k for k in self._env.globals if not k.startswith("_")),
             filters=frozenset(self._env.filters),
@@ -334,10 +194,9 @@ class Renderer:
         compiled = self._get(text)
         if compiled.translation.single is None:
             return self.render(expression, variables)
-        run = self._expression(compiled, text)
         try:
             with limits.budget():
-                value = run(**variables)
+                value = self._value(compiled, text, variables)
                 if isinstance(value, Undefined):
                     value._fail_with_undefined_error()
                 return value
@@ -364,7 +223,27 @@ class Renderer:
             raise RenderError(self.masker.mask(f"invalid expression: {exc} in {_abbreviate(text)}")) from None
 
     def _compile(self, text: str) -> _Compiled:
-        return _Compiled(translate(text, self._catalog))
+        translation = translate(text, self._catalog)
+        return _Compiled(translation, jinja=self._direct is None or translation.pieces is None)
+
+    def _direct_pieces(self, compiled: _Compiled) -> tuple[str | Run, ...] | None:
+        """The template's direct closures (built once), or None when Jinja evaluates it."""
+        if compiled.pieces is None and not compiled.jinja:
+            try:  # two threads may both build them: the same closures, harmlessly
+                assert self._direct is not None and compiled.translation.pieces is not None
+                compiled.pieces = self._direct.pieces(compiled.translation.pieces)
+            except NotDirect:
+                compiled.jinja = True
+        return None if compiled.jinja else compiled.pieces
+
+    def _value(self, compiled: _Compiled, text: str, variables: Mapping[str, Any]) -> Any:
+        """The typed value of a one-`{{ expr }}` template, directly or through Jinja's compiled expression."""
+        if self._direct is not None and self._direct_pieces(compiled) is not None:
+            if compiled.value is None:
+                assert compiled.translation.pieces is not None
+                compiled.value = self._direct.expression(compiled.translation.pieces[0][1])
+            return compiled.value(self._direct.scope(variables))
+        return self._expression(compiled, text)(**variables)
 
     def _template(self, compiled: _Compiled, text: str) -> Any:
         if compiled.template is None:  # two threads may both compile it: the same template, harmlessly
@@ -387,14 +266,22 @@ class Renderer:
             raise RenderError(self.masker.mask(f"invalid expression: {exc} in {_abbreviate(text)}")) from None
 
     def _run(self, compiled: _Compiled, text: str, variables: Mapping[str, Any]) -> str:
+        pieces = self._direct_pieces(compiled)
+        if pieces is not None and self._direct is not None:
+            scope = self._direct.scope(variables)
+            return self._collect(piece if isinstance(piece, str) else piece(scope) for piece in pieces)
         template = self._template(compiled, text)
         parent = self._globals.copy()
         parent.update(variables)
         context = Context(self._env, parent, template.name, template.blocks, globals=self._globals)
+        return self._collect(template.root_render_func(context))
+
+    def _collect(self, rendered: Iterable[str]) -> str:
+        """The rendered chunks joined, within the render budget and the output limit."""
         with limits.budget() as budget:
             chunks: list[str] = []
             size = 0
-            for chunk in template.root_render_func(context):
+            for chunk in rendered:
                 size += len(chunk)
                 if size > self.max_output:
                     raise SecurityError(f"the rendered text is larger than {self.max_output} characters")
@@ -424,10 +311,10 @@ class Renderer:
 
     # -- environment
 
-    def _environment(self) -> _Sandbox:
-        env = _Sandbox(
+    def _environment(self) -> Sandbox:
+        env = Sandbox(
             undefined=PebbleUndefined,
-            finalize=_finalize,
+            finalize=finalize,
             autoescape=False,
             keep_trailing_newline=True,
             variable_start_string=VAR_START,
@@ -439,22 +326,22 @@ class Renderer:
             cache_size=0,
         )
         env.globals.clear()
-        env.globals.update({name: _strict(f, "function", name) for name, f in self._functions.table().items()})
+        env.globals.update({name: strict(f, "function", name) for name, f in self._functions.table().items()})
         env.globals.update(
             _pb_bool=rf.op_bool,
-            _pb_div=_strict(rf.op_div),
-            _pb_concat=_strict(rf.op_concat),
-            _pb_contains=_strict(rf.op_contains),
-            _pb_range=_strict(rf.op_range),
+            _pb_div=strict(rf.op_div),
+            _pb_concat=strict(rf.op_concat),
+            _pb_contains=strict(rf.op_contains),
+            _pb_range=strict(rf.op_range),
             _pb_present=rf.is_present,
             _pb_defined=rf.is_defined,
             _pb_nc=rf.null_coalesce,
             _pb_uc=rf.undefined_coalesce,
-            _pb_iter=_strict(_loop_items),
-            _pb_items=_strict(_loop_pairs),
+            _pb_iter=strict(loop_items),
+            _pb_items=strict(loop_pairs),
         )
-        env.filters = {name: _strict(f, "filter", name, name == "default") for name, f in rf.FILTERS.items()}
-        env.tests = {name: _strict(t, "test", name, name in rf.UNDEFINED_SAFE_TESTS) for name, t in rf.TESTS.items()}
+        env.filters = {name: strict(f, "filter", name, name == "default") for name, f in rf.FILTERS.items()}
+        env.tests = {name: strict(t, "test", name, name in rf.UNDEFINED_SAFE_TESTS) for name, t in rf.TESTS.items()}
         return env
 
 
@@ -472,8 +359,8 @@ def _undefined_name(exc: PebbleUndefinedError, translation: Translation) -> tupl
     if exc.top_level:
         for chain in translation.chains:
             if chain.root == path[0]:
-                return _display(path), chain.where
-    return _display(path), None
+                return display(path), chain.where
+    return display(path), None
 
 
 def _matches(keys: tuple[Any, ...], path: tuple[Any, ...], start: int) -> bool:
