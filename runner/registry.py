@@ -99,4 +99,3 @@ def load_entry_points(registry: Registry | None = None) -> Registry:
             )
         registry.register(cls, origin)
     return registry
-
