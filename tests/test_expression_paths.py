@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from shared import SHARED, require
 from test_render import context
 
@@ -151,3 +153,83 @@ def test_jinja_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(renderer._env, "from_string", lambda source: compiled.append(source) or original(source))
     assert renderer.render("{{ inputs.name }}!", context()) == "world!"
     assert len(compiled) == 1
+
+
+# ---------------------------------------------------------------------------------------------- generated
+
+
+_ATOMS = (
+    "inputs.n",
+    "inputs.name",
+    "inputs.values",
+    "inputs.nothing",
+    "inputs.empty",
+    "inputs.nope",
+    "outputs['task-id'].value",
+    "outputs.return.items",
+    "outputs.return.values",
+    "outputs.query.rows[1].total",
+    "taskrun.value",
+    "flow.revision",
+    "labels.team",
+    "missing",
+    "0",
+    "3",
+    "2.5",
+    "'a'",
+    "'b c'",
+    "true",
+    "false",
+    "null",
+    "[1, 'x']",
+    "{'k': 1}",
+)
+_BINARY = ("+", "-", "*", "/", "%", "~", "==", "!=", "<", ">=", "and", "or", "??", "???", "contains", "..")
+_FILTERS = ("upper", "length", "default('d')", "first", "join(',')", "trim", "abs", "keys", "toJson", "number")
+_TESTS = ("defined", "null", "empty", "not defined")
+
+
+@st.composite
+def _expressions(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth >= 3 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(_ATOMS))
+    kind = draw(st.sampled_from(("binary", "filter", "test", "not", "ternary", "item", "list", "call")))
+    inner = _expressions(depth + 1)
+    if kind == "binary":
+        return f"({draw(inner)} {draw(st.sampled_from(_BINARY))} {draw(inner)})"
+    if kind == "filter":
+        return f"({draw(inner)} | {draw(st.sampled_from(_FILTERS))})"
+    if kind == "test":
+        return f"({draw(inner)} is {draw(st.sampled_from(_TESTS))})"
+    if kind == "not":
+        return f"(not {draw(inner)})"
+    if kind == "ternary":
+        return f"({draw(inner)} ? {draw(inner)} : {draw(inner)})"
+    if kind == "item":
+        return f"({draw(inner)})[{draw(inner)}]"
+    if kind == "list":
+        return f"[{draw(inner)}, {draw(inner)}]"
+    return f"max({draw(inner)}, {draw(inner)})"
+
+
+@st.composite
+def _templates(draw: st.DrawFn) -> str:
+    parts = draw(
+        st.lists(
+            st.one_of(_expressions().map(lambda e: "{{ " + e + " }}"), st.sampled_from(("-", " x ", "\r\n"))),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    return "".join(parts) if any(p.startswith("{{") for p in parts) else "{{ " + draw(_expressions()) + " }}"
+
+
+_GENERATED = _pair()
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_templates())
+def test_generated_templates_give_the_same_result_both_ways(text: str) -> None:
+    direct, jinja = _GENERATED
+    variables = context()
+    assert _outcome(direct, text, variables) == _outcome(jinja, text, variables)

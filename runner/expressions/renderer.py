@@ -324,6 +324,9 @@ class Renderer:
             comment_start_string=COMMENT_START,
             comment_end_string=COMMENT_END,
             cache_size=0,
+            # No constant folding: Jinja's optimizer would evaluate constant parts (filters included) while
+            # compiling, outside the render's budget and before the parts written ahead of them.
+            optimized=False,
         )
         env.globals.clear()
         env.globals.update({name: strict(f, "function", name) for name, f in self._functions.table().items()})
@@ -366,7 +369,19 @@ def _undefined_name(exc: PebbleUndefinedError, translation: Translation) -> tupl
 def _matches(keys: tuple[Any, ...], path: tuple[Any, ...], start: int) -> bool:
     if start + len(path) > len(keys):
         return False
-    return all(k is Chain.DYNAMIC or k == p for k, p in zip(keys[start:], path, strict=False))
+    return all(_same_key(k, p) for k, p in zip(keys[start:], path, strict=False))
+
+
+def _same_key(key: Any, used: Any) -> bool:
+    """Whether a key of the source is the one used (a key that was itself undefined, or compares badly, is not)."""
+    if key is Chain.DYNAMIC:
+        return True
+    if isinstance(used, Undefined):
+        return False
+    try:
+        return bool(key == used)
+    except Exception:
+        return False
 
 
 def _abbreviate(text: str, limit: int = 200) -> str:
