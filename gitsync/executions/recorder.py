@@ -93,6 +93,8 @@ class SqliteRecorder:
         """Worker log lines not yet written (they go with the next write, or the flusher's)."""
         self._write_lock = threading.Lock()
         """Held from taking the waiting lines to writing them: lines are stored in the order they came."""
+        self._waiting_lock = threading.Lock()
+        """Guards `_waiting` alone: a worker adding a line never waits for a write."""
         self._lines_wait = threading.Event()
         """Set while lines wait: the flusher thread writes them after `LOG_FLUSH_SECONDS`."""
         self._flusher: threading.Thread | None = None
@@ -145,15 +147,18 @@ class SqliteRecorder:
                 self._hold(lambda held: held.add_rows(task_runs, logs), exc)
 
     def _take_waiting(self) -> list[task_run_rows.LogRow]:
-        waiting, self._waiting = self._waiting, []
-        self._lines_wait.clear()
-        return waiting
+        """The lines that wait (called with `_write_lock` held, which orders the writes)."""
+        with self._waiting_lock:
+            waiting, self._waiting = self._waiting, []
+            self._lines_wait.clear()
+            return waiting
 
     def _wait_line(self, rows: list[task_run_rows.LogRow]) -> None:
         """Lines of a worker: written with the next write, or by the flusher thread in `LOG_FLUSH_SECONDS`."""
-        with self._write_lock:
+        with self._waiting_lock:
             self._waiting.extend(rows)
-            self._lines_wait.set()
+            if not self._lines_wait.is_set():
+                self._lines_wait.set()
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_lines, name="recorder-logs", daemon=True)
                 self._flusher.start()
