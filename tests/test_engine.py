@@ -726,3 +726,104 @@ def test_a_run_queued_by_the_concurrency_limit_that_then_succeeds_has_no_error(r
     assert rt.runs.wait(second, timeout=20)
     row = rt.execution(second)
     assert (row["state"], row["error"]) == ("SUCCESS", None)
+
+
+def test_a_running_tasks_log_lines_are_stored_while_it_runs(rt: Runtime) -> None:
+    """A worker's lines wait for the task's end row to be written with it, but never longer than a moment: a
+    task that prints and then runs on has its line in the logs table (`gitsync logs --follow`) while RUNNING."""
+    rt.deploy(
+        {
+            "chatty.yaml": """
+            id: chatty
+            namespace: acme
+            tasks:
+              - id: talk
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - echo started the long part
+                  - sleep 60
+        """
+        }
+    )
+    execution_id = rt.runs.create("acme.chatty", {})
+    rt.runs.start(execution_id)
+    deadline = time.monotonic() + 20
+    while "started the long part" not in rt.execution(execution_id)["logs"]:
+        assert time.monotonic() < deadline, "the task's line was not stored while it ran"
+        time.sleep(0.05)
+    assert rt.states(rt.execution(execution_id)) == {"talk": "RUNNING"}
+    rt.runs.request_kill(execution_id)
+    assert rt.runs.wait(execution_id, timeout=20)
+    assert rt.execution(execution_id)["state"] == "KILLED"
+
+
+def test_log_lines_are_stored_in_the_order_they_came_before_the_next_task_starts(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "lines.yaml": """
+            id: lines
+            namespace: acme
+            tasks:
+              - id: many
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - for i in $(seq 1 300); do echo "line $i"; done
+                  - sleep 0.3
+                  - echo "line 301"
+              - id: after
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - echo "next task"
+        """
+        }
+    )
+    execution = rt.run("acme.lines")
+    assert execution["state"] == "SUCCESS"
+    assert [line for line in execution["logs"] if line.startswith(("line ", "next "))] == [
+        *(f"line {i}" for i in range(1, 302)),
+        "next task",
+    ]
+    rows = rt.store.query(
+        "SELECT t.task_id, count(*) AS n FROM logs l JOIN task_runs t ON t.id = l.task_run_id "
+        "WHERE l.execution_id = ? GROUP BY t.task_id ORDER BY t.task_id",
+        (execution["id"],),
+    )
+    assert {row["task_id"]: row["n"] for row in rows} == {"after": 1, "many": 301}
+
+
+def test_each_task_run_works_in_a_folder_of_its_own_under_the_execution(rt: Runtime) -> None:
+    rt.deploy(
+        {
+            "dirs.yaml": """
+            id: dirs
+            namespace: acme
+            tasks:
+              - id: one
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - touch mine.txt
+                  - echo "::{\\"outputs\\":{\\"dir\\":\\"$(pwd)\\",\\"files\\":\\"$(ls)\\"}}::"
+              - id: two
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - echo "::{\\"outputs\\":{\\"dir\\":\\"$(pwd)\\",\\"files\\":\\"$(ls)\\"}}::"
+        """
+        }
+    )
+    execution = rt.run("acme.dirs")
+    assert execution["state"] == "SUCCESS"
+    runs = {run["task_id"]: run for run in execution["task_runs"]}
+    work = (rt.data_dir / "executions" / execution["id"] / "work").resolve()
+    for task_id in ("one", "two"):
+        assert Path(runs[task_id]["outputs"]["vars"]["dir"]) == work / runs[task_id]["id"]
+    assert (runs["one"]["outputs"]["vars"]["files"], runs["two"]["outputs"]["vars"]["files"]) == ("mine.txt", "")

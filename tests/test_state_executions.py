@@ -198,3 +198,9 @@ def test_resolve_lost_fails_the_unfinished_task_runs_only(store: Store) -> None:
 def test_state_lists_come_from_state() -> None:
     assert all(isinstance(s, State) for s in executions.INTERRUPTED_STATES + executions.SLOT_STATES)
     assert executions.sql_states([State.RUNNING, State.PAUSED]) == "'RUNNING','PAUSED'"
+
+
+def test_the_oldest_queued_execution_is_found_through_the_state_index_not_the_flows_rows(store: Store) -> None:
+    """Every execution's end looks for a queued one of its flow: that read must not grow with the flow's history."""
+    plan = store.query("EXPLAIN QUERY PLAN " + executions.OLDEST_QUEUED, ("ns.f",))
+    assert any("executions_state" in row["detail"] for row in plan), plan

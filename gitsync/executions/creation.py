@@ -10,6 +10,7 @@ copy: an execution whose SECRET input is needed then fails with a message that s
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import os
 import re
@@ -230,9 +231,11 @@ class ExecutionFactory:
         secrets = secret_inputs(flow)
         for name in secrets:
             self.masker.add(given.get(name))
-        variables = {"flow": {"id": flow.id, "namespace": flow.namespace}, "envs": env_variables(os.environ)}
+        variables: dict[str, Any] = {}  # built when an input's default is first rendered (most flows render none)
 
         def render(text: str, inputs: Mapping[str, Any]) -> Any:
+            if not variables:
+                variables.update(flow={"id": flow.id, "namespace": flow.namespace}, envs=env_variables(os.environ))
             return self.renderer.render_value(text, {**variables, "inputs": inputs})
 
         try:
@@ -259,7 +262,9 @@ def system_labels(
     return out
 
 
+@functools.cache
 def _username() -> str | None:
+    """The operating-system user this process runs as (looked up once)."""
     try:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in the environment and none for this uid

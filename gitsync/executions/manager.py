@@ -278,6 +278,7 @@ class RunManager:
             self._sweeper.join(timeout=5)
         self.runner.shutdown()
         self.executor.shutdown()
+        self.recorder.flush()
         if self.lease is not None:
             self.lease.stop()
 

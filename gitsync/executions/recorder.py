@@ -1,8 +1,15 @@
 """`runner.engine.records.Recorder` over SQLite: the engine's task runs, execution states and logs.
 
 A fast in-process task's transitions and logs are committed together when it ends (one transaction); a task
-that goes to a worker gets its RUNNING row first. Each execution state change also writes, in the same
-transaction, the `gitsync/<namespace>.<flow>` commit status it means (see `gitsync.state.executions`).
+that goes to a worker gets its RUNNING row as it is handed over (before any of its log lines). Each execution
+state change also writes, in the same transaction, the `gitsync/<namespace>.<flow>` commit status it means (see
+`gitsync.state.executions`).
+
+Log lines from a worker are not one transaction each: they wait (at most `LOG_FLUSH_SECONDS`) and go with the
+next task-run row written (its end, usually: one transaction for the row and its lines), or are written by
+the log flusher thread when none comes in time. Every task-run and execution state write takes the lines that
+wait with it, written first, so that lines are stored in the order they came and before the end they precede.
+Progress listeners are told of each line at once.
 
 Every write is masked here, whatever the engine did: a task run's value, outputs and error, an execution's
 labels, outputs and error (hence the commit status description), and what progress listeners are told.
@@ -45,6 +52,8 @@ MAX_HELD_TASK_RUNS = 10_000
 (its unfinished task runs become FAILED with the reason once writes work)."""
 MAX_HELD_LOGS = 10_000
 """Log lines held while writes fail; the oldest are dropped first (and counted in the service log)."""
+LOG_FLUSH_SECONDS = 0.1
+"""The longest a worker's log line waits for the next task-run row before it is written on its own."""
 
 Progress = Callable[[str, Any], None]
 """Told of every record as it is written: ("task_run", TaskRunRecord), ("execution", (id, state, fields)) and
@@ -80,6 +89,15 @@ class SqliteRecorder:
         self._backlog = _Backlog()
         self._held_lock = threading.Lock()
         self._retrier: threading.Thread | None = None
+        self._waiting: list[task_run_rows.LogRow] = []
+        """Worker log lines not yet written (they go with the next write, or the flusher's)."""
+        self._write_lock = threading.Lock()
+        """Held from taking the waiting lines to writing them: lines are stored in the order they came."""
+        self._waiting_lock = threading.Lock()
+        """Guards `_waiting` alone: a worker adding a line never waits for a write."""
+        self._lines_wait = threading.Event()
+        """Set while lines wait: the flusher thread writes them after `LOG_FLUSH_SECONDS`."""
+        self._flusher: threading.Thread | None = None
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -115,15 +133,52 @@ class SqliteRecorder:
     # -- writes, and what is held while the database refuses them -----------------------------------------------
 
     def _write_rows(self, task_runs: list[task_run_rows.TaskRunRow], logs: list[task_run_rows.LogRow]) -> None:
-        if not self._backlog.empty:
-            self._hold(lambda held: held.add_rows(task_runs, logs))
-            return
-        try:
-            task_run_rows.write(self.store, task_runs, logs)
-        except StateError as exc:
-            self._hold(lambda held: held.add_rows(task_runs, logs), exc)
+        """The task-run rows and log lines, after the lines that wait, in one transaction (held if refused)."""
+        with self._write_lock:
+            logs = self._take_waiting() + logs
+            if not task_runs and not logs:
+                return
+            if not self._backlog.empty:
+                self._hold(lambda held: held.add_rows(task_runs, logs))
+                return
+            try:
+                task_run_rows.write(self.store, task_runs, logs)
+            except StateError as exc:
+                self._hold(lambda held: held.add_rows(task_runs, logs), exc)
+
+    def _take_waiting(self) -> list[task_run_rows.LogRow]:
+        """The lines that wait (called with `_write_lock` held, which orders the writes)."""
+        with self._waiting_lock:
+            waiting, self._waiting = self._waiting, []
+            self._lines_wait.clear()
+            return waiting
+
+    def _wait_line(self, rows: list[task_run_rows.LogRow]) -> None:
+        """Lines of a worker: written with the next write, or by the flusher thread in `LOG_FLUSH_SECONDS`."""
+        with self._waiting_lock:
+            self._waiting.extend(rows)
+            if not self._lines_wait.is_set():
+                self._lines_wait.set()
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_lines, name="recorder-logs", daemon=True)
+                self._flusher.start()
+
+    def _flush_lines(self) -> None:
+        while True:
+            self._lines_wait.wait()
+            time.sleep(LOG_FLUSH_SECONDS)
+            try:
+                self._write_rows([], [])
+            except Exception:  # a bug here must not lose the thread while lines wait
+                log.exception("writing the tasks' log lines failed")
+
+    def flush(self) -> None:
+        """Write the log lines that wait now."""
+        self._write_rows([], [])
 
     def _write_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
+        if self._waiting:
+            self._write_rows([], [])  # the lines that came before this state change are stored before it
         if self._backlog.empty and execution_id not in self._backlog.lost:
             try:
                 written = execution_rows.record_state(
@@ -213,7 +268,7 @@ class SqliteRecorder:
         if pending is not None:
             pending.logs.extend(rows)
         else:
-            self._write_rows([], rows)
+            self._wait_line(rows)
         if self.progress is not None:
             for line in lines:
                 self.progress("log", line)

@@ -241,27 +241,32 @@ def record_state(
         params.append(fields["error"] or None)
     fence = "" if owner is None else " AND owner = ?"
     with store.atomic() as conn:
-        changed = conn.execute(
-            f"UPDATE executions SET {', '.join(sets)} WHERE id = ?{fence}",
+        rows = conn.execute(
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = ?{fence} "
+            "RETURNING flow_uid, commit_sha, source, started_at, ended_at",
             (*params, execution_id, *(() if owner is None else (owner,))),
-        ).rowcount
-        if changed and (fields.get("started_at") is not None or state.is_terminal):
-            _enqueue_execution_status(conn, execution_id, state, fields.get("error"), reporting)
-    return bool(changed)
+        ).fetchall()  # one row, or none when the fence refused it; read whole, so the statement is done
+        row = rows[0] if rows else None
+        if row is not None and (fields.get("started_at") is not None or state.is_terminal):
+            _enqueue_execution_status(conn, execution_id, state, fields.get("error"), reporting, row)
+    return row is not None
 
 
 def _enqueue_execution_status(
-    conn: sqlite3.Connection, execution_id: str, state: State, error: str | None, reporting: frozenset[str] | None
+    conn: sqlite3.Connection,
+    execution_id: str,
+    state: State,
+    error: str | None,
+    reporting: frozenset[str] | None,
+    row: sqlite3.Row,
 ) -> None:
-    """`gitsync/<namespace>.<flow>` on the commit of the revision the execution runs, in the caller's transaction.
+    """`gitsync/<namespace>.<flow>` on the commit of the revision the execution runs, in the caller's transaction
+    (`row`: its flow_uid, commit_sha, source, started_at and ended_at as just written).
 
     Executions of flows that are not synced from git (`gitsync run --file`) have no commit and post nothing.
     """
     status = _STATUS_OF.get(state)
-    row = conn.execute(
-        "SELECT flow_uid, commit_sha, source, started_at, ended_at FROM executions WHERE id = ?", (execution_id,)
-    ).fetchone()
-    if status is None or row is None or not row["commit_sha"] or not row["source"]:
+    if status is None or not row["commit_sha"] or not row["source"]:
         return
     if reporting is not None and row["source"] not in reporting:
         return  # the source has no `status:` block: nothing would ever send it
@@ -303,11 +308,13 @@ def retry_execution(store: Store, execution_id: str, owner: str | None = None) -
     return new_id
 
 
+OLDEST_QUEUED = "SELECT id FROM executions WHERE +flow_uid = ? AND state = 'QUEUED' ORDER BY id LIMIT 1"
+"""`+flow_uid`: read through the state index (few executions are QUEUED), never all the flow's executions."""
+
+
 def oldest_queued(store: Store, flow_uid: str) -> list[str]:
     """The id of the flow's oldest QUEUED execution (an empty list when none is queued)."""
-    rows = store.query(
-        "SELECT id FROM executions WHERE flow_uid = ? AND state = 'QUEUED' ORDER BY id LIMIT 1", (flow_uid,)
-    )
+    rows = store.query(OLDEST_QUEUED, (flow_uid,))
     return [row["id"] for row in rows]
 
 

@@ -154,7 +154,8 @@ def resolve_runner(ctx: RunContext, spec: ScriptSpec) -> ScriptSpec:
 def execute(ctx: RunContext, spec: ScriptSpec, after: Callable[[Scratch], None] | None = None) -> dict[str, Any]:
     """Run the script; return the outputs or raise TaskFailed (exit code and stderr tail) / TaskKilled."""
     spec = resolve_runner(ctx, spec)
-    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    if not ctx.workdir.is_dir():  # the local executor made it; another may not have
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
     write_input_files(ctx, spec.input_files)
     copies = LocalCopies(ctx, CONTAINER_WORKDIR if spec.docker_image else ctx.workdir)
     try:

@@ -182,7 +182,7 @@ def _pump(
     """Read both pipes on this thread (no reader threads, no polled wait) until they close; stop the process group
     on kill or timeout and return why (None when the process ended by itself)."""
     assert proc.stdout is not None and proc.stderr is not None
-    selector = selectors.DefaultSelector()
+    selector = selectors.PollSelector()  # two pipes: no epoll descriptor to create and close per task
     for stream, stderr in ((proc.stdout, False), (proc.stderr, True)):
         os.set_blocking(stream.fileno(), False)
         selector.register(stream, selectors.EVENT_READ, _Lines(sink, stderr))

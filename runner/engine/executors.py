@@ -10,6 +10,7 @@ there. `InlineExecutor` runs tasks that only compute (`Task.runs_inline`) withou
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -52,6 +53,8 @@ class WorkerServices:
     _places: OrderedDict[tuple[str, str, str], tuple[LocalStorage, Path]] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
+    _made: set[tuple[str, str, str]] = field(default_factory=set, init=False, repr=False)
+    """The places whose root of working directories exists (created by this process)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def storage(self, invocation: TaskInvocation) -> Storage:
@@ -64,9 +67,26 @@ class WorkerServices:
             return Path(invocation.workdir)
         return self._place(invocation)[1] / invocation.task_run_id
 
-    def _place(self, invocation: TaskInvocation) -> tuple[LocalStorage, Path]:
+    def make_workdir(self, invocation: TaskInvocation) -> Path:
+        """The task run's working directory, created: one `mkdir` for a task run of its own (the execution's
+        root of them is created once, with its place)."""
+        if invocation.workdir is not None:
+            workdir = Path(invocation.workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+            return workdir
+        root = self._place(invocation, made=True)[1]
+        workdir = root / invocation.task_run_id
+        try:
+            os.mkdir(workdir)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the execution's folder was removed meanwhile
+            workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+
+    def _place(self, invocation: TaskInvocation, made: bool = False) -> tuple[LocalStorage, Path]:
         """The execution's storage and the root of its task runs' folders, kept for the latest executions (the
-        hot path builds neither per task)."""
+        hot path builds neither per task); `made`: with that root created."""
         key = (invocation.namespace, invocation.flow_id, invocation.execution_id)
         with self._lock:
             place = self._places.get(key)
@@ -75,7 +95,10 @@ class WorkerServices:
                 place = (storage, work_root(self.data_dir, invocation.execution_id))
                 self._places[key] = place
                 if len(self._places) > _PLACES:
-                    self._places.popitem(last=False)
+                    self._made.discard(self._places.popitem(last=False)[0])
+            if made and key not in self._made:
+                place[1].mkdir(parents=True, exist_ok=True)
+                self._made.add(key)
             return place
 
 
@@ -158,9 +181,7 @@ def _context(
     logger: _SinkLogger,
     cancelled: threading.Event,
 ) -> RunContext:
-    workdir = services.workdir(invocation)
-    if not cls.runs_inline:
-        workdir.mkdir(parents=True, exist_ok=True)
+    workdir = services.workdir(invocation) if cls.runs_inline else services.make_workdir(invocation)
     return RunContext(
         execution_id=invocation.execution_id,
         namespace=invocation.namespace,

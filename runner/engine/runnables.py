@@ -166,15 +166,20 @@ class RunnableRunner:
 
     def attempt(self, task: Task, scope: Scope, record: TaskRunRecord, inline: bool) -> tuple[State, bool]:
         """The attempt's end state, and whether its failure is permanent (`TaskFailed.permanent`)."""
-        self.t.record(record, State.RUNNING, started_at=utcnow())
+        record.state, record.started_at = State.RUNNING, utcnow()  # as its properties see it; written below
         try:
             properties = self.render_properties(task, self.data.variables(task, scope, record))
         except TaskFailed as exc:
+            self.t.record(record, State.RUNNING)
             return self.finish_failed(record, task, scope, exc), exc.permanent
         invocation = self.invocation(task, scope, record, properties)
-        executor = self.inline if inline else self.s.executor
         sink = self.t.sink(record)
-        handle = executor.submit(invocation, sink)
+        if inline:
+            self.t.record(record, State.RUNNING)
+            handle: TaskHandle = self.inline.submit(invocation, sink)
+        else:  # its RUNNING row is written while the worker starts it (before its log lines and its end)
+            handle = self.s.executor.submit(invocation, sink)
+            self.t.record(record, State.RUNNING)
         try:
             result = self.wait(handle, invocation, record)
         except TaskKilled as exc:
