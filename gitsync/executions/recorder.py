@@ -1,7 +1,12 @@
 """`runner.engine.records.Recorder` over SQLite: the engine's task runs, execution states and logs.
 
-A fast in-process task's transitions and logs are committed together when it ends (one transaction); a task
-that goes to a worker gets its RUNNING row as it is handed over (before any of its log lines). Each execution
+A fast in-process task's transitions and logs are gathered while it runs and, when it ends, wait with the other
+such tasks' (at most `LOG_FLUSH_SECONDS`, or `GROUP_ROWS` rows) to be committed together: a chain of a thousand
+Return tasks is a few transactions, not a thousand. Whatever is written next (an execution state, a worker task's
+row) takes them with it, written first, so a reader never sees an execution end before its task runs; a process
+killed meanwhile loses at most that tenth of a second of in-process tasks' rows, and its execution is resolved as
+lost like any other. A task that goes to a worker gets its RUNNING row as it is handed over (before any of its
+log lines). Each execution
 state change also writes, in the same transaction, the `gitsync/<namespace>.<flow>` commit status it means (see
 `gitsync.state.executions`).
 
@@ -53,7 +58,11 @@ MAX_HELD_TASK_RUNS = 10_000
 MAX_HELD_LOGS = 10_000
 """Log lines held while writes fail; the oldest are dropped first (and counted in the service log)."""
 LOG_FLUSH_SECONDS = 0.1
-"""The longest a worker's log line waits for the next task-run row before it is written on its own."""
+"""The longest a worker's log line, or an in-process task's rows, wait for the next write before they are written
+on their own."""
+GROUP_ROWS = 500
+"""In-process tasks' rows written at once when this many wait (a long chain does not pile up a tenth of a
+second of rows)."""
 
 Progress = Callable[[str, Any], None]
 """Told of every record as it is written: ("task_run", TaskRunRecord), ("execution", (id, state, fields)) and
@@ -90,6 +99,9 @@ class SqliteRecorder:
         self._held_lock = threading.Lock()
         self._retrier: threading.Thread | None = None
         self._waiting: list[task_run_rows.LogRow] = []
+        self._waiting_runs: dict[str, task_run_rows.TaskRunRow] = {}
+        """In-process tasks' last rows not yet written, by task run (they go with the next write, or the
+        flusher's)."""
         """Worker log lines not yet written (they go with the next write, or the flusher's)."""
         self._write_lock = threading.Lock()
         """Held from taking the waiting lines to writing them: lines are stored in the order they came."""
@@ -109,7 +121,7 @@ class SqliteRecorder:
             yield
         finally:
             self._local.pending = None
-            self._write_rows(list(pending.task_runs.values()), pending.logs)
+            self._wait_rows(pending)
 
     def task_run(self, record: TaskRunRecord) -> None:
         record = self._masked(record)
@@ -135,7 +147,9 @@ class SqliteRecorder:
     def _write_rows(self, task_runs: list[task_run_rows.TaskRunRow], logs: list[task_run_rows.LogRow]) -> None:
         """The task-run rows and log lines, after the lines that wait, in one transaction (held if refused)."""
         with self._write_lock:
-            logs = self._take_waiting() + logs
+            waiting_runs, waiting_logs = self._take_waiting()
+            logs = waiting_logs + logs
+            task_runs = waiting_runs + task_runs
             if not task_runs and not logs:
                 return
             if not self._backlog.empty:
@@ -146,22 +160,39 @@ class SqliteRecorder:
             except StateError as exc:
                 self._hold(lambda held: held.add_rows(task_runs, logs), exc)
 
-    def _take_waiting(self) -> list[task_run_rows.LogRow]:
-        """The lines that wait (called with `_write_lock` held, which orders the writes)."""
+    def _take_waiting(self) -> tuple[list[task_run_rows.TaskRunRow], list[task_run_rows.LogRow]]:
+        """The rows and lines that wait (called with `_write_lock` held, which orders the writes)."""
         with self._waiting_lock:
+            runs, self._waiting_runs = list(self._waiting_runs.values()), {}
             waiting, self._waiting = self._waiting, []
             self._lines_wait.clear()
-            return waiting
+            return runs, waiting
+
+    def _wait_rows(self, pending: _Pending) -> None:
+        """An in-process task's rows and lines: they wait for the next write, the flusher, or `GROUP_ROWS`."""
+        with self._waiting_lock:
+            for run_id, row in pending.task_runs.items():
+                self._waiting_runs.pop(run_id, None)  # its newer row goes last: rows are written in order
+                self._waiting_runs[run_id] = row
+            self._waiting.extend(pending.logs)
+            full = len(self._waiting_runs) >= GROUP_ROWS
+            self._start_flusher()
+        if full:
+            self._write_rows([], [])
 
     def _wait_line(self, rows: list[task_run_rows.LogRow]) -> None:
         """Lines of a worker: written with the next write, or by the flusher thread in `LOG_FLUSH_SECONDS`."""
         with self._waiting_lock:
             self._waiting.extend(rows)
-            if not self._lines_wait.is_set():
-                self._lines_wait.set()
-            if self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush_lines, name="recorder-logs", daemon=True)
-                self._flusher.start()
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        """Wake the flusher (called with `_waiting_lock` held)."""
+        if not self._lines_wait.is_set():
+            self._lines_wait.set()
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_lines, name="recorder-logs", daemon=True)
+            self._flusher.start()
 
     def _flush_lines(self) -> None:
         while True:
@@ -173,12 +204,12 @@ class SqliteRecorder:
                 log.exception("writing the tasks' log lines failed")
 
     def flush(self) -> None:
-        """Write the log lines that wait now."""
+        """Write the rows and log lines that wait now."""
         self._write_rows([], [])
 
     def _write_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
-        if self._waiting:
-            self._write_rows([], [])  # the lines that came before this state change are stored before it
+        if self._waiting or self._waiting_runs:
+            self._write_rows([], [])  # the rows and lines that came before this state change are stored before it
         if self._backlog.empty and execution_id not in self._backlog.lost:
             try:
                 written = execution_rows.record_state(
