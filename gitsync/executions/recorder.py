@@ -124,13 +124,14 @@ class SqliteRecorder:
             self._wait_rows(pending)
 
     def task_run(self, record: TaskRunRecord) -> None:
-        record = self._masked(record)
-        row = task_run_rows.task_run_row(record)
         pending: _Pending | None = getattr(self._local, "pending", None)
-        if pending is not None:
-            pending.task_runs[record.id] = row
-        else:
-            self._write_rows([row], [])
+        if pending is not None:  # its row is made once, from its last state, when the batch ends
+            pending.records[record.id] = record
+            if self.progress is not None:
+                self.progress("task_run", self._masked(record))
+            return
+        record = self._masked(record)
+        self._write_rows([task_run_rows.task_run_row(record)], [])
         if self.progress is not None:
             self.progress("task_run", record)
 
@@ -171,9 +172,9 @@ class SqliteRecorder:
     def _wait_rows(self, pending: _Pending) -> None:
         """An in-process task's rows and lines: they wait for the next write, the flusher, or `GROUP_ROWS`."""
         with self._waiting_lock:
-            for run_id, row in pending.task_runs.items():
+            for run_id, record in pending.records.items():
                 self._waiting_runs.pop(run_id, None)  # its newer row goes last: rows are written in order
-                self._waiting_runs[run_id] = row
+                self._waiting_runs[run_id] = task_run_rows.task_run_row(self._masked(record))
             self._waiting.extend(pending.logs)
             full = len(self._waiting_runs) >= GROUP_ROWS
             self._start_flusher()
@@ -307,9 +308,10 @@ class SqliteRecorder:
 
 @dataclass
 class _Pending:
-    """Writes held by `batch()`: the last row of each task run (in first-seen order) and the log lines."""
+    """Writes held by `batch()`: each task run's record (its row is made from its last state, in first-seen order)
+    and the log lines."""
 
-    task_runs: dict[str, task_run_rows.TaskRunRow] = field(default_factory=dict)
+    records: dict[str, TaskRunRecord] = field(default_factory=dict)
     logs: list[task_run_rows.LogRow] = field(default_factory=list)
 
 
