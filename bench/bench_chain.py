@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,8 +54,18 @@ def chain(n: int, distinct: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_cli(python: str, flow: Path, work: Path) -> float:
+CPU: dict[str, dict[int, list[float]]] = {}
+"""CPU seconds (user + system) of each `gitsync run`, by configuration: steadier than wall time on a busy machine."""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cli(python: str, flow: Path, work: Path, key: str = "", n: int = 0) -> float:
     db, data = work / f"{time.monotonic_ns()}.db", work / "data"
+    cpu = _children_cpu()
     start = time.perf_counter()
     subprocess.run(
         [python, "-m", "gitsync", "run", "--file", str(flow), "--quiet", "--db", str(db), "--data-dir", str(data)],
@@ -62,7 +73,9 @@ def run_cli(python: str, flow: Path, work: Path) -> float:
         capture_output=True,
         cwd=work,  # `-m` puts the working directory first on sys.path: each interpreter must import its own gitsync
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    CPU.setdefault(key, {}).setdefault(n, []).append(_children_cpu() - cpu)
+    return wall
 
 
 def run_peer(python: Path, tool: str, n: int, work: Path) -> float:
@@ -150,9 +163,8 @@ def main() -> None:
         runs: dict[str, Callable[[], float]] = {}
         for name, python in pythons.items():
             for (n, distinct), flow in flows.items():
-                runs[f"{name}|{'distinct' if distinct else 'repeated'}|{n}"] = lambda python=python, flow=flow: run_cli(
-                    python, flow, work
-                )
+                key = f"{name}|{'distinct' if distinct else 'repeated'}"
+                runs[f"{key}|{n}"] = lambda python=python, flow=flow, key=key, n=n: run_cli(python, flow, work, key, n)
         for tool, python in peers.items():
             for n in SIZES:
                 runs[f"{tool}|peer|{n}"] = lambda python=python, tool=tool, n=n: run_peer(python, tool, n, work)
@@ -168,14 +180,16 @@ def main() -> None:
     for name in pythons:
         real, repeated = marginal(times[f"{name}|distinct"]), marginal(times[f"{name}|repeated"])
         startup = statistics.median(times[f"{name}|distinct"][SIZES[0]])
+        cpu_real, cpu_repeated = marginal(CPU[f"{name}|distinct"]), marginal(CPU[f"{name}|repeated"])
         print(
             f"  gitsync run --file, {name}: a different expression in every task {real:.3f} ms/task "
             f"(target <= 0.3); one repeated expression {repeated:.3f} ms/task (ratio {real / repeated:.2f}x); "
-            f"start-up and 10 tasks {startup:.2f} s"
+            f"start-up and 10 tasks {startup:.2f} s; CPU time: {cpu_real:.3f} and {cpu_repeated:.3f} ms/task"
         )
     if args.compare:
         ratio = ours / marginal(times["compared|distinct"])
-        print(f"  this checkout / compared, different expressions: {ratio:.2f}x")
+        cpu_ratio = marginal(CPU["this checkout|distinct"]) / marginal(CPU["compared|distinct"])
+        print(f"  this checkout / compared, different expressions: {ratio:.2f}x (CPU time {cpu_ratio:.2f}x)")
     if in_daemon is not None:
         print(
             f"  the daemon, a different expression in every task: first run {in_daemon[0]:.3f} ms/task, "
