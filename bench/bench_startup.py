@@ -194,9 +194,8 @@ def daemons(rounds: int, flows: int, skip_large: bool) -> None:
         print(f"daemon on the examples (README's first command), median of {rounds} starts:")
         print(f"  reference: RSS of python -c 'import yaml, pydantic, jinja2': {bare:6.1f} MB")
         healthz = statistics.median(r["healthz"] for r in runs)
-        print(
-            f"  spawn to first 200 from /healthz: {healthz:6.2f} s (target <= 1 s: {'met' if healthz <= 1 else 'NOT met'})"
-        )
+        verdict = "met" if healthz <= 1 else "NOT met"
+        print(f"  spawn to first 200 from /healthz: {healthz:6.2f} s (target <= 1 s: {verdict})")
         print(f"  spawn to first sync applied:      {statistics.median(r['synced'] for r in runs):6.2f} s")
         rss = statistics.median(r["rss"] for r in runs)
         hwm = statistics.median(r["hwm"] for r in runs)
