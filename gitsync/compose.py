@@ -44,8 +44,9 @@ _EVERY_SOURCE: frozenset[str] = frozenset({"*"})
 
 
 def load_registry() -> Registry:
-    """The installed plugins (entry points of `gitsync.plugins`), loaded once by whoever holds the result."""
-    return load_entry_points()
+    """The installed plugins (entry points of `gitsync.plugins`), loaded once by whoever holds the result. Each
+    plugin's module is imported when its type is first resolved (a flow uses it), not before."""
+    return load_entry_points(lazy=True)
 
 
 def open_store(settings: Settings) -> Store:

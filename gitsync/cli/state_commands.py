@@ -28,22 +28,6 @@ from runner.registry import Registry
 T = TypeVar("T")
 
 
-def add_state_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="gitsync.yaml with the sources (see the README)")
-    parser.add_argument("--db", help="SQLite state file (default: gitsync.db)")
-    parser.add_argument("--data-dir", help="git caches and execution files (default: .gitsync)")
-
-
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", help="repository: a local path, file://, http(s)://, git:// or ssh:// URL")
-    parser.add_argument("--branch", help="branch to follow (default: the remote's default branch)")
-    parser.add_argument("--path", default=None, help="folder of the flows in the repository (default: root)")
-    parser.add_argument("--namespace-prefix", help="namespaces the source owns (default: every namespace)")
-    parser.add_argument("--name", help="source name (default: derived from --repo)")
-    parser.add_argument("--token-env", help="environment variable holding the HTTPS token")
-    parser.add_argument("--allow-empty", action="store_true", help="allow a commit that removes every flow")
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"db": args.db, "data_dir": args.data_dir}
     if getattr(args, "listen", None):
