@@ -18,7 +18,8 @@ from runner.types import Duration, FlowId, InputId, Labels, Namespace
 
 class _Strict(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, coerce_numbers_to_str=True, use_attribute_docstrings=True
+        defer_build=True,
+        extra="forbid", populate_by_name=True, coerce_numbers_to_str=True
     )
 
 

@@ -25,7 +25,7 @@ INPUT_TYPES = (
 
 
 class DependsOn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     inputs: list[str] = []
     condition: str | None = None
@@ -127,7 +127,7 @@ def _parse(value: Any, parse: Any, kind: type, expected: str) -> Any:
 class _Input(BaseModel):
     """Common input properties."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", populate_by_name=True)
     value_type: ClassVar[str] = "STRING"
 
     id: InputId

@@ -74,7 +74,7 @@ def _backend(task: Query | Queries, ctx: RunContext) -> DuckDbBackend:
 class _DuckDbFiles(BaseModel):
     """What DuckDB's Query and Queries share: the database file and files in and out of the working directory."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True)
 
     url: str = "jdbc:duckdb:"
     """jdbc:duckdb: followed by an optional database path (relative to the working directory)."""
