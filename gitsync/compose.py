@@ -20,17 +20,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitsync.config import Settings
 from gitsync.errors import ConfigError
-from gitsync.state.database import Store
 from runner.registry import Registry, load_entry_points
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from gitsync.config import Settings
     from gitsync.daemon import Daemon
     from gitsync.executions.manager import RunManager, RunServices
     from gitsync.executions.recorder import Progress
+    from gitsync.state.database import Store
     from gitsync.statuses.sender import OutboxSender
     from runner.engine.executors import WorkerServices
     from runner.engine.invocation import Executor
@@ -50,6 +50,8 @@ def load_registry() -> Registry:
 
 
 def open_store(settings: Settings) -> Store:
+    from gitsync.state.database import Store
+
     return Store(settings.db)
 
 
