@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitsync.compose import data_folder, load_registry, open_store
 from gitsync.config import Settings, SourceConfig, load_settings, source_name_from_repo
@@ -20,10 +20,11 @@ from gitsync.errors import ConfigError, GitSyncError, UsageError
 from gitsync.flows.loader import Problem, Severity
 from gitsync.state import flows, syncs, triggers
 from gitsync.state.database import Store
-from gitsync.sync.apply import SyncResult, sync_source
-from gitsync.sync.render import render_text
 from runner.cron import CronError, parse_cron, parse_timezone
 from runner.registry import Registry
+
+if TYPE_CHECKING:
+    from gitsync.sync.apply import SyncResult
 
 T = TypeVar("T")
 
@@ -97,6 +98,9 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def _sync_one(store: Store, settings: Settings, registry: Registry, source: SourceConfig, fmt: str) -> SyncResult:
+    from gitsync.sync.apply import sync_source
+    from gitsync.sync.render import render_text
+
     result = sync_source(store, source, settings.data_path, registry, public_url=settings.http.public_url)
     if fmt == "text":
         header = f"{source.name}: {result.outcome}"
