@@ -44,7 +44,7 @@ log = logging.getLogger("gitsync.daemon")
 MAX_BACKOFF_SECONDS = 600.0
 JITTER = 0.1
 HTTP_START_SECONDS = 5.0
-"""How long `start` waits for HTTP to answer before it starts syncing anyway."""
+"""How long `start` waits for HTTP to answer (`gitsync.http.server.serve`) before it starts syncing anyway."""
 
 
 @dataclass
@@ -330,36 +330,10 @@ class Daemon:
     def _start_http(self) -> None:
         if self.app is None:
             return
-        import uvicorn
+        from gitsync.http.server import serve
 
-        from gitsync.http.server import uvicorn_config
-
-        server = self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.http))
-        sockets = [self._socket] if self._socket is not None else None
-        self._spawn("http", lambda: server.run(sockets=sockets))
-        deadline = time.monotonic() + HTTP_START_SECONDS
-        while not server.started and self._threads[-1].is_alive() and time.monotonic() < deadline:
-            time.sleep(0.002)
-        if server.started and self._socket is not None:
-            self._answer_once(self._socket, deadline)
-
-    def _answer_once(self, sock: socket.socket, deadline: float) -> None:
-        """GET our own /healthz once before the first sync starts: the one-time costs of a first request (the
-        route's thread pool, the modules behind it) are paid while nothing competes for the interpreter, so a
-        client's first /healthz is answered at once even while the first sync runs."""
-        import http.client
-
-        host, port = sock.getsockname()[:2]
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-        conn = http.client.HTTPConnection(host, port, timeout=max(0.1, deadline - time.monotonic()))
-        try:
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-        except OSError as exc:  # not fatal: HTTP is up; clients will be answered
-            log.debug("first /healthz of our own failed: %s", exc)
-        finally:
-            conn.close()
+        self._server, thread = serve(self.app, self.settings.http, self._socket, HTTP_START_SECONDS)
+        self._threads.append(thread)
 
     def _close_socket(self) -> None:
         if self._socket is not None:
