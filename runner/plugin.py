@@ -4,6 +4,10 @@ A class names its canonical Kestra type (`type_name`), the legacy names that sti
 (`aliases`), and where plugins of other kinds nest inside it (`plugin_slots`: a Sequential holds
 tasks, a Schedule holds conditions, a script task holds a task runner). The validator walks those
 slots itself, so a nested task is validated by its own class, whatever registry is in use.
+
+pydantic builds each model's validator when it is first used (`defer_build`), not when its module is imported:
+a command builds only the models of the types its flows use. The docstring under a field is its description in
+`gitsync schema` (read there, `gitsync.flows.schema`).
 """
 
 from __future__ import annotations
