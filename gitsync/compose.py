@@ -20,17 +20,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitsync.config import Settings
 from gitsync.errors import ConfigError
-from gitsync.state.database import Store
 from runner.registry import Registry, load_entry_points
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from gitsync.config import Settings
     from gitsync.daemon import Daemon
     from gitsync.executions.manager import RunManager, RunServices
     from gitsync.executions.recorder import Progress
+    from gitsync.state.database import Store
     from gitsync.statuses.sender import OutboxSender
     from runner.engine.executors import WorkerServices
     from runner.engine.invocation import Executor
@@ -44,11 +44,14 @@ _EVERY_SOURCE: frozenset[str] = frozenset({"*"})
 
 
 def load_registry() -> Registry:
-    """The installed plugins (entry points of `gitsync.plugins`), loaded once by whoever holds the result."""
-    return load_entry_points()
+    """The installed plugins (entry points of `gitsync.plugins`), loaded once by whoever holds the result. Each
+    plugin's module is imported when its type is first resolved (a flow uses it), not before."""
+    return load_entry_points(lazy=True)
 
 
 def open_store(settings: Settings) -> Store:
+    from gitsync.state.database import Store
+
     return Store(settings.db)
 
 

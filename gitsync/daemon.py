@@ -7,6 +7,7 @@ source fails. The scheduler is reconciled from SQLite after every apply.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -30,17 +31,20 @@ from gitsync.schedule.timer import Scheduler
 from gitsync.state import executions, flows, triggers
 from gitsync.state.database import Store, now_iso
 from gitsync.statuses.sender import OutboxSender
-from gitsync.sync.apply import SyncResult, sync_source
 from gitsync.sync.pull_requests import PullRequestPlanner
 from runner.registry import Registry
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from gitsync.sync.apply import SyncResult
+
 log = logging.getLogger("gitsync.daemon")
 
 MAX_BACKOFF_SECONDS = 600.0
 JITTER = 0.1
+HTTP_START_SECONDS = 5.0
+"""How long `start` waits for HTTP to answer (`gitsync.http.server.serve`) before it starts syncing anyway."""
 
 
 @dataclass
@@ -52,9 +56,11 @@ class SourceHealth:
     degraded: bool = False
     failures: int = 0
     next_poll: float = 0.0
+    syncing: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "syncing": self.syncing,
             "outcome": self.outcome,
             "applied_commit": self.commit,
             "last_sync_at": self.last_sync_at,
@@ -126,6 +132,8 @@ class Daemon:
             raise
         if resolved:
             log.warning("resolved %d execution(s) left by processes that stopped", len(resolved))
+        # HTTP answers first (/healthz says each source's first sync is pending), then the rest starts
+        self._start_http()
         self.statuses.start()
         self.pull_requests.start()
         self.scheduler.start()
@@ -139,7 +147,6 @@ class Daemon:
             if local is not None:
                 self._spawn(f"watch-{source.name}", lambda s=source, d=local: self._watch(s, d))
             self.request_sync(source.name, "start")
-        self._start_http()
 
     def run(self) -> None:
         """Start, then block until SIGINT/SIGTERM. The log says first where the state lives, what each source is,
@@ -213,7 +220,10 @@ class Daemon:
             self._sync(self.settings.source(name), reason)
 
     def _sync(self, source: SourceConfig, reason: str) -> SyncResult | None:
+        from gitsync.sync.apply import sync_source  # dulwich and the loader: imported on the sync worker
+
         started = time.monotonic()
+        self.health[source.name].syncing = True
         try:
             result = sync_source(
                 self.store,
@@ -231,12 +241,14 @@ class Daemon:
         if result.outcome == "applied":
             self.scheduler.reconcile()
             self._count(source.name)
+            release_memory()
         self._after_sync(source, result)
         self.statuses.wake()
         return result
 
     def _after_sync(self, source: SourceConfig, result: SyncResult | None) -> None:
         health = self.health[source.name]
+        health.syncing = False
         health.last_sync_at = now_iso()
         health.outcome = result.outcome if result else "failed"
         if result is not None and result.outcome in ("applied", "unchanged"):
@@ -298,24 +310,30 @@ class Daemon:
     # -- http ---------------------------------------------------------------------------------------------------
 
     def health_report(self) -> dict[str, Any]:
+        """`/healthz`: `status` ok (200) or degraded (503, with the reasons); `phase` starting until every source
+        finished its first sync, then running; each source's last sync and whether one is `syncing` now."""
         sources = {name: h.as_dict() for name, h in self.health.items()}
         statuses = self.statuses.health()
         state = state_health(self.store)
         degraded = (
             any(h.degraded for h in self.health.values()) or statuses.get("status") == "degraded" or state["degraded"]
         )
-        return {"status": "degraded" if degraded else "ok", "sources": sources, "statuses": statuses, "state": state}
+        phase = "starting" if any(h.last_sync_at is None for h in self.health.values()) else "running"
+        return {
+            "status": "degraded" if degraded else "ok",
+            "phase": phase,
+            "sources": sources,
+            "statuses": statuses,
+            "state": state,
+        }
 
     def _start_http(self) -> None:
         if self.app is None:
             return
-        import uvicorn
+        from gitsync.http.server import serve
 
-        from gitsync.http.server import uvicorn_config
-
-        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.http))
-        sockets = [self._socket] if self._socket is not None else None
-        self._spawn("http", lambda: self._server.run(sockets=sockets))
+        self._server, thread = serve(self.app, self.settings.http, self._socket, HTTP_START_SECONDS)
+        self._threads.append(thread)
 
     def _close_socket(self) -> None:
         if self._socket is not None:
@@ -388,6 +406,20 @@ def state_health(store: Store) -> dict[str, Any]:
         "reason": f"the state database cannot be written: {failure['error']}",
         "since": failure["since"],
     }
+
+
+def release_memory() -> None:
+    """Give back what an applied sync freed (a first sync of 10,000 flows holds them all at once): a full collection
+    frees what cycles held (the loader pauses the collector), and glibc's `malloc_trim` returns the free pages of
+    its heap, which it would otherwise keep for the process. Elsewhere than glibc only the collection runs."""
+    gc.collect()
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _applied(result: SyncResult) -> str | None:

@@ -19,9 +19,7 @@ InputFiles = dict[str, str] | str
 class Options(BaseModel):
     """A nested option object: strict like Kestra's parser (an unknown key is an error)."""
 
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, coerce_numbers_to_str=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(defer_build=True, extra="forbid", populate_by_name=True, coerce_numbers_to_str=True)
 
 
 class NamespaceFiles(Options):

@@ -17,9 +17,7 @@ from runner.types import Duration, FlowId, InputId, Labels, Namespace
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, coerce_numbers_to_str=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(defer_build=True, extra="forbid", populate_by_name=True, coerce_numbers_to_str=True)
 
 
 class PluginDefault(_Strict):

@@ -15,7 +15,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from runner.durations import java_duration, parse_duration
 from runner.errors import GitSyncError
-from runner.expressions import dates, limits
 from runner.types import InputId
 
 INPUT_TYPES = (
@@ -25,7 +24,7 @@ INPUT_TYPES = (
 
 
 class DependsOn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     inputs: list[str] = []
     condition: str | None = None
@@ -88,6 +87,8 @@ def coerce_input_value(input_type: str, value: Any, item_type: str | None = None
         if not isinstance(value, str):
             return _bounded("YAML input", lambda v: v, value)
         try:
+            from runner.expressions import limits
+
             return _bounded("YAML input", lambda v: limits.load_yaml("YAML input", v), value)
         except yaml.YAMLError as exc:
             raise ValueError(f"not valid YAML: {exc}") from None
@@ -105,6 +106,8 @@ def coerce_input_value(input_type: str, value: Any, item_type: str | None = None
 
 def _bounded(what: str, parse: Any, value: Any) -> Any:
     """Parsed JSON/YAML within the expression data limits (a YAML alias bomb is refused, not expanded)."""
+    from runner.expressions import limits
+
     try:
         return limits.check_data(what, parse(value))
     except RecursionError:
@@ -127,7 +130,7 @@ def _parse(value: Any, parse: Any, kind: type, expected: str) -> Any:
 class _Input(BaseModel):
     """Common input properties."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", populate_by_name=True)
     value_type: ClassVar[str] = "STRING"
 
     id: InputId
@@ -417,6 +420,8 @@ def resolve_inputs(
 def kestra_form(value: Any) -> Any:
     """A typed input as Kestra holds it in expressions, which is how it prints: a DURATION as Java writes it
     (`PT1S`, `PT24H`), a DATETIME as an instant (`2024-01-15T08:00:00Z`), a DATE and a TIME in ISO-8601 (`10:15`)."""
+    from runner.expressions import dates
+
     if isinstance(value, timedelta):
         return java_duration(value)
     if isinstance(value, datetime):
@@ -452,6 +457,8 @@ def _check(item: Any, value: Any) -> Any:
 
 def _fullmatch(pattern: str, value: str) -> bool:
     """The input's `validator` against its value, with a timeout (a careless pattern cannot stall the service)."""
+    from runner.expressions import limits
+
     try:
         return limits.regex_fullmatch("validator", pattern, value) is not None
     except limits.LimitError as exc:

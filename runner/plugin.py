@@ -4,6 +4,10 @@ A class names its canonical Kestra type (`type_name`), the legacy names that sti
 (`aliases`), and where plugins of other kinds nest inside it (`plugin_slots`: a Sequential holds
 tasks, a Schedule holds conditions, a script task holds a task runner). The validator walks those
 slots itself, so a nested task is validated by its own class, whatever registry is in use.
+
+pydantic builds each model's validator when it is first used (`defer_build`), not when its module is imported:
+a command builds only the models of the types its flows use. The docstring under a field is its description in
+`gitsync schema` (read there, `gitsync.flows.schema`).
 """
 
 from __future__ import annotations
@@ -56,11 +60,11 @@ class Plugin(BaseModel):
     """Base of every typed block in a flow (`type:` names its class)."""
 
     model_config = ConfigDict(
+        defer_build=True,
         extra="forbid",
         populate_by_name=True,
         coerce_numbers_to_str=True,
         arbitrary_types_allowed=True,
-        use_attribute_docstrings=True,
     )
 
     kind: ClassVar[Kind]
@@ -104,7 +108,7 @@ class RetryBehavior(StrEnum):
 
 
 class _RetryBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", populate_by_name=True)
 
     maxAttempts: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("maxAttempts", "maxAttempt"))
     """How many attempts in all (the first run included)."""
@@ -150,7 +154,7 @@ Retry = Annotated[
 
 
 class WorkerGroup(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     key: str | None = None
     fallback: Literal["FAIL", "WAIT", "CANCEL"] | None = None
@@ -160,7 +164,7 @@ class TaskCache(BaseModel):
     """`taskCache` (Kestra 0.24+): reuse the outputs of an earlier run of the task with the same rendered
     properties, for runnable tasks."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     enabled: bool
     ttl: Duration | None = None

@@ -141,7 +141,8 @@ def test_watch_says_what_it_watches_and_how_to_stop_and_stops_quietly_on_ctrl_c(
             f"watching {flows}, {other} for changes to flow files (.yaml, .yml); press Ctrl-C to stop"
         ), watching
         proc.send_signal(signal.SIGINT)
-        rest = proc.communicate(timeout=30)[0]
+        rest = read_until(proc, "stopped watching")  # its reader thread owns stdout: communicate() would race it
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from hostserver import RunningHost, host_server
 
-from gitsync.cli.statuses import add_statuses_command, list_statuses
+from gitsync.cli.options import add_statuses_command
+from gitsync.cli.statuses import list_statuses
 from gitsync.hosts import GitHubProvider, GitLabProvider
 from gitsync.state.database import Store
 from gitsync.state.outbox import enqueue_status

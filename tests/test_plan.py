@@ -14,7 +14,8 @@ from typing import Any
 import installed
 import pytest
 
-from gitsync.cli.plan import add_plan_arguments, run_plan
+from gitsync.cli.options import add_plan_arguments
+from gitsync.cli.plan import run_plan
 from gitsync.flows.loader import Problem, load_flow_source
 from gitsync.sync import compute as plan_cmd
 from gitsync.sync.diff import PropertyChange, diff_values

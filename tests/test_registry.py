@@ -11,6 +11,7 @@ import pytest
 
 from runner.plugin import Task
 from runner.registry import Registry, RegistryError, load_entry_points
+from runner.validate.validator import validate_flow
 
 
 class Shout(Task):
@@ -120,3 +121,50 @@ def test_suggestions_name_the_closest_type(typo: str, expected: str) -> None:
 
 def test_no_suggestion_for_a_type_from_another_world() -> None:
     assert installed.registry().suggest("io.kestra.plugin.aws.s3.Upload", "task") == []
+
+
+# -- lazy: types known by their entry-point names, a plugin imported when its type is resolved ---------------------
+
+
+def test_lazily_a_type_is_listed_before_its_module_is_imported(site: Path) -> None:
+    _install_distribution(
+        site, "acme-plugins", "com.acme.Greet = thirdparty_greet:Greet", "thirdparty_greet", PLUGIN_SOURCE
+    )
+    registry = load_entry_points(lazy=True)
+    assert "com.acme.Greet" in registry.names()
+    assert "thirdparty_greet" not in sys.modules
+    greet = registry.lookup("COM.ACME.GREET")
+    assert greet is not None and greet.type_name == "com.acme.Greet"
+    assert "thirdparty_greet" in sys.modules
+
+
+def test_lazily_a_broken_plugin_fails_where_its_type_is_used(site: Path) -> None:
+    _install_distribution(
+        site,
+        "acme-broken",
+        "com.acme.Broken = thirdparty_broken:Nope",
+        "thirdparty_broken",
+        "raise ImportError('no module named secret_sdk')\n",
+    )
+    registry = load_entry_points(lazy=True)  # the other types still work
+    assert registry.lookup("io.kestra.plugin.core.log.Log") is not None
+    assert registry.lookup("io.kestra.core.tasks.log.Log") is registry.lookup("io.kestra.plugin.core.log.Log")
+    flow = {"id": "f", "namespace": "acme", "tasks": [{"id": "t", "type": "com.acme.Broken"}]}
+    issues = validate_flow(flow, registry).issues
+    assert [(i.loc, i.message) for i in issues] == [
+        (
+            ("tasks", 0, "type"),
+            "plugin 'com.acme.Broken' (acme-broken: thirdparty_broken:Nope) failed to load: no module named secret_sdk",
+        )
+    ]
+    with pytest.raises(RegistryError, match="failed to load"):
+        registry.classes()  # the schema needs every plugin: a broken one stops it, naming itself
+
+
+def test_lazily_the_entry_point_name_must_still_be_the_canonical_type(site: Path) -> None:
+    _install_distribution(
+        site, "acme-wrong", "com.acme.Other = thirdparty_wrong:Greet", "thirdparty_wrong", PLUGIN_SOURCE
+    )
+    registry = load_entry_points(lazy=True)
+    with pytest.raises(RegistryError, match=r"'com.acme.Other' \(acme-wrong: thirdparty_wrong:Greet\) declares"):
+        registry.lookup("com.acme.Other")

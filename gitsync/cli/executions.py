@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitsync.cli.interrupts import Interrupts
-from gitsync.cli.state_commands import add_state_arguments, print_table, settings_from_args
+from gitsync.cli.state_commands import print_table, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
 from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
@@ -35,71 +35,6 @@ _MARKS = {
     "RETRIED": "retry",
     "PAUSED": "paused",
 }
-
-
-def add_run_commands(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser(
-        "run",
-        help="run one flow now, with live progress",
-        description="Run one synced flow (NS.ID) now, or a flow file that is not synced yet (--file), printing "
-        "each task as it ends and the outputs at the end. Exit 0 on SUCCESS or WARNING, 1 otherwise.",
-    )
-    run.add_argument("uid", nargs="?", metavar="NS.ID", help="a synced flow (see `gitsync flows`)")
-    run.add_argument("--file", help="run a flow file that is not synced yet (for authors)")
-    run.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="an input value (repeatable); K=@PATH uploads a file for a FILE input",
-    )
-    run.add_argument("--quiet", action="store_true", help="no progress lines, only the result (and a pause)")
-    add_state_arguments(run)
-    run.set_defaults(handler=run_flow, repo=None)
-
-    listing = commands.add_parser(
-        "executions",
-        help="the executions, newest first",
-        description="List the executions, newest first: id, flow, revision, state, duration, trigger and when "
-        "each was created; --flow and --state narrow the list.",
-    )
-    listing.add_argument("--flow", help="only this flow (NS.ID)")
-    listing.add_argument("--state", choices=[s.value for s in State], metavar="STATE", help="only this state")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--format", choices=["text", "json"], default="text")
-    add_state_arguments(listing)
-    listing.set_defaults(handler=list_executions, repo=None)
-
-    logs = commands.add_parser(
-        "logs",
-        help="the logs of one execution",
-        description="Print the log lines of one execution (see `gitsync executions` for the ids); --follow "
-        "keeps printing until the execution ends.",
-    )
-    logs.add_argument("execution")
-    logs.add_argument("--follow", action="store_true", help="keep printing until the execution ends")
-    add_state_arguments(logs)
-    logs.set_defaults(handler=show_logs, repo=None)
-
-    actions = (
-        (
-            "kill",
-            "kill a running execution",
-            "Kill a running execution (its running tasks are stopped) or cancel one that has not started yet.",
-        ),
-        (
-            "resume",
-            "resume a paused execution",
-            "Resume an execution paused by a Pause task; --input gives the values the pause asks for.",
-        ),
-    )
-    for name, help_text, description in actions:
-        act = commands.add_parser(name, help=help_text, description=description)
-        act.add_argument("execution")
-        if name == "resume":
-            act.add_argument("--input", action="append", default=[], metavar="K=V")
-        add_state_arguments(act)
-        act.set_defaults(handler=kill if name == "kill" else resume, repo=None)
 
 
 def parse_inputs(pairs: list[str], files: bool = False) -> dict[str, Any]:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 
 from gitsync import __version__
+from gitsync.cli.options import (
+    VALIDATE_FORMATS,
+    add_plan_arguments,
+    add_read_commands,
+    add_run_commands,
+    add_statuses_command,
+    add_sync_commands,
+)
 from gitsync.errors import GitSyncError
-from gitsync.flows.loader import load_paths
-from gitsync.flows.report import RENDERERS
-from gitsync.flows.schema import flow_schema
 from runner.registry import Registry, RegistryError
+
+# Only argparse and the options are imported here: each command imports what it needs when it runs
+# (gitsync.cli.options), so `gitsync --help` starts as fast as Python does.
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 when all are valid, 1 when one is not, 2 for a usage error.",
     )
     validate.add_argument("paths", nargs="*", default=["."], metavar="PATH")
-    validate.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    validate.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
     validate.add_argument("--namespace-prefix", help="the namespace prefix the flows must stay inside")
     validate.add_argument("--watch", action="store_true", help="validate again on every change")
     validate.set_defaults(handler=run_validate)
@@ -63,8 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(handler=run_schema)
 
-    from gitsync.cli.plan import add_plan_arguments, run_plan
-
     plan = commands.add_parser(
         "plan",
         help="what merging HEAD onto BASE would apply",
@@ -73,82 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 when head is valid, 1 when it is not, 2 for a bad repository or revision.",
     )
     add_plan_arguments(plan)
-    plan.set_defaults(handler=lambda args: run_plan(args, registry=load_registry()))
+    plan.set_defaults(handler=run_plan)
 
-    _add_state_commands(commands)
-    return parser
-
-
-def _add_state_commands(commands: argparse._SubParsersAction) -> None:
-    from gitsync.cli import state_commands
-
-    sync = commands.add_parser(
-        "sync",
-        help="fetch each source once and apply its head; prints the plan applied",
-        description="Fetch each source (--repo, or the sources of --config) once and apply the flows of its "
-        "branch head to the state database, whole or not at all; prints the plan applied. "
-        "Exit 0 when applied or nothing to do, 1 when the commit is invalid or refused, 3 when the fetch failed.",
-    )
-    state_commands.add_state_arguments(sync)
-    state_commands.add_source_arguments(sync)
-    sync.add_argument("--format", choices=["text", "json"], default="text")
-    sync.set_defaults(handler=state_commands.run_sync)
-
-    daemon = commands.add_parser(
-        "daemon",
-        help="the service: sync, schedule, run, report, HTTP API",
-        description="Run the service until SIGINT or SIGTERM: sync the sources (on a local commit, a webhook, "
-        "the poll timer or the API), fire the triggers, run the executions, post commit statuses, and answer "
-        "the HTTP API.",
-    )
-    state_commands.add_state_arguments(daemon)
-    state_commands.add_source_arguments(daemon)
-    daemon.add_argument("--listen", help="HTTP address (default 127.0.0.1:8080)")
-    daemon.add_argument("--poll", help="poll interval of the --repo source (default 60s)")
-    daemon.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    daemon.set_defaults(handler=state_commands.run_daemon)
-
-    from gitsync.cli.executions import add_run_commands
-    from gitsync.cli.statuses import add_statuses_command
-
+    add_sync_commands(commands)
     add_run_commands(commands)
     add_statuses_command(commands)
-
-    readers = {
-        "flows": (
-            "the active flows",
-            "List the active flows of every source: uid (NAMESPACE.ID), revision, commit, file, disabled.",
-            state_commands.run_flows,
-        ),
-        "history": (
-            "the revisions of one flow",
-            "List every revision of one flow, oldest first: the commit, author and message that applied it, "
-            "and whether it removed the flow. An unknown flow is a usage error (exit 2).",
-            state_commands.run_history,
-        ),
-        "syncs": (
-            "the syncs, newest first",
-            "List the syncs of every source, newest first, with their outcome and first error; "
-            "`gitsync syncs ID` shows one sync with every error and warning in full.",
-            state_commands.run_syncs,
-        ),
-        "triggers": (
-            "the registered triggers and their next fire",
-            "List the registered triggers (schedules, flow and webhook triggers) with their cron, timezone, "
-            "next fire time and whether they are paused or disabled.",
-            state_commands.run_triggers,
-        ),
-    }
-    for name, (help_text, description, handler) in readers.items():
-        reader = commands.add_parser(name, help=help_text, description=description)
-        if name == "history":
-            reader.add_argument("uid", metavar="NS.ID")
-        if name == "syncs":
-            reader.add_argument("id", nargs="?", type=int, metavar="ID", help="show this sync, every error in full")
-            reader.add_argument("--limit", type=int, default=100)
-        state_commands.add_state_arguments(reader)
-        reader.add_argument("--format", choices=["text", "json"], default="text")
-        reader.set_defaults(handler=handler, repo=None)
+    add_read_commands(commands)
+    return parser
 
 
 def load_registry() -> Registry:
@@ -167,14 +103,27 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_once(args: argparse.Namespace) -> int:
+    from gitsync.flows.loader import load_paths
+    from gitsync.flows.report import RENDERERS
+
     result = load_paths(args.paths, load_registry(), args.namespace_prefix)
     print(RENDERERS[args.format](result), flush=True)
     return 0 if result.ok else 1
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from gitsync.flows.schema import flow_schema
+
     print(json.dumps(flow_schema(load_registry()), indent=2))
     return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from gitsync.cli.plan import run_plan as plan
+
+    return plan(args, registry=load_registry())
 
 
 if __name__ == "__main__":

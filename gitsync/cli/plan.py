@@ -13,15 +13,6 @@ from gitsync.sync.render import RENDERERS
 from runner.registry import Registry
 
 
-def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", default=".", help="path of a local git repository (default: .)")
-    parser.add_argument("--base", required=True, help="the revision merged into (sha, branch, tag, HEAD~1 …)")
-    parser.add_argument("--head", required=True, help="the revision to merge")
-    parser.add_argument("--path", default="", help="folder of the flows inside the repository (default: root)")
-    parser.add_argument("--namespace-prefix", default=None, help="namespace prefix the flows must stay inside")
-    parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
-
-
 def run_plan(
     args: argparse.Namespace,
     *,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitsync.compose import data_folder, load_registry, open_store
 from gitsync.config import Settings, SourceConfig, load_settings, source_name_from_repo
@@ -20,28 +20,13 @@ from gitsync.errors import ConfigError, GitSyncError, UsageError
 from gitsync.flows.loader import Problem, Severity
 from gitsync.state import flows, syncs, triggers
 from gitsync.state.database import Store
-from gitsync.sync.apply import SyncResult, sync_source
-from gitsync.sync.render import render_text
 from runner.cron import CronError, parse_cron, parse_timezone
 from runner.registry import Registry
 
+if TYPE_CHECKING:
+    from gitsync.sync.apply import SyncResult
+
 T = TypeVar("T")
-
-
-def add_state_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="gitsync.yaml with the sources (see the README)")
-    parser.add_argument("--db", help="SQLite state file (default: gitsync.db)")
-    parser.add_argument("--data-dir", help="git caches and execution files (default: .gitsync)")
-
-
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", help="repository: a local path, file://, http(s)://, git:// or ssh:// URL")
-    parser.add_argument("--branch", help="branch to follow (default: the remote's default branch)")
-    parser.add_argument("--path", default=None, help="folder of the flows in the repository (default: root)")
-    parser.add_argument("--namespace-prefix", help="namespaces the source owns (default: every namespace)")
-    parser.add_argument("--name", help="source name (default: derived from --repo)")
-    parser.add_argument("--token-env", help="environment variable holding the HTTPS token")
-    parser.add_argument("--allow-empty", action="store_true", help="allow a commit that removes every flow")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -113,6 +98,9 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def _sync_one(store: Store, settings: Settings, registry: Registry, source: SourceConfig, fmt: str) -> SyncResult:
+    from gitsync.sync.apply import sync_source
+    from gitsync.sync.render import render_text
+
     result = sync_source(store, source, settings.data_path, registry, public_url=settings.http.public_url)
     if fmt == "text":
         header = f"{source.name}: {result.outcome}"

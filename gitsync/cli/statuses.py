@@ -18,23 +18,6 @@ from gitsync.state.database import Store
 COLUMNS = ["commit", "context", "state", "outcome", "attempts", "sent_at", "description", "last_error"]
 
 
-def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from gitsync.cli.state_commands import add_state_arguments
-
-    parser = subparsers.add_parser(
-        "statuses",
-        help="commit statuses: posted, pending and given up, and why",
-        description="List the commit statuses gitsync posts to the git host (newest first): the ones sent, the "
-        "ones waiting or being retried, and the ones given up, with the host's last error.",
-    )
-    add_state_arguments(parser)
-    parser.add_argument("--commit", help="only this commit (a full SHA or a prefix)")
-    parser.add_argument("--limit", type=int, default=200, help="newest N rows (default 200)")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
-    parser.set_defaults(handler=run_statuses, repo=None)
-    return parser
-
-
 def run_statuses(args: argparse.Namespace) -> int:
     from gitsync.cli.state_commands import _print, _read
 

@@ -43,7 +43,6 @@ from dulwich.client import (
 )
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.protocol import DEFAULT_GIT_PROTOCOL_VERSION_FETCH, Protocol
-from urllib3.util.retry import Retry
 
 from gitsync.config import SourceConfig
 from gitsync.errors import FetchError
@@ -124,7 +123,10 @@ def _http_pool(base_url: str, timeout: float) -> Any:
     """dulwich's pool manager (proxies, user agent) retrying a failed connect once and a timed-out read never.
 
     urllib3 retries three times by default, which would turn a 30 s timeout into two minutes; the next poll retries.
+    (urllib3 is imported here: a daemon following a local repository never needs it.)
     """
+    from urllib3.util.retry import Retry
+
     pool = default_urllib3_manager(None, base_url=base_url, timeout=timeout)
     pool.connection_pool_kw["retries"] = Retry(total=None, connect=1, read=0, status=0, other=0, redirect=5)
     return pool

@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 import os
-
-import httpx
+from typing import TYPE_CHECKING
 
 from gitsync.config import SourceConfig
 from gitsync.errors import ConfigError
@@ -24,6 +23,9 @@ from gitsync.hosts.base import (
 from gitsync.hosts.gitea import GiteaProvider
 from gitsync.hosts.github import GitHubProvider
 from gitsync.hosts.gitlab import GitLabProvider
+
+if TYPE_CHECKING:
+    import httpx
 
 PROVIDERS: dict[str, type[StatusProvider]] = {
     "github": GitHubProvider,

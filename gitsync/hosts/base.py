@@ -11,12 +11,13 @@ import email.utils
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
-import httpx
-
 from gitsync.errors import GitSyncError
+
+if TYPE_CHECKING:
+    import httpx
 
 GitsyncState = Literal["success", "failure", "pending", "warning", "error"]
 STATES: tuple[str, ...] = ("success", "failure", "pending", "warning", "error")
@@ -102,7 +103,11 @@ class StatusProvider(ABC):
         self.token = token
         self.api_url = self.normalise_api_url(api_url or self.default_api_url)
         self._owns_client = client is None
-        self.client = client or httpx.Client(timeout=timeout)
+        if client is None:
+            import httpx  # imported by the daemon only when a source reports statuses
+
+            client = httpx.Client(timeout=timeout)
+        self.client = client
         self.timeout = timeout
 
     @classmethod
@@ -207,6 +212,8 @@ class StatusProvider(ABC):
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; a non-2xx answer, a timeout or a connection error raises HostError."""
+        import httpx
+
         url = path if path.startswith(("http://", "https://")) else self.api_url + path
         headers = {"User-Agent": "gitsync", "Accept": "application/json", **self.auth_headers()}
         try:

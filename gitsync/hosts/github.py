@@ -7,12 +7,13 @@ comment (`/issues/{n}/comments`, at most 65,536 characters) edited with `PATCH /
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from gitsync.hosts.base import OwnerRepoProvider, epoch_wait
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class GitHubProvider(OwnerRepoProvider):

@@ -9,12 +9,13 @@ between two writers and is retried. The merge-request comment is a note, edited 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from gitsync.hosts.base import HostError, StatusPost, StatusProvider, epoch_wait
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class GitLabProvider(StatusProvider):

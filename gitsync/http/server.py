@@ -9,13 +9,19 @@
 
 uvicorn itself has no header or body deadline: a client that sends one byte a second would hold its connection
 forever. `GuardedH11Protocol` adds both on top of uvicorn's h11 protocol.
+
+`serve` runs it on its own thread and returns once it answers, so the daemon starts syncing only after that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
+import threading
+import time
+from http.client import HTTPConnection
 from typing import Any
 
 import h11
@@ -24,6 +30,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gitsync.config import HttpConfig
 from gitsync.errors import OwnerConflict
+
+log = logging.getLogger("gitsync.http")
 
 MAX_HEAD_BYTES = 32 * 1024
 KEEP_ALIVE_TIMEOUT = 5
@@ -118,3 +126,35 @@ def uvicorn_config(app: Any, http: HttpConfig) -> uvicorn.Config:
         limit_concurrency=MAX_CONNECTIONS,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
+
+
+def serve(
+    app: Any, http: HttpConfig, sock: socket.socket | None, wait: float
+) -> tuple[uvicorn.Server, threading.Thread]:
+    """uvicorn serving `app` on its own thread (on `sock`, bound already), returned once it answers (at most
+    `wait` seconds). It answers one GET /healthz of our own first: the one-time costs of a first request (the
+    route's thread pool, the modules behind it) are paid before the daemon starts its first sync, which would
+    compete with them for the interpreter, so a client's first /healthz is answered at once."""
+    server = uvicorn.Server(uvicorn_config(app, http))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock] if sock else None}, name="http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + wait
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    if server.started and sock is not None:
+        _answer_once(sock, deadline)
+    return server, thread
+
+
+def _answer_once(sock: socket.socket, deadline: float) -> None:
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    conn = HTTPConnection(host, port, timeout=max(0.1, deadline - time.monotonic()))
+    try:
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+    except OSError as exc:  # not fatal: HTTP is up, clients will be answered
+        log.debug("the first /healthz of our own failed: %s", exc)
+    finally:
+        conn.close()

@@ -28,9 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gitsync.config import Settings
 from gitsync.hosts import ProviderUnavailable, StatusProvider, provider_for
@@ -39,6 +37,9 @@ from gitsync.state.database import Store
 from gitsync.statuses.claims import NO_PROVIDER, SUPERSEDED, Claims, Row
 from gitsync.statuses.delivery import DUPLICATE, Delivery
 from gitsync.statuses.policy import Backoff, HostHealth
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DUPLICATE", "NO_PROVIDER", "SUPERSEDED", "Backoff", "HostHealth", "OutboxSender", "Row", "outbox_health"]
 

@@ -14,16 +14,12 @@ from pathlib import Path
 
 from gitsync.config import Settings, SourceConfig
 from gitsync.errors import GitSyncError
-from gitsync.git.fetch import fetch, fetch_ref
-from gitsync.git.trees import GitReadError
 from gitsync.hosts import ProviderUnavailable, provider_for
 from gitsync.hosts.base import HostError, hidden_marker, shorten_markdown
 from gitsync.hosts.webhooks import PullRequest, WebhookEvent
 from gitsync.state import outbox
 from gitsync.state.database import Store
-from gitsync.sync.compute import compute_plan
 from gitsync.sync.plan import Plan
-from gitsync.sync.render import render_markdown
 from runner.registry import Registry
 
 log = logging.getLogger("gitsync.pull_requests")
@@ -99,6 +95,12 @@ class PullRequestPlanner:
                 log.exception("planning pull request #%s of %s failed", job.pull_request.number, job.source)
 
     def plan(self, job: PlanJob) -> Plan | None:
+        # dulwich and the loader are imported on the planner's thread, when a pull request comes: a daemon answers
+        # /healthz without them
+        from gitsync.git.fetch import fetch, fetch_ref
+        from gitsync.git.trees import GitReadError
+        from gitsync.sync.compute import compute_plan
+
         source = self.settings.source(job.source)
         pr = job.pull_request
         data_dir = Path(self.settings.data_dir)
@@ -137,6 +139,8 @@ class PullRequestPlanner:
         except ProviderUnavailable as exc:
             log.warning("%s: pull request #%d: the plan comment was not posted: %s", source.name, pr.number, exc)
             return
+        from gitsync.sync.render import render_markdown
+
         try:
             marker = f"gitsync:plan:{source.name}"
             tag = hidden_marker(marker) + "\n"  # the comment holds the marker too: the limit is for both

@@ -8,10 +8,9 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
-import httpx
 from pydantic import Field
 
 from plugins.core._props import as_bool, as_int, as_map, as_seconds
@@ -19,6 +18,9 @@ from plugins.values import Options, StrMap
 from runner.api import RunContext, TaskFailed, TaskKilled
 from runner.plugin import Task
 from runner.types import Dyn, DynDuration
+
+if TYPE_CHECKING:
+    import httpx
 
 HttpMethod = Literal["OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "PATCH", "CUSTOM"]
 
@@ -115,6 +117,8 @@ class _Http(Task):
 
     @contextlib.contextmanager
     def _send(self, ctx: RunContext) -> Iterator[httpx.Response]:
+        import httpx  # when the task runs: validating a flow needs no HTTP client
+
         """Send the request and yield the streamed response; transport errors become TaskFailed."""
         if as_bool(self.encryptBody, "encryptBody"):
             raise TaskFailed(
@@ -223,6 +227,8 @@ TRANSIENT_4XX = frozenset({408, 425, 429})
 
 
 def permanent_transport_error(exc: BaseException) -> bool:
+    import httpx
+
     """A transport error that trying again does not cure: a refused connection, a host name that does not exist
     (not a name server that fails for now: EAI_AGAIN), a scheme httpx cannot speak."""
     if isinstance(exc, httpx.UnsupportedProtocol):
@@ -240,6 +246,8 @@ def permanent_transport_error(exc: BaseException) -> bool:
 
 
 def _reason(exc: Exception) -> str:
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
         return f"connection refused ({text})"
@@ -265,6 +273,8 @@ def safe_url(url: str) -> str:
 
 def client_settings(options: HttpOptions, legacy_ssl: SslOptions | None) -> dict[str, Any]:
     """httpx.Client arguments from Kestra's `options` (timeouts, TLS, redirects, proxy, auth)."""
+    import httpx
+
     timeouts = options.timeout or Timeouts()
     connect = as_seconds(timeouts.connectTimeout or options.connectTimeout, "options.timeout.connectTimeout")
     read = as_seconds(
@@ -411,6 +421,8 @@ def download_name(response: httpx.Response) -> str:
 
 
 def log_request(ctx: RunContext, options: HttpOptions, request: httpx.Request) -> None:
+    import httpx
+
     wanted = set(options.logs or [])
     if "REQUEST_HEADERS" in wanted:
         ctx.logger.info(f"Request headers: {dict(request.headers)}")

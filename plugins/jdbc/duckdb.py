@@ -3,6 +3,9 @@
 `inputFiles` are written to the working directory before the SQL runs, and DuckDB's `file_search_path` is set to
 it, so `read_csv_auto('orders.csv')` finds a file given there (`{{ workingDir }}/orders.csv` works too). Files
 the SQL writes (COPY … TO) should name `{{ workingDir }}/…`: relative output paths are the gitsync process's.
+
+`duckdb` is imported when a query runs, not when a flow using these types is validated: the library holds about
+20 MB once loaded, which an idle daemon should not keep.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from plugins.jdbc.common import Backend, JdbcQueries, JdbcQuery, Statement, database_path
@@ -33,12 +35,16 @@ def named_parameters(sql: str, parameters: dict[str, Any]) -> str:
 
 class DuckDbBackend(Backend):
     def connect(self) -> None:
+        import duckdb
+
         self.errors = (duckdb.Error,)
         self.conn = duckdb.connect(":memory:" if self.path is None else str(self.path))
         folder = str(self.ctx.workdir).replace("'", "''")
         self.conn.execute(f"SET file_search_path = '{folder}'")
 
     def statements(self, sql: str, parameters: dict[str, Any]) -> list[Statement]:
+        import duckdb
+
         if parameters:
             sql = named_parameters(sql, parameters)
         try:
@@ -74,7 +80,7 @@ def _backend(task: Query | Queries, ctx: RunContext) -> DuckDbBackend:
 class _DuckDbFiles(BaseModel):
     """What DuckDB's Query and Queries share: the database file and files in and out of the working directory."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True)
 
     url: str = "jdbc:duckdb:"
     """jdbc:duckdb: followed by an optional database path (relative to the working directory)."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from plugins.core._props import as_map, as_seconds, mask
 from plugins.values import Options, StrMap
 from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 from runner.types import Dyn, DynDuration
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class RequestOptions(Options):
@@ -41,6 +42,8 @@ class SlackIncomingWebhook(Task):
     """HTTP client options."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        import httpx  # when the task runs: validating a flow needs no HTTP client
+
         content = self._content()
         options = self.options or RequestOptions()
         headers = {str(k): str(v) for k, v in as_map(options.headers, "options.headers").items()}
@@ -71,6 +74,8 @@ class SlackIncomingWebhook(Task):
 
 
 def webhook_timeout(options: RequestOptions) -> httpx.Timeout:
+    import httpx
+
     connect = as_seconds(options.connectTimeout, "options.connectTimeout") or 30.0
     read = as_seconds(options.readTimeout, "options.readTimeout") or 60.0
     return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)

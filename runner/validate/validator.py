@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from runner.flow import Flow
 from runner.plugin import Kind, Path, Plugin
-from runner.registry import Registry
+from runner.registry import Registry, RegistryError
 from runner.types import PATTERN_HINTS
 
 Severity = Literal["error", "warning"]
@@ -153,7 +153,12 @@ class _Walker:
         if not isinstance(type_name, str):
             self.error((*loc, "type"), f"'type' must be a string, not {_describe(type_name)}")
             return raw
-        cls = self.registry.lookup(type_name)
+        try:
+            cls = self.registry.lookup(type_name)
+        except RegistryError as exc:  # an installed plugin that cannot be imported: this block cannot be checked
+            self.error((*loc, "type"), str(exc))
+            self.unknown_types = True
+            return raw
         if cls is None or cls.kind != kind:
             self.error((*loc, "type"), self._unknown_type(type_name, kind, cls))
             self.unknown_types = True
