@@ -122,6 +122,7 @@ def uvicorn_config(app: Any, http: HttpConfig) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         http=protocol,
+        ws="none",  # no route speaks WebSocket: its protocol modules (websockets, wsproto) are never loaded
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         limit_concurrency=MAX_CONNECTIONS,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
