@@ -13,7 +13,8 @@ from gitsync import errors
 SIGNALS = {
     "runner.signals.ExitExecution": "the Exit task ends the execution; caught by the engine, not an error",
     "runner.engine.runnables.ExitSignal": "carries the Exit task's state through the tree; caught by the engine",
-    "runner.expressions.renderer.PebbleUndefinedError": "Jinja's UndefinedError, turned into a RenderError",
+    "runner.expressions.sandbox.PebbleUndefinedError": "Jinja's UndefinedError, turned into a RenderError",
+    "runner.expressions.direct.NotDirect": "a template only Jinja compiles: the renderer compiles it instead",
 }
 """Exceptions that never reach a user as such, each with the reason."""
 
