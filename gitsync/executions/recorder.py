@@ -3,7 +3,8 @@
 A fast in-process task's transitions and logs are committed together when it ends (one transaction); a task
 that goes to a worker gets its RUNNING row as it is handed over (before any of its log lines). Each execution
 state change also writes, in the same transaction, the `gitsync/<namespace>.<flow>` commit status it means (see
-`gitsync.state.executions`).
+`gitsync.state.executions`). The first one, RUNNING, is written by the admission (`admit`: owner, start, labels,
+status in one transaction), so the engine's first call is not written twice.
 
 Log lines from a worker are not one transaction each: they wait (at most `LOG_FLUSH_SECONDS`) and go with the
 next task-run row written (its end, usually: one transaction for the row and its lines), or are written by
@@ -148,6 +149,11 @@ class SqliteRecorder:
         if found is None:
             self._admitted[execution["id"]] = (started_at, masked)
         return found
+
+    def admitted_done(self, execution_id: str) -> None:
+        """The engine's run of the execution is over (or crashed before its first state): nothing of its admission
+        is kept."""
+        self._admitted.pop(execution_id, None)
 
     def execution(self, execution_id: str, state: State, **fields: Any) -> None:
         for key in _MASKED_FIELDS:

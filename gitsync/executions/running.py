@@ -195,6 +195,7 @@ class ExecutionRunner:
             outcome = self.engine.run(request, event)
         finally:
             self.control.unwatch(execution_id)
+            self.recorder.admitted_done(execution_id)
         self._after(execution_id, flow, request, outcome)
         if outcome.state.is_terminal:
             self.factory.forget(execution_id)
