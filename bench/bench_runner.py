@@ -6,7 +6,8 @@
    (measured by bench_peers.py; otherwise their published figures are printed, labelled as such).
 2. A shell task (shell.Commands `echo hi`, Process runner) end to end vs a bare
    `subprocess.run(['sh', '-c', 'echo hi'], capture_output=True)`, interleaved: ms per task and the ratio
-   (target <= 1.3x). Measured both as N tasks of one execution and as one execution of one task.
+   (target <= 1.3x). Measured both as N tasks of one execution and as one execution of one task; beside the
+   latter, one execution of one Return task (what an execution costs around its task, no process).
 3. A Parallel of 100 one-second Sleep tasks: wall time (target < 1.5 s; the floor is 1 s).
 4. Memory: RSS before, and peak RSS while 50 executions (3 Return tasks and a 2-second Sleep each) run at once,
    started together through RunManager.start.
@@ -226,14 +227,16 @@ def item_shell(bench: Bench) -> None:
     print("\n2. shell.Commands `echo hi` (Process runner) vs bare subprocess.run(['sh','-c','echo hi'])", flush=True)
     bench.execute(f"shell{n}")
     bench.execute("shell1")
+    bench.execute("return1")
     bare_shell(5)
-    many, bare_many, one, bare_one = [], [], [], []
+    many, bare_many, one, bare_one, inline_one = [], [], [], [], []
     for _ in range(bench.rounds):
         many.append(bench.execute(f"shell{n}") / n)
         bare_many.append(bare_shell(n) / n)
         for _ in range(10):
             one.append(bench.execute("shell1"))
             bare_one.append(bare_shell(1))
+            inline_one.append(bench.execute("return1"))
     ms_many, ref_many = 1000 * median(many), 1000 * median(bare_many)
     ms_one, ref_one = 1000 * median(one), 1000 * median(bare_one)
     target = f"<= {TARGET_SHELL_RATIO}x"
@@ -250,6 +253,12 @@ def item_shell(bench: Bench) -> None:
         f"{ref_one:.3f} ms",
         f"ratio {ms_one / ref_one:.2f}x",
         verdict(ms_one / ref_one <= TARGET_SHELL_RATIO, target),
+    )
+    ms_inline = 1000 * median(inline_one)
+    line(
+        "  1 execution of 1 Return task (no process), ms",
+        f"{ms_inline:.3f} ms",
+        f"= {ms_inline / ref_one:.2f}x the bare call: what an execution costs around its task",
     )
     line("published sh -c 'echo hi' (bench-peers README)", f"{PUBLISHED_SH_MS:.3f} ms", "(not measured in this run)")
     shell_costs(bench.runs.data_dir / "bench-costs")
@@ -446,6 +455,7 @@ def main() -> None:
                 "chain": chain_flow(args.tasks),
                 f"shell{args.shell_tasks}": shell_flow(f"shell{args.shell_tasks}", args.shell_tasks),
                 "shell1": shell_flow("shell1", 1),
+                "return1": f"id: return1\nnamespace: bench\ntasks:\n  - id: r\n    type: {RETURN}\n    format: hi\n",
                 "parallel": parallel_flow(100),
                 "mem": memory_flow(),
             },

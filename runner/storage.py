@@ -25,7 +25,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -148,8 +148,12 @@ class LocalStorage:
         _safe_parts(self.namespace.replace(".", "/"), "namespace")
 
     def for_task(self, task_id: str) -> LocalStorage:
-        """The same execution's storage, storing under `task_id`."""
-        return replace(self, task_id=task_id)
+        """The same execution's storage, storing under `task_id` (only the task id is checked again: the rest
+        was checked when this one was made)."""
+        _safe_parts(task_id, "task id")
+        clone = object.__new__(LocalStorage)
+        clone.__dict__.update(self.__dict__, task_id=task_id)
+        return clone
 
     @property
     def execution_dir(self) -> Path:

@@ -827,3 +827,22 @@ def test_each_task_run_works_in_a_folder_of_its_own_under_the_execution(rt: Runt
     for task_id in ("one", "two"):
         assert Path(runs[task_id]["outputs"]["vars"]["dir"]) == work / runs[task_id]["id"]
     assert (runs["one"]["outputs"]["vars"]["files"], runs["two"]["outputs"]["vars"]["files"]) == ("mine.txt", "")
+
+
+def test_parsed_revisions_are_bounded_and_an_evicted_one_is_parsed_again(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitsync.executions import creation
+
+    monkeypatch.setattr(creation, "FLOWS_CACHED", 1)
+    flow = _flow("kept", "\n  - id: say\n    type: io.kestra.plugin.core.debug.Return\n    format: {word}\n")
+    rt.deploy({"kept.yaml": flow.format(word="first")})
+    older = rt.runs.create("acme.kept", {})
+    rt.deploy({"kept.yaml": flow.format(word="second")})
+    newer = rt.runs.create("acme.kept", {})  # parses revision 2, which takes revision 1's place
+    assert len(rt.runs.factory._flows) == 1
+    for execution_id, word in ((older, "first"), (newer, "second")):
+        rt.runs.run(execution_id)
+        (say,) = rt.execution(execution_id)["task_runs"]
+        assert say["outputs"] == {"value": word}
+    assert len(rt.runs.factory._flows) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,19 @@ def test_admit_applies_the_concurrency_limit(store: Store, over_limit: State) ->
     assert row is not None and row["state"] == over_limit.value
     assert row["error"] == "flow concurrency limit 1 reached"
     assert (row["ended_at"] is None) == (over_limit == State.QUEUED)
+
+
+def test_admit_writes_the_first_running_state_and_its_status_with_the_owner(store: Store) -> None:
+    first, second = new(store, trigger_uid="ns.f/t"), new(store, trigger_uid="ns.f/t")
+    admitted = executions.Admitted(T0, {"team": "data", "system.correlationId": first})
+    assert executions.admit(store, executions.get_execution(store, first) or {}, admitted=admitted) is None
+    row = executions.get_execution(store, first)
+    assert row is not None
+    assert (row["state"], row["started_at"], json.loads(row["labels"])) == ("RUNNING", iso(T0), admitted.labels)
+    assert outbox(store) == [("pending", f"running (execution {first})")]
+    refused = executions.admit(store, executions.get_execution(store, second) or {}, admitted=admitted)
+    assert refused == State.QUEUED  # queued behind the first: no state of its own, no status
+    assert outbox(store) == [("pending", f"running (execution {first})")]
 
 
 def test_record_state_writes_the_commit_status_in_the_same_transaction(store: Store) -> None:

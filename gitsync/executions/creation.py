@@ -15,6 +15,7 @@ import getpass
 import os
 import re
 import shutil
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from runner.registry import Registry
 from runner.storage import LocalStorage
 
 SECRET_TYPE = "SECRET"
+FLOWS_CACHED = 256
+"""Parsed flow revisions kept in memory (each execution runs its revision's; a daemon keeps the latest used)."""
 
 
 class ExecutionFactory:
@@ -55,7 +58,8 @@ class ExecutionFactory:
         self.registry = registry
         self.renderer = renderer
         self.masker = renderer.masker
-        self._flows: dict[tuple[str, int], Flow] = {}
+        self._flows: OrderedDict[tuple[str, int], Flow] = OrderedDict()
+        """(flow uid, revision) -> the flow parsed from that revision's YAML: the latest `FLOWS_CACHED` used."""
         self._unsynced: dict[str, Flow] = {}
         self._live: dict[str, dict[str, Any]] = {}
         """Execution id -> the clear inputs, labels and trigger variables, when what was stored is masked."""
@@ -205,6 +209,8 @@ class ExecutionFactory:
         key = (flow_uid, revision)
         cached = self._flows.get(key)
         if cached is not None:
+            with contextlib.suppress(KeyError):  # another thread may have dropped it meanwhile
+                self._flows.move_to_end(key)
             return cached
         row = execution_rows.revision_source(self.store, flow_uid, revision)
         if row is None or row["text"] is None:
@@ -213,6 +219,9 @@ class ExecutionFactory:
         if loaded.flow is None:
             raise RunError(f"revision {revision} of '{flow_uid}' no longer loads: {loaded.errors[0].format()}")
         self._flows[key] = loaded.flow
+        while len(self._flows) > FLOWS_CACHED:
+            with contextlib.suppress(KeyError):
+                self._flows.popitem(last=False)
         return loaded.flow
 
     def flow_of(self, execution: dict[str, Any]) -> Flow:

@@ -172,7 +172,13 @@ class RunManager:
         )
         daemon_runs = None if lease is None or not hand_off else (lambda: lease.live_daemon() is not None)
         self.runner = ExecutionRunner(
-            store, self.factory, self.control, self.engine, self.triggers.fire_flow_triggers, daemon_runs
+            store,
+            self.factory,
+            self.control,
+            self.engine,
+            self.triggers.fire_flow_triggers,
+            daemon_runs,
+            recorder=self.recorder,
         )
         self.recovery = Recovery(lease, self.factory, self.runner, status_sources) if lease is not None else None
         self._sweeping = threading.Event()

@@ -8,7 +8,8 @@ killed meanwhile loses at most that tenth of a second of in-process tasks' rows,
 lost like any other. A task that goes to a worker gets its RUNNING row as it is handed over (before any of its
 log lines). Each execution
 state change also writes, in the same transaction, the `gitsync/<namespace>.<flow>` commit status it means (see
-`gitsync.state.executions`).
+`gitsync.state.executions`). The first one, RUNNING, is written by the admission (`admit`: owner, start, labels,
+status in one transaction), so the engine's first call is not written twice.
 
 Log lines from a worker are not one transaction each: they wait (at most `LOG_FLUSH_SECONDS`) and go with the
 next task-run row written (its end, usually: one transaction for the row and its lines), or are written by
@@ -34,7 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -110,6 +111,8 @@ class SqliteRecorder:
         self._lines_wait = threading.Event()
         """Set while lines wait: the flusher thread writes them after `LOG_FLUSH_SECONDS`."""
         self._flusher: threading.Thread | None = None
+        self._admitted: dict[str, tuple[datetime, Any]] = {}
+        """Execution id -> the start time and masked labels its admission wrote with its RUNNING state."""
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -135,11 +138,43 @@ class SqliteRecorder:
         if self.progress is not None:
             self.progress("task_run", record)
 
+    def admit(
+        self,
+        execution: dict[str, Any],
+        started_at: datetime,
+        labels: Mapping[str, str],
+        limit: int | None = None,
+        over_limit: State = State.QUEUED,
+    ) -> State | None:
+        """Admit the execution (`gitsync.state.executions.admit`) with the RUNNING state the engine starts it in
+        (`started_at`, the labels masked) and its status, in one transaction: the engine's first `execution()`
+        call, when it says just that, is then not written again (its progress listeners are told)."""
+        masked = self.masker.mask_value(dict(labels))
+        found = execution_rows.admit(
+            self.store,
+            execution,
+            limit,
+            over_limit,
+            self.owner,
+            execution_rows.Admitted(started_at, masked),
+            self.status_sources,
+        )
+        if found is None:
+            self._admitted[execution["id"]] = (started_at, masked)
+        return found
+
+    def admitted_done(self, execution_id: str) -> None:
+        """The engine's run of the execution is over (or crashed before its first state): nothing of its admission
+        is kept."""
+        self._admitted.pop(execution_id, None)
+
     def execution(self, execution_id: str, state: State, **fields: Any) -> None:
         for key in _MASKED_FIELDS:
             if fields.get(key) is not None:
                 fields[key] = self.masker.mask_value(fields[key])
-        self._write_state(execution_id, state, fields)
+        admitted = self._admitted.pop(execution_id, None) if self._admitted else None
+        if admitted is None or not _admitted_as(admitted, state, fields):
+            self._write_state(execution_id, state, fields)
         if self.progress is not None:
             self.progress("execution", (execution_id, state, fields))
 
@@ -304,6 +339,15 @@ class SqliteRecorder:
         if self.progress is not None:
             for line in lines:
                 self.progress("log", line)
+
+
+def _admitted_as(admitted: tuple[datetime, Any], state: State, fields: dict[str, Any]) -> bool:
+    """Whether a state change is the RUNNING state the admission already wrote (same start, same labels)."""
+    return (
+        state is State.RUNNING
+        and fields.keys() == {"started_at", "labels"}
+        and (fields["started_at"], fields["labels"]) == admitted
+    )
 
 
 @dataclass

@@ -19,8 +19,10 @@ from gitsync.errors import StateError
 from gitsync.executions.control import ControlRequests
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
+from gitsync.executions.recorder import SqliteRecorder
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store, loads
+from runner.engine.data import execution_labels
 from runner.engine.engine import Engine, ExecutionOutcome, ExecutionRequest
 from runner.engine.retry import RetryPolicy
 from runner.flow import Flow
@@ -46,8 +48,12 @@ class ExecutionRunner:
         engine: Engine,
         on_end: OnEnd,
         hand_off: HandOff | None = None,
+        *,
+        recorder: SqliteRecorder,
     ) -> None:
+        """`recorder`: the engine's, which admits executions with their first state."""
         self.store = store
+        self.recorder = recorder
         self.factory = factory
         self.control = control
         self.engine = engine
@@ -169,8 +175,6 @@ class ExecutionRunner:
         if missing is not None:
             execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=missing)
             return ExecutionOutcome(State.FAILED, {}, {}, missing, {})
-        if self._admit(row, flow) is not None:
-            return None
         # what was stored is masked; this process may hold the clear values (it created the execution)
         live = self.factory.live(execution_id) or {}
         request = ExecutionRequest(
@@ -182,24 +186,29 @@ class ExecutionRunner:
             labels=live.get("labels", loads(row["labels"]) or {}),
             trigger=live.get("trigger", loads(row["trigger_vars"]) or None) or None,
             created_at=datetime.fromisoformat(row["created_at"]),
+            started_at=datetime.now(UTC),
         )
+        if self._admit(row, flow, request) is not None:
+            return None
         self.control.watch(execution_id, event)
         try:
             outcome = self.engine.run(request, event)
         finally:
             self.control.unwatch(execution_id)
+            self.recorder.admitted_done(execution_id)
         self._after(execution_id, flow, request, outcome)
         if outcome.state.is_terminal:
             self.factory.forget(execution_id)
         return outcome
 
-    def _admit(self, row: dict[str, Any], flow: Flow) -> State | None:
-        """Flow concurrency and trigger overlap: None to run now, else the state the execution was given."""
+    def _admit(self, row: dict[str, Any], flow: Flow, request: ExecutionRequest) -> State | None:
+        """Flow concurrency and trigger overlap: None to run now, else the state the execution was given. An
+        execution admitted is RUNNING with the start time and labels the engine starts it with, and its status."""
         concurrency = flow.concurrency
-        if concurrency is None:
-            return execution_rows.admit(self.store, row, owner=self.owner)
-        over_limit = _OVER_LIMIT[concurrency.behavior.value]
-        return execution_rows.admit(self.store, row, concurrency.limit, over_limit, owner=self.owner)
+        limit = None if concurrency is None else concurrency.limit
+        over_limit = State.QUEUED if concurrency is None else _OVER_LIMIT[concurrency.behavior.value]
+        assert request.started_at is not None
+        return self.recorder.admit(row, request.started_at, execution_labels(request), limit, over_limit)
 
     def _after(self, execution_id: str, flow: Flow, request: ExecutionRequest, outcome: ExecutionOutcome) -> None:
         if outcome.state == State.FAILED:

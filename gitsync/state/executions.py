@@ -13,6 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -154,12 +155,17 @@ def admit(
     limit: int | None = None,
     over_limit: State = State.QUEUED,
     owner: str | None = None,
+    admitted: Admitted | None = None,
+    reporting: frozenset[str] | None = None,
 ) -> State | None:
     """Ownership, trigger overlap and flow concurrency, decided and written in one transaction.
 
     The state found, untouched, when the execution is no longer CREATED or another live owner holds it; QUEUED
     while an earlier execution of the same trigger is active; `over_limit` (QUEUED, CANCELLED or FAILED) when
     `limit` executions of the flow already hold a slot; else RUNNING, owned by `owner`, and None is returned.
+    With `admitted`, the RUNNING state is the engine's first one, written whole in that same transaction: its
+    start time and labels, and its `pending` commit status (`reporting` as in `record_state`); the engine then
+    need not write it again.
     """
     execution_id = execution["id"]
     with store.atomic() as conn:
@@ -192,11 +198,28 @@ def admit(
                     (over_limit.value, ended, f"flow concurrency limit {limit} reached", execution_id),
                 )
                 return over_limit
-        conn.execute(
-            "UPDATE executions SET state = 'RUNNING', started_at = ?, owner = ? WHERE id = ?",
-            (now_iso(), owner, execution_id),
-        )
+        if admitted is None:
+            conn.execute(
+                "UPDATE executions SET state = 'RUNNING', started_at = ?, owner = ? WHERE id = ?",
+                (now_iso(), owner, execution_id),
+            )
+            return None
+        params = (iso(admitted.started_at), dumps(admitted.labels), owner, execution_id)
+        rows = conn.execute(_ADMIT_RUNNING, params).fetchall()  # read whole, so the statement is done
+        _enqueue_execution_status(conn, execution_id, State.RUNNING, None, reporting, rows[0])
     return None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The RUNNING state an admission writes (`admit`): when the execution started and its labels."""
+
+    started_at: datetime
+    labels: Mapping[str, str]
+
+
+_ADMIT_RUNNING = """UPDATE executions SET state = 'RUNNING', started_at = ?, labels = ?, owner = ? WHERE id = ?
+                    RETURNING flow_uid, commit_sha, source, started_at, ended_at"""
 
 
 _STATUS_OF = {

@@ -101,7 +101,7 @@ class ExecutionData:
         self.task_states: dict[str, Any] = {}
         self.labels = LabelView(execution_labels(request))
         self.lock = threading.RLock()
-        self.started = utcnow()
+        self.started = request.started_at or utcnow()
         self.state = State.RUNNING
         self.error: str | None = None
         """What ended the execution, once it ended failed (None when it did not fail)."""

@@ -70,6 +70,8 @@ class ExecutionRequest:
     trigger: dict[str, Any] | None = None
     created_at: datetime = field(default_factory=utcnow)
     original_id: str | None = None
+    started_at: datetime | None = None
+    """When the control plane admitted it (its RUNNING state written then, with this start); None: now."""
 
 
 @dataclass
