@@ -82,7 +82,12 @@ def run_peer(python: Path, tool: str, n: int, work: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     worker = PEERS_SCRIPTS / f"peer_worker_{tool}.py"
-    done = subprocess.run([str(python), str(worker), str(n)], check=True, capture_output=True, text=True, env=env)
+    for attempt in range(2):  # a peer's worker fails now and then (its own temporary state); once more, then say why
+        done = subprocess.run([str(python), str(worker), str(n)], capture_output=True, text=True, env=env)
+        if done.returncode == 0:
+            break
+        if attempt:
+            raise RuntimeError(f"{tool} worker failed twice (exit {done.returncode}):\n{done.stderr[-3000:]}")
     record = next(line for line in done.stdout.splitlines() if line.startswith("{"))  # Prefect logs to stdout too
     return float(json.loads(record)["run_s"])
 
