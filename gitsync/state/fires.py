@@ -73,6 +73,7 @@ _RELEASE_SQL = f"""
                                   AND a.state IN ({sql_states(ACTIVE_STATES)}))
                 THEN 'QUEUED' ELSE 'CREATED' END
     WHERE state = '{AHEAD}' AND scheduled_at = :at"""
+_RETURNING = " RETURNING id"
 """Release the AHEAD rows of a time while no trigger and no flow changed since they were written."""
 _RELEASE_CHECKED_SQL = (
     _RELEASE_SQL
@@ -304,15 +305,11 @@ def _release(conn: sqlite3.Connection, prepared: Prepared, moment: datetime, def
         execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND id IN ({{ids}})", late)
     at_iso = iso(prepared.at)
     sql = _RELEASE_SQL if _generation(conn) == prepared.generation else _RELEASE_CHECKED_SQL
-    flipped = conn.execute(sql, {"at": at_iso, "created_at": iso(moment)}).rowcount
+    flipped = {row[0] for row in conn.execute(sql + _RETURNING, {"at": at_iso, "created_at": iso(moment)})}
     for (cron, with_seconds, zone), following in prepared.following.items():
         values = {"at": at_iso, "following": following, "cron": cron, "with_seconds": int(with_seconds)}
         conn.execute(_RELEASED_SQL, {**values, "tz": default_timezone, "zone": zone})
-    if flipped == len(prepared.ids):
-        return prepared.ids
-    # some were late or refused (these are still AHEAD: fire_due deletes them next)
-    gone = set(late) | {row[0] for row in conn.execute(f"SELECT id FROM executions WHERE state = '{AHEAD}'")}
-    return [execution_id for execution_id in prepared.ids if execution_id not in gone]
+    return [execution_id for execution_id in prepared.ids if execution_id in flipped]
 
 
 def _generation(conn: sqlite3.Connection) -> int:
