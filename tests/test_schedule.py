@@ -1,4 +1,4 @@
-"""Execution rows of scheduled fires (exactly once) and the APScheduler timer, on real SQLite files."""
+"""Execution rows of scheduled fires (exactly once) and the timer, on real SQLite files."""
 
 from __future__ import annotations
 

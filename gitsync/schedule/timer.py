@@ -32,6 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from gitsync.errors import StateError
 from gitsync.schedule.conditions import ScheduleConditions
 from gitsync.state import fires
 from gitsync.state.database import Store, dumps
@@ -91,7 +92,10 @@ class Scheduler:
         self._wake.set()
         if wait and self._thread is not None:
             self._thread.join()
-        fires.discard_ahead(self.store)
+        try:
+            fires.discard_ahead(self.store)
+        except StateError as exc:  # the next start deletes them before it decides anything
+            log.warning("the fires written ahead stay in the state file until the next start: %s", exc)
         if self._dispatcher is not None:
             self._fired.put(None)
             if wait:
