@@ -37,7 +37,7 @@ from typing import Any
 from gitsync.schedule import firing
 from gitsync.schedule.conditions import ConditionError, ScheduleConditions
 from gitsync.state.database import Store, dumps, execute_in, iso, loads, query_in
-from gitsync.state.executions import AHEAD, new_execution_id, sql_states
+from gitsync.state.executions import AHEAD, delete_ahead, new_execution_id, sql_states
 from runner.states import ACTIVE_STATES
 
 Group = tuple[str, bool, str]
@@ -119,10 +119,7 @@ def create_scheduled_execution(
         spec = firing.schedule_spec(row)
         if not spec.active or spec.cron is None:
             return None
-        conn.execute(
-            f"DELETE FROM executions WHERE state = '{AHEAD}' AND trigger_uid = ? AND scheduled_at = ?",
-            (uid, iso(scheduled_at)),
-        )
+        delete_ahead(conn, [uid])  # it may move the bookkeeping: what was written ahead is decided again
         execution_id = _insert(conn, row, spec, scheduled_at, now)
         anchor = max(firing.anchor_of(row), scheduled_at) if row["last_scheduled_at"] else scheduled_at
         _advance(conn, uid, anchor, spec.cron.next_fire(max(anchor, now), spec.zone))
@@ -156,7 +153,7 @@ def fire_due(
     with store.atomic() as conn:
         conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}' AND scheduled_at <= ?", (iso(now),))
         if uids:
-            execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND trigger_uid IN ({{ids}})", uids)
+            delete_ahead(conn, uids)
         decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision, str | None, str | None]] = {}
         memo: dict[tuple[Any, ...], str] = {}  # trigger vars and times shared by the triggers of a batch
         inserts: list[dict[str, Any]] = []
@@ -293,7 +290,7 @@ def discard_ahead(store: Store, uids: Sequence[str] | None = None) -> int:
     with store.atomic() as conn:
         if uids is None:
             return conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}'").rowcount
-        return execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND trigger_uid IN ({{ids}})", uids)
+        return delete_ahead(conn, uids)
 
 
 def _release(conn: sqlite3.Connection, prepared: Prepared, moment: datetime, default_timezone: str) -> list[str]:
