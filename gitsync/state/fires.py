@@ -73,7 +73,6 @@ _RELEASE_SQL = f"""
                                   AND a.state IN ({sql_states(ACTIVE_STATES)}))
                 THEN 'QUEUED' ELSE 'CREATED' END
     WHERE state = '{AHEAD}' AND scheduled_at = :at"""
-_RETURNING = " RETURNING id"
 """Release the AHEAD rows of a time while no trigger and no flow changed since they were written."""
 _RELEASE_CHECKED_SQL = (
     _RELEASE_SQL
@@ -206,6 +205,8 @@ class Prepared:
     late: dict[str, float] = field(default_factory=dict)
     """AHEAD row id -> its trigger's lateMaximumDelay in seconds (triggers that have one): a release later than
     that leaves the time to `fire_due`, which skips it as late."""
+    released: bool = False
+    """Set by its release: a second release of the same preparation flips nothing."""
 
 
 def prepare_fires(
@@ -298,19 +299,27 @@ def discard_ahead(store: Store, uids: Sequence[str] | None = None) -> int:
 
 
 def _release(conn: sqlite3.Connection, prepared: Prepared, moment: datetime, default_timezone: str) -> list[str]:
-    if moment < prepared.at:
-        return []  # never before its time
+    if moment < prepared.at or prepared.released:
+        return []  # never before its time, never twice
     lateness = (moment - prepared.at).total_seconds()
-    late = [execution_id for execution_id, bound in prepared.late.items() if bound < lateness]
+    late = {execution_id for execution_id, bound in prepared.late.items() if bound < lateness}
     if late:
-        execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND id IN ({{ids}})", late)
+        execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND id IN ({{ids}})", sorted(late))
     at_iso = iso(prepared.at)
     sql = _RELEASE_SQL if _generation(conn) == prepared.generation else _RELEASE_CHECKED_SQL
-    flipped = {row[0] for row in conn.execute(sql + _RETURNING, {"at": at_iso, "created_at": iso(moment)})}
+    flipped = conn.execute(sql, {"at": at_iso, "created_at": iso(moment)}).rowcount
     for (cron, with_seconds, zone), following in prepared.following.items():
         values = {"at": at_iso, "following": following, "cron": cron, "with_seconds": int(with_seconds)}
         conn.execute(_RELEASED_SQL, {**values, "tz": default_timezone, "zone": zone})
-    return [execution_id for execution_id in prepared.ids if execution_id in flipped]
+    prepared.released = True  # (a rollback leaves nothing flipped: the AHEAD rows are decided by fire_due)
+    ids = [execution_id for execution_id in prepared.ids if execution_id not in late] if late else prepared.ids
+    if flipped == len(ids):  # the AHEAD rows at this time are this preparation's: all of them were flipped
+        return ids
+    # some were refused or deleted by a sync meanwhile; a row with one of these ids that is no longer AHEAD was
+    # flipped just now (the ids were only ever written as AHEAD, by this preparation)
+    found = query_in(conn, f"SELECT id FROM executions WHERE state != '{AHEAD}' AND id IN ({{ids}})", ids)
+    kept = {row["id"] for row in found}
+    return [execution_id for execution_id in ids if execution_id in kept]
 
 
 def _generation(conn: sqlite3.Connection) -> int:
