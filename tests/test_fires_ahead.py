@@ -253,14 +253,3 @@ def test_fires_written_ahead_by_a_killed_process_decide_nothing(tmp_path: Path, 
         assert not set(written) & {r["id"] for r in rows(reopened, f"{name}/t")}
         last, _ = bookkeeping(reopened, f"{name}/t")
         assert last >= max(times)  # fired or skipped: decided
-
-
-def test_writing_ahead_stops_at_its_deadline_and_the_release_fires_the_rest(store: Store) -> None:
-    add_flow(store, "ns.g")
-    add_trigger(store, "ns.g")
-    fires.fire_due(store, T0)
-    prepared = fires.prepare_fires(store, AT, [HOURLY], chunk=1, deadline=datetime.now(UTC))
-    assert prepared.ids == []
-    released = fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER)
-    fired = [r["trigger_uid"] for r in store.query("SELECT * FROM executions WHERE scheduled_at = ?", (iso(AT),))]
-    assert sorted(fired) == ["ns.f/t", "ns.g/t"] and len(released) == 2

@@ -44,7 +44,6 @@ log = logging.getLogger("gitsync.schedule")
 LEAD = timedelta(seconds=2)
 """How long before a fire time its fires are written ahead, at most: every-second triggers are written right
 after the release of the second before (the timer handles one time after the other)."""
-_MARGIN = timedelta(milliseconds=20)  # writing ahead stops this close to the time (the rest fire as before)
 _LONGEST_WAIT = 60.0  # seconds: a wait is cut so a moved wall clock is noticed
 
 
@@ -192,8 +191,8 @@ class Scheduler:
 
     def _prepare(self, at: datetime, groups: list[Group]) -> fires.Prepared | None:
         try:
-            tz, judge, deadline = self.default_timezone, self.conditions, at - _MARGIN
-            return fires.prepare_fires(self.store, at, groups, default_timezone=tz, judge=judge, deadline=deadline)
+            tz = self.default_timezone
+            return fires.prepare_fires(self.store, at, groups, default_timezone=tz, judge=self.conditions)
         except Exception:  # the release decides those fires without them
             log.exception("writing the fires at %s ahead failed", at.isoformat())
             return None

@@ -217,14 +217,12 @@ def prepare_fires(
     default_timezone: str = "UTC",
     judge: ScheduleConditions | None = None,
     chunk: int = PREPARE_CHUNK,
-    deadline: datetime | None = None,
 ) -> Prepared:
     """Write ahead the fires at `at` of the triggers of `groups` for which `at` is exactly the next time to decide,
     as AHEAD rows, `chunk` per transaction. Nothing is decided: the bookkeeping is left as it is.
 
     Left to `fire_due` at `at`: inactive triggers, triggers whose conditions or `when` must be judged (their
-    verdict belongs to the time of the fire), and any trigger with an earlier time still undecided; and, past
-    `deadline` (the clock), the chunks not written yet: the release is not kept waiting for them.
+    verdict belongs to the time of the fire), and any trigger with an earlier time still undecided.
     """
     at_iso = iso(at)
     prepared = Prepared(at)
@@ -259,8 +257,6 @@ def prepare_fires(
         if spec.late_maximum_delay is not None:
             prepared.late[params["id"]] = spec.late_maximum_delay.total_seconds()
     for start in range(0, len(inserts), chunk):
-        if deadline is not None and datetime.now(UTC) >= deadline:
-            break
         with store.atomic() as conn:
             prepared.ids += _insert_all(conn, inserts[start : start + chunk], _AHEAD_SQL)
     return prepared
