@@ -1,20 +1,32 @@
-"""The timer: one thread that wakes once per fire time of the Schedule triggers and fires every trigger due then in
-ONE transaction, their rows written ahead of the time.
+"""The timer: APScheduler 3 (a `BackgroundScheduler`, one worker thread) wakes once per fire time of the Schedule
+triggers, and every trigger due then fires in ONE transaction, their rows written ahead of the time.
 
 SQLite is the only truth; the timer's groups are derived from the `triggers` table, rebuilt at start-up and made
 equal to it by `reconcile()` after every sync apply. A *timer group* is the Schedule triggers sharing (cron,
-withSeconds, timezone): they share their fire times, and one decision serves them all.
+withSeconds, timezone): they share their fire times, and one decision serves them all. Their times come from
+`runner.cron`, the code the store decides with (APScheduler's own CronTrigger reads some crons otherwise: its
+day-of-week 0 is Monday), so the timer and the decisions agree exactly.
 
+APScheduler holds one job, the next *step*, a `DateTrigger` job that schedules the step after it when it has run.
 For each fire time T (the earliest next fire time over the groups):
 
-1. at T - LEAD (or as soon as the time before T is released), `fires.prepare_fires` writes the coming fires of
-   the groups due at T as AHEAD rows (nothing reads or runs them), PREPARE_CHUNK rows per transaction so other
-   work gets the store in between;
-2. at T, `fires.release_due`, one transaction: the AHEAD rows whose trigger is unchanged become CREATED (or QUEUED)
-   with the release's time as `created_at`, their bookkeeping advances, and `fires.fire_due` decides whatever else
-   of the groups due is due (triggers not written ahead, AHEAD rows refused, missed times);
-3. the executions' ids go to `on_fire` on a thread of their own, so a slow `on_fire` (starting 10,000 runs) never
-   delays the next fire time.
+1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `fires.prepare_fires`
+   writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), PREPARE_CHUNK rows
+   per transaction so other work gets the store in between; it schedules "release T" at T;
+2. at T, the step "release T", one transaction (`fires.release_due`): the AHEAD rows whose trigger is unchanged
+   become CREATED (or QUEUED) with the release's time as `created_at`, their bookkeeping advances, and
+   `fires.fire_due` decides whatever else of the groups due by now is due (triggers not written ahead, AHEAD
+   rows refused, missed times); it schedules "prepare" of the next time;
+3. the executions' ids go to `on_fire` on a thread of its own, so a slow `on_fire` (starting 10,000 runs) never
+   delays the next step.
+
+`reconcile()` moves a pending "prepare" to the next time of the new groups; a pending "release" (at most LEAD
+away) stays, and decides from the groups as they are at T. A step of an older schedule (a token says which)
+does nothing. APScheduler's settings: one worker thread and `max_instances=1` (one step at a time, so one
+transaction per fire time), `misfire_grace_time=None` (a late step still runs: the chain never breaks, and
+lateness is decided per trigger from the store by lateMaximumDelay), `coalesce=True`. A step never waits more
+than a minute (a wait is cut and the step scheduled again, so a moved wall clock is noticed), and a step woken
+before its time is scheduled again for it.
 
 Measured (bench/bench_triggers.py, 10,000 every-second triggers, a busy 2-core machine): deciding and inserting
 the 10,000 rows at T gave a fire lag of p50 610-710 ms, p99 1.6-1.7 s; releasing rows written ahead gives p50
@@ -28,12 +40,20 @@ Flow and Webhook triggers have no timer: they fire from events.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 
 from gitsync.errors import StateError
 from gitsync.schedule.conditions import ScheduleConditions
@@ -46,8 +66,24 @@ log = logging.getLogger("gitsync.schedule")
 
 LEAD = timedelta(seconds=2)
 """How long before a fire time its fires are written ahead, at most: every-second triggers are written right
-after the release of the second before (the timer handles one time after the other)."""
-_LONGEST_WAIT = 60.0  # seconds: a wait is cut so a moved wall clock is noticed
+after the release of the second before (the timer takes one step after the other)."""
+_LONGEST_WAIT = timedelta(seconds=60)  # a step further away is scheduled again by then: a moved clock is noticed
+_JOB = "timer"  # APScheduler's one job: the next step
+
+
+@dataclass
+class _Step:
+    """One step of the timer: prepare (write ahead) or release the fires of time `at`."""
+
+    release: bool
+    at: datetime
+    groups: list[Group] = field(default_factory=list)
+    """The groups due at `at` when the step was planned (a release decides from the groups due when it runs)."""
+    prepared: fires.Prepared | None = None
+
+    @property
+    def when(self) -> datetime:
+        return self.at if self.release else self.at - LEAD
 
 
 class Scheduler:
@@ -68,33 +104,46 @@ class Scheduler:
         """Judges the fires of triggers with `conditions` / `when` (without it they are not judged)."""
         self.default_timezone = default_timezone
         self._reconciling = threading.Lock()  # one reconcile at a time
-        self._lock = threading.Lock()  # guards _groups (the timer thread reads it)
+        self._lock = threading.Lock()  # guards _groups (the steps read it)
         self._known: dict[str, str] = {}  # uid -> fingerprint of what its schedule depends on
         self._groups: dict[Group, tuple[Cron, tzinfo]] = {}
-        self._wake = threading.Event()  # the groups changed, or stopping: compute the next time again
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._steps = threading.Lock()  # guards what follows: which step is the live one
+        self._timer: BackgroundScheduler | None = None
+        self._decided: datetime | None = None  # times up to it are decided; None: not running, no step follows
+        self._token = 0  # the live step's; a step with another does nothing
+        self._pending: _Step | None = None  # the live step
+        self._busy = False  # the live step is running
         self._fired: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
 
     def start(self) -> None:
         """Delete the fires a stopped process wrote ahead, recover fires missed while stopped (per
         recoverMissedSchedules), then start the timer."""
-        self._stop.clear()
         if self.on_fire is not None:
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name="scheduler-fires", daemon=True)
             self._dispatcher.start()
         fires.discard_ahead(self.store)
+        self._timer = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": "scheduler"})},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._timer.start()
         decided = self.reconcile()
-        self._thread = threading.Thread(target=self._run, args=(decided,), name="scheduler", daemon=True)
-        self._thread.start()
+        with self._steps:
+            self._decided = decided
+            self._schedule(self._next_prepare(decided))
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the timer; the fires it wrote ahead are deleted (the next start decides their times)."""
-        self._stop.set()
-        self._wake.set()
-        if wait and self._thread is not None:
-            self._thread.join()
+        with self._steps:
+            self._decided = None  # no step schedules another
+            self._token += 1
+            self._pending = None
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.shutdown(wait=wait)  # waits for a running step
         try:
             fires.discard_ahead(self.store)
         except StateError as exc:  # the next start deletes them before it decides anything
@@ -107,13 +156,14 @@ class Scheduler:
 
     @property
     def job_ids(self) -> list[str]:
-        """The timer groups, one id each (`cron:<tz>:<s|m>:<cron>`)."""
+        """The timer groups, one id each (`cron:<tz>:<s|m>:<cron>`); APScheduler holds one job, their next step."""
         with self._lock:
             return sorted(_job_id(group) for group in self._groups)
 
     def reconcile(self) -> datetime:
         """Make the timer's groups equal the store's Schedule triggers; added or changed triggers recover missed
-        fires (their fires written ahead are deleted first). The moment up to which those were decided.
+        fires (their fires written ahead are deleted first); a pending "prepare" moves to the new groups' next
+        time. The moment up to which those were decided.
 
         A retired trigger cannot fire after its apply committed whatever the timer holds: the apply deleted its
         fires written ahead, and every fire re-reads the trigger in its transaction.
@@ -137,7 +187,10 @@ class Scheduler:
             with self._lock:
                 self._groups = timers
             self._known = wanted
-        self._wake.set()
+        with self._steps:  # after the groups changed: a step running now plans its follower from the new ones
+            pending = self._pending
+            if self._decided is not None and not self._busy and not (pending and pending.release):
+                self._schedule(self._next_prepare(self._decided))
         return now
 
     def _group(self, row: dict[str, Any]) -> Group | None:
@@ -145,27 +198,57 @@ class Scheduler:
             return None
         return (row["cron"], bool(row["with_seconds"]), row["timezone"] or self.default_timezone)
 
-    # -- the timer thread ---------------------------------------------------------------------------------------
+    # -- the steps, on APScheduler's worker thread --------------------------------------------------------------
 
-    def _run(self, decided: datetime) -> None:
-        """Times up to `decided` are decided; each turn handles the next fire time after it."""
-        while not self._stop.is_set():
-            self._wake.clear()
-            at, due = self._next_time(decided)
-            if at is None:
-                self._wake.wait()
-                continue
-            if self._wait_until(at - LEAD, self._wake):
-                continue  # the groups changed (or stopping): the next time may be another
-            prepared = self._prepare(at, due) if _now() < at else None
-            if self._wait_until(at, self._stop):
-                break
-            now = _now()
-            self._dispatch(self._release(prepared, self._due_groups(decided, now)))
-            decided = now
+    def _schedule(self, step: _Step | None) -> None:
+        """Make `step` the live step, run by APScheduler at its time (or within a minute). Holds `_steps`."""
+        self._token += 1
+        self._pending = step
+        if self._timer is None:
+            return
+        if step is None:  # no group: the step planned before (if any) is removed; reconcile plans the next
+            with contextlib.suppress(JobLookupError):
+                self._timer.remove_job(_JOB)
+            return
+        run_at = min(step.when, _now() + _LONGEST_WAIT)
+        self._timer.add_job(
+            self._run_step, DateTrigger(run_at), args=(self._token, step), id=_JOB, replace_existing=True
+        )
 
-    def _next_time(self, after: datetime) -> tuple[datetime | None, list[Group]]:
-        """The earliest fire time after `after` over the groups, and the groups that fire then."""
+    def _run_step(self, token: int, step: _Step) -> None:
+        with self._steps:
+            if token != self._token or self._decided is None:
+                return  # replaced by a reconcile, or stopping
+            self._busy = True
+            decided = self._decided
+        following: _Step | None = None
+        try:
+            following, decided = self._take(step, decided)
+        except Exception:  # (the fires guard themselves) the chain goes on: a release, or the next time
+            log.exception("the timer's step at %s failed", step.when.isoformat())
+            following = None if step.release else _Step(True, step.at, step.groups)
+            decided = _now() if step.release else decided
+        finally:
+            with self._steps:
+                self._busy = False
+                if self._decided is not None:  # not stopping
+                    self._decided = decided
+                    self._schedule(following or self._next_prepare(decided))
+
+    def _take(self, step: _Step, decided: datetime) -> tuple[_Step | None, datetime]:
+        """Run one step: the step that follows (None: the next "prepare", planned from the groups as they are
+        then) and the moment up to which times are decided."""
+        now = _now()
+        if now < step.when:  # the wait was cut, or the wall clock moved back
+            return step, decided
+        if not step.release:
+            prepared = self._prepare(step.at, step.groups) if now < step.at else None
+            return _Step(True, step.at, step.groups, prepared), decided
+        self._dispatch(self._release(step.prepared, self._due_groups(decided, now)))
+        return None, now
+
+    def _next_prepare(self, after: datetime) -> _Step | None:
+        """The step "prepare" of the earliest fire time after `after` over the groups (None: no group)."""
         earliest: datetime | None = None
         due: list[Group] = []
         with self._lock:
@@ -176,21 +259,12 @@ class Scheduler:
                 if earliest is None or moment < earliest:
                     earliest, due = moment, []
                 due.append(group)
-        return earliest, due
+        return _Step(False, earliest, due) if earliest is not None else None
 
     def _due_groups(self, after: datetime, now: datetime) -> list[Group]:
         """The groups with a fire time in (after, now]."""
         with self._lock:
             return [g for g, (cron, zone) in self._groups.items() if (t := cron.next_fire(after, zone)) and t <= now]
-
-    def _wait_until(self, moment: datetime, event: threading.Event) -> bool:
-        """Sleep until `moment` (wall clock); True when `event` was set first."""
-        while True:
-            delay = (moment - _now()).total_seconds()
-            if delay <= 0:
-                return False
-            if event.wait(min(delay, _LONGEST_WAIT)):
-                return True
 
     def _prepare(self, at: datetime, groups: list[Group]) -> fires.Prepared | None:
         try:
