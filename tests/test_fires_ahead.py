@@ -253,3 +253,14 @@ def test_fires_written_ahead_by_a_killed_process_decide_nothing(tmp_path: Path, 
         assert not set(written) & {r["id"] for r in rows(reopened, f"{name}/t")}
         last, _ = bookkeeping(reopened, f"{name}/t")
         assert last >= max(times)  # fired or skipped: decided
+
+
+def test_the_overlap_check_finds_a_triggers_active_runs_through_their_index(store: Store) -> None:
+    """Whether a fire is QUEUED is looked up in the index of active executions by trigger, never by walking the
+    trigger's history (an every-second trigger ends 86,400 runs a day): the index's state list is the queries'."""
+    params = {"at": iso(AT), "created_at": iso(AT), "trigger_uid": "ns.f/t", "id": "x", "flow_uid": "ns.f"}
+    params |= {"revision": 1, "commit_sha": "c1", "source": "s", "scheduled_at": iso(AT), "inputs": "{}"}
+    params["trigger_vars"] = "{}"
+    for sql in (fires._RELEASE_SQL, fires._RELEASE_CHECKED_SQL, fires._INSERT_SQL):
+        plan = " | ".join(r["detail"] for r in store.query("EXPLAIN QUERY PLAN " + sql, params))
+        assert "USING INDEX executions_trigger_active (trigger_uid=?)" in plan, plan

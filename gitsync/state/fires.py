@@ -13,6 +13,7 @@ FAILED execution whose error says why. `trigger.next` / `trigger.previous` then 
 Runs of one trigger never overlap (Kestra's Schedule semantics): when an execution of the same trigger is still
 active (any of `ACTIVE_STATES`) the new one is created QUEUED; the runner starts a QUEUED execution only when no
 earlier execution of its trigger is active. The fire itself is never dropped: it is recorded now and runs later.
+The check reads the index of a trigger's active executions (`executions_trigger_active`), never its history.
 
 Written ahead (`prepare_fires`, then `release_due`): writing 10,000 execution rows takes longer than the lag a fire
 may have, so the timer writes the coming fires of a time T before T, as rows in state `AHEAD` that nothing reads
