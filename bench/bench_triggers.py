@@ -1,6 +1,9 @@
 """Scheduler benchmark: 10,000 Schedule triggers (daily crons + N every-second ones) on a real SQLite file.
 
-    .venv/bin/python bench/bench_triggers.py [--seconds 20] [--every-second 100 10000]
+    .venv/bin/python bench/bench_triggers.py [--seconds 20] [--every-second 100 10000] [--history 0]
+
+`--history N` gives each trigger N ended (SUCCESS) runs before the start, as a daemon whose runs end has: the
+overlap check of each fire must not walk them.
 
 Prints the process RSS and the fire lag as p50/p95/p99/max, each beside the same figure of the reference, a bare
 time.sleep loop waking at each whole second (run first, in the same process), with the ratio. Two lags: when
@@ -25,7 +28,7 @@ SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
 TOTAL = 10_000
 
 
-def populate(store: Store, every_second: int) -> None:
+def populate(store: Store, every_second: int, history: int = 0) -> None:
     registered = iso(datetime.now(UTC))
     with store.atomic() as conn:
         state.upsert_source(conn, "bench", "repo", "main", "", "", "c0")
@@ -42,6 +45,14 @@ def populate(store: Store, every_second: int) -> None:
                 cron, seconds = f"{i % 60} {i % 24} * * *", False
             row = state.TriggerRow(f"{uid}/t", uid, "t", SCHEDULE, {"cron": cron}, cron, seconds, None, False)
             state.upsert_trigger(conn, row, registered)
+        if history:
+            conn.execute(
+                f"""WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < {int(history)})
+                    INSERT INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind,
+                                            trigger_uid, scheduled_at, created_at, ended_at)
+                    SELECT t.uid || '-' || k, t.flow_uid, 1, 'c0', 'bench', 'SUCCESS', 'schedule', t.uid,
+                           '2000-01-01T' || printf('%08d', k), '2000-01-01', '2000-01-01' FROM triggers t, n"""
+            )
 
 
 class LagProbe:
@@ -127,11 +138,11 @@ def created_lags(store: Store, after: float) -> list[float]:
     return sorted(lags)
 
 
-def run(every_second: int, seconds: float, folder: Path, reference: dict[str, float]) -> None:
+def run(every_second: int, seconds: float, folder: Path, reference: dict[str, float], history: int = 0) -> None:
     store = Store(folder / f"bench-{every_second}.db")
     started = time.perf_counter()
-    populate(store, every_second)
-    print(f"\n== {TOTAL} Schedule triggers, {every_second} every second, {seconds:.0f} s ==")
+    populate(store, every_second, history)
+    print(f"\n== {TOTAL} Schedule triggers, {every_second} every second, {history} ended runs each, {seconds:.0f} s ==")
     print(f"populate: {time.perf_counter() - started:.2f} s")
     probe = LagProbe(store)
     scheduler = Scheduler(store, on_fire=probe)
@@ -142,7 +153,7 @@ def run(every_second: int, seconds: float, folder: Path, reference: dict[str, fl
     recording_from = time.time()
     time.sleep(seconds)
     scheduler.shutdown()
-    written = store.query_one("SELECT count(*) AS n FROM executions")
+    written = store.query_one("SELECT count(*) AS n FROM executions WHERE state != 'SUCCESS'")
     print(f"executions written: {written['n'] if written else 0} (expected about {int(every_second * seconds)})")
     lags, slowest = measure_lags(store, probe, recording_from)
     print(figures("fire lag (row committed - scheduled)", lags, reference))
@@ -161,13 +172,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--every-second", type=int, nargs="+", default=[100, 10_000])
+    parser.add_argument("--history", type=int, default=0, help="ended runs per trigger before the start")
     args = parser.parse_args()
     print("== reference: bare time.sleep loop ==")
     reference_lags = sleep_loop_lags(min(args.seconds, 10.0))
     print(figures("sleep-loop lag", reference_lags))
     with tempfile.TemporaryDirectory() as folder:
         for count in args.every_second:
-            run(count, args.seconds, Path(folder), quantiles(reference_lags))
+            run(count, args.seconds, Path(folder), quantiles(reference_lags), args.history)
 
 
 if __name__ == "__main__":
