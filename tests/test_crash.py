@@ -4,7 +4,9 @@ either the old commit or the new one (never a mix), with fires recorded exactly 
 (a) while it applies a commit changing half the flows of a repository (small repositories for most trials, a few
     of 2,000 flows with 1,000 changed); the kill delay is uniform between 0 and the time a ref move takes to be
     applied (calibrated once per repository, without a kill);
-(b) while every-second Schedule triggers (`*/1 * * * * *`, withSeconds, recoverMissedSchedules ALL) fire.
+(b) while every-second Schedule triggers (`*/1 * * * * *`, withSeconds, recoverMissedSchedules ALL) fire; the
+    timer writes each second's fires ahead (AHEAD rows) and releases them at the second, so kills land between the
+    two as well as inside either (the tally says how many left AHEAD rows behind).
 
 Trials are chained: the restart after a kill is also the check that the daemon recovers (it must apply the new
 commit, and recover the fires missed while it was down) and the start of the next trial. The randomness is seeded;
@@ -224,19 +226,32 @@ def check_revisions(db: Path) -> None:
     assert bad == [], f"flows whose revision row disagrees: {bad[:5]}"
 
 
-def check_fires(db: Path, *, contiguous: bool) -> int:
-    """No (trigger, second) fired twice, bookkeeping agrees with the executions; with `contiguous`, no second is
-    missing between a trigger's first and last fire (recoverMissedSchedules ALL). Returns the number of fires."""
+def check_fires(db: Path, *, contiguous: bool, stopped: bool = False) -> int:
+    """No (trigger, second) fired twice, bookkeeping agrees with the executions (fires written ahead, AHEAD rows,
+    are no fires: each is after its trigger's last decided time); with `contiguous`, no second is missing between a
+    trigger's first and last fire (recoverMissedSchedules ALL); `stopped` (a clean stop): no AHEAD row is left.
+    Returns the number of fires."""
     duplicates = query_db(
         db,
         """SELECT trigger_uid, scheduled_at, count(*) AS n FROM executions WHERE trigger_uid IS NOT NULL
            GROUP BY trigger_uid, scheduled_at HAVING count(*) > 1""",
     )
     assert duplicates == [], f"fired twice: {duplicates[:5]}"
+    decided_ahead = query_db(
+        db,
+        """SELECT e.trigger_uid, e.scheduled_at, t.last_scheduled_at FROM executions e
+           JOIN triggers t ON t.uid = e.trigger_uid
+           WHERE e.state = 'AHEAD' AND e.scheduled_at <= t.last_scheduled_at""",
+    )
+    assert decided_ahead == [], f"written ahead at a time already decided: {decided_ahead[:5]}"
+    if stopped:
+        left = query_db(db, "SELECT trigger_uid, scheduled_at FROM executions WHERE state = 'AHEAD'")
+        assert left == [], f"fires written ahead left after a clean stop: {left[:5]}"
     rows = query_db(
         db,
         """SELECT t.uid, t.last_scheduled_at, max(e.scheduled_at) AS last_fire FROM triggers t
-           JOIN executions e ON e.trigger_uid = t.uid WHERE t.with_seconds = 1 GROUP BY t.uid""",
+           JOIN executions e ON e.trigger_uid = t.uid AND e.state != 'AHEAD' WHERE t.with_seconds = 1
+           GROUP BY t.uid""",
     )
     for row in rows:
         assert row["last_scheduled_at"] == row["last_fire"], f"bookkeeping of {row['uid']} disagrees: {row}"
@@ -244,11 +259,15 @@ def check_fires(db: Path, *, contiguous: bool) -> int:
         for row in rows:
             missing = missing_seconds(db, row["uid"])
             assert missing == [], f"{row['uid']}: {len(missing)} second(s) never fired, first {missing[:3]}"
-    return int(query_db(db, "SELECT count(*) AS n FROM executions")[0]["n"])
+    return int(query_db(db, "SELECT count(*) AS n FROM executions WHERE state != 'AHEAD'")[0]["n"])
 
 
 def missing_seconds(db: Path, trigger: str) -> list[str]:
-    rows = query_db(db, "SELECT scheduled_at FROM executions WHERE trigger_uid = ? ORDER BY scheduled_at", (trigger,))
+    rows = query_db(
+        db,
+        "SELECT scheduled_at FROM executions WHERE trigger_uid = ? AND state != 'AHEAD' ORDER BY scheduled_at",
+        (trigger,),
+    )
     times = [datetime.fromisoformat(r["scheduled_at"]) for r in rows]
     have, missing = set(times), []
     moment = times[0] if times else None
@@ -347,7 +366,7 @@ class SyncCrashRun:
     def finish(self, contiguous: bool = True) -> None:
         if self.daemon.alive():
             assert self.daemon.stop() == 0
-        check_fires(self.daemon.db, contiguous=contiguous)
+        check_fires(self.daemon.db, contiguous=contiguous, stopped=True)
 
 
 class TickCrashRun:
@@ -364,7 +383,7 @@ class TickCrashRun:
         self.daemon.wait_for(lambda: self._fired() >= len(self.ticks), "the first fires")
 
     def _fired(self) -> int:
-        return int(query_db(self.daemon.db, "SELECT count(*) AS n FROM executions")[0]["n"])
+        return int(query_db(self.daemon.db, "SELECT count(*) AS n FROM executions WHERE state != 'AHEAD'")[0]["n"])
 
     def trial(self, longest: float = 2.5) -> None:
         delay = self.rng.uniform(0, longest)
@@ -376,7 +395,8 @@ class TickCrashRun:
         except AssertionError as exc:
             raise AssertionError(f"{context}: {exc}\n{self.daemon.log_tail()}") from exc
         killed_at = datetime.now().astimezone()
-        self.tally.add("killed while firing")
+        ahead = query_db(self.daemon.db, "SELECT count(*) AS n FROM executions WHERE state = 'AHEAD'")[0]["n"]
+        self.tally.add("killed while firing, fires written ahead" if ahead else "killed while firing")
         self.daemon = start_daemon(self.directory, [self.flow_repo.source()], log_level="WARNING")
         self.daemon.wait_for(lambda: self._recovered(killed_at), "the seconds missed while down to be recovered")
 
@@ -384,7 +404,7 @@ class TickCrashRun:
         """Every tick trigger has fired a second later than `after` (so the outage is behind its last fire)."""
         rows = query_db(
             self.daemon.db,
-            "SELECT trigger_uid, max(scheduled_at) AS last FROM executions GROUP BY trigger_uid",
+            "SELECT trigger_uid, max(scheduled_at) AS last FROM executions WHERE state != 'AHEAD' GROUP BY trigger_uid",
         )
         last = {r["trigger_uid"]: datetime.fromisoformat(r["last"]) for r in rows}
         return all(uid in last and last[uid] > after for uid in self.ticks)
@@ -392,7 +412,7 @@ class TickCrashRun:
     def finish(self) -> int:
         if self.daemon.alive():
             assert self.daemon.stop() == 0
-        return check_fires(self.daemon.db, contiguous=True)
+        return check_fires(self.daemon.db, contiguous=True, stopped=True)
 
 
 def run_sync_trials(directory: Path, count: int, changed: int, trials: int, rng: random.Random, tally: Tally) -> float:

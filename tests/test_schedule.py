@@ -1,4 +1,4 @@
-"""Execution rows of scheduled fires (exactly once) and the APScheduler timer, on real SQLite files."""
+"""Execution rows of scheduled fires (exactly once) and the timer, on real SQLite files."""
 
 from __future__ import annotations
 
@@ -339,3 +339,40 @@ def test_a_condition_that_cannot_judge_records_a_failed_fire_that_says_why(store
     assert "condition Expression cannot be evaluated" in row["error"] and "trigger.dat" in row["error"]
     assert fires.fire_due(store, JAN + timedelta(days=1), judge=_judge()) == []  # decided once, not again
     assert len(rows(store, uid)) == 1
+
+
+def test_reconcile_moves_the_timer_to_the_new_groups_next_time(store: Store) -> None:
+    """The timer's next step was the daily time's; a trigger added and reconciled fires at its own times, one
+    retired stops, and a scheduler started again on the same store goes on (APScheduler's job is its step)."""
+    add_flow(store, "ns.daily")
+    add_trigger(store, "ns.daily", cron="0 3 * * *", registered=datetime.now(UTC))
+    scheduler = Scheduler(store)
+    scheduler.start()
+    try:
+        add_flow(store)
+        uid = add_trigger(store, cron="*/1 * * * * *", registered=datetime.now(UTC), recoverMissedSchedules="NONE")
+        scheduler.reconcile()
+        wait_for(lambda: len(rows(store, uid)) >= 2)
+        assert len(rows(store, uid)) >= 2
+        with store.atomic() as conn:
+            state.delete_triggers(conn, [uid])
+        scheduler.reconcile()
+        count = len(rows(store, uid))
+        time.sleep(1.2)
+        assert len(rows(store, uid)) == count
+    finally:
+        scheduler.shutdown()
+    again = Scheduler(store)
+    with store.atomic() as conn:
+        state.upsert_trigger(
+            conn,
+            state.TriggerRow(uid, "ns.f", "t", SCHEDULE, {"cron": "*/1 * * * * *"}, "*/1 * * * * *", True, None, False),
+            iso(datetime.now(UTC)),
+        )
+    again.start()
+    try:
+        wait_for(lambda: len(rows(store, uid)) >= count + 2)
+        assert len(rows(store, uid)) >= count + 2
+    finally:
+        again.shutdown()
+    assert store.query("SELECT id FROM executions WHERE state = 'AHEAD'") == []

@@ -36,6 +36,24 @@ fire, a Flow trigger, a Subflow task, a flow-level retry (CREATE_NEW_EXECUTION).
 recorded where the row did not show it."""
 
 
+AHEAD = "AHEAD"
+"""The `state` of a scheduled fire written ahead of its time (`gitsync.state.fires.prepare_fires`): not an
+execution yet. No read here lists or finds it and nothing runs it; its release makes it CREATED (or QUEUED) with the
+release's `created_at`, or it is deleted."""
+
+
+def delete_ahead(conn: sqlite3.Connection, trigger_uids: Iterable[str]) -> int:
+    """Delete the AHEAD rows of these triggers; the number deleted. Each trigger costs one range of the (trigger,
+    time) key after its last decided time, where its fires written ahead are: never a walk over its history."""
+    before = conn.total_changes
+    conn.executemany(
+        f"""DELETE FROM executions WHERE +state = '{AHEAD}' AND trigger_uid = ?1
+            AND scheduled_at > coalesce((SELECT last_scheduled_at FROM triggers WHERE uid = ?1), '')""",
+        [(uid,) for uid in trigger_uids],
+    )
+    return conn.total_changes - before
+
+
 def sql_states(states: Iterable[State]) -> str:
     """A SQL `IN` list of state literals (the values of `State`, never user input)."""
     return ",".join(f"'{state.value}'" for state in states)
@@ -63,7 +81,8 @@ def list_executions(
                     trigger_uid AS "trigger", scheduled_at, created_at, started_at, ended_at, inputs, outputs,
                     labels, trigger_vars, error
              FROM executions"""
-    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+    where.append(f"state != '{AHEAD}'")
+    sql += " WHERE " + " AND ".join(where) + " ORDER BY id DESC LIMIT ?"
     rows = store.query(sql, (*params, limit))
     for row in rows:
         for key in ("inputs", "outputs", "labels", "trigger_vars"):
@@ -141,11 +160,11 @@ def create_execution(
 
 def get_execution(store: Store, execution_id: str) -> dict[str, Any] | None:
     """The execution's whole row (JSON columns still encoded); None when there is none."""
-    return store.query_one("SELECT * FROM executions WHERE id = ?", (execution_id,))
+    return store.query_one(f"SELECT * FROM executions WHERE id = ? AND state != '{AHEAD}'", (execution_id,))
 
 
 def execution_state(store: Store, execution_id: str) -> str | None:
-    row = store.query_one("SELECT state FROM executions WHERE id = ?", (execution_id,))
+    row = store.query_one(f"SELECT state FROM executions WHERE id = ? AND state != '{AHEAD}'", (execution_id,))
     return row["state"] if row else None
 
 
@@ -388,7 +407,8 @@ def request_kill(store: Store, execution_id: str, gone: Collection[str] = ()) ->
     """
     with store.atomic() as conn:
         row = conn.execute(
-            "SELECT state, owner, owner IN (SELECT id FROM owners) AS registered FROM executions WHERE id = ?",
+            "SELECT state, owner, owner IN (SELECT id FROM owners) AS registered FROM executions "
+            f"WHERE id = ? AND state != '{AHEAD}'",
             (execution_id,),
         ).fetchone()
         if row is None:
@@ -421,7 +441,9 @@ def request_resume(store: Store, execution_id: str, inputs: dict[str, Any]) -> S
     Nothing is written unless the execution is PAUSED.
     """
     with store.atomic() as conn:
-        row = conn.execute("SELECT state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        row = conn.execute(
+            f"SELECT state FROM executions WHERE id = ? AND state != '{AHEAD}'", (execution_id,)
+        ).fetchone()
         if row is None:
             return None
         found = State(row["state"])

@@ -252,4 +252,42 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
         );
         """,
     ),
+    (
+        "executions by flow are indexed in id order; created_at is in no index",
+        """
+        -- every read by flow orders by id (creation order); a scheduled fire written ahead gets its created_at
+        -- when it is released, and 10,000 releases a second must not move 10,000 entries of an index
+        DROP INDEX executions_flow;
+        CREATE INDEX executions_flow ON executions(flow_uid, id);
+        """,
+    ),
+    (
+        "the schedule generation: bumped by every change of a trigger or a flow (SQL triggers)",
+        """
+        -- a fire written ahead (state AHEAD) is released without re-reading its trigger while no trigger and no
+        -- flow changed since it was written; the bookkeeping columns (last_scheduled_at, next_fire) are no change
+        CREATE TABLE schedule_generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+        INSERT INTO schedule_generation (id, n) VALUES (1, 0);
+        CREATE TRIGGER schedule_trigger_changed
+            AFTER UPDATE OF flow_uid, type, spec, cron, with_seconds, timezone, disabled, paused ON triggers
+            BEGIN UPDATE schedule_generation SET n = n + 1; END;
+        CREATE TRIGGER schedule_trigger_retired AFTER DELETE ON triggers
+            BEGIN UPDATE schedule_generation SET n = n + 1; END;
+        CREATE TRIGGER schedule_flow_changed AFTER UPDATE OF revision, commit_sha, source, disabled ON flows
+            BEGIN UPDATE schedule_generation SET n = n + 1; END;
+        CREATE TRIGGER schedule_flow_removed AFTER DELETE ON flows
+            BEGIN UPDATE schedule_generation SET n = n + 1; END;
+        """,
+    ),
+    (
+        "the active executions of a trigger are indexed",
+        """
+        -- the overlap check of every scheduled fire (QUEUED behind an active run of its trigger) and of admitting a
+        -- run looks up a trigger's active executions; without this index it walks the trigger's whole history (an
+        -- every-second trigger ends 86,400 runs a day). The list is ACTIVE_STATES as the queries spell it
+        -- (`sql_states`), so SQLite's planner matches it: tests/test_fires_ahead.py checks that it does.
+        CREATE INDEX executions_trigger_active ON executions(trigger_uid)
+            WHERE state IN ('CREATED','QUEUED','RUNNING','PAUSED','RESTARTED','KILLING','RETRYING');
+        """,
+    ),
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitsync.state.database import Store, dumps, loads, query_in
+from gitsync.state.executions import delete_ahead
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,12 @@ class TriggerRow:
 
 
 def upsert_trigger(conn: sqlite3.Connection, row: TriggerRow, registered_at: str) -> None:
-    """Add or change a trigger; a changed trigger keeps its bookkeeping (registration and last scheduled time).
+    """Add or change a trigger; a changed trigger keeps its bookkeeping (registration and last scheduled time),
+    and loses its fires written ahead (`state.fires`): they were written for what it was.
 
     Plain SQL: sqlite-utils' upsert would also overwrite `registered_at`, which only an insert may set.
     """
+    delete_ahead(conn, [row.uid])
     conn.execute(
         """INSERT INTO triggers (uid, flow_uid, trigger_id, type, spec, cron, with_seconds, timezone, disabled,
                                  registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -59,6 +62,8 @@ def trigger_uids_of(conn: sqlite3.Connection, flow_uids: Sequence[str]) -> dict[
 
 
 def delete_triggers(conn: sqlite3.Connection, uids: Sequence[str]) -> None:
+    """Retire triggers: their rows, their windows' marks and their fires written ahead (`state.fires`)."""
+    delete_ahead(conn, uids)  # before the rows go: it reads their last decided time
     conn.executemany("DELETE FROM triggers WHERE uid = ?", [(uid,) for uid in uids])
     conn.executemany("DELETE FROM trigger_window_marks WHERE trigger_uid = ?", [(uid,) for uid in uids])
 

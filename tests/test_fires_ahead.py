@@ -1,0 +1,266 @@
+"""Scheduled fires written ahead of their time (`state.fires.prepare_fires` / `release_due`), on real SQLite files:
+hidden until released, released once, decided again when a sync changed the trigger in between, and exactly once
+across a SIGKILL of the process that wrote them (a real subprocess). Times are given, never waited for."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime import Runtime, gitsync_cli
+
+from gitsync import state
+from gitsync.schedule.timer import Scheduler
+from gitsync.state import executions, fires
+from gitsync.state.database import Store, iso, loads
+
+T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
+SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+HOURLY = ("0 * * * *", False, "UTC")
+AT = T0 + timedelta(hours=1)  # the next fire of an hourly trigger that fired T0
+JUST_AFTER = AT + timedelta(milliseconds=50)
+
+
+def add_flow(store: Store, uid: str = "ns.f", commit: str = "c1", disabled: bool = False) -> int:
+    namespace, flow_id = uid.rsplit(".", 1)
+    row = state.RevisionRow(uid, namespace, flow_id, "s", commit, f"{flow_id}.yaml", "b", "a", "m", None, disabled)
+    with store.atomic() as conn:
+        return state.write_revision(conn, row, iso(T0))
+
+
+def add_trigger(store: Store, flow: str = "ns.f", cron: str = "0 * * * *", **spec: Any) -> str:
+    uid = f"{flow}/t"
+    row = state.TriggerRow(uid, flow, "t", SCHEDULE, {"cron": cron, **spec}, cron, False, None, False)
+    with store.atomic() as conn:
+        state.upsert_trigger(conn, row, iso(T0 - timedelta(hours=1)))
+    return uid
+
+
+def rows(store: Store, uid: str = "ns.f/t") -> list[dict[str, Any]]:
+    """Every row of the trigger, AHEAD ones too (what the file holds, not what a user is shown)."""
+    return store.query("SELECT * FROM executions WHERE trigger_uid = ? ORDER BY scheduled_at", (uid,))
+
+
+def bookkeeping(store: Store, uid: str = "ns.f/t") -> tuple[str, str]:
+    row = store.query_one("SELECT last_scheduled_at, next_fire FROM triggers WHERE uid = ?", (uid,))
+    assert row is not None
+    return row["last_scheduled_at"], row["next_fire"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    db = Store(tmp_path / "state.db")
+    with db.atomic() as conn:
+        state.upsert_source(conn, "s", "repo", "main", "", "", "c0")
+    add_flow(db)
+    add_trigger(db, inputs={"v": 1})
+    assert len(fires.fire_due(db, T0)) == 1  # T0 fired: the next time to decide is AT
+    return db
+
+
+def test_a_fire_written_ahead_is_hidden_until_its_time_then_released_once(store: Store, tmp_path: Path) -> None:
+    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    (ahead,) = prepared.ids
+    assert bookkeeping(store) == (iso(T0), iso(AT))  # writing ahead decides nothing
+    assert executions.get_execution(store, ahead) is None
+    assert [r["scheduled_at"] for r in executions.list_executions(store)] == [iso(T0)]
+    listed = gitsync_cli((str(tmp_path / "state.db"), str(tmp_path / "data")), "executions", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [e["scheduled_at"] for e in json.loads(listed.stdout)] == [iso(T0)]
+    shown = gitsync_cli((str(tmp_path / "state.db"), str(tmp_path / "data")), "executions", "--state", "AHEAD")
+    assert ahead not in shown.stdout
+    assert fires.release_due(store, prepared, [HOURLY], now=AT - timedelta(seconds=1)) == []  # not before AT
+    assert executions.get_execution(store, ahead) is None
+
+    assert fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER) == [ahead]
+    row = executions.get_execution(store, ahead)
+    assert row is not None
+    assert (row["state"], row["scheduled_at"], row["created_at"]) == ("QUEUED", iso(AT), iso(JUST_AFTER))
+    assert loads(row["inputs"]) == {"v": 1} and loads(row["trigger_vars"])["date"] == "2024-01-01T13:00:00+00:00"
+    assert bookkeeping(store) == (iso(AT), iso(AT + timedelta(hours=1)))
+    assert fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER) == []
+    assert fires.fire_due(store, JUST_AFTER, recovering=True) == []
+    assert [r["id"] for r in rows(store)][1:] == [ahead]
+
+
+def test_released_like_fire_due_writes_it(tmp_path: Path) -> None:
+    """The released row equals the one fire_due writes for the same trigger and time (bar id and created_at)."""
+    written: list[dict[str, Any]] = []
+    for name, ahead in (("direct", False), ("ahead", True)):
+        db = Store(tmp_path / f"{name}.db")
+        with db.atomic() as conn:
+            state.upsert_source(conn, "s", "repo", "main", "", "", "c0")
+        add_flow(db)
+        add_trigger(db, inputs={"day": "mon"}, recoverMissedSchedules="ALL")
+        fires.fire_due(db, T0)
+        prepared = fires.prepare_fires(db, AT, [HOURLY]) if ahead else None
+        fires.release_due(db, prepared, [HOURLY], now=JUST_AFTER)
+        written.append({k: v for k, v in rows(db)[-1].items() if k not in ("id", "created_at")})
+        written[-1]["bookkeeping"] = bookkeeping(db)
+    assert written[0] == written[1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["retired", "paused", "flow disabled", "flow changed", "cron changed"],
+)
+def test_a_change_between_writing_ahead_and_the_fire_time_decides_from_the_trigger_as_it_is(
+    store: Store, change: str
+) -> None:
+    """A trigger retired, paused or disabled after its fire was written ahead does not run it; one whose flow or
+    cron changed fires what it says now (the new revision), never what was written ahead."""
+    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    (ahead,) = prepared.ids
+    assert fires.prepare_fires(store, AT, [HOURLY]).ids == []  # written once
+    with store.atomic() as conn:
+        if change == "retired":
+            state.delete_triggers(conn, ["ns.f/t"])
+        elif change == "paused":
+            conn.execute("UPDATE triggers SET paused = 1")
+    if change == "flow disabled":
+        add_flow(store, commit="c2", disabled=True)
+    elif change == "flow changed":
+        add_flow(store, commit="c2")
+    elif change == "cron changed":
+        add_flow(store, commit="c2")
+        add_trigger(store, cron="30 * * * *", inputs={"v": 2})
+        fires.fire_due(store, AT - timedelta(minutes=10), uids=["ns.f/t"], recovering=True)  # the reconcile
+    released = fires.release_due(store, prepared, [HOURLY, ("30 * * * *", False, "UTC")], now=JUST_AFTER)
+    assert ahead not in released
+    assert all(r["state"] != "AHEAD" for r in rows(store))
+    at_fire = [r for r in rows(store) if r["scheduled_at"] == iso(AT)]
+    if change == "flow changed":
+        (row,) = at_fire
+        assert row["id"] in released and (row["revision"], row["commit_sha"]) == (2, "c2")
+    else:
+        assert at_fire == []
+    if change == "cron changed":
+        half_past = fires.fire_due(store, AT + timedelta(minutes=30), group=("30 * * * *", False, "UTC"))
+        assert [(r["scheduled_at"], loads(r["inputs"])) for r in rows(store) if r["id"] in half_past] == [
+            (iso(AT + timedelta(minutes=30)), {"v": 2})
+        ]
+
+
+def test_a_sync_that_changes_the_flow_after_its_fire_was_written_ahead_runs_the_new_revision(tmp_path: Path) -> None:
+    flow = """\
+        id: hourly
+        namespace: acme
+        tasks:
+          - id: hello
+            type: io.kestra.plugin.core.log.Log
+            message: "{message}"
+        triggers:
+          - id: every_hour
+            type: io.kestra.plugin.core.trigger.Schedule
+            cron: "0 * * * *"
+            disabled: {disabled}
+        """
+    runtime = Runtime(tmp_path)
+    try:
+        runtime.deploy({"hourly.yaml": flow.format(message="first", disabled="false")})
+        now = datetime.now(UTC)
+        fires.fire_due(runtime.store, now, recovering=True)
+        (trigger,) = fires.schedule_triggers(runtime.store)
+        at = datetime.fromisoformat(trigger["next_fire"])
+        prepared = fires.prepare_fires(runtime.store, at, [HOURLY])
+        (ahead,) = prepared.ids
+        runtime.deploy({"hourly.yaml": flow.format(message="second", disabled="false")})
+        released = fires.release_due(runtime.store, prepared, [HOURLY], now=at + timedelta(milliseconds=5))
+        (row,) = [r for r in runtime.store.query("SELECT * FROM executions") if r["scheduled_at"] == iso(at)]
+        assert row["id"] in released and row["id"] != ahead and row["revision"] == 2
+
+        nxt = at + timedelta(hours=1)
+        prepared = fires.prepare_fires(runtime.store, nxt, [HOURLY])
+        assert len(prepared.ids) == 1
+        runtime.deploy({"hourly.yaml": flow.format(message="second", disabled="true")})
+        assert fires.release_due(runtime.store, prepared, [HOURLY], now=nxt + timedelta(milliseconds=5)) == []
+        assert runtime.store.query("SELECT id FROM executions WHERE scheduled_at = ?", (iso(nxt),)) == []
+    finally:
+        runtime.close()
+
+
+def test_a_missed_time_is_not_written_ahead_and_late_fires_are_skipped_as_before(store: Store) -> None:
+    """Catch-up is unchanged: a trigger with earlier undecided times is left to fire_due (all of them, oldest
+    first); a release later than lateMaximumDelay skips the time as late, as fire_due would."""
+    three = T0 + timedelta(hours=3)
+    assert fires.prepare_fires(store, three, [HOURLY]).ids == []  # 13:00 and 14:00 are undecided
+    released = fires.release_due(store, None, [HOURLY], now=three + timedelta(seconds=1))
+    assert [r["scheduled_at"] for r in rows(store) if r["id"] in released] == [
+        iso(T0 + timedelta(hours=h)) for h in (1, 2, 3)
+    ]
+
+    add_flow(store, "ns.late")
+    late = add_trigger(store, "ns.late", lateMaximumDelay="PT10S")
+    fires.fire_due(store, three + timedelta(seconds=1), recovering=True)
+    four = T0 + timedelta(hours=4)
+    prepared = fires.prepare_fires(store, four, [HOURLY])
+    assert len(prepared.ids) == 2
+    released = fires.release_due(store, prepared, [HOURLY], now=four + timedelta(seconds=11))
+    assert [r["scheduled_at"] for r in rows(store) if r["id"] in released] == [iso(four)]  # ns.f has no delay
+    assert [r["scheduled_at"] for r in rows(store, late)] == [iso(three)]  # 16:00 was 11 s late: skipped
+    assert bookkeeping(store, late) == (iso(four), iso(four + timedelta(hours=1)))
+
+
+SCRIPT = """
+import os, signal, sys
+from datetime import datetime
+from gitsync.state import fires
+from gitsync.state.database import Store
+store = Store(sys.argv[1])
+prepared = fires.prepare_fires(store, datetime.fromisoformat(sys.argv[2]), [("0 * * * *", False, "UTC")], chunk=1)
+print(",".join(prepared.ids), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize(("policy", "at_fires"), [("ALL", 1), ("LAST", 0), ("NONE", 0)])
+def test_fires_written_ahead_by_a_killed_process_decide_nothing(tmp_path: Path, policy: str, at_fires: int) -> None:
+    """SIGKILL after writing ahead, before the time: the restart deletes what was written ahead and decides the
+    time as a missed one (recoverMissedSchedules), so it fires exactly once (ALL) or not at all (LAST, NONE)."""
+    db = tmp_path / "state.db"
+    store = Store(db)
+    with store.atomic() as conn:
+        state.upsert_source(conn, "s", "repo", "main", "", "", "c0")
+    for name in ("ns.a", "ns.b"):
+        add_flow(store, name)
+        add_trigger(store, name, recoverMissedSchedules=policy)
+    fires.fire_due(store, T0)
+    store.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(db), AT.isoformat()], capture_output=True, text=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    written = killed.stdout.strip().split(",")
+    reopened = Store(db)
+    ahead = reopened.query("SELECT id FROM executions WHERE state = 'AHEAD'")
+    assert sorted(r["id"] for r in ahead) == sorted(written) and len(written) == 2
+
+    restarted = Scheduler(reopened)
+    restarted.start()
+    restarted.shutdown()
+    assert reopened.query("SELECT id FROM executions WHERE state = 'AHEAD'") == []
+    for name in ("ns.a", "ns.b"):
+        times = [r["scheduled_at"] for r in rows(reopened, f"{name}/t")]
+        assert len(times) == len(set(times))
+        assert times.count(iso(AT)) == at_fires
+        assert not set(written) & {r["id"] for r in rows(reopened, f"{name}/t")}
+        last, _ = bookkeeping(reopened, f"{name}/t")
+        assert last >= max(times)  # fired or skipped: decided
+
+
+def test_the_overlap_check_finds_a_triggers_active_runs_through_their_index(store: Store) -> None:
+    """Whether a fire is QUEUED is looked up in the index of active executions by trigger, never by walking the
+    trigger's history (an every-second trigger ends 86,400 runs a day): the index's state list is the queries'."""
+    params = {"at": iso(AT), "created_at": iso(AT), "trigger_uid": "ns.f/t", "id": "x", "flow_uid": "ns.f"}
+    params |= {"revision": 1, "commit_sha": "c1", "source": "s", "scheduled_at": iso(AT), "inputs": "{}"}
+    params["trigger_vars"] = "{}"
+    for sql in (fires._RELEASE_SQL, fires._RELEASE_CHECKED_SQL, fires._INSERT_SQL):
+        plan = " | ".join(r["detail"] for r in store.query("EXPLAIN QUERY PLAN " + sql, params))
+        assert "USING INDEX executions_trigger_active (trigger_uid=?)" in plan, plan
