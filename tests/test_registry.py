@@ -80,7 +80,8 @@ def test_entry_point_name_must_be_the_canonical_type(site: Path) -> None:
         load_entry_points()
 
 
-def test_a_broken_plugin_names_itself(site: Path) -> None:
+def _install_broken(site: Path) -> None:
+    """A distribution whose plugin module fails to import."""
     _install_distribution(
         site,
         "acme-broken",
@@ -88,6 +89,10 @@ def test_a_broken_plugin_names_itself(site: Path) -> None:
         "thirdparty_broken",
         "raise ImportError('no module named secret_sdk')\n",
     )
+
+
+def test_a_broken_plugin_names_itself(site: Path) -> None:
+    _install_broken(site)
     with pytest.raises(RegistryError, match=r"plugin 'com.acme.Broken' \(acme-broken: .*\) failed to load: no mod"):
         load_entry_points()
 
@@ -139,13 +144,7 @@ def test_lazily_a_type_is_listed_before_its_module_is_imported(site: Path) -> No
 
 
 def test_lazily_a_broken_plugin_fails_where_its_type_is_used(site: Path) -> None:
-    _install_distribution(
-        site,
-        "acme-broken",
-        "com.acme.Broken = thirdparty_broken:Nope",
-        "thirdparty_broken",
-        "raise ImportError('no module named secret_sdk')\n",
-    )
+    _install_broken(site)
     registry = load_entry_points(lazy=True)  # the other types still work
     assert registry.lookup("io.kestra.plugin.core.log.Log") is not None
     assert registry.lookup("io.kestra.core.tasks.log.Log") is registry.lookup("io.kestra.plugin.core.log.Log")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from daemon_harness import running_daemon
+from test_cli_validate import VALID
 
 from runner.registry import ENTRY_POINT_GROUP
 
@@ -34,15 +35,6 @@ HEAVY = (
     "jinja2",
 )
 """Libraries the daemon, the runner or one plugin needs, and neither `--help` nor `validate` does."""
-
-LOG_FLOW = """\
-id: hello
-namespace: acme.demo
-tasks:
-  - id: greet
-    type: io.kestra.plugin.core.log.Log
-    message: hello
-"""
 
 
 def imported(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -79,7 +71,7 @@ def test_help_imports_argparse_and_no_plugin_nor_library(args: list[str], tmp_pa
 
 def test_validate_of_a_log_flow_imports_only_the_log_plugin(tmp_path: Path) -> None:
     path = tmp_path / "hello.yaml"
-    path.write_text(LOG_FLOW)
+    path.write_text(VALID)
     done, modules = imported(tmp_path, "validate", str(path))
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "1 file(s): 1 valid, 0 invalid" in done.stdout
@@ -89,7 +81,7 @@ def test_validate_of_a_log_flow_imports_only_the_log_plugin(tmp_path: Path) -> N
 
 def test_unknown_type_is_located_and_suggested_from_every_entry_point(tmp_path: Path) -> None:
     path = tmp_path / "typo.yaml"
-    path.write_text(LOG_FLOW.replace("core.log.Log", "core.log.Lgo"))
+    path.write_text(VALID.replace("core.log.Log", "core.log.Lgo"))
     done, _ = imported(tmp_path, "validate", str(path))
     assert done.returncode == 1
     assert (
@@ -100,7 +92,7 @@ def test_unknown_type_is_located_and_suggested_from_every_entry_point(tmp_path: 
 
 def test_a_legacy_type_name_still_resolves(tmp_path: Path) -> None:
     path = tmp_path / "legacy.yaml"
-    path.write_text(LOG_FLOW.replace("io.kestra.plugin.core.log.Log", "io.kestra.core.tasks.log.Log"))
+    path.write_text(VALID.replace("io.kestra.plugin.core.log.Log", "io.kestra.core.tasks.log.Log"))
     done, _ = imported(tmp_path, "validate", str(path))
     assert done.returncode == 0, done.stdout
     assert "legacy type name 'io.kestra.core.tasks.log.Log' is replaced by io.kestra.plugin.core.log.Log" in done.stdout
