@@ -58,6 +58,24 @@ class SourceHealth:
     next_poll: float = 0.0
     syncing: bool = False
 
+    def after(self, result: SyncResult | None, poll_seconds: float) -> SourceHealth:
+        """The health after a sync that gave `result` (None: it crashed)."""
+        failed = result is None or result.outcome == "failed"
+        failures = self.failures + 1 if failed else 0
+        return SourceHealth(
+            outcome=result.outcome if result else "failed",
+            commit=result.commit if result is not None and result.outcome in ("applied", "unchanged") else self.commit,
+            last_sync_at=now_iso(),
+            last_error=(
+                (result.summary if result else "internal error; see the logs")
+                if failed
+                else (result.errors[0] if result and result.errors else None)
+            ),
+            degraded=failed,
+            failures=failures,
+            next_poll=time.monotonic() + _poll_delay(poll_seconds, failures),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "syncing": self.syncing,
@@ -247,21 +265,8 @@ class Daemon:
         return result
 
     def _after_sync(self, source: SourceConfig, result: SyncResult | None) -> None:
-        health = self.health[source.name]
-        health.syncing = False
-        health.last_sync_at = now_iso()
-        health.outcome = result.outcome if result else "failed"
-        if result is not None and result.outcome in ("applied", "unchanged"):
-            health.commit = result.commit
-        failed = result is None or result.outcome == "failed"
-        health.degraded = failed
-        health.last_error = (
-            (result.summary if result else "internal error; see the logs")
-            if failed
-            else (result.errors[0] if result and result.errors else None)
-        )
-        health.failures = health.failures + 1 if failed else 0
-        health.next_poll = time.monotonic() + _poll_delay(source.poll.total_seconds(), health.failures)
+        """The source's health after a sync, replaced whole: /healthz (another thread) never sees half of it."""
+        self.health[source.name] = self.health[source.name].after(result, source.poll.total_seconds())
         with self.synced:
             self.synced.notify_all()
 

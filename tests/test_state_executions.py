@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gitsync import state
-from gitsync.state import executions, lost, task_runs
+from gitsync.state import control, executions, lost, task_runs
 from gitsync.state.database import IN_CHUNK, Store, iso
 from runner.engine.records import LogLine, TaskRunRecord
 from runner.states import State
@@ -124,40 +124,40 @@ def test_record_state_posts_nothing_for_a_source_that_does_not_report(store: Sto
 def test_a_running_state_after_a_kill_request_stays_killing(store: Store) -> None:
     execution_id = new(store)
     set_state(store, execution_id, State.RUNNING)
-    assert executions.request_kill(store, execution_id) == (State.RUNNING, State.KILLING)
+    assert control.request_kill(store, execution_id) == (State.RUNNING, State.KILLING)
     executions.record_state(store, execution_id, State.RUNNING, {})
     assert executions.execution_state(store, execution_id) == "KILLING"
-    assert executions.kill_requested(store, [execution_id, "gone"]) == [execution_id, "gone"]
+    assert control.kill_requested(store, [execution_id, "gone"]) == [execution_id, "gone"]
 
 
 def test_kill_before_start_ended_and_unknown(store: Store) -> None:
     queued = new(store)
     set_state(store, queued, State.QUEUED)
-    assert executions.request_kill(store, queued) == (State.QUEUED, State.KILLED)
+    assert control.request_kill(store, queued) == (State.QUEUED, State.KILLED)
     row = executions.get_execution(store, queued)
     assert row is not None and row["error"] == "killed before it started" and row["ended_at"]
-    assert executions.request_kill(store, queued) == (State.KILLED, None)
-    assert executions.request_kill(store, "nope") == (None, None)
+    assert control.request_kill(store, queued) == (State.KILLED, None)
+    assert control.request_kill(store, "nope") == (None, None)
 
 
 def test_kill_requested_reads_many_ids_in_chunks(store: Store) -> None:
     ids = [new(store) for _ in range(IN_CHUNK + 3)]
     set_state(store, ids[-1], State.RUNNING)
-    executions.request_kill(store, ids[-1])
-    assert executions.kill_requested(store, ids) == [ids[-1]]
+    control.request_kill(store, ids[-1])
+    assert control.kill_requested(store, ids) == [ids[-1]]
     assert len(executions.fire_times(store, ids)) == len(ids)
 
 
 def test_resume_request_is_taken_once(store: Store) -> None:
     execution_id = new(store)
-    assert executions.request_resume(store, execution_id, {"ok": True}) == State.CREATED  # not paused: not written
-    assert executions.take_resume(store, execution_id) == (False, None)
+    assert control.request_resume(store, execution_id, {"ok": True}) == State.CREATED  # not paused: not written
+    assert control.take_resume(store, execution_id) == (False, None)
     set_state(store, execution_id, State.PAUSED)
-    assert executions.request_resume(store, execution_id, {"ok": True}) == State.PAUSED
-    assert executions.take_resume(store, execution_id) == (False, {"ok": True})
-    assert executions.take_resume(store, execution_id) == (False, None)
-    assert executions.request_resume(store, "nope", {}) is None
-    assert executions.take_resume(store, "nope") == (True, None)
+    assert control.request_resume(store, execution_id, {"ok": True}) == State.PAUSED
+    assert control.take_resume(store, execution_id) == (False, {"ok": True})
+    assert control.take_resume(store, execution_id) == (False, None)
+    assert control.request_resume(store, "nope", {}) is None
+    assert control.take_resume(store, "nope") == (True, None)
 
 
 def test_retry_copies_the_execution_into_the_next_attempt(store: Store) -> None:

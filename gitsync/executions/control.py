@@ -13,7 +13,7 @@ from typing import Any
 
 from gitsync.executions.errors import RunError
 from gitsync.executions.ownership import gone_owners
-from gitsync.state import executions as execution_rows
+from gitsync.state import control as control_rows
 from gitsync.state.database import Store
 from runner.states import State
 
@@ -61,7 +61,7 @@ class ControlRequests:
         """Kill a running execution (its tasks are stopped) or cancel one that has not started. An execution whose
         process is gone (a `gitsync run` that was SIGKILLed) is KILLED at once: nothing of it runs any more."""
         gone = [row["id"] for row in gone_owners(self.store)]
-        found, written = execution_rows.request_kill(self.store, execution_id, gone)
+        found, written = control_rows.request_kill(self.store, execution_id, gone)
         if found is None:
             raise RunError(f"no execution {execution_id!r}")
         if written is None:
@@ -73,7 +73,7 @@ class ControlRequests:
         return written
 
     def request_resume(self, execution_id: str, inputs: dict[str, Any] | None = None) -> None:
-        found = execution_rows.request_resume(self.store, execution_id, inputs or {})
+        found = control_rows.request_resume(self.store, execution_id, inputs or {})
         if found is None:
             raise RunError(f"no execution {execution_id!r}")
         if found != State.PAUSED:
@@ -82,7 +82,7 @@ class ControlRequests:
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
         """The resume inputs once a resume is requested; None when the execution is killed or cancelled first."""
         while not cancelled.wait(POLL):
-            stop, inputs = execution_rows.take_resume(self.store, execution_id)
+            stop, inputs = control_rows.take_resume(self.store, execution_id)
             if stop:
                 return None
             if inputs is not None:
@@ -112,6 +112,6 @@ class ControlRequests:
                     self._watcher = None
                     return
                 watched = dict(self._watched)
-            for execution_id in execution_rows.kill_requested(self.store, list(watched), self.owner):
+            for execution_id in control_rows.kill_requested(self.store, list(watched), self.owner):
                 watched[execution_id].set()
                 self.unwatch(execution_id)

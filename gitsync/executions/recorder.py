@@ -99,18 +99,9 @@ class SqliteRecorder:
         self._backlog = _Backlog()
         self._held_lock = threading.Lock()
         self._retrier: threading.Thread | None = None
-        self._waiting: list[task_run_rows.LogRow] = []
-        self._waiting_runs: dict[str, task_run_rows.TaskRunRow] = {}
-        """In-process tasks' last rows not yet written, by task run (they go with the next write, or the
-        flusher's)."""
-        """Worker log lines not yet written (they go with the next write, or the flusher's)."""
+        self._waiting = _Waiting(self.flush)
         self._write_lock = threading.Lock()
-        """Held from taking the waiting lines to writing them: lines are stored in the order they came."""
-        self._waiting_lock = threading.Lock()
-        """Guards `_waiting` alone: a worker adding a line never waits for a write."""
-        self._lines_wait = threading.Event()
-        """Set while lines wait: the flusher thread writes them after `LOG_FLUSH_SECONDS`."""
-        self._flusher: threading.Thread | None = None
+        """Held from taking the waiting rows and lines to writing them: they are stored in the order they came."""
         self._admitted: dict[str, tuple[datetime, Any]] = {}
         """Execution id -> the start time and masked labels its admission wrote with its RUNNING state."""
 
@@ -183,7 +174,7 @@ class SqliteRecorder:
     def _write_rows(self, task_runs: list[task_run_rows.TaskRunRow], logs: list[task_run_rows.LogRow]) -> None:
         """The task-run rows and log lines, after the lines that wait, in one transaction (held if refused)."""
         with self._write_lock:
-            waiting_runs, waiting_logs = self._take_waiting()
+            waiting_runs, waiting_logs = self._waiting.take()
             logs = waiting_logs + logs
             task_runs = waiting_runs + task_runs
             if not task_runs and not logs:
@@ -196,55 +187,22 @@ class SqliteRecorder:
             except StateError as exc:
                 self._hold(lambda held: held.add_rows(task_runs, logs), exc)
 
-    def _take_waiting(self) -> tuple[list[task_run_rows.TaskRunRow], list[task_run_rows.LogRow]]:
-        """The rows and lines that wait (called with `_write_lock` held, which orders the writes)."""
-        with self._waiting_lock:
-            runs, self._waiting_runs = list(self._waiting_runs.values()), {}
-            waiting, self._waiting = self._waiting, []
-            self._lines_wait.clear()
-            return runs, waiting
-
     def _wait_rows(self, pending: _Pending) -> None:
         """An in-process task's rows and lines: they wait for the next write, the flusher, or `GROUP_ROWS`."""
-        with self._waiting_lock:
-            for run_id, record in pending.records.items():
-                self._waiting_runs.pop(run_id, None)  # its newer row goes last: rows are written in order
-                self._waiting_runs[run_id] = task_run_rows.task_run_row(self._masked(record))
-            self._waiting.extend(pending.logs)
-            full = len(self._waiting_runs) >= GROUP_ROWS
-            self._start_flusher()
-        if full:
+        rows = {run_id: task_run_rows.task_run_row(self._masked(record)) for run_id, record in pending.records.items()}
+        if self._waiting.add(rows, pending.logs):
             self._write_rows([], [])
 
     def _wait_line(self, rows: list[task_run_rows.LogRow]) -> None:
         """Lines of a worker: written with the next write, or by the flusher thread in `LOG_FLUSH_SECONDS`."""
-        with self._waiting_lock:
-            self._waiting.extend(rows)
-            self._start_flusher()
-
-    def _start_flusher(self) -> None:
-        """Wake the flusher (called with `_waiting_lock` held)."""
-        if not self._lines_wait.is_set():
-            self._lines_wait.set()
-        if self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_lines, name="recorder-logs", daemon=True)
-            self._flusher.start()
-
-    def _flush_lines(self) -> None:
-        while True:
-            self._lines_wait.wait()
-            time.sleep(LOG_FLUSH_SECONDS)
-            try:
-                self._write_rows([], [])
-            except Exception:  # a bug here must not lose the thread while lines wait
-                log.exception("writing the tasks' log lines failed")
+        self._waiting.add({}, rows)
 
     def flush(self) -> None:
         """Write the rows and log lines that wait now."""
         self._write_rows([], [])
 
     def _write_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
-        if self._waiting or self._waiting_runs:
+        if self._waiting:
             self._write_rows([], [])  # the rows and lines that came before this state change are stored before it
         if self._backlog.empty and execution_id not in self._backlog.lost:
             try:
@@ -348,6 +306,53 @@ def _admitted_as(admitted: tuple[datetime, Any], state: State, fields: dict[str,
         and fields.keys() == {"started_at", "labels"}
         and (fields["started_at"], fields["labels"]) == admitted
     )
+
+
+class _Waiting:
+    """What waits to be written with the next write, or by the flusher thread after `LOG_FLUSH_SECONDS`: a worker's
+    log lines, and in-process tasks' last rows by task run. Adding never waits for a write (a lock of its own)."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+        self._lock = threading.Lock()
+        self._lines: list[task_run_rows.LogRow] = []
+        self._runs: dict[str, task_run_rows.TaskRunRow] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._lines or self._runs)
+
+    def take(self) -> tuple[list[task_run_rows.TaskRunRow], list[task_run_rows.LogRow]]:
+        """The rows and lines that wait (the caller holds the recorder's write lock, which orders the writes)."""
+        with self._lock:
+            runs, self._runs = list(self._runs.values()), {}
+            lines, self._lines = self._lines, []
+            self._wake.clear()
+            return runs, lines
+
+    def add(self, runs: Mapping[str, task_run_rows.TaskRunRow], lines: Sequence[task_run_rows.LogRow]) -> bool:
+        """Let them wait; whether `GROUP_ROWS` rows now wait (the caller writes them at once)."""
+        with self._lock:
+            for run_id, row in runs.items():
+                self._runs.pop(run_id, None)  # its newer row goes last: rows are written in order
+                self._runs[run_id] = row
+            self._lines.extend(lines)
+            if not self._wake.is_set():
+                self._wake.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="recorder-logs", daemon=True)
+                self._thread.start()
+            return len(self._runs) >= GROUP_ROWS
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(LOG_FLUSH_SECONDS)
+            try:
+                self._flush()
+            except Exception:  # a bug here must not lose the thread while rows and lines wait
+                log.exception("writing the tasks' rows and log lines failed")
 
 
 @dataclass
