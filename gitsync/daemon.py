@@ -317,13 +317,13 @@ class Daemon:
     def health_report(self) -> dict[str, Any]:
         """`/healthz`: `status` ok (200) or degraded (503, with the reasons); `phase` starting until every source
         finished its first sync, then running; each source's last sync and whether one is `syncing` now."""
-        sources = {name: h.as_dict() for name, h in self.health.items()}
+        healths = dict(self.health)  # one view: each source's health is replaced whole after its sync
+        sources = {name: h.as_dict() for name, h in healths.items()}
         statuses = self.statuses.health()
         state = state_health(self.store)
-        degraded = (
-            any(h.degraded for h in self.health.values()) or statuses.get("status") == "degraded" or state["degraded"]
-        )
-        phase = "starting" if any(h.last_sync_at is None for h in self.health.values()) else "running"
+        degraded = any(h.degraded for h in healths.values())
+        degraded = degraded or statuses.get("status") == "degraded" or state["degraded"]
+        phase = "starting" if any(h.last_sync_at is None for h in healths.values()) else "running"
         return {
             "status": "degraded" if degraded else "ok",
             "phase": phase,
