@@ -73,9 +73,10 @@ class Scope:
 class Direct:
     """Builds the closures of tag-free templates over one sandbox (one per renderer)."""
 
-    def __init__(self, env: Sandbox) -> None:
+    def __init__(self, env: Sandbox, globals_: dict[str, Any]) -> None:
         self.env = env
-        self.globals: dict[str, Any] = dict(env.globals)
+        self.globals = globals_
+        """The renderer's one copy of the environment's globals (what its Jinja contexts are given too)."""
 
     def pieces(self, pieces: tuple[Piece, ...]) -> tuple[str | Run, ...]:
         """Each piece as its normalised text, or a closure giving the printed text of its `{{ }}`."""

@@ -147,7 +147,7 @@ class Renderer:
         self._globals = dict(self._env.globals)
         if direct is None:
             direct = os.environ.get("GITSYNC_EXPRESSIONS", "").strip().lower() != "jinja"
-        self._direct = Direct(self._env) if direct else None
+        self._direct = Direct(self._env, self._globals) if direct else None
         self._catalog = Catalog(
             functions=frozenset(k for k in self._env.globals if not k.startswith("_")),
             filters=frozenset(self._env.filters),
