@@ -7,10 +7,12 @@ the database. One watcher thread turns the kill requests of every execution runn
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
+from gitsync.errors import StateError
 from gitsync.executions.errors import RunError
 from gitsync.executions.ownership import gone_owners
 from gitsync.state import control as control_rows
@@ -19,6 +21,8 @@ from runner.states import State
 
 POLL = 0.2
 """Seconds between two looks at the database for kill and resume requests."""
+
+log = logging.getLogger("gitsync.runs")
 
 
 class ControlRequests:
@@ -104,14 +108,29 @@ class ControlRequests:
             self._watched.pop(execution_id, None)
 
     def _watch_requests(self) -> None:
-        """One thread for every running execution; it ends when none runs."""
+        """One thread for every running execution; it ends when none runs, or when the store is closed.
+
+        A read that fails (the file locked or unreadable for a while) is logged once and tried again at the next
+        poll: the thread must outlive it, or kills from other processes would be ignored from then on.
+        """
+        failing = False
         while True:
             time.sleep(POLL)
             with self._watch_lock:
-                if not self._watched:
+                if not self._watched or self.store.closed:
                     self._watcher = None
                     return
                 watched = dict(self._watched)
-            for execution_id in control_rows.kill_requested(self.store, list(watched), self.owner):
+            try:
+                stop = control_rows.kill_requested(self.store, list(watched), self.owner)
+            except StateError as exc:
+                if not failing:
+                    log.warning("cannot read kill requests (tried again every %.1f s): %s", POLL, exc)
+                failing = True
+                continue
+            if failing:
+                log.info("kill requests are read again")
+                failing = False
+            for execution_id in stop:
                 watched[execution_id].set()
                 self.unwatch(execution_id)

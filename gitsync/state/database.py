@@ -80,11 +80,18 @@ class Store:
         self._write_failure: tuple[str, str] | None = None
         """(message, since) of the last refused write, until a write commits again."""
         self._probed_at = 0.0
+        self._closed = False
         self.migrate()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """Closed by `close()`: every later call fails, and a poller should stop rather than retry."""
+        return self._closed
 
     # -- transactions -------------------------------------------------------------------------------------------
 
