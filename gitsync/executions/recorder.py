@@ -1,21 +1,22 @@
 """`runner.engine.records.Recorder` over SQLite: the engine's task runs, execution states and logs.
 
-A fast in-process task's transitions and logs are gathered while it runs and, when it ends, wait with the other
-such tasks' (at most `LOG_FLUSH_SECONDS`, or `GROUP_ROWS` rows) to be committed together: a chain of a thousand
-Return tasks is a few transactions, not a thousand. Whatever is written next (an execution state, a worker task's
-row) takes them with it, written first, so a reader never sees an execution end before its task runs; a process
-killed meanwhile loses at most that tenth of a second of in-process tasks' rows, and its execution is resolved as
-lost like any other. A task that goes to a worker gets its RUNNING row as it is handed over (before any of its
-log lines). Each execution
-state change also writes, in the same transaction, the `gitsync/<namespace>.<flow>` commit status it means (see
-`gitsync.state.executions`). The first one, RUNNING, is written by the admission (`admit`: owner, start, labels,
-status in one transaction), so the engine's first call is not written twice.
+Task-run rows and log lines are not one transaction each. A task run's start (RUNNING) is written at once, so a
+process killed while a task runs leaves it seen and then resolved; every later row and every log line waits
+(`_Waiting`: at most `LOG_FLUSH_SECONDS`, or `GROUP_ROWS` rows) and goes with the next write, or is written by
+the flusher thread. In a chain of worker tasks (shell commands) each task's end goes in the transaction that
+starts the next one, while its process starts: one transaction a task. Only a task run's last row waits, and
+the rows go before the lines in their transaction, so nothing is stored out of order.
 
-Log lines from a worker are not one transaction each: they wait (at most `LOG_FLUSH_SECONDS`) and go with the
-next task-run row written (its end, usually: one transaction for the row and its lines), or are written by
-the log flusher thread when none comes in time. Every task-run and execution state write takes the lines that
-wait with it, written first, so that lines are stored in the order they came and before the end they precede.
-Progress listeners are told of each line at once.
+An execution state change takes what waits with it, written first, so a reader never sees an execution end
+before its task runs. A process killed meanwhile loses at most that tenth of a second of rows and lines, and its
+execution is resolved as lost like any other (its task runs that were written unfinished end FAILED with it).
+An in-process task's transitions and logs (`batch()`) are gathered while it runs, and its row is made once, from
+its last state, when it ends.
+
+Each execution state change also writes, in the same transaction, the `gitsync/<namespace>.<flow>` commit status
+it means (see `gitsync.state.executions`). The first one, RUNNING, is written by the admission (`admit`: owner,
+start, labels, status in one transaction), so the engine's first call is not written twice. Progress listeners
+are told of each row and line at once.
 
 Every write is masked here, whatever the engine did: a task run's value, outputs and error, an execution's
 labels, outputs and error (hence the commit status description), and what progress listeners are told.
@@ -59,11 +60,10 @@ MAX_HELD_TASK_RUNS = 10_000
 MAX_HELD_LOGS = 10_000
 """Log lines held while writes fail; the oldest are dropped first (and counted in the service log)."""
 LOG_FLUSH_SECONDS = 0.1
-"""The longest a worker's log line, or an in-process task's rows, wait for the next write before they are written
-on their own."""
+"""The longest a task run's row or a log line waits for the next write before it is written on its own."""
 GROUP_ROWS = 500
-"""In-process tasks' rows written at once when this many wait (a long chain does not pile up a tenth of a
-second of rows)."""
+"""Task-run rows written at once when this many wait (a long chain does not pile up a tenth of a second of
+rows)."""
 
 Progress = Callable[[str, Any], None]
 """Told of every record as it is written: ("task_run", TaskRunRecord), ("execution", (id, state, fields)) and
@@ -71,11 +71,10 @@ Progress = Callable[[str, Any], None]
 
 
 class SqliteRecorder:
-    """Each transition is one short transaction.
+    """Execution states are one short transaction each; task-run rows and log lines wait to go with them.
 
     Inside `batch()` (the engine's trivially fast in-process tasks), the calling thread's task-run and log writes
-    are held and committed together in one transaction when the block ends: the task's end state is persisted
-    before the engine goes on, and the RUNNING row a reader could not have seen is written as its last state.
+    are gathered until the block ends, and the RUNNING row a reader could not have seen is made as its last state.
     """
 
     def __init__(
@@ -125,7 +124,11 @@ class SqliteRecorder:
                 self.progress("task_run", self._masked(record))
             return
         record = self._masked(record)
-        self._write_rows([task_run_rows.task_run_row(record)], [])
+        row = task_run_rows.task_run_row(record)
+        if record.state is State.RUNNING:  # a start is written at once: a crash leaves it seen, then resolved
+            self._write_rows([row], [])
+        elif self._waiting.add({record.id: row}, ()):
+            self._write_rows([], [])
         if self.progress is not None:
             self.progress("task_run", record)
 
@@ -309,8 +312,8 @@ def _admitted_as(admitted: tuple[datetime, Any], state: State, fields: dict[str,
 
 
 class _Waiting:
-    """What waits to be written with the next write, or by the flusher thread after `LOG_FLUSH_SECONDS`: a worker's
-    log lines, and in-process tasks' last rows by task run. Adding never waits for a write (a lock of its own)."""
+    """What waits to be written with the next write, or by the flusher thread after `LOG_FLUSH_SECONDS`: log lines,
+    and each task run's last row. Adding never waits for a write (a lock of its own)."""
 
     def __init__(self, flush: Callable[[], None]) -> None:
         self._flush = flush

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from runner.api import Storage, TaskFailed, TaskKilled
 from runner.engine.context import FlowableContext, Outcome, Scope
 from runner.engine.data import ExecutionData, Transitions, typed_output
+from runner.engine.properties import TaskProperties, copied
 from runner.engine.records import (
     Coordinator,
     ExecutionOutcome,
@@ -50,15 +51,23 @@ from runner.validate.validator import MAX_TASK_DEPTH
 class Engine:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.properties = TaskProperties()
+        """Every execution's tasks' properties, derived once per task object (revisions are shared)."""
 
     def run(self, request: ExecutionRequest, cancelled: threading.Event | None = None) -> ExecutionOutcome:
-        return _Execution(self.services, request, cancelled or threading.Event()).run()
+        return _Execution(self.services, request, cancelled or threading.Event(), self.properties).run()
 
 
 class _Execution:
     """One execution while it runs: walks the tree, decides flowables, and is their `FlowableContext`."""
 
-    def __init__(self, services: Services, request: ExecutionRequest, cancelled: threading.Event) -> None:
+    def __init__(
+        self,
+        services: Services,
+        request: ExecutionRequest,
+        cancelled: threading.Event,
+        properties: TaskProperties | None = None,
+    ) -> None:
         self.s = services
         self.request = request
         self.flow = request.flow
@@ -67,7 +76,7 @@ class _Execution:
         self.t = Transitions(services, self.data)
         self.sla = _sla_watch(services, self.data, self.t, cancelled)
         self._cancelled = self.sla.stop  # set by a kill, or by an SLA violation that ends the execution
-        self._dumps: dict[int, dict[str, Any]] = {}
+        self._properties = properties or TaskProperties()
         self.runnables = RunnableRunner(
             services, self.data, self.t, self._cancelled, self.render_properties, self._finish_failed
         )
@@ -232,19 +241,19 @@ class _Execution:
         except Exception as exc:
             raise TaskFailed(_render_message(exc)) from None
 
-    def render_properties(self, task: Task, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """The task's properties (as YAML gave them, with `type`), every `{{ }}` rendered; not validated."""
-        raw = self._dumps.get(id(task))
-        if raw is None:
-            raw = task.model_dump(by_alias=True, exclude_none=True, exclude={"runIf"})
-            raw = {k: v for k, v in raw.items() if k not in ("errors", "finally")}
-            self._dumps[id(task)] = raw
-        rendered: dict[str, Any] = self.render(raw, variables)
+    def render_properties(self, task: Task, variables: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+        """The task's properties (as YAML gave them, with `type`), every `{{ }}` rendered; not validated.
+        `variables` is called only when a property holds a template."""
+        raw, templated = self._properties.of(task)
+        if not templated:
+            fresh: dict[str, Any] = copied(raw)
+            return fresh
+        rendered: dict[str, Any] = self.render(raw, variables())
         return rendered
 
     def render_task(self, task: Task, variables: Mapping[str, Any]) -> Task:
         """A copy of the task with every property rendered, validated again (an expression may become an int)."""
-        rendered = self.render_properties(task, variables)
+        rendered = self.render_properties(task, lambda: variables)
         try:
             return type(task).model_validate(rendered)
         except ValidationError as exc:

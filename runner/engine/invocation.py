@@ -163,6 +163,8 @@ def task_workdir(data_dir: Path, execution_id: str, task_run_id: str) -> Path:
 
 def storage_uris(value: Any) -> list[str]:
     """The kestra:/// URIs among the (nested) string values of `value`."""
+    if STORAGE_SCHEME not in repr(value):  # plain data: a string holding the scheme shows it in the repr
+        return []
     found: list[str] = []
     stack = [value]
     while stack:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.api import TaskFailed, TaskKilled
@@ -56,7 +56,7 @@ def settle(task: Task, state: State) -> State:
 
 
 Attempt = Callable[[TaskRunRecord], State]
-RenderProperties = Callable[[Task, dict[str, Any]], dict[str, Any]]
+RenderProperties = Callable[[Task, Callable[[], Mapping[str, Any]]], dict[str, Any]]
 FinishFailed = Callable[[TaskRunRecord, Task, Scope, TaskFailed], State]
 
 
@@ -141,7 +141,7 @@ class RunnableRunner:
         if task.taskCache is None or not task.taskCache.enabled:
             return None
         try:
-            properties = self.render_properties(task, key_variables(self.data.variables(task, scope, record)))
+            properties = self.render_properties(task, lambda: key_variables(self.data.variables(task, scope, record)))
         except TaskFailed:
             return None
         flow = self.data.request.flow
@@ -168,7 +168,7 @@ class RunnableRunner:
         """The attempt's end state, and whether its failure is permanent (`TaskFailed.permanent`)."""
         record.state, record.started_at = State.RUNNING, utcnow()  # as its properties see it; written below
         try:
-            properties = self.render_properties(task, self.data.variables(task, scope, record))
+            properties = self.render_properties(task, lambda: self.data.variables(task, scope, record))
         except TaskFailed as exc:
             self.t.record(record, State.RUNNING)
             return self.finish_failed(record, task, scope, exc), exc.permanent
