@@ -142,6 +142,8 @@ class RunContext:
     timeout_seconds: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     """Set when the execution is killed or the task times out."""
+    started: threading.Event = field(default_factory=threading.Event)
+    """Set once the task's work has begun (see `Task.reports_start`); the engine records the start then."""
     labels: dict[str, str] = field(default_factory=dict)
     _warnings: list[str] = field(default_factory=list)
     new_labels: dict[str, str] = field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -203,3 +204,63 @@ def test_a_third_party_flowable_decides_itself(rt: Runtime) -> None:
     assert states["missing"] == "FAILED" and "never" not in states
     message = "flowable type test.invocation.Undecided has no decide(ctx, scope, record) method"
     assert any(message in line for line in execution["logs"])
+
+
+class StartsWhenLetGo(Task):
+    """Reports its start only once the test lets it go (as a script does once its process runs), then waits."""
+
+    type_name: ClassVar[str] = "test.invocation.StartsWhenLetGo"
+    reports_start: ClassVar[bool] = True
+    gate: ClassVar[threading.Event] = threading.Event()
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        self.gate.wait(5)
+        ctx.started.set()
+        return {"stopped": ctx.cancelled.wait(5)}
+
+
+def test_a_task_that_reports_its_start_is_started_when_it_says(services: WorkerServices) -> None:
+    services.registry.register(StartsWhenLetGo)
+    executor = LocalExecutor(services, workers=2)
+    try:
+        call = invocation(type=StartsWhenLetGo.type_name, properties={"id": "s", "type": StartsWhenLetGo.type_name})
+        handle = executor.submit(call)
+        assert not handle.wait_started(0.2)
+        StartsWhenLetGo.gate.set()
+        assert handle.wait_started(5)
+        handle.cancel()
+        assert handle.result(timeout=5).outputs == {"stopped": True}
+    finally:
+        StartsWhenLetGo.gate.clear()
+        executor.shutdown()
+
+
+def test_a_script_is_started_while_its_process_runs_and_other_tasks_when_they_run(services: WorkerServices) -> None:
+    shell = "io.kestra.plugin.scripts.shell.Commands"
+    process = {"type": "io.kestra.plugin.core.runner.Process"}
+    executor = LocalExecutor(services, workers=2)
+    try:
+        script = invocation(
+            type=shell, properties={"id": "sh", "type": shell, "taskRunner": process, "commands": ["sleep 30"]}
+        )
+        waits = invocation(type=Waits.type_name, properties={"id": "w", "type": Waits.type_name}, task_run_id="w-1")
+        for call in (script, waits):
+            handle = executor.submit(call, lambda level, message: None)
+            assert handle.wait_started(5), call.type
+            with pytest.raises(TimeoutError):  # started, and still running
+                handle.result(timeout=0.05)
+            handle.cancel()
+            assert handle.result(timeout=15).state in ("KILLED", "SUCCESS")
+    finally:
+        executor.shutdown()
+
+
+def test_a_task_that_fails_before_it_starts_is_started_once_it_ended(services: WorkerServices) -> None:
+    executor = LocalExecutor(services, workers=2)
+    try:
+        shell = "io.kestra.plugin.scripts.shell.Commands"
+        handle = executor.submit(invocation(type=shell, properties={"id": "sh", "type": shell, "nope": 1}))
+        assert handle.result(timeout=5).state == "FAILED"
+        assert handle.wait_started(0)
+    finally:
+        executor.shutdown()

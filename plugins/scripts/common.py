@@ -22,6 +22,7 @@ class ScriptTask(Task):
     """Base of script tasks; `taskRunner` is validated by its own type."""
 
     plugin_slots: ClassVar[dict[str, tuple[Kind, Shape]]] = {"taskRunner": ("runner", "one")}
+    reports_start: ClassVar[bool] = True
     inert: ClassVar[dict[str, str]] = {
         **Task.inert,
         "containerImage": f"{LOCAL_PROCESS}; the image is used only by the Docker task runner",

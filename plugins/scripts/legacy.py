@@ -27,6 +27,7 @@ _DOCKER = "gitsync runs scripts as local processes; Docker options are not appli
 
 class _LegacyScript(Task):
     inert: ClassVar[dict[str, str]] = {**Task.inert, "dockerOptions": _DOCKER}
+    reports_start: ClassVar[bool] = True
 
     interpreter: str = "/bin/sh"
     """The interpreter."""

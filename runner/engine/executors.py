@@ -128,9 +128,28 @@ class _SinkLogger(LevelLogger):
 
 
 def run_invocation(
-    services: WorkerServices, invocation: TaskInvocation, sink: LogSink | None, cancelled: threading.Event
+    services: WorkerServices,
+    invocation: TaskInvocation,
+    sink: LogSink | None,
+    cancelled: threading.Event,
+    started: threading.Event | None = None,
 ) -> TaskResult:
-    """Run one invocation to its result; never raises (a crash is a FAILED result)."""
+    """Run one invocation to its result; never raises (a crash is a FAILED result). `started` is set when the
+    task has begun (by the task itself when it `reports_start`), and at the latest when it ends."""
+    started = started or threading.Event()
+    try:
+        return _run(services, invocation, sink, cancelled, started)
+    finally:
+        started.set()
+
+
+def _run(
+    services: WorkerServices,
+    invocation: TaskInvocation,
+    sink: LogSink | None,
+    cancelled: threading.Event,
+    started: threading.Event,
+) -> TaskResult:
     cls = services.registry.lookup(invocation.type)
     if cls is None or not issubclass(cls, Task) or cls.flowable:
         return TaskResult(State.FAILED.value, error=f"task type {invocation.type} cannot run on this executor")
@@ -140,7 +159,9 @@ def run_invocation(
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
         return TaskResult(State.FAILED.value, error=f"rendered properties are invalid: {problems}")
     logger = _SinkLogger(sink, invocation.max_log_lines)
-    ctx = _context(services, invocation, cls, logger, cancelled)
+    ctx = _context(services, invocation, cls, logger, cancelled, started)
+    if not cls.reports_start:
+        started.set()
     try:
         outputs = task.run(ctx)  # type: ignore[attr-defined]
     except ExitExecution as exc:
@@ -180,6 +201,7 @@ def _context(
     cls: type[Task],
     logger: _SinkLogger,
     cancelled: threading.Event,
+    started: threading.Event,
 ) -> RunContext:
     workdir = services.workdir(invocation) if cls.runs_inline else services.make_workdir(invocation)
     return RunContext(
@@ -200,6 +222,7 @@ def _context(
         iteration=invocation.iteration,
         timeout_seconds=invocation.timeout_seconds,
         cancelled=cancelled,
+        started=started,
         labels=dict(invocation.labels),
         allow_docker_fallback=services.allow_docker_fallback,
         python=services.python,
@@ -210,9 +233,13 @@ def _context(
 class _FutureHandle:
     """`TaskHandle` over a future of the pool."""
 
-    def __init__(self, future: Future[TaskResult], cancelled: threading.Event) -> None:
+    def __init__(self, future: Future[TaskResult], cancelled: threading.Event, started: threading.Event) -> None:
         self._future = future
         self._cancelled = cancelled
+        self._started = started
+
+    def wait_started(self, timeout: float | None = None) -> bool:
+        return self._started.wait(timeout)
 
     def result(self, timeout: float | None = None) -> TaskResult:
         return self._future.result(timeout)
@@ -234,6 +261,9 @@ class _DoneHandle:
 
     def result(self, timeout: float | None = None) -> TaskResult:
         return self._result
+
+    def wait_started(self, timeout: float | None = None) -> bool:
+        return True
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -264,9 +294,9 @@ class LocalExecutor:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="task")
 
     def submit(self, invocation: TaskInvocation, sink: LogSink | None = None) -> _FutureHandle:
-        cancelled = threading.Event()
-        future = self._pool.submit(run_invocation, self.services, invocation, sink, cancelled)
-        return _FutureHandle(future, cancelled)
+        cancelled, started = threading.Event(), threading.Event()
+        future = self._pool.submit(run_invocation, self.services, invocation, sink, cancelled, started)
+        return _FutureHandle(future, cancelled, started)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

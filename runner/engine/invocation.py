@@ -137,6 +137,11 @@ class TaskHandle(Protocol):
         """Ask the task to stop (kill or timeout): its `ctx.cancelled` is set."""
         ...
 
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Whether the task has begun within `timeout` seconds (a script: its process started; any task that
+        ended has begun)."""
+        ...
+
     @property
     def cancelled(self) -> bool:
         """Whether `cancel` was called."""

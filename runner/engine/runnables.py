@@ -24,6 +24,9 @@ from runner.plugin import Task
 from runner.states import State
 
 KILL_GRACE_SECONDS = 10.0
+START_WAIT_SECONDS = 0.05
+"""The longest a worker task's start is recorded after its hand-over when the worker has not said it started (a
+Python task installing its dependencies first): a task is seen RUNNING soon whatever it does first."""
 _POLL = 0.05
 NOT_RETRIED = (
     "attempt {attempt} failed with a permanent error (trying again fails the same way), so it is not retried;"
@@ -177,8 +180,9 @@ class RunnableRunner:
         if inline:
             self.t.record(record, State.RUNNING)
             handle: TaskHandle = self.inline.submit(invocation, sink)
-        else:  # its RUNNING row is written while the worker starts it (before its log lines and its end)
+        else:  # its RUNNING row is written once the worker says it started (a script: its process runs)
             handle = self.s.executor.submit(invocation, sink)
+            handle.wait_started(START_WAIT_SECONDS)
             self.t.record(record, State.RUNNING)
         try:
             result = self.wait(handle, invocation, record)
