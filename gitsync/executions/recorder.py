@@ -205,20 +205,29 @@ class SqliteRecorder:
         self._write_rows([], [])
 
     def _write_state(self, execution_id: str, state: State, fields: dict[str, Any]) -> None:
-        if self._waiting:
-            self._write_rows([], [])  # the rows and lines that came before this state change are stored before it
-        if self._backlog.empty and execution_id not in self._backlog.lost:
-            try:
-                written = execution_rows.record_state(
-                    self.store, execution_id, state, fields, self.status_sources, self.owner
-                )
-            except StateError as exc:
-                self._hold(lambda held: held.add_state(execution_id, state, fields), exc)
-                return
-            if not written:
-                self._disowned(execution_id)
+        """The state change, in one transaction with the rows and lines that wait (stored before it)."""
+        if not self._backlog.empty or execution_id in self._backlog.lost:
+            self._write_rows([], [])
+            self._hold(lambda held: held.add_state(execution_id, state, fields))
             return
-        self._hold(lambda held: held.add_state(execution_id, state, fields))
+        with self._write_lock:
+            task_runs, logs = self._waiting.take()
+            try:
+                with self.store.atomic():
+                    task_run_rows.write(self.store, task_runs, logs)
+                    written = execution_rows.record_state(
+                        self.store, execution_id, state, fields, self.status_sources, self.owner
+                    )
+            except StateError as exc:
+
+                def hold(held: _Backlog) -> None:
+                    held.add_rows(task_runs, logs)
+                    held.add_state(execution_id, state, fields)
+
+                self._hold(hold, exc)
+                return
+        if not written:
+            self._disowned(execution_id)
 
     def _disowned(self, execution_id: str) -> None:
         log.warning(
