@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,8 +143,8 @@ class RunContext:
     timeout_seconds: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     """Set when the execution is killed or the task times out."""
-    started: threading.Event = field(default_factory=threading.Event)
-    """Set once the task's work has begun (see `Task.reports_start`); the engine records the start then."""
+    on_started: Callable[[], None] | None = None
+    """Called by `mark_started()` (see `Task.reports_start`): the engine records the task's start then."""
     labels: dict[str, str] = field(default_factory=dict)
     _warnings: list[str] = field(default_factory=list)
     new_labels: dict[str, str] = field(default_factory=dict)
@@ -155,6 +156,11 @@ class RunContext:
     python_envs: Path | None = None
     """The folder of the per-namespace virtual environments Python tasks run in (`tasks.python_env: namespace`);
     None: a virtual environment of the task run's own, beside its working directory."""
+
+    def mark_started(self) -> None:
+        """The task's work has begun outside this thread (a script: its process runs)."""
+        if self.on_started is not None:
+            self.on_started()
 
     def warn(self, reason: str) -> None:
         """End this task run in WARNING (the outputs are kept)."""

@@ -178,7 +178,7 @@ class Task(Plugin):
     flowable: ClassVar[bool] = False
     """Decided by the engine (the class has `decide(ctx, scope, record)`), not handed to an executor."""
     reports_start: ClassVar[bool] = False
-    """The task sets `ctx.started` itself once its work has begun (a script: its process started), so that its
+    """The task calls `ctx.mark_started()` itself once its work has begun (a script: its process started), so that its
     start is recorded while the process runs; any other task is started when its `run` is called."""
     runs_inline: ClassVar[bool] = False
     """The task only computes (no process, file, network or working directory): it runs on the engine's

@@ -215,7 +215,7 @@ class StartsWhenLetGo(Task):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         self.gate.wait(5)
-        ctx.started.set()
+        ctx.mark_started()
         return {"stopped": ctx.cancelled.wait(5)}
 
 

@@ -250,7 +250,7 @@ def run_process(
         start_new_session=True,
     )
     process_groups.track(proc.pid)
-    ctx.started.set()
+    ctx.mark_started()
     try:
         reason = _pump(proc, sink, ctx, timeout, grace_seconds)
     finally:

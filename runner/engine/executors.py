@@ -134,13 +134,13 @@ def run_invocation(
     cancelled: threading.Event,
     started: threading.Event | None = None,
 ) -> TaskResult:
-    """Run one invocation to its result; never raises (a crash is a FAILED result). `started` is set when the
-    task has begun (by the task itself when it `reports_start`), and at the latest when it ends."""
-    started = started or threading.Event()
+    """Run one invocation to its result; never raises (a crash is a FAILED result). `started`, when given, is set
+    when the task has begun (by the task itself when it `reports_start`), and at the latest when it ends."""
     try:
         return _run(services, invocation, sink, cancelled, started)
     finally:
-        started.set()
+        if started is not None:
+            started.set()
 
 
 def _run(
@@ -148,7 +148,7 @@ def _run(
     invocation: TaskInvocation,
     sink: LogSink | None,
     cancelled: threading.Event,
-    started: threading.Event,
+    started: threading.Event | None,
 ) -> TaskResult:
     cls = services.registry.lookup(invocation.type)
     if cls is None or not issubclass(cls, Task) or cls.flowable:
@@ -160,7 +160,7 @@ def _run(
         return TaskResult(State.FAILED.value, error=f"rendered properties are invalid: {problems}")
     logger = _SinkLogger(sink, invocation.max_log_lines)
     ctx = _context(services, invocation, cls, logger, cancelled, started)
-    if not cls.reports_start:
+    if started is not None and not cls.reports_start:
         started.set()
     try:
         outputs = task.run(ctx)  # type: ignore[attr-defined]
@@ -201,7 +201,7 @@ def _context(
     cls: type[Task],
     logger: _SinkLogger,
     cancelled: threading.Event,
-    started: threading.Event,
+    started: threading.Event | None,
 ) -> RunContext:
     workdir = services.workdir(invocation) if cls.runs_inline else services.make_workdir(invocation)
     return RunContext(
@@ -222,7 +222,7 @@ def _context(
         iteration=invocation.iteration,
         timeout_seconds=invocation.timeout_seconds,
         cancelled=cancelled,
-        started=started,
+        on_started=None if started is None else started.set,
         labels=dict(invocation.labels),
         allow_docker_fallback=services.allow_docker_fallback,
         python=services.python,
