@@ -12,12 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_state_executions import new, set_state
+from test_state_executions import store as store
 
 from gitsync.executions.control import POLL, ControlRequests
 from gitsync.state.database import Store
 from runner.states import State
-from tests.test_state_executions import new, set_state
-from tests.test_state_executions import store as store
 
 
 def _watched(control: ControlRequests, store: Store) -> tuple[str, threading.Event]:

@@ -11,12 +11,13 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from test_state_executions import new, set_state
+from test_state_executions import store as store
+
 from gitsync.executions.recorder import LOG_FLUSH_SECONDS, SqliteRecorder
 from gitsync.state.database import Store
 from runner.engine.records import LogLine, TaskRunRecord
 from runner.states import State
-from tests.test_state_executions import new, set_state
-from tests.test_state_executions import store as store
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
