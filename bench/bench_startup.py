@@ -10,8 +10,8 @@
    then, once the first sync has settled, its VmRSS and VmHWM (/proc/PID/status; target RSS < 60 MB), beside the
    RSS of the bare import.
 3. The same daemon on a generated repository of 10,000 flows (bench/gitgen.py; one in three has a Schedule
-   trigger): RSS after it synced (target < 120 MB), median of a few starts and their range: what the first sync's
-   peak (every flow loaded at once) leaves behind varies from run to run.
+   trigger): RSS after it synced (target < 120 MB) and VmHWM (the first sync's peak), median of a few starts and
+   their range: what the first sync's allocations leave behind varies from run to run.
 
 Run: .venv/bin/python bench/bench_startup.py [--rounds 9] [--daemon-rounds 3] [--flows 10000] [--large-rounds 3]
      [--skip-large]

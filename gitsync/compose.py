@@ -89,13 +89,16 @@ def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
 def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
     """Renderer and masker (one per process, sharing the secrets), the kv store and the executors.
 
-    Tasks get a clean environment (`task_environment`: PATH, HOME, TMPDIR, TZ, locale and `tasks.env_allow`),
-    never the service's whole `environ`; expressions still read `{{ envs.x }}` from all of it."""
+    The renderer is a `LazyRenderer`: built, with Jinja and the expression functions imported, when the process
+    first renders, so a daemon that runs nothing holds none of it. Tasks get a clean environment
+    (`task_environment`: PATH, HOME, TMPDIR, TZ, locale and `tasks.env_allow`), never the service's whole
+    `environ`; expressions still read `{{ envs.x }}` from all of it."""
     environ = os.environ if environ is None else environ
     from gitsync.executions.manager import RunServices, task_environment
     from gitsync.state.kv import SqliteKeyValue
     from runner.engine.executors import InlineExecutor, WorkerServices
-    from runner.expressions.renderer import Renderer, load_secrets
+    from runner.expressions.lazy import LazyRenderer
+    from runner.expressions.variables import load_secrets
     from runner.masking import Masker
 
     try:
@@ -103,7 +106,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
     except (OSError, ValueError) as exc:
         raise ConfigError(f"secrets_file {settings.secrets_file}: {exc}") from exc
     masker = Masker()
-    renderer = Renderer(masker=masker, secrets=secrets)
+    renderer = LazyRenderer(masker, secrets)
     data_dir = data_folder(settings)
     kv = SqliteKeyValue(data_dir / "kv.db")
     worker = WorkerServices(

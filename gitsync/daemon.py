@@ -414,9 +414,9 @@ def state_health(store: Store) -> dict[str, Any]:
 
 
 def release_memory() -> None:
-    """Give back what an applied sync freed (a first sync of 10,000 flows holds them all at once): a full collection
-    frees what cycles held (the loader pauses the collector), and glibc's `malloc_trim` returns the free pages of
-    its heap, which it would otherwise keep for the process. Elsewhere than glibc only the collection runs."""
+    """Give back what an applied sync freed (a first sync of 10,000 flows reads and validates every file): a full
+    collection frees what cycles held (the loader pauses the collector), and glibc's `malloc_trim` returns the free
+    pages of its heap, which it would otherwise keep for the process. Elsewhere than glibc only the collection runs."""
     gc.collect()
     try:
         import ctypes

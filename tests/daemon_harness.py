@@ -195,6 +195,18 @@ def write_config(
     return path
 
 
+def listing_modules(listing: Path) -> list[str]:
+    """The command that runs `python -m gitsync` (arguments follow it) and, when the process exits, writes every
+    module it had imported to `listing` (a JSON list): what a command or the service holds, not how fast it is."""
+    code = (
+        "import atexit, json, runpy, sys\n"
+        f"atexit.register(lambda: open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+        "sys.argv = ['gitsync', *sys.argv[1:]]\n"
+        "runpy.run_module('gitsync', run_name='__main__', alter_sys=True)\n"
+    )
+    return [PYTHON, "-c", code]
+
+
 def start_daemon(
     directory: Path,
     sources: list[dict[str, Any]],
@@ -204,15 +216,17 @@ def start_daemon(
     log_level: str = "INFO",
     wait: bool = True,
     attempts: int = 3,
+    modules_to: Path | None = None,
 ) -> Daemon:
     """Start `python -m gitsync daemon --config <directory>/gitsync.yaml` and (by default) wait for /healthz.
 
     The db and data dir live in `directory`, so starting again on the same directory restarts on the same state.
-    A port taken between choosing it and binding it is retried on another free port.
+    A port taken between choosing it and binding it is retried on another free port. With `modules_to`, the
+    daemon writes there, when it stops, the modules it imported (`listing_modules`).
     """
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(attempts):
-        daemon = _spawn(directory, sources, env, port or free_port(), log_level)
+        daemon = _spawn(directory, sources, env, port or free_port(), log_level, modules_to)
         if not wait:
             return daemon
         try:
@@ -228,11 +242,17 @@ def start_daemon(
 
 
 def _spawn(
-    directory: Path, sources: list[dict[str, Any]], env: Mapping[str, str] | None, port: int, log_level: str
+    directory: Path,
+    sources: list[dict[str, Any]],
+    env: Mapping[str, str] | None,
+    port: int,
+    log_level: str,
+    modules_to: Path | None = None,
 ) -> Daemon:
     config = write_config(directory, sources, port)
     log_path = directory / "daemon.log"
-    command = [PYTHON, "-m", "gitsync", "daemon", "--config", str(config), "--log-level", log_level]
+    python = [PYTHON, "-m", "gitsync"] if modules_to is None else listing_modules(modules_to)
+    command = [*python, "daemon", "--config", str(config), "--log-level", log_level]
     full_env = daemon_env(env)
     with log_path.open("ab") as log:
         log.write(f"--- start {' '.join(command)}\n".encode())

@@ -492,6 +492,35 @@ def test_metrics_parse(srv: Server) -> None:
     assert samples[("gitsync_webhooks_total", (("host", "github"), ("outcome", "unauthorized")))] >= 1
 
 
+def test_metrics_are_read_back_whole_by_prometheus_parser() -> None:
+    """What `/metrics` writes (gitsync.http.metrics, no metrics library) reads back as written: buckets counted
+    cumulatively up to +Inf, a label value with quotes, backslashes and a newline, a commit series replaced."""
+    m = Metrics()
+    for seconds in (0.07, 0.3, 400):
+        m.observe_sync('a "quoted" \\ source\nname', "applied", seconds)
+    m.set_applied_commit("main", "a" * 40)
+    m.set_applied_commit("main", "b" * 40)
+    families = {f.name: f for f in text_string_to_metric_families(m.render().decode())}
+    assert {f.name: f.type for f in families.values()}.items() >= {
+        ("gitsync_sync_duration_seconds", "histogram"),
+        ("gitsync_syncs", "counter"),
+        ("gitsync_applied_commit", "gauge"),
+        ("gitsync_trigger_fire_lag_seconds", "histogram"),
+    }
+    buckets = {
+        s.labels["le"]: s.value
+        for s in families["gitsync_sync_duration_seconds"].samples
+        if s.name.endswith("_bucket") and s.labels["source"] == 'a "quoted" \\ source\nname'
+    }
+    assert (buckets["0.05"], buckets["0.1"], buckets["0.5"], buckets["300.0"], buckets["+Inf"]) == (0, 1, 2, 2, 3)
+    sums = [s.value for s in families["gitsync_sync_duration_seconds"].samples if s.name.endswith("_sum")]
+    assert sums == [pytest.approx(400.37)]
+    commits = [s.labels for s in families["gitsync_applied_commit"].samples]
+    assert commits == [{"source": "main", "commit": "b" * 40}]
+    unobserved = [s for s in families["gitsync_trigger_fire_lag_seconds"].samples if s.name.endswith("_count")]
+    assert [s.value for s in unobserved] == [0]
+
+
 def test_read_only_endpoints_match_the_state(srv: Server) -> None:
     for path, read in [
         ("/api/v1/flows", state.list_flows),

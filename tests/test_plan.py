@@ -485,7 +485,7 @@ def test_adding_a_flow_scans_only_blobs_that_could_clash(repo: Repo) -> None:
 def version(path: str, text: str, blob: str | None = None) -> FlowVersion:
     loaded = load_flow_source(path, text.encode(), installed.registry())
     assert loaded.flow is not None, loaded.problems
-    return FlowVersion(path, blob or f"blob-{hash(text)}", loaded.flow)
+    return FlowVersion.of(path, blob or f"blob-{hash(text)}", loaded.flow)
 
 
 def by_uid(*versions: FlowVersion) -> dict[str, FlowVersion]:

@@ -15,7 +15,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from daemon_harness import running_daemon
+from daemon_harness import listing_modules, running_daemon
+from gitservers import GitRepo
 from test_cli_validate import VALID
 
 from runner.registry import ENTRY_POINT_GROUP
@@ -40,13 +41,7 @@ HEAVY = (
 def imported(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `python -m gitsync ARGS` as a user would; the process and every module it had imported when it exited."""
     listing = tmp / "modules.json"
-    code = (
-        "import atexit, json, runpy, sys\n"
-        f"atexit.register(lambda: open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
-        f"sys.argv = ['gitsync', *{list(args)!r}]\n"
-        "runpy.run_module('gitsync', run_name='__main__', alter_sys=True)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*listing_modules(listing), *args], capture_output=True, text=True, timeout=120)
     return done, set(json.loads(listing.read_text()))
 
 
@@ -151,3 +146,53 @@ def test_healthz_says_starting_while_the_first_sync_runs_then_running(tmp_path: 
             }
     finally:
         remote.close()
+
+
+# -- the daemon holds what it uses ---------------------------------------------------------------------------------
+
+RENDERING = ("jinja2", "runner.expressions.renderer", "runner.expressions.functions")
+"""What renders `{{ }}`: Jinja's sandbox, the expression filters and functions."""
+
+RENDERED_FLOW = """\
+id: hello
+namespace: acme.demo
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: "hello from {{ flow.id }}"
+"""
+
+
+IDLE_UNUSED = (*RENDERING, "regex", "prometheus_client", "sqlite_utils")
+"""What an idle daemon does not use: what renders, the regex library expressions' regular expressions run on,
+a metrics library (`/metrics` is written by gitsync.http.metrics), sqlite-utils (the store's migrations and
+queries are SQL; `Store.rows_where` makes its view of the connection when first used)."""
+
+
+def unused_when_idle(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in IDLE_UNUSED or m in IDLE_UNUSED)
+
+
+def test_the_idle_daemon_imports_what_renders_expressions_only_when_a_flow_runs(tmp_path: Path) -> None:
+    """A daemon that synced a flow and serves HTTP has not imported Jinja, the expression functions, regex, a
+    metrics library nor sqlite-utils (an idle daemon holds less memory); the first execution imports what renders,
+    and its expression is rendered."""
+    repo = GitRepo(tmp_path / "work")
+    repo.commit({"flows/hello.yaml": RENDERED_FLOW})
+    source = {"name": "main", "repo": str(repo.path), "branch": "main", "path": "flows", "poll": "1h"}
+    env = {"GITSYNC_API_TOKEN": "token-for-startup-tests"}
+    idle, ran = tmp_path / "idle.json", tmp_path / "ran.json"
+    with running_daemon(tmp_path / "daemon", [source], env=env, modules_to=idle) as daemon:
+        daemon.wait_for(lambda: daemon.health().json()["phase"] == "running", "the first sync")
+        assert daemon.query("SELECT uid FROM flows") == [{"uid": "acme.demo.hello"}]  # read from outside
+    assert unused_when_idle(set(json.loads(idle.read_text()))) == []
+
+    with running_daemon(tmp_path / "daemon", [source], env=env, modules_to=ran) as daemon:
+        auth = {"Authorization": "Bearer token-for-startup-tests"}
+        started = daemon.post("/api/v1/executions/acme.demo/hello", json={}, headers=auth)
+        assert started.status_code == 201, started.text
+        execution = f"/api/v1/executions/{started.json()['id']}"
+        daemon.wait_for(lambda: daemon.api(execution)["state"] == "SUCCESS", "the execution to succeed")
+        logs = daemon.query("SELECT message FROM logs WHERE execution_id = ?", (started.json()["id"],))
+        assert "hello from hello" in [row["message"] for row in logs]
+    assert set(json.loads(ran.read_text())) >= set(RENDERING)

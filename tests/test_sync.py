@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import installed
 import pytest
@@ -16,6 +18,9 @@ from gitsync import state
 from gitsync.config import SourceConfig
 from gitsync.state.database import Store
 from gitsync.sync.apply import SyncResult, sync_source
+from runner.api import RunContext
+from runner.plugin import Task
+from runner.registry import Registry
 
 TOKEN = "t0ken-for-tests"
 
@@ -376,3 +381,60 @@ def test_a_narrowed_prefix_on_the_same_commit_is_checked_again(tmp_path: Path) -
     done = local.sync("flows", "acme.analytics")
     assert done.returncode == 0 and f"main: applied {fixed[:12]}" in done.stdout, done.stdout
     assert local.flow_uids() == {"acme.analytics.report"}
+
+
+# -- a first sync of many flows holds one flow's model at a time ----------------------------------------------------
+
+
+class Counted(Task):
+    """A task type of this test that counts how many of its instances are alive at once."""
+
+    type_name: ClassVar[str] = "test.sync.Counted"
+    alive: ClassVar[int] = 0
+    most: ClassVar[int] = 0
+
+    def model_post_init(self, context: Any) -> None:
+        Counted.alive += 1
+        Counted.most = max(Counted.most, Counted.alive)
+        weakref.finalize(self, Counted.gone)
+
+    @staticmethod
+    def gone() -> None:
+        Counted.alive -= 1
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        return {}
+
+
+def test_a_first_sync_holds_one_flow_model_at_a_time_and_applies_every_flow(tmp_path: Path) -> None:
+    """A first sync reads every file: each flow is validated, what the plan and the apply need of it is kept, and
+    its model is dropped before the next file is read (10,000 models at once are most of a large sync's memory)."""
+    registry = Registry()
+    registry.register(Counted)
+    repo = GitRepo(tmp_path / "work")
+    task = "tasks:\n  - id: count\n    type: test.sync.Counted\n"
+    tick = 'triggers:\n  - id: tick\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: "{} 2 * * *"\n'
+    texts = {
+        f"flows/f{n:03d}.yaml": f"id: f{n:03d}\nnamespace: acme.many\n{task}"
+        + (tick.format(n % 60) if n % 3 == 0 else "")
+        for n in range(60)
+    }
+    for cls in installed.registry().classes("trigger"):
+        registry.register(cls)
+    commit = repo.commit(texts)
+    store = Store(tmp_path / "state.db")
+    source = SourceConfig(name="main", repo=str(repo.path), branch="main", path="flows")
+    try:
+        Counted.most = 0
+        result = sync_source(store, source, tmp_path / "data", registry)
+        assert (result.outcome, result.summary) == ("applied", "applied: +60 ~0 -0 flows, 20 trigger change(s)")
+        assert Counted.most <= 2, f"{Counted.most} flows' models were alive at once"
+        rows = {row["uid"]: row for row in state.list_flows(store)}
+        assert len(rows) == 60 and {row["commit"] for row in rows.values()} == {commit}
+        assert {row["uid"] for row in state.list_triggers(store)} == {
+            f"acme.many.f{n:03d}/tick" for n in range(0, 60, 3)
+        }
+        stored = store.query_one("SELECT text FROM revisions WHERE uid = ?", ("acme.many.f007",))
+        assert stored == {"text": texts["flows/f007.yaml"]}
+    finally:
+        store.close()

@@ -24,8 +24,7 @@ from runner.registry import Registry, RegistryError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)  # the parser is not kept while the command runs (a daemon runs for long)
     try:
         code = int(args.handler(args))
         sys.stdout.flush()  # a closed pipe is found here, not by the interpreter's own flush at exit

@@ -18,7 +18,7 @@ import shutil
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitsync.executions.errors import RunError
 from gitsync.flows.loader import load_flow_source
@@ -27,12 +27,15 @@ from gitsync.state.database import Store
 from gitsync.state.executions import TriggerKind
 from runner.api import TaskFailed
 from runner.engine.data import CORRELATION_ID, USERNAME
-from runner.expressions.renderer import Renderer, env_variables
+from runner.expressions.variables import env_variables
 from runner.flow import Flow
 from runner.inputs import InputError, UploadedFile, resolve_inputs, store_uploads
 from runner.masking import MASK
 from runner.registry import Registry
 from runner.storage import LocalStorage
+
+if TYPE_CHECKING:
+    from runner.expressions.lazy import Rendering
 
 SECRET_TYPE = "SECRET"
 FLOWS_CACHED = 256
@@ -46,7 +49,7 @@ class ExecutionFactory:
         self,
         store: Store,
         registry: Registry,
-        renderer: Renderer,
+        renderer: Rendering,
         owner: str | None = None,
         data_dir: Path | None = None,
     ) -> None:

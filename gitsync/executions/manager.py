@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitsync.executions.control import ControlRequests
 from gitsync.executions.coordinator import ExecutionCoordinator
@@ -39,12 +39,15 @@ from runner.engine.engine import (
     Services,
 )
 from runner.engine.invocation import Executor
-from runner.expressions.renderer import Renderer, env_variables
+from runner.expressions.variables import env_variables
 from runner.flow import Flow
 from runner.masking import Masker
 from runner.registry import Registry
 from runner.states import State
 from runner.storage import LocalStorage
+
+if TYPE_CHECKING:
+    from runner.expressions.lazy import Rendering
 
 __all__ = [
     "FLOW_TRIGGER_TYPES",
@@ -62,7 +65,8 @@ class RunServices:
     """The services executions use, built once per process by the composition root (`gitsync.compose`)."""
 
     registry: Registry
-    renderer: Renderer
+    renderer: Rendering
+    """`gitsync.compose` gives a `LazyRenderer`: the `Renderer` is built when something first renders."""
     masker: Masker
     kv: KeyValue
     executor: Executor

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
@@ -18,8 +18,10 @@ from gitsync.state import executions as execution_rows
 from gitsync.state import task_runs as task_run_rows
 from gitsync.state import trigger_windows
 from runner.engine.engine import ExecutionOutcome, ExecutionRequest
-from runner.expressions.renderer import Renderer, RenderError
 from runner.flow import Flow
+
+if TYPE_CHECKING:
+    from runner.expressions.lazy import Rendering
 
 log = logging.getLogger("gitsync.runs")
 
@@ -32,7 +34,7 @@ WEBHOOK_SKIPPED = ""
 class TriggerStarts:
     """Creates and starts the executions that Flow and Webhook triggers ask for."""
 
-    def __init__(self, factory: ExecutionFactory, renderer: Renderer, start: Callable[[str], None]) -> None:
+    def __init__(self, factory: ExecutionFactory, renderer: Rendering, start: Callable[[str], None]) -> None:
         self.factory = factory
         self.store = factory.store
         self.renderer = renderer
@@ -44,6 +46,8 @@ class TriggerStarts:
         """Start the flows whose Flow trigger this execution's end fires (KESTRA_SPEC §9.2): its states, `when` and
         conditions hold, and every window of its preconditions / MultipleCondition is complete (the marks are
         kept in SQLite, `state.trigger_windows`). A flow never triggers itself."""
+        from runner.expressions.renderer import RenderError  # an execution ran: what renders is imported
+
         triggers = execution_rows.flow_triggers(self.store, FLOW_TRIGGER_TYPES)
         rows = [row for row in triggers if row["flow_uid"] != flow.uid]
         if not rows:
@@ -93,6 +97,8 @@ class TriggerStarts:
 
         A key that cannot be rendered (it reads a secret that is not set, say) matches no call; when no other
         trigger of the flow matched either, `RunError` says which key could not be rendered and why."""
+        from runner.expressions.renderer import RenderError  # imported with the renderer, on its first use
+
         uid = f"{namespace}.{flow_id}"
         unrendered: list[str] = []
         for row in execution_rows.webhook_triggers(self.store, uid, WEBHOOK_TRIGGER_TYPES):

@@ -201,13 +201,26 @@ def check_unique_uids(result: LoadResult) -> None:
             continue
         uid = loaded.flow.uid
         if uid in first:
-            position = locate(parse(loaded.text or "").root, ("id",)) if loaded.text else None
-            line, column = position if position else (None, None)
-            message = f"flow '{uid}' is also defined in {first[uid].path} (each flow lives in exactly one file)"
-            loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
+            loaded.problems.append(duplicate_uid(loaded.path, loaded.text, uid, first[uid].path))
             loaded.flow = None
         else:
             first[uid] = loaded
+
+
+def duplicate_uid(path: str, text: str | None, uid: str, other_path: str) -> Problem:
+    """The error on the file `path` (its YAML `text`), whose flow `uid` the file `other_path` defines too."""
+    message = f"flow '{uid}' is also defined in {other_path} (each flow lives in exactly one file)"
+    line, column = id_position(text)
+    return Problem(path, line, column, message, flow=uid)
+
+
+def id_position(text: str | None) -> tuple[int | None, int | None]:
+    """Where the flow's `id` is written in `text` (None, None when it cannot be told)."""
+    try:
+        position = locate(parse(text or "").root, ("id",))
+    except SourceError:
+        position = None
+    return position if position else (None, None)
 
 
 def iter_flow_files(root: Path) -> Iterator[tuple[Path, Problem | None]]:

@@ -3,7 +3,8 @@
 The schema is in `gitsync.state.schema` (one migration per released change, applied in order, each recorded
 with its version). Every unit of work (a sync's apply, a fire, an execution step) is one `atomic()` block.
 The connection is also wrapped in a `sqlite_utils.Database` (`Store.db`, or `database(conn)` inside
-`atomic()`) for table-level reads and writes.
+`atomic()`) for table-level reads and writes, made when first used: a process that reads no table through it (an
+idle daemon) never imports sqlite-utils, nor the plugin manager and date parser it brings.
 
 sqlite-utils and transactions: its write methods run in `Database.atomic()`, which opens a SAVEPOINT when a
 transaction is already open, so inside `Store.atomic()` they join the unit of work instead of committing it
@@ -74,7 +75,7 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state database {self.path}: {exc}") from exc
-        self.db = database(self._conn)  # sqlite-utils over the same connection: use it under the lock (rows_where)
+        self._db: Database | None = None
         self._lock = threading.RLock()
         self._depth = 0
         self._write_failure: tuple[str, str] | None = None
@@ -87,6 +88,13 @@ class Store:
         with self._lock:
             self._conn.close()
             self._closed = True
+
+    @property
+    def db(self) -> Database:
+        """sqlite-utils over the same connection (use it under the lock, as `rows_where` does); made on first use."""
+        if self._db is None:
+            self._db = database(self._conn)
+        return self._db
 
     @property
     def closed(self) -> bool:
@@ -214,8 +222,9 @@ class Store:
                     continue
                 with self.atomic() as conn:
                     _run_step(conn, step)
-                    database(conn).table("_migrations").insert(
-                        {"version": version, "name": name, "applied_at": now_iso()}
+                    conn.execute(
+                        "INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                        (version, name, now_iso()),
                     )
 
     @property

@@ -290,11 +290,10 @@ def _revision_row(
     author: str,
     message: str,
 ) -> flows.RevisionRow:
-    flow = version.flow
     return flows.RevisionRow(
-        uid=flow.uid,
-        namespace=flow.namespace,
-        flow_id=flow.id,
+        uid=version.uid,
+        namespace=version.namespace,
+        flow_id=version.id,
         source=source.name,
         commit=fetched.commit,
         path=version.path,
@@ -302,7 +301,7 @@ def _revision_row(
         author=author,
         message=message,
         text=computation.texts.get(version.path),
-        disabled=flow.disabled,
+        disabled=version.disabled,
     )
 
 
@@ -315,7 +314,7 @@ def _apply_triggers(
     of a loaded flow that the flow no longer declares is retired.
     """
     plan = computation.plan
-    declared = {f"{uid}/{t.id}": (uid, t) for uid, v in computation.desired.items() for t in v.flow.triggers or []}
+    declared = {f"{uid}/{t.id}": (uid, t) for uid, v in computation.desired.items() for t in v.triggers}
     wanted = {t.uid for t in plan.triggers if t.change in ("added", "changed")}
     retired = {t.uid for t in plan.triggers if t.change == "removed"}
     watched = removed if plan.base else removed | set(computation.desired)

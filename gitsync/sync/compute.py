@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from dulwich.objects import Commit
 from dulwich.repo import Repo
 
-from gitsync.flows.loader import LoadedFile, Problem, load_flow_source, load_flow_sources
-from gitsync.flows.yaml_source import SourceError, locate, parse
+from gitsync.flows.loader import Problem, batch_allocation, duplicate_uid, load_flow_source
+from gitsync.flows.yaml_source import SourceError, parse
 from gitsync.git import trees as gitread
 from gitsync.git.trees import FileChange
 from gitsync.sync.plan import FlowVersion, Plan, PlanInput, build_plan
@@ -37,6 +37,23 @@ if TYPE_CHECKING:
 
 HISTORY_COMMITS = 200
 """How many commits touching the folder the revert detection looks back over."""
+
+
+@dataclass
+class _HeadFile:
+    """A head file the change touches: its problems and text, and the version of the flow it defines (None when
+    the file does not load, or another file defines its flow)."""
+
+    path: str
+    text: str | None
+    problems: list[Problem]
+    version: FlowVersion | None
+
+    def defined_in(self, other_path: str) -> None:
+        """Another file defines this file's flow: an error here, and the flow is not taken from this file."""
+        assert self.version is not None
+        self.problems.append(duplicate_uid(self.path, self.text, self.version.uid, other_path))
+        self.version = None
 
 
 @dataclass(frozen=True)
@@ -90,18 +107,14 @@ def compute_plan(
         else:
             changes = gitread.diff_trees(repo, base_tree, head_tree, folder)
         applied, base_problems = _load_base(repo, changes, registry)
-        loaded = load_flow_sources(
-            ((c.new_path, gitread.read_blob(repo, c.new_blob)) for c in changes if c.new_path and c.new_blob),
-            registry,
-            namespace_prefix,
-        )
-        blobs = {c.new_path: c.new_blob for c in changes if c.new_path and c.new_blob}
+        heads = _load_head(repo, changes, registry, namespace_prefix, applied)
         if known_uids is None:
-            _check_clashes(repo, head_tree, folder, changes, loaded.files, applied, uid_cache)
+            _check_clashes(repo, head_tree, folder, changes, heads, applied, uid_cache)
         else:
-            _check_known_clashes(changes, loaded.files, applied, known_uids)
-        desired = _versions(loaded.files, blobs)
-        unreadable = {f.path for f in loaded.files if f.flow is None}
+            _check_known_clashes(changes, heads, applied, known_uids)
+        desired = {h.version.uid: h.version for h in heads if h.version is not None}
+        applied = {uid: _compared(version, desired.get(uid)) for uid, version in applied.items()}
+        unreadable = {h.path for h in heads if h.version is None}
         seen = _seen_versions(repo, base, folder, applied, desired) if base is not None and detect_reverts else {}
         unrelated = base is not None and not gitread.share_history(repo, base, head)
     finally:
@@ -113,7 +126,7 @@ def compute_plan(
             applied=applied,
             desired=desired,
             now=now or datetime.now(UTC),
-            problems=loaded.all_problems,
+            problems=[p for h in heads for p in h.problems],
             base_problems=base_problems,
             unreadable=unreadable,
             seen=seen,
@@ -123,7 +136,7 @@ def compute_plan(
             notes=[*notes, *_folder_notes(folder, base_tree, head_tree)],
         )
     )
-    texts = {f.path: f.text for f in loaded.files if f.flow is not None and f.text is not None}
+    texts = {h.path: h.text for h in heads if h.version is not None and h.text is not None}
     return PlanComputation(plan, applied, desired, texts)
 
 
@@ -149,19 +162,52 @@ def _load_base(
     repo: Repo, changes: list[FileChange], registry: Registry
 ) -> tuple[dict[str, FlowVersion], list[Problem]]:
     """The flows that touched base files held (validated without the prefix rule: base is what is applied), and
-    the errors of those that do not load (a base that was never valid, or no longer is with these plugins)."""
-    items = [(c.old_path, c.old_blob) for c in changes if c.old_path and c.old_blob]
-    files = [load_flow_source(path, gitread.read_blob(repo, blob), registry) for path, blob in items]
-    errors = [p for f in files if f.flow is None for p in f.problems if p.severity == "error"]
-    return _versions(files, dict(items)), errors
+    the errors of those that do not load (a base that was never valid, or no longer is with these plugins). Their
+    models are kept until head is loaded (`_compared` drops those no change compares)."""
+    versions: dict[str, FlowVersion] = {}
+    errors: list[Problem] = []
+    for path, blob in sorted((c.old_path, c.old_blob) for c in changes if c.old_path and c.old_blob):
+        loaded = load_flow_source(path, gitread.read_blob(repo, blob), registry)
+        if loaded.flow is None:
+            errors.extend(p for p in loaded.problems if p.severity == "error")
+        else:
+            versions.setdefault(loaded.flow.uid, FlowVersion.of(path, blob, loaded.flow))
+    return versions, errors
 
 
-def _versions(files: Iterable[LoadedFile], blobs: Mapping[str, str]) -> dict[str, FlowVersion]:
-    out: dict[str, FlowVersion] = {}
-    for loaded in sorted(files, key=lambda f: f.path):
-        if loaded.flow is not None:
-            out.setdefault(loaded.flow.uid, FlowVersion(loaded.path, blobs[loaded.path], loaded.flow))
-    return out
+def _load_head(
+    repo: Repo,
+    changes: list[FileChange],
+    registry: Registry,
+    namespace_prefix: str | None,
+    applied: Mapping[str, FlowVersion],
+) -> list[_HeadFile]:
+    """The touched head files, loaded one at a time in path order: each flow's model is kept only when the plan
+    compares it with a base version in another blob; a uid defined by an earlier file is an error on the later."""
+    heads: list[_HeadFile] = []
+    first: dict[str, str] = {}
+    items = sorted((c.new_path, c.new_blob) for c in changes if c.new_path and c.new_blob)
+    with batch_allocation():
+        for path, blob in items:
+            loaded = load_flow_source(path, gitread.read_blob(repo, blob), registry, namespace_prefix)
+            version = None
+            if loaded.flow is not None:
+                base = applied.get(loaded.flow.uid)
+                version = FlowVersion.of(path, blob, loaded.flow, keep_model=base is not None and base.blob != blob)
+            head = _HeadFile(path, loaded.text, loaded.problems, version)
+            del loaded  # the model goes now, unless the version keeps it
+            if head.version is not None:
+                if head.version.uid in first:
+                    head.defined_in(first[head.version.uid])
+                else:
+                    first[head.version.uid] = path
+            heads.append(head)
+    return heads
+
+
+def _compared(base: FlowVersion, head: FlowVersion | None) -> FlowVersion:
+    """A base version keeps its model only when head defines the same flow in another blob (the plan compares)."""
+    return base if head is not None and head.blob != base.blob else base.without_model()
 
 
 def _check_clashes(
@@ -169,52 +215,36 @@ def _check_clashes(
     head_tree: ObjectID | None,
     folder: str,
     changes: list[FileChange],
-    head_files: list[LoadedFile],
+    heads: list[_HeadFile],
     applied: Mapping[str, FlowVersion],
     uid_cache: MutableMapping[str, str | None] | None,
 ) -> None:
     """Mark head files whose uid an unchanged file already defines (see the module docstring for the cost)."""
-    new_uids = {f.flow.uid: f for f in head_files if f.flow is not None and f.flow.uid not in applied}
+    new_uids = {h.version.uid: h for h in heads if h.version is not None and h.version.uid not in applied}
     if not new_uids:
         return
     touched = {c.old_path for c in changes} | {c.new_path for c in changes}
     unchanged = {p: b for p, b in gitread.list_flow_files(repo, head_tree, folder).items() if p not in touched}
-    wanted = {(f.flow.namespace, f.flow.id) for f in new_uids.values() if f.flow is not None}
+    wanted = {(h.version.namespace, h.version.id) for h in new_uids.values() if h.version is not None}
     owners = find_uid_owners(repo, unchanged, wanted, uid_cache)
     for uid, path in sorted(owners.items()):
-        loaded = new_uids[uid]
-        line, column = _id_position(loaded.text)
-        message = f"flow '{uid}' is also defined in {path} (each flow lives in exactly one file)"
-        loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
-        loaded.flow = None
+        new_uids[uid].defined_in(path)
 
 
 def _check_known_clashes(
     changes: list[FileChange],
-    head_files: list[LoadedFile],
+    heads: list[_HeadFile],
     applied: Mapping[str, FlowVersion],
     known_uids: Mapping[str, str],
 ) -> None:
     """Like _check_clashes, with the applied uids known up front: no file is read."""
     touched = {c.old_path for c in changes} | {c.new_path for c in changes}
-    for loaded in head_files:
-        if loaded.flow is None or loaded.flow.uid in applied:
+    for head in heads:
+        if head.version is None or head.version.uid in applied:
             continue
-        uid = loaded.flow.uid
-        path = known_uids.get(uid)
+        path = known_uids.get(head.version.uid)
         if path is not None and path not in touched:
-            line, column = _id_position(loaded.text)
-            message = f"flow '{uid}' is also defined in {path} (each flow lives in exactly one file)"
-            loaded.problems.append(Problem(loaded.path, line, column, message, flow=uid))
-            loaded.flow = None
-
-
-def _id_position(text: str | None) -> tuple[int | None, int | None]:
-    try:
-        position = locate(parse(text or "").root, ("id",))
-    except SourceError:
-        position = None
-    return position if position else (None, None)
+            head.defined_in(path)
 
 
 def find_uid_owners(

@@ -28,24 +28,40 @@ from gitsync.sync.diff import (
 )
 from runner.cron import CronError, parse_cron, parse_timezone
 from runner.flow import Flow
-from runner.plugin import Plugin
+from runner.plugin import Plugin, Trigger
 
 FlowChangeKind = Literal["added", "changed", "removed", "moved"]
 NEXT_FIRES = 3
 DEFAULT_TIMEZONE = "UTC"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowVersion:
-    """One flow as one commit defines it."""
+    """One flow as one commit defines it: what a plan and an apply read of it.
+
+    `flow`, the whole validated model, is kept only where a plan compares this version with another version of the
+    same flow in a different blob (`gitsync.sync.compute` knows which); elsewhere it is None, so a first sync of
+    10,000 flows holds these few fields of each flow, and one flow's model at a time.
+    """
 
     path: str
     blob: str
-    flow: Flow
+    uid: str
+    namespace: str
+    id: str
+    disabled: bool = False
+    triggers: tuple[Trigger, ...] = ()
+    """The flow's triggers, validated: the plan lists them, the apply stores them."""
+    flow: Flow | None = None
 
-    @property
-    def uid(self) -> str:
-        return self.flow.uid
+    @classmethod
+    def of(cls, path: str, blob: str, flow: Flow, keep_model: bool = True) -> FlowVersion:
+        model = flow if keep_model else None
+        triggers = tuple(flow.triggers or ())
+        return cls(path, blob, flow.uid, flow.namespace, flow.id, bool(flow.disabled), triggers, model)
+
+    def without_model(self) -> FlowVersion:
+        return replace(self, flow=None) if self.flow is not None else self
 
 
 @dataclass(frozen=True)
@@ -271,16 +287,18 @@ def _invalid_base_note(base: str, problems: Sequence[Problem]) -> str:
 
 def _flow_plan(old: FlowVersion | None, new: FlowVersion | None, seen: Mapping[str, str]) -> FlowPlan | None:
     if old is None and new is not None:
-        return FlowPlan(new.flow.uid, "added", new.path, restores=seen.get(new.blob))
+        return FlowPlan(new.uid, "added", new.path, restores=seen.get(new.blob))
     if new is None and old is not None:
-        return FlowPlan(old.flow.uid, "removed", None, old_path=old.path)
+        return FlowPlan(old.uid, "removed", None, old_path=old.path)
     assert old is not None and new is not None
     old_path = old.path if old.path != new.path else None
     if old.blob == new.blob:
         return FlowPlan(new.uid, "moved", new.path, old_path=old.path) if old_path else None
-    tasks = tuple(diff_tasks(old.flow, new.flow))
-    properties = tuple(diff_values(flow_properties(old.flow), flow_properties(new.flow)))
-    same_model = not tasks and not properties and normalise(old.flow) == normalise(new.flow)
+    before, after = old.flow, new.flow
+    assert before is not None and after is not None, f"{new.uid}: both versions of a changed flow keep their model"
+    tasks = tuple(diff_tasks(before, after))
+    properties = tuple(diff_values(flow_properties(before), flow_properties(after)))
+    same_model = not tasks and not properties and normalise(before) == normalise(after)
     return FlowPlan(
         new.uid,
         "changed",
@@ -296,10 +314,10 @@ def _flow_plan(old: FlowVersion | None, new: FlowVersion | None, seen: Mapping[s
 def _trigger_plans(
     old: FlowVersion | None, new: FlowVersion | None, now: datetime, default_timezone: str
 ) -> list[TriggerPlan]:
-    before = by_id(old.flow.triggers or []) if old else {}
-    after = by_id(new.flow.triggers or []) if new else {}
+    before = by_id(old.triggers) if old else {}
+    after = by_id(new.triggers) if new else {}
     uid = (new or old).uid  # type: ignore[union-attr]
-    flow_disabled = bool(new and new.flow.disabled)
+    flow_disabled = bool(new and new.disabled)
     out: list[TriggerPlan] = []
     for ident in sorted(set(before) | set(after)):
         a, b = before.get(ident), after.get(ident)

@@ -18,7 +18,6 @@ from runner.engine.context import Scope
 from runner.engine.invocation import work_root
 from runner.engine.reads import ERROR_LOGS, execution_functions
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
-from runner.expressions.renderer import RUNTIME, RenderRuntime
 from runner.inputs import coerce_input_value
 from runner.masking import LineMasker
 from runner.plugin import Task
@@ -117,6 +116,8 @@ class ExecutionData:
         self._base = self._base_variables(services, storage)
 
     def _base_variables(self, services: Services, storage: Storage) -> dict[str, Any]:
+        from runner.expressions.renderer import RUNTIME, RenderRuntime  # with the first execution
+
         flow = self.request.flow
         request = self.request
         return {

@@ -14,8 +14,6 @@ from typing import Any
 
 from runner.engine.context import ExecutionReads
 from runner.engine.records import LogLine, TaskRunRecord
-from runner.expressions.dates import iso_instant
-from runner.expressions.functions import FunctionError
 
 ERROR_LOGS = 25
 """How many ERROR lines `errorLogs()` gives: Kestra's LogService reads the first page of 25."""
@@ -23,6 +21,7 @@ ERROR_LOGS = 25
 
 def execution_functions(reads: ExecutionReads, namespace: str, flow_id: str) -> dict[str, Callable[..., Any]]:
     """`tasksWithState` and `errorLogs` bound to one execution."""
+    from runner.expressions.functions import FunctionError  # imported with the renderer, when an execution runs
 
     def tasks_with_state(state: Any = "FAILED") -> list[dict[str, Any]]:
         if not isinstance(state, str):
@@ -55,6 +54,8 @@ def tasks_in_state(runs: list[TaskRunRecord], state: str) -> list[dict[str, Any]
 
 def log_entry(line: LogLine, run: TaskRunRecord | None, namespace: str, flow_id: str) -> dict[str, Any]:
     """One log line as Kestra's LogEntry serialises (null fields left out, `attemptNumber` always there)."""
+    from runner.expressions.dates import iso_instant
+
     entry: dict[str, Any] = {"namespace": namespace, "flowId": flow_id}
     if run is not None:
         entry["taskId"] = run.task_id

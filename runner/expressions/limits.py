@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import regex
 import yaml
 
 from runner.errors import ExpressionError
@@ -255,6 +254,8 @@ def _regex_timeout() -> float:
 
 
 def _compile(what: str, pattern: str) -> Any:
+    import regex  # the first regular expression imports it: parsed data and inputs need no regex
+
     try:
         return regex.compile(pattern, regex.VERSION0)
     except regex.error as exc:
@@ -279,6 +280,8 @@ def regex_fullmatch(what: str, pattern: str, text: str) -> Any:
 
 def regex_sub(what: str, pattern: str, replacement: str, text: str) -> str:
     """`re.sub` with a timeout and a bounded result."""
+    import regex
+
     compiled = _compile(what, pattern)
     try:
         count = sum(1 for _ in compiled.finditer(text, concurrent=True, timeout=_regex_timeout()))

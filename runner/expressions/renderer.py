@@ -22,10 +22,8 @@ import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import TemplateError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
@@ -58,11 +56,11 @@ from runner.expressions.sandbox import (
     loop_pairs,
     strict,
 )
+from runner.expressions.variables import ENV_PREFIX, env_variables, load_secrets
 from runner.masking import Masker
 
 MAX_OUTPUT = limits.MAX_OUTPUT
 MAX_LOOP_ITEMS = limits.MAX_LOOP_ITEMS
-ENV_PREFIX = "ENV_"
 
 
 class RenderError(GitSyncError):
@@ -74,36 +72,6 @@ class RenderError(GitSyncError):
 
     def __repr__(self) -> str:
         return f"RenderError({self.message!r})"
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def env_variables(environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> dict[str, str]:
-    """`envs`: environment variables named `ENV_…`, prefix stripped and lower-cased (`ENV_MY_VAR` -> `my_var`)."""
-    source = os.environ if environ is None else environ
-    return {key[len(prefix) :].lower(): value for key, value in source.items() if key.startswith(prefix)}
-
-
-def load_secrets(path: str | Path) -> dict[str, str]:
-    """Secrets from a YAML mapping file or a `.env` file (`NAME=value` lines; `#` comments)."""
-    text = Path(path).read_text(encoding="utf-8")
-    if str(path).endswith((".yaml", ".yml")):
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: a secrets file holds a mapping of names to values")
-        return {str(k): "" if v is None else str(v) for k, v in data.items()}
-    secrets: dict[str, str] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
-            continue
-        name, _, value = stripped.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        secrets[name.strip()] = value
-    return secrets
 
 
 # ---------------------------------------------------------------------------------------------- renderer
@@ -390,6 +358,7 @@ def _abbreviate(text: str, limit: int = 200) -> str:
 
 
 __all__ = [
+    "ENV_PREFIX",
     "RUNTIME",
     "FunctionError",
     "PebbleUndefined",
