@@ -11,10 +11,11 @@ APScheduler holds one job, the next *step*, a `DateTrigger` job that schedules t
 For each fire time T (the earliest next fire time over the groups):
 
 1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `fires.prepare_fires`
-   writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), PREPARE_CHUNK rows
-   per transaction so other work gets the store in between; it schedules "release T" at T;
+   writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), each with its
+   trigger's bookkeeping advanced (put back if the row is deleted unreleased), PREPARE_CHUNK rows per transaction
+   so other work gets the store in between; it schedules "release T" at T;
 2. at T, the step "release T", one transaction (`fires.release_due`): the AHEAD rows whose trigger is unchanged
-   become CREATED (or QUEUED) with the release's time as `created_at`, their bookkeeping advances, and
+   become CREATED (or QUEUED) with the release's time as `created_at` (no trigger row is written), and
    `fires.fire_due` decides whatever else of the groups due by now is due (triggers not written ahead, AHEAD
    rows refused, missed times); it schedules "prepare" of the next time;
 3. the executions' ids go to `on_fire` on a thread of its own, so a slow `on_fire` (starting 10,000 runs) never

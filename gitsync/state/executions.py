@@ -39,19 +39,7 @@ recorded where the row did not show it."""
 AHEAD = "AHEAD"
 """The `state` of a scheduled fire written ahead of its time (`gitsync.state.fires.prepare_fires`): not an
 execution yet. No read here lists or finds it and nothing runs it; its release makes it CREATED (or QUEUED) with the
-release's `created_at`, or it is deleted."""
-
-
-def delete_ahead(conn: sqlite3.Connection, trigger_uids: Iterable[str]) -> int:
-    """Delete the AHEAD rows of these triggers; the number deleted. Each trigger costs one range of the (trigger,
-    time) key after its last decided time, where its fires written ahead are: never a walk over its history."""
-    before = conn.total_changes
-    conn.executemany(
-        f"""DELETE FROM executions WHERE +state = '{AHEAD}' AND trigger_uid = ?1
-            AND scheduled_at > coalesce((SELECT last_scheduled_at FROM triggers WHERE uid = ?1), '')""",
-        [(uid,) for uid in trigger_uids],
-    )
-    return conn.total_changes - before
+release's `created_at`, or it is deleted (`gitsync.state.ahead`, which puts back the bookkeeping written with it)."""
 
 
 def sql_states(states: Iterable[State]) -> str:

@@ -17,13 +17,15 @@ The check reads the index of a trigger's active executions (`executions_trigger_
 
 Written ahead (`prepare_fires`, then `release_due`): writing 10,000 execution rows takes longer than the lag a fire
 may have, so the timer writes the coming fires of a time T before T, as rows in state `AHEAD` that nothing reads
-or runs, and at T releases them in one UPDATE. An AHEAD row decides nothing: the trigger's bookkeeping advances
-only when its row is released, in the release's transaction. It holds the (trigger, time) key, so every other
-writer of that key deletes it first (`fire_due`, `create_scheduled_execution`, and a sync's `upsert_trigger` /
-`delete_triggers`), and a release flips it only while its trigger is the one it was written for: still there,
-active on an enabled flow, at the same flow revision and commit, with T still its next fire time. Anything else
-leaves the time to `fire_due`, which decides it from the trigger as it is now (its new definition, or none).
-After a crash the AHEAD rows left behind are deleted at start-up, and the times they held are decided as any
+or runs, and at T releases them in one UPDATE of the execution rows alone. The trigger's bookkeeping advances with
+its AHEAD row, in the transaction that writes it, and is put back whenever that row is deleted unreleased
+(`gitsync.state.ahead`, the only place that deletes AHEAD rows): an AHEAD row that is never released decided
+nothing. It holds the (trigger, time) key, so every other writer of that key deletes it first (`fire_due`,
+`create_scheduled_execution`, and a sync's `upsert_trigger` / `delete_triggers`), and a release flips it only while
+its trigger is the one it was written for: still there, active on an enabled flow, at the same flow revision and
+commit, its bookkeeping advanced for T. Anything else leaves the time to `fire_due`, which deletes the row (putting
+the bookkeeping back) and decides the time from the trigger as it is now (its new definition, or none). After a
+crash the AHEAD rows left behind are deleted at start-up the same way, and the times they held are decided as any
 missed time is (recoverMissedSchedules): no fire twice, none lost.
 """
 
@@ -37,8 +39,9 @@ from typing import Any
 
 from gitsync.schedule import firing
 from gitsync.schedule.conditions import ConditionError, ScheduleConditions
-from gitsync.state.database import Store, dumps, execute_in, iso, loads, query_in
-from gitsync.state.executions import AHEAD, delete_ahead, new_execution_id, sql_states
+from gitsync.state.ahead import delete_ahead, delete_ahead_rows, delete_ahead_until, delete_all_ahead, pending
+from gitsync.state.database import Store, dumps, iso, loads, query_in
+from gitsync.state.executions import AHEAD, new_execution_id, sql_states
 from runner.states import ACTIVE_STATES
 
 Group = tuple[str, bool, str]
@@ -65,8 +68,16 @@ _INSERT_SQL = f"""
 _AHEAD_SQL = f"""
     INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
                                       scheduled_at, created_at, inputs, trigger_vars)
-    VALUES (:id, :flow_uid, :revision, :commit_sha, :source, '{AHEAD}', 'schedule', :trigger_uid, :scheduled_at,
-            :created_at, :inputs, :trigger_vars)"""
+    SELECT :id, :flow_uid, :revision, :commit_sha, :source, '{AHEAD}', 'schedule', :trigger_uid, :scheduled_at,
+           :created_at, :inputs, :trigger_vars
+    WHERE EXISTS (SELECT 1 FROM triggers t WHERE t.uid = :trigger_uid AND t.next_fire = :scheduled_at
+                  AND NOT {pending("t")})"""
+"""Write a fire ahead while its time is still the trigger's next to decide and no advance of it is pending."""
+_ADVANCE_SQL = """
+    UPDATE triggers SET ahead_at = next_fire, ahead_last = last_scheduled_at, last_scheduled_at = :scheduled_at,
+                        next_fire = :following
+    WHERE uid = :trigger_uid AND next_fire = :scheduled_at"""
+"""The bookkeeping of a fire written ahead (in its transaction), with what puts it back (`gitsync.state.ahead`)."""
 
 _RELEASE_SQL = f"""
     UPDATE executions SET created_at = :created_at,
@@ -79,20 +90,12 @@ _RELEASE_CHECKED_SQL = (
     _RELEASE_SQL
     + f"""
       AND EXISTS (SELECT 1 FROM triggers t JOIN flows f ON f.uid = t.flow_uid
-                  WHERE t.uid = executions.trigger_uid AND t.type = '{firing.SCHEDULE_TYPE}' AND t.next_fire = :at
+                  WHERE t.uid = executions.trigger_uid AND t.type = '{firing.SCHEDULE_TYPE}' AND t.ahead_at = :at
                     AND t.disabled = 0 AND t.paused = 0 AND f.disabled = 0
                     AND f.revision = executions.revision AND f.commit_sha = executions.commit_sha
                     AND f.source IS executions.source)"""
 )
 """Release those whose trigger is still the one they were written for (something changed since)."""
-
-_RELEASED_SQL = f"""
-    UPDATE triggers SET last_scheduled_at = :at, next_fire = :following
-    WHERE next_fire = :at AND cron = :cron AND with_seconds = :with_seconds AND coalesce(timezone, :tz) = :zone
-      AND EXISTS (SELECT 1 FROM executions e WHERE e.trigger_uid = triggers.uid AND e.scheduled_at = :at
-                  AND e.state != '{AHEAD}')"""
-"""The bookkeeping of one group's released fires: next_fire still `at` and a row at `at` that is no longer AHEAD
-can only be a fire released in this transaction (any other writer of the row advances next_fire with it)."""
 
 _INSERT_FAILED_SQL = """
     INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
@@ -119,7 +122,8 @@ def create_scheduled_execution(
         spec = firing.schedule_spec(row)
         if not spec.active or spec.cron is None:
             return None
-        delete_ahead(conn, [uid])  # it may move the bookkeeping: what was written ahead is decided again
+        if delete_ahead(conn, [uid]):  # it moves the bookkeeping: what was written ahead is decided again
+            row = _trigger_rows(conn, uids=[uid])[0]  # the bookkeeping as it was before
         execution_id = _insert(conn, row, spec, scheduled_at, now)
         anchor = max(firing.anchor_of(row), scheduled_at) if row["last_scheduled_at"] else scheduled_at
         _advance(conn, uid, anchor, spec.cron.next_fire(max(anchor, now), spec.zone))
@@ -147,11 +151,12 @@ def fire_due(
     condition could not judge their time).
 
     AHEAD rows of the times it may decide (up to `now`), and every AHEAD row of the triggers named in `uids`, are
-    deleted first: the time is decided here, from the trigger as it is now.
+    deleted first, their bookkeeping put back: the time is decided here, from the trigger as it is now. A trigger
+    whose fire of a later time is written ahead has nothing to decide before it.
     """
     uids = list(uids) if uids is not None else None
     with store.atomic() as conn:
-        conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}' AND scheduled_at <= ?", (iso(now),))
+        delete_ahead_until(conn, iso(now))
         if uids:
             delete_ahead(conn, uids)
         decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision, str | None, str | None]] = {}
@@ -200,9 +205,7 @@ class Prepared:
     generation: int = -1
     """The schedule generation (bumped by any change of a trigger or a flow) when the triggers were read."""
     ids: list[str] = field(default_factory=list)
-    """The AHEAD rows written."""
-    following: dict[Group, str | None] = field(default_factory=dict)
-    """Timer group -> its fire time after `at` (ISO), the `next_fire` the release writes for its triggers."""
+    """The AHEAD rows written (their triggers' bookkeeping advanced with them)."""
     late: dict[str, float] = field(default_factory=dict)
     """AHEAD row id -> its trigger's lateMaximumDelay in seconds (triggers that have one): a release later than
     that leaves the time to `fire_due`, which skips it as late."""
@@ -220,7 +223,8 @@ def prepare_fires(
     chunk: int = PREPARE_CHUNK,
 ) -> Prepared:
     """Write ahead the fires at `at` of the triggers of `groups` for which `at` is exactly the next time to decide,
-    as AHEAD rows, `chunk` per transaction. Nothing is decided: the bookkeeping is left as it is.
+    as AHEAD rows, `chunk` per transaction, each with its trigger's bookkeeping advanced past `at` (put back if the
+    row is deleted unreleased, `gitsync.state.ahead`). Nothing is decided until the release.
 
     Left to `fire_due` at `at`: inactive triggers, triggers whose conditions or `when` must be judged (their
     verdict belongs to the time of the fire), and any trigger with an earlier time still undecided.
@@ -233,11 +237,11 @@ def prepare_fires(
     with store.atomic() as conn:
         prepared.generation = _generation(conn)
         rows = [
-            (group, row)
+            row
             for group in groups
             for row in _trigger_rows(conn, group=group, next_fire=at_iso, default_timezone=default_timezone)
         ]
-    for group, row in rows:
+    for row in rows:
         if not _active(row) or (judge is not None and judge.applies(row["spec"])):
             continue
         anchor = row["last_scheduled_at"] or row["registered_at"]
@@ -253,13 +257,19 @@ def prepare_fires(
         if not exact:
             continue  # `at` is not the next time after its anchor: an earlier time is undecided
         params = _params(row, spec, at, at, memo)  # created_at: a placeholder until the release writes its own
+        params["following"] = following
         inserts.append(params)
-        prepared.following[group] = following
         if spec.late_maximum_delay is not None:
             prepared.late[params["id"]] = spec.late_maximum_delay.total_seconds()
     for start in range(0, len(inserts), chunk):
+        batch = inserts[start : start + chunk]
         with store.atomic() as conn:
-            prepared.ids += _insert_all(conn, inserts[start : start + chunk], _AHEAD_SQL)
+            written = _insert_all(conn, batch, _AHEAD_SQL)
+            if len(written) < len(batch):
+                kept = set(written)
+                batch = [params for params in batch if params["id"] in kept]
+            conn.executemany(_ADVANCE_SQL, batch)
+            prepared.ids += written
     return prepared
 
 
@@ -274,13 +284,13 @@ def release_due(
 ) -> list[str]:
     """Fire every due trigger of `groups` in ONE transaction: the AHEAD rows of `prepared` whose trigger is still
     the one they were written for become CREATED (QUEUED behind an active run of the same trigger) with this
-    moment as `created_at`, and their bookkeeping advances; then `fire_due` decides what is left due (the triggers
-    not written ahead, the AHEAD rows refused, earlier missed times). `now` (default: the clock, read once the
+    moment as `created_at` (their bookkeeping was advanced with them); then `fire_due` decides what is left due (the
+    triggers not written ahead, the AHEAD rows refused, earlier missed times). `now` (default: the clock, read once the
     store is held) is the moment of the fires. The ids of the executions written to run.
     """
     with store.atomic() as conn:
         moment = now or datetime.now(UTC)
-        released = _release(conn, prepared, moment, default_timezone) if prepared and prepared.ids else []
+        released = _release(conn, prepared, moment) if prepared and prepared.ids else []
         for group in groups:
             tz = default_timezone
             released += fire_due(store, moment, group=group, due_only=True, default_timezone=tz, judge=judge)
@@ -288,26 +298,24 @@ def release_due(
 
 
 def discard_ahead(store: Store, uids: Sequence[str] | None = None) -> int:
-    """Delete the AHEAD rows (of the triggers `uids`, or all): the number deleted. They decided nothing."""
+    """Delete the AHEAD rows (of the triggers `uids`, or all), their bookkeeping put back: the number deleted. They
+    decided nothing."""
     with store.atomic() as conn:
         if uids is None:
-            return conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}'").rowcount
+            return delete_all_ahead(conn)
         return delete_ahead(conn, uids)
 
 
-def _release(conn: sqlite3.Connection, prepared: Prepared, moment: datetime, default_timezone: str) -> list[str]:
+def _release(conn: sqlite3.Connection, prepared: Prepared, moment: datetime) -> list[str]:
     if moment < prepared.at or prepared.released:
         return []  # never before its time, never twice
     lateness = (moment - prepared.at).total_seconds()
     late = {execution_id for execution_id, bound in prepared.late.items() if bound < lateness}
-    if late:
-        execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND id IN ({{ids}})", sorted(late))
+    if late:  # fire_due skips their time as late
+        delete_ahead_rows(conn, sorted(late))
     at_iso = iso(prepared.at)
     sql = _RELEASE_SQL if _generation(conn) == prepared.generation else _RELEASE_CHECKED_SQL
     flipped = conn.execute(sql, {"at": at_iso, "created_at": iso(moment)}).rowcount
-    for (cron, with_seconds, zone), following in prepared.following.items():
-        values = {"at": at_iso, "following": following, "cron": cron, "with_seconds": int(with_seconds)}
-        conn.execute(_RELEASED_SQL, {**values, "tz": default_timezone, "zone": zone})
     prepared.released = True  # (a rollback leaves nothing flipped: the AHEAD rows are decided by fire_due)
     ids = [execution_id for execution_id in prepared.ids if execution_id not in late] if late else prepared.ids
     if flipped == len(ids):  # the AHEAD rows at this time are this preparation's: all of them were flipped

@@ -290,4 +290,15 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
             WHERE state IN ('CREATED','QUEUED','RUNNING','PAUSED','RESTARTED','KILLING','RETRYING');
         """,
     ),
+    (
+        "a trigger's bookkeeping is written ahead with its fire, with what undoes it",
+        """
+        -- writing a fire ahead (state AHEAD) advances its trigger's last_scheduled_at / next_fire in the same
+        -- transaction, so the release at the fire time writes only the executions; ahead_at (the time written ahead)
+        -- and ahead_last (last_scheduled_at before it) undo that advance when the AHEAD row is deleted unreleased.
+        -- The advance holds only while an AHEAD row of the trigger at ahead_at exists or was released.
+        ALTER TABLE triggers ADD COLUMN ahead_at TEXT;
+        ALTER TABLE triggers ADD COLUMN ahead_last TEXT;
+        """,
+    ),
 ]
