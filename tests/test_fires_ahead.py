@@ -284,3 +284,21 @@ def test_a_release_writes_only_the_execution_rows(store: Store) -> None:
     assert sorted(fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER)) == sorted(prepared.ids)
     assert store.query("SELECT uid FROM written") == []
     assert bookkeeping(store) == bookkeeping(store, "ns.g/t") == (iso(AT), iso(AT + timedelta(hours=1)))
+
+
+def test_a_release_leaves_the_checkpoint_to_the_next_write(store: Store, tmp_path: Path) -> None:
+    """The release's commit does not copy the WAL into the database file, however far the WAL has grown (SQLite
+    checkpoints in the commit that crosses `wal_autocheckpoint`); the next write does. The released rows are read
+    from the WAL meanwhile, by this process and by any other."""
+    database = tmp_path / "state.db"
+    store.query("PRAGMA wal_autocheckpoint = 1")  # every commit crosses it
+    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    before = database.read_bytes()
+    (released,) = fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER)
+    assert database.read_bytes() == before
+    assert store.query("PRAGMA wal_autocheckpoint") == [{"wal_autocheckpoint": 1}]
+    shown = gitsync_cli((str(database), str(tmp_path / "data")), "executions", "--format", "json")
+    assert released in [e["id"] for e in json.loads(shown.stdout)], shown.stderr
+    written = database.read_bytes()
+    assert len(fires.prepare_fires(store, AT + timedelta(hours=1), [HOURLY]).ids) == 1
+    assert database.read_bytes() != written

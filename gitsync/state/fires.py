@@ -286,9 +286,10 @@ def release_due(
     the one they were written for become CREATED (QUEUED behind an active run of the same trigger) with this
     moment as `created_at` (their bookkeeping was advanced with them); then `fire_due` decides what is left due (the
     triggers not written ahead, the AHEAD rows refused, earlier missed times). `now` (default: the clock, read once the
-    store is held) is the moment of the fires. The ids of the executions written to run.
+    store is held) is the moment of the fires. The ids of the executions written to run. Its commit leaves the
+    WAL's checkpoint to the next write (`atomic(checkpoint=False)`).
     """
-    with store.atomic() as conn:
+    with store.atomic(checkpoint=False) as conn:
         moment = now or datetime.now(UTC)
         released = _release(conn, prepared, moment) if prepared and prepared.ids else []
         for group in groups:
