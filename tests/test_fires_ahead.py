@@ -302,3 +302,22 @@ def test_a_release_leaves_the_checkpoint_to_the_next_write(store: Store, tmp_pat
     written = database.read_bytes()
     assert len(fires.prepare_fires(store, AT + timedelta(hours=1), [HOURLY]).ids) == 1
     assert database.read_bytes() != written
+
+
+def test_writing_ahead_a_later_time_before_the_earlier_one_was_released_loses_neither(store: Store) -> None:
+    """The fires of AT were written ahead but never released when those of the hour after are written: AT is put
+    back (its bookkeeping too), so the later time is not written ahead over it, and both fire once, in order."""
+    later = AT + timedelta(hours=1)
+    first = fires.prepare_fires(store, AT, [HOURLY])
+    assert len(first.ids) == 1
+    assert fires.prepare_fires(store, later, [HOURLY]).ids == []
+    assert bookkeeping(store) == (iso(T0), iso(AT))
+    assert [r["state"] for r in rows(store)] == ["CREATED"]  # T0's run; AT is no longer written ahead
+    released = fires.release_due(store, first, [HOURLY], now=later + timedelta(seconds=1))
+    assert [(r["scheduled_at"], r["id"] in released) for r in rows(store)] == [
+        (iso(T0), False),
+        (iso(AT), True),
+        (iso(later), True),
+    ]
+    assert first.ids[0] not in released
+    assert bookkeeping(store) == (iso(later), iso(later + timedelta(hours=1)))

@@ -45,12 +45,15 @@ def delete_ahead(conn: sqlite3.Connection, trigger_uids: Iterable[str]) -> int:
     return conn.total_changes - before
 
 
-def delete_ahead_until(conn: sqlite3.Connection, moment: str) -> int:
-    """Delete the AHEAD rows of times up to `moment` (ISO), their bookkeeping put back first; the number deleted."""
-    which = f"""uid IN (SELECT trigger_uid FROM executions WHERE state = '{AHEAD}' AND scheduled_at <= :m)
-                AND ahead_at <= :m"""
+def delete_ahead_until(conn: sqlite3.Connection, moment: str, *, before: bool = False) -> int:
+    """Delete the AHEAD rows of times up to `moment` (ISO; `before`: earlier times only), their bookkeeping put back
+    first; the number deleted."""
+    up_to = "<" if before else "<="
+    which = f"""uid IN (SELECT trigger_uid FROM executions WHERE state = '{AHEAD}' AND scheduled_at {up_to} :m)
+                AND ahead_at {up_to} :m"""
     conn.execute(_UNDO.format(which=which), {"m": moment})
-    return conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}' AND scheduled_at <= ?", (moment,)).rowcount
+    sql = f"DELETE FROM executions WHERE state = '{AHEAD}' AND scheduled_at {up_to} ?"
+    return conn.execute(sql, (moment,)).rowcount
 
 
 def delete_ahead_rows(conn: sqlite3.Connection, execution_ids: Sequence[str]) -> int:

@@ -39,7 +39,7 @@ from typing import Any
 
 from gitsync.schedule import firing
 from gitsync.schedule.conditions import ConditionError, ScheduleConditions
-from gitsync.state.ahead import delete_ahead, delete_ahead_rows, delete_ahead_until, delete_all_ahead, pending
+from gitsync.state.ahead import delete_ahead, delete_ahead_rows, delete_ahead_until, delete_all_ahead
 from gitsync.state.database import Store, dumps, iso, loads, query_in
 from gitsync.state.executions import AHEAD, new_execution_id, sql_states
 from runner.states import ACTIVE_STATES
@@ -70,9 +70,9 @@ _AHEAD_SQL = f"""
                                       scheduled_at, created_at, inputs, trigger_vars)
     SELECT :id, :flow_uid, :revision, :commit_sha, :source, '{AHEAD}', 'schedule', :trigger_uid, :scheduled_at,
            :created_at, :inputs, :trigger_vars
-    WHERE EXISTS (SELECT 1 FROM triggers t WHERE t.uid = :trigger_uid AND t.next_fire = :scheduled_at
-                  AND NOT {pending("t")})"""
-"""Write a fire ahead while its time is still the trigger's next to decide and no advance of it is pending."""
+    WHERE EXISTS (SELECT 1 FROM triggers t WHERE t.uid = :trigger_uid AND t.next_fire = :scheduled_at)"""
+"""Write a fire ahead while its time is still the trigger's next to decide. (No advance is pending then: the fires
+written ahead of earlier times were put back first, and one of this time has advanced `next_fire` past it.)"""
 _ADVANCE_SQL = """
     UPDATE triggers SET ahead_at = next_fire, ahead_last = last_scheduled_at, last_scheduled_at = :scheduled_at,
                         next_fire = :following
@@ -235,6 +235,8 @@ def prepare_fires(
     memo: dict[tuple[Any, ...], str] = {}
     specs: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, bool, str | None]] = {}
     with store.atomic() as conn:
+        # fires of earlier times still written ahead were not released: put back, those times are decided by fire_due
+        delete_ahead_until(conn, iso(at), before=True)
         prepared.generation = _generation(conn)
         rows = [
             row
@@ -263,7 +265,7 @@ def prepare_fires(
             prepared.late[params["id"]] = spec.late_maximum_delay.total_seconds()
     for start in range(0, len(inserts), chunk):
         batch = inserts[start : start + chunk]
-        with store.atomic() as conn:
+        with store.atomic(checkpoint=start == 0) as conn:  # one checkpoint per time written ahead
             written = _insert_all(conn, batch, _AHEAD_SQL)
             if len(written) < len(batch):
                 kept = set(written)
