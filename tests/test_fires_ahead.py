@@ -1,4 +1,4 @@
-"""Scheduled fires written ahead of their time (`state.fires.prepare_fires` / `release_due`), on real SQLite files:
+"""Scheduled fires written ahead of their time (`state.ahead.prepare_fires` / `release_due`), on real SQLite files:
 hidden until released, released once, decided again when a sync changed the trigger in between, and exactly once
 across a SIGKILL of the process that wrote them (a real subprocess). Times are given, never waited for."""
 
@@ -18,6 +18,7 @@ from runtime import Runtime, gitsync_cli
 
 from gitsync import state
 from gitsync.schedule.timer import Scheduler
+from gitsync.state import ahead as fires_ahead
 from gitsync.state import executions, fires
 from gitsync.state.database import Store, iso, loads
 
@@ -66,7 +67,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_a_fire_written_ahead_is_hidden_until_its_time_then_released_once(store: Store, tmp_path: Path) -> None:
-    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    prepared = fires_ahead.prepare_fires(store, AT, [HOURLY])
     (ahead,) = prepared.ids
     assert bookkeeping(store) == (iso(T0), iso(AT))  # writing ahead decides nothing
     assert executions.get_execution(store, ahead) is None
@@ -76,16 +77,16 @@ def test_a_fire_written_ahead_is_hidden_until_its_time_then_released_once(store:
     assert [e["scheduled_at"] for e in json.loads(listed.stdout)] == [iso(T0)]
     shown = gitsync_cli((str(tmp_path / "state.db"), str(tmp_path / "data")), "executions", "--state", "AHEAD")
     assert ahead not in shown.stdout
-    assert fires.release_due(store, prepared, [HOURLY], now=AT - timedelta(seconds=1)) == []  # not before AT
+    assert fires_ahead.release_due(store, prepared, [HOURLY], now=AT - timedelta(seconds=1)) == []  # not before AT
     assert executions.get_execution(store, ahead) is None
 
-    assert fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER) == [ahead]
+    assert fires_ahead.release_due(store, prepared, [HOURLY], now=JUST_AFTER) == [ahead]
     row = executions.get_execution(store, ahead)
     assert row is not None
     assert (row["state"], row["scheduled_at"], row["created_at"]) == ("QUEUED", iso(AT), iso(JUST_AFTER))
     assert loads(row["inputs"]) == {"v": 1} and loads(row["trigger_vars"])["date"] == "2024-01-01T13:00:00+00:00"
     assert bookkeeping(store) == (iso(AT), iso(AT + timedelta(hours=1)))
-    assert fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER) == []
+    assert fires_ahead.release_due(store, prepared, [HOURLY], now=JUST_AFTER) == []
     assert fires.fire_due(store, JUST_AFTER, recovering=True) == []
     assert [r["id"] for r in rows(store)][1:] == [ahead]
 
@@ -100,8 +101,8 @@ def test_released_like_fire_due_writes_it(tmp_path: Path) -> None:
         add_flow(db)
         add_trigger(db, inputs={"day": "mon"}, recoverMissedSchedules="ALL")
         fires.fire_due(db, T0)
-        prepared = fires.prepare_fires(db, AT, [HOURLY]) if ahead else None
-        fires.release_due(db, prepared, [HOURLY], now=JUST_AFTER)
+        prepared = fires_ahead.prepare_fires(db, AT, [HOURLY]) if ahead else None
+        fires_ahead.release_due(db, prepared, [HOURLY], now=JUST_AFTER)
         written.append({k: v for k, v in rows(db)[-1].items() if k not in ("id", "created_at")})
         written[-1]["bookkeeping"] = bookkeeping(db)
     assert written[0] == written[1]
@@ -116,9 +117,9 @@ def test_a_change_between_writing_ahead_and_the_fire_time_decides_from_the_trigg
 ) -> None:
     """A trigger retired, paused or disabled after its fire was written ahead does not run it; one whose flow or
     cron changed fires what it says now (the new revision), never what was written ahead."""
-    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    prepared = fires_ahead.prepare_fires(store, AT, [HOURLY])
     (ahead,) = prepared.ids
-    assert fires.prepare_fires(store, AT, [HOURLY]).ids == []  # written once
+    assert fires_ahead.prepare_fires(store, AT, [HOURLY]).ids == []  # written once
     with store.atomic() as conn:
         if change == "retired":
             state.delete_triggers(conn, ["ns.f/t"])
@@ -134,7 +135,7 @@ def test_a_change_between_writing_ahead_and_the_fire_time_decides_from_the_trigg
         fires.fire_due(store, AT - timedelta(minutes=10), uids=["ns.f/t"], recovering=True)  # the reconcile
     if change in ("retired", "cron changed"):  # the sync deleted the fire written for the trigger as it was
         assert [r["id"] for r in rows(store) if r["state"] == "AHEAD"] == []
-    released = fires.release_due(store, prepared, [HOURLY, ("30 * * * *", False, "UTC")], now=JUST_AFTER)
+    released = fires_ahead.release_due(store, prepared, [HOURLY, ("30 * * * *", False, "UTC")], now=JUST_AFTER)
     assert ahead not in released
     assert all(r["state"] != "AHEAD" for r in rows(store))
     at_fire = [r for r in rows(store) if r["scheduled_at"] == iso(AT)]
@@ -171,18 +172,18 @@ def test_a_sync_that_changes_the_flow_after_its_fire_was_written_ahead_runs_the_
         fires.fire_due(runtime.store, now, recovering=True)
         (trigger,) = fires.schedule_triggers(runtime.store)
         at = datetime.fromisoformat(trigger["next_fire"])
-        prepared = fires.prepare_fires(runtime.store, at, [HOURLY])
+        prepared = fires_ahead.prepare_fires(runtime.store, at, [HOURLY])
         (ahead,) = prepared.ids
         runtime.deploy({"hourly.yaml": flow.format(message="second", disabled="false")})
-        released = fires.release_due(runtime.store, prepared, [HOURLY], now=at + timedelta(milliseconds=5))
+        released = fires_ahead.release_due(runtime.store, prepared, [HOURLY], now=at + timedelta(milliseconds=5))
         (row,) = [r for r in runtime.store.query("SELECT * FROM executions") if r["scheduled_at"] == iso(at)]
         assert row["id"] in released and row["id"] != ahead and row["revision"] == 2
 
         nxt = at + timedelta(hours=1)
-        prepared = fires.prepare_fires(runtime.store, nxt, [HOURLY])
+        prepared = fires_ahead.prepare_fires(runtime.store, nxt, [HOURLY])
         assert len(prepared.ids) == 1
         runtime.deploy({"hourly.yaml": flow.format(message="second", disabled="true")})
-        assert fires.release_due(runtime.store, prepared, [HOURLY], now=nxt + timedelta(milliseconds=5)) == []
+        assert fires_ahead.release_due(runtime.store, prepared, [HOURLY], now=nxt + timedelta(milliseconds=5)) == []
         assert runtime.store.query("SELECT id FROM executions WHERE scheduled_at = ?", (iso(nxt),)) == []
     finally:
         runtime.close()
@@ -192,8 +193,8 @@ def test_a_missed_time_is_not_written_ahead_and_late_fires_are_skipped_as_before
     """Catch-up is unchanged: a trigger with earlier undecided times is left to fire_due (all of them, oldest
     first); a release later than lateMaximumDelay skips the time as late, as fire_due would."""
     three = T0 + timedelta(hours=3)
-    assert fires.prepare_fires(store, three, [HOURLY]).ids == []  # 13:00 and 14:00 are undecided
-    released = fires.release_due(store, None, [HOURLY], now=three + timedelta(seconds=1))
+    assert fires_ahead.prepare_fires(store, three, [HOURLY]).ids == []  # 13:00 and 14:00 are undecided
+    released = fires_ahead.release_due(store, None, [HOURLY], now=three + timedelta(seconds=1))
     assert [r["scheduled_at"] for r in rows(store) if r["id"] in released] == [
         iso(T0 + timedelta(hours=h)) for h in (1, 2, 3)
     ]
@@ -202,9 +203,9 @@ def test_a_missed_time_is_not_written_ahead_and_late_fires_are_skipped_as_before
     late = add_trigger(store, "ns.late", lateMaximumDelay="PT10S")
     fires.fire_due(store, three + timedelta(seconds=1), recovering=True)
     four = T0 + timedelta(hours=4)
-    prepared = fires.prepare_fires(store, four, [HOURLY])
+    prepared = fires_ahead.prepare_fires(store, four, [HOURLY])
     assert len(prepared.ids) == 2
-    released = fires.release_due(store, prepared, [HOURLY], now=four + timedelta(seconds=11))
+    released = fires_ahead.release_due(store, prepared, [HOURLY], now=four + timedelta(seconds=11))
     assert [r["scheduled_at"] for r in rows(store) if r["id"] in released] == [iso(four)]  # ns.f has no delay
     assert [r["scheduled_at"] for r in rows(store, late)] == [iso(three)]  # 16:00 was 11 s late: skipped
     assert bookkeeping(store, late) == (iso(four), iso(four + timedelta(hours=1)))
@@ -212,42 +213,59 @@ def test_a_missed_time_is_not_written_ahead_and_late_fires_are_skipped_as_before
 
 SCRIPT = """
 import os, signal, sys
-from datetime import datetime
-from gitsync.state import fires
+from datetime import datetime, timedelta
+from gitsync.state import ahead
 from gitsync.state.database import Store
 store = Store(sys.argv[1])
-prepared = fires.prepare_fires(store, datetime.fromisoformat(sys.argv[2]), [("0 * * * *", False, "UTC")], chunk=1)
+at = datetime.fromisoformat(sys.argv[2])
+prepared = ahead.prepare_fires(store, at, [("0 * * * *", False, "UTC")], chunk=1)
 print(",".join(prepared.ids), flush=True)
+def killed(ids):
+    print(",".join(ids), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[3] == "release":
+    ahead.release_due(store, prepared, [], now=at + timedelta(milliseconds=5), on_fired=killed)
 os.kill(os.getpid(), signal.SIGKILL)
 """
+"""Write the fires at argv[2] ahead, one transaction each, then SIGKILL itself (argv[3] "release": once the first
+of them is released and handed on). Prints the ids written ahead, then those released."""
+
+
+def killed_while_firing(tmp_path: Path, names: list[str], policy: str, step: str) -> tuple[Store, list[list[str]]]:
+    """Hourly triggers of these flows that fired T0, a process that writes AT ahead and is killed (`SCRIPT`): the
+    state file reopened, and the lines the process printed."""
+    db = tmp_path / "state.db"
+    store = Store(db)
+    with store.atomic() as conn:
+        state.upsert_source(conn, "s", "repo", "main", "", "", "c0")
+    for name in names:
+        add_flow(store, name)
+        add_trigger(store, name, recoverMissedSchedules=policy)
+    fires.fire_due(store, T0)
+    store.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(db), AT.isoformat(), step], capture_output=True, text=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return Store(db), [line.split(",") for line in killed.stdout.split()]
+
+
+def restart(store: Store) -> None:
+    restarted = Scheduler(store)
+    restarted.start()
+    restarted.shutdown()
+    assert store.query("SELECT id FROM executions WHERE state = 'AHEAD'") == []
 
 
 @pytest.mark.parametrize(("policy", "at_fires"), [("ALL", 1), ("LAST", 0), ("NONE", 0)])
 def test_fires_written_ahead_by_a_killed_process_decide_nothing(tmp_path: Path, policy: str, at_fires: int) -> None:
     """SIGKILL after writing ahead, before the time: the restart deletes what was written ahead and decides the
     time as a missed one (recoverMissedSchedules), so it fires exactly once (ALL) or not at all (LAST, NONE)."""
-    db = tmp_path / "state.db"
-    store = Store(db)
-    with store.atomic() as conn:
-        state.upsert_source(conn, "s", "repo", "main", "", "", "c0")
-    for name in ("ns.a", "ns.b"):
-        add_flow(store, name)
-        add_trigger(store, name, recoverMissedSchedules=policy)
-    fires.fire_due(store, T0)
-    store.close()
-    killed = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(db), AT.isoformat()], capture_output=True, text=True
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    written = killed.stdout.strip().split(",")
-    reopened = Store(db)
+    reopened, [written] = killed_while_firing(tmp_path, ["ns.a", "ns.b"], policy, "prepare")
     ahead = reopened.query("SELECT id FROM executions WHERE state = 'AHEAD'")
     assert sorted(r["id"] for r in ahead) == sorted(written) and len(written) == 2
 
-    restarted = Scheduler(reopened)
-    restarted.start()
-    restarted.shutdown()
-    assert reopened.query("SELECT id FROM executions WHERE state = 'AHEAD'") == []
+    restart(reopened)
     for name in ("ns.a", "ns.b"):
         times = [r["scheduled_at"] for r in rows(reopened, f"{name}/t")]
         assert len(times) == len(set(times))
@@ -257,13 +275,38 @@ def test_fires_written_ahead_by_a_killed_process_decide_nothing(tmp_path: Path, 
         assert last >= max(times)  # fired or skipped: decided
 
 
+@pytest.mark.parametrize(("policy", "at_fires"), [("ALL", 1), ("LAST", 0), ("NONE", 0)])
+def test_a_release_killed_between_its_transactions_keeps_what_it_released(
+    tmp_path: Path, policy: str, at_fires: int
+) -> None:
+    """SIGKILL once the first transaction of a release committed and its fire was handed on: that fire stands (it
+    is not fired again), the fires not yet released decided nothing and their time is decided as a missed one."""
+    names = ["ns.a", "ns.b", "ns.c"]
+    reopened, [written, [released]] = killed_while_firing(tmp_path, names, policy, "release")
+    assert len(written) == 3 and released in written
+    states = {r["id"]: r["state"] for r in reopened.query("SELECT id, state FROM executions")}
+    assert [states[i] for i in written].count("AHEAD") == 2 and states[released] == "QUEUED"
+
+    restart(reopened)
+    for name in names:
+        at_times = [r["id"] for r in rows(reopened, f"{name}/t") if r["scheduled_at"] == iso(AT)]
+        times = [r["scheduled_at"] for r in rows(reopened, f"{name}/t")]
+        assert len(times) == len(set(times))
+        if released in at_times:
+            assert at_times == [released]
+        else:
+            assert len(at_times) == at_fires and not set(at_times) & set(written)
+        last, _ = bookkeeping(reopened, f"{name}/t")
+        assert last >= max(times)
+
+
 def test_the_overlap_check_finds_a_triggers_active_runs_through_their_index(store: Store) -> None:
     """Whether a fire is QUEUED is looked up in the index of active executions by trigger, never by walking the
     trigger's history (an every-second trigger ends 86,400 runs a day): the index's state list is the queries'."""
     params = {"at": iso(AT), "created_at": iso(AT), "trigger_uid": "ns.f/t", "id": "x", "flow_uid": "ns.f"}
     params |= {"revision": 1, "commit_sha": "c1", "source": "s", "scheduled_at": iso(AT), "inputs": "{}"}
-    params["trigger_vars"] = "{}"
-    for sql in (fires._RELEASE_SQL, fires._RELEASE_CHECKED_SQL, fires._INSERT_SQL):
+    params |= {"trigger_vars": "{}", "after": 0, "last": 10}
+    for sql in (fires_ahead._RELEASE_SQL, fires_ahead._RELEASE_CHECKED_SQL, fires._INSERT_SQL):
         plan = " | ".join(r["detail"] for r in store.query("EXPLAIN QUERY PLAN " + sql, params))
         assert "USING INDEX executions_trigger_active (trigger_uid=?)" in plan, plan
 
@@ -274,14 +317,14 @@ def test_a_release_writes_only_the_execution_rows(store: Store) -> None:
     add_flow(store, "ns.g")
     add_trigger(store, "ns.g")
     fires.fire_due(store, T0)
-    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    prepared = fires_ahead.prepare_fires(store, AT, [HOURLY])
     assert len(prepared.ids) == 2
     assert bookkeeping(store) == bookkeeping(store, "ns.g/t") == (iso(T0), iso(AT))
     store.query("CREATE TEMP TABLE written (uid TEXT)")
     store.query(
         "CREATE TEMP TRIGGER bookkeeping AFTER UPDATE ON triggers BEGIN INSERT INTO written VALUES (new.uid); END"
     )
-    assert sorted(fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER)) == sorted(prepared.ids)
+    assert sorted(fires_ahead.release_due(store, prepared, [HOURLY], now=JUST_AFTER)) == sorted(prepared.ids)
     assert store.query("SELECT uid FROM written") == []
     assert bookkeeping(store) == bookkeeping(store, "ns.g/t") == (iso(AT), iso(AT + timedelta(hours=1)))
 
@@ -292,15 +335,15 @@ def test_a_release_leaves_the_checkpoint_to_the_next_write(store: Store, tmp_pat
     from the WAL meanwhile, by this process and by any other."""
     database = tmp_path / "state.db"
     store.query("PRAGMA wal_autocheckpoint = 1")  # every commit crosses it
-    prepared = fires.prepare_fires(store, AT, [HOURLY])
+    prepared = fires_ahead.prepare_fires(store, AT, [HOURLY])
     before = database.read_bytes()
-    (released,) = fires.release_due(store, prepared, [HOURLY], now=JUST_AFTER)
+    (released,) = fires_ahead.release_due(store, prepared, [HOURLY], now=JUST_AFTER)
     assert database.read_bytes() == before
     assert store.query("PRAGMA wal_autocheckpoint") == [{"wal_autocheckpoint": 1}]
     shown = gitsync_cli((str(database), str(tmp_path / "data")), "executions", "--format", "json")
     assert released in [e["id"] for e in json.loads(shown.stdout)], shown.stderr
     written = database.read_bytes()
-    assert len(fires.prepare_fires(store, AT + timedelta(hours=1), [HOURLY]).ids) == 1
+    assert len(fires_ahead.prepare_fires(store, AT + timedelta(hours=1), [HOURLY]).ids) == 1
     assert database.read_bytes() != written
 
 
@@ -308,12 +351,12 @@ def test_writing_ahead_a_later_time_before_the_earlier_one_was_released_loses_ne
     """The fires of AT were written ahead but never released when those of the hour after are written: AT is put
     back (its bookkeeping too), so the later time is not written ahead over it, and both fire once, in order."""
     later = AT + timedelta(hours=1)
-    first = fires.prepare_fires(store, AT, [HOURLY])
+    first = fires_ahead.prepare_fires(store, AT, [HOURLY])
     assert len(first.ids) == 1
-    assert fires.prepare_fires(store, later, [HOURLY]).ids == []
+    assert fires_ahead.prepare_fires(store, later, [HOURLY]).ids == []
     assert bookkeeping(store) == (iso(T0), iso(AT))
     assert [r["state"] for r in rows(store)] == ["CREATED"]  # T0's run; AT is no longer written ahead
-    released = fires.release_due(store, first, [HOURLY], now=later + timedelta(seconds=1))
+    released = fires_ahead.release_due(store, first, [HOURLY], now=later + timedelta(seconds=1))
     assert [(r["scheduled_at"], r["id"] in released) for r in rows(store)] == [
         (iso(T0), False),
         (iso(AT), True),
@@ -321,3 +364,24 @@ def test_writing_ahead_a_later_time_before_the_earlier_one_was_released_loses_ne
     ]
     assert first.ids[0] not in released
     assert bookkeeping(store) == (iso(later), iso(later + timedelta(hours=1)))
+
+
+def test_a_release_hands_on_each_transactions_fires_once_committed(store: Store, tmp_path: Path) -> None:
+    """The fires of a time are released in the transactions they were written in, and each transaction's fires are
+    handed on as soon as it committed: another connection sees them released while the next are still AHEAD."""
+    for name in ("ns.g", "ns.h"):
+        add_flow(store, name)
+        add_trigger(store, name)
+    fires.fire_due(store, T0)
+    prepared = fires_ahead.prepare_fires(store, AT, [HOURLY], chunk=2)
+    assert [len(chunk.ids) for chunk in prepared.chunks] == [2, 1]
+    other = Store(tmp_path / "state.db")
+    seen: list[tuple[list[str], list[str]]] = []
+
+    def handed(ids: list[str]) -> None:
+        states = {r["id"]: r["state"] for r in other.query("SELECT id, state FROM executions")}
+        seen.append((ids, [states[i] for i in prepared.ids]))
+
+    released = fires_ahead.release_due(store, prepared, [HOURLY], now=JUST_AFTER, on_fired=handed)
+    assert released == prepared.ids
+    assert seen == [(prepared.ids[:2], ["QUEUED", "QUEUED", "AHEAD"]), (prepared.ids[2:], ["QUEUED"] * 3)]

@@ -1,5 +1,5 @@
 """The timer: APScheduler 3 (a `BackgroundScheduler`, one worker thread) wakes once per fire time of the Schedule
-triggers, and every trigger due then fires in ONE transaction, their rows written ahead of the time.
+triggers, and every trigger due then fires, their rows written ahead of the time and released at it.
 
 SQLite is the only truth; the timer's groups are derived from the `triggers` table, rebuilt at start-up and made
 equal to it by `reconcile()` after every sync apply. A *timer group* is the Schedule triggers sharing (cron,
@@ -10,21 +10,22 @@ day-of-week 0 is Monday), so the timer and the decisions agree exactly.
 APScheduler holds one job, the next *step*, a `DateTrigger` job that schedules the step after it when it has run.
 For each fire time T (the earliest next fire time over the groups):
 
-1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `fires.prepare_fires`
+1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `ahead.prepare_fires`
    writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), each with its
    trigger's bookkeeping advanced (put back if the row is deleted unreleased), PREPARE_CHUNK rows per transaction
    so other work gets the store in between; it schedules "release T" at T;
-2. at T, the step "release T", one transaction (`fires.release_due`): the AHEAD rows whose trigger is unchanged
-   become CREATED (or QUEUED) with the release's time as `created_at` (no trigger row is written), and
-   `fires.fire_due` decides whatever else of the groups due by now is due (triggers not written ahead, AHEAD
-   rows refused, missed times); it schedules "prepare" of the next time;
-3. the executions' ids go to `on_fire` on a thread of its own, so a slow `on_fire` (starting 10,000 runs) never
-   delays the next step.
+2. at T, the step "release T" (`ahead.release_due`): the AHEAD rows whose trigger is unchanged become CREATED
+   (or QUEUED) with the release's time as `created_at` (no trigger row is written), in the chunks they were
+   written in, one transaction each; then, in one more, `fires.fire_due` decides whatever else of the groups due
+   by now is due (triggers not written ahead, AHEAD rows refused, missed times); it schedules "prepare" of the
+   next time;
+3. each transaction's executions go to `on_fire` as soon as it committed, on a thread of its own, so the first
+   fires are seen while the next are released, and a slow `on_fire` (starting 10,000 runs) never delays a step.
 
 `reconcile()` moves a pending "prepare" to the next time of the new groups; a pending "release" (at most LEAD
 away) stays, and decides from the groups as they are at T. A step of an older schedule (a token says which)
-does nothing. APScheduler's settings: one worker thread and `max_instances=1` (one step at a time, so one
-transaction per fire time), `misfire_grace_time=None` (a late step still runs: the chain never breaks, and
+does nothing. APScheduler's settings: one worker thread and `max_instances=1` (one step at a time),
+`misfire_grace_time=None` (a late step still runs: the chain never breaks, and
 lateness is decided per trigger from the store by lateMaximumDelay), `coalesce=True`. A step never waits more
 than a minute (a wait is cut and the step scheduled again, so a moved wall clock is noticed), and a step woken
 before its time is scheduled again for it.
@@ -60,7 +61,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from gitsync.errors import StateError
 from gitsync.schedule.conditions import ScheduleConditions
-from gitsync.state import fires
+from gitsync.state import ahead, fires
 from gitsync.state.database import Store, dumps
 from gitsync.state.fires import Group
 from runner.cron import Cron, CronError, parse_cron, parse_timezone
@@ -82,7 +83,7 @@ class _Step:
     at: datetime
     groups: list[Group] = field(default_factory=list)
     """The groups due at `at` when the step was planned (a release decides from the groups due when it runs)."""
-    prepared: fires.Prepared | None = None
+    prepared: ahead.Prepared | None = None
 
     @property
     def when(self) -> datetime:
@@ -125,7 +126,7 @@ class Scheduler:
         if self.on_fire is not None:
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name="scheduler-fires", daemon=True)
             self._dispatcher.start()
-        fires.discard_ahead(self.store)
+        ahead.discard_ahead(self.store)
         self._timer = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": "scheduler"})},
@@ -148,7 +149,7 @@ class Scheduler:
         if timer is not None:
             timer.shutdown(wait=wait)  # waits for a running step
         try:
-            fires.discard_ahead(self.store)
+            ahead.discard_ahead(self.store)
         except StateError as exc:  # the next start deletes them before it decides anything
             log.warning("the fires written ahead stay in the state file until the next start: %s", exc)
         if self._dispatcher is not None:
@@ -178,7 +179,7 @@ class Scheduler:
             gone = [uid for uid in self._known if uid not in wanted]
             now = _now()
             if gone:
-                fires.discard_ahead(self.store, gone)
+                ahead.discard_ahead(self.store, gone)
             if changed:
                 tz = self.default_timezone
                 due = fires.fire_due(
@@ -247,7 +248,7 @@ class Scheduler:
         if not step.release:
             prepared = self._prepare(step.at, step.groups) if now < step.at else None
             return _Step(True, step.at, step.groups, prepared), decided
-        self._dispatch(self._release(step.prepared, self._due_groups(decided, now)))
+        self._release(step.prepared, self._due_groups(decided, now))
         return None, now
 
     def _next_prepare(self, after: datetime) -> _Step | None:
@@ -269,27 +270,31 @@ class Scheduler:
         with self._lock:
             return [g for g, (cron, zone) in self._groups.items() if (t := cron.next_fire(after, zone)) and t <= now]
 
-    def _prepare(self, at: datetime, groups: list[Group]) -> fires.Prepared | None:
+    def _prepare(self, at: datetime, groups: list[Group]) -> ahead.Prepared | None:
         try:
             tz = self.default_timezone
-            return fires.prepare_fires(self.store, at, groups, default_timezone=tz, judge=self.conditions)
+            return ahead.prepare_fires(self.store, at, groups, default_timezone=tz, judge=self.conditions)
         except Exception:  # the release decides those fires without them
             log.exception("writing the fires at %s ahead failed", at.isoformat())
             return None
 
-    def _release(self, prepared: fires.Prepared | None, groups: list[Group]) -> list[str]:
+    def _release(self, prepared: ahead.Prepared | None, groups: list[Group]) -> None:
+        """Fire what is due, each transaction's fires handed to `on_fire` as soon as it committed."""
         tz = self.default_timezone
         try:
-            return fires.release_due(self.store, prepared, groups, default_timezone=tz, judge=self.conditions)
-        except Exception:  # nothing was written: each group alone, so one that fails does not hold the others
+            ahead.release_due(
+                self.store, prepared, groups, default_timezone=tz, judge=self.conditions, on_fired=self._dispatch
+            )
+            return
+        except Exception:  # what failed wrote nothing: each group alone, so one that fails does not hold the others
             log.exception("firing the triggers due failed; trying each timer group alone")
-        written: list[str] = []
         for group in groups:
             try:
-                written += fires.fire_due(self.store, _now(), group=group, default_timezone=tz, judge=self.conditions)
+                self._dispatch(
+                    fires.fire_due(self.store, _now(), group=group, default_timezone=tz, judge=self.conditions)
+                )
             except Exception:  # retried by the next fire time of the group (nothing was written)
                 log.exception("firing triggers of %s failed", _job_id(group))
-        return written
 
     # -- on_fire, off the timer's thread ------------------------------------------------------------------------
 

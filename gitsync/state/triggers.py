@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gitsync.state.ahead import delete_ahead, pending
 from gitsync.state.database import Store, dumps, loads, query_in
+from gitsync.state.executions import delete_ahead, pending
 
 
 @dataclass(frozen=True)
