@@ -385,3 +385,26 @@ def test_a_release_hands_on_each_transactions_fires_once_committed(store: Store,
     released = fires_ahead.release_due(store, prepared, [HOURLY], now=JUST_AFTER, on_fired=handed)
     assert released == prepared.ids
     assert seen == [(prepared.ids[:2], ["QUEUED", "QUEUED", "AHEAD"]), (prepared.ids[2:], ["QUEUED"] * 3)]
+
+
+def test_start_returns_with_the_first_fire_time_written_ahead(tmp_path: Path) -> None:
+    """A fire time within LEAD of the start is written ahead by start() itself, before it returns, so the first
+    fires after a start are released like any later ones (a writer that holds the file right after start()
+    returned sees them; no step of the timer could have written them since)."""
+    db = Store(tmp_path / "timer.db")
+    with db.atomic() as conn:
+        state.upsert_source(conn, "s", "repo", "main", "", "", "c0")
+    add_flow(db)
+    moment = datetime.now(UTC) + timedelta(seconds=1.5)  # the trigger's next fire is 0.5-1.5 s away
+    at = moment.replace(microsecond=0)
+    row = state.TriggerRow("ns.f/t", "ns.f", "t", SCHEDULE, {}, f"{at.second} * * * * *", True, None, False)
+    with db.atomic() as conn:
+        state.upsert_trigger(conn, row, iso(datetime.now(UTC)))
+    scheduler = Scheduler(db)
+    scheduler.start()
+    try:
+        with Store(tmp_path / "timer.db").atomic() as held:
+            written = held.execute("SELECT state FROM executions WHERE scheduled_at = ?", (iso(at),)).fetchall()
+    finally:
+        scheduler.shutdown()
+    assert len(written) == 1

@@ -73,6 +73,7 @@ LEAD = timedelta(seconds=2)
 after the release of the second before (the timer takes one step after the other)."""
 _LONGEST_WAIT = timedelta(seconds=60)  # a step further away is scheduled again by then: a moved clock is noticed
 _JOB = "timer"  # APScheduler's one job: the next step
+_STEPS_AT_START = 4  # steps start() runs itself at most (a machine too slow to keep up still gets a timer)
 
 
 @dataclass
@@ -122,7 +123,9 @@ class Scheduler:
 
     def start(self) -> None:
         """Delete the fires a stopped process wrote ahead, recover fires missed while stopped (per
-        recoverMissedSchedules), then start the timer."""
+        recoverMissedSchedules), then start the timer. The steps whose time has come by then (the fires of a time
+        within LEAD written ahead, a time that passed meanwhile released) run here, so the first fire time after
+        start() returns is written ahead like any later one."""
         if self.on_fire is not None:
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name="scheduler-fires", daemon=True)
             self._dispatcher.start()
@@ -135,9 +138,15 @@ class Scheduler:
         )
         self._timer.start()
         decided = self.reconcile()
+        step = self._next_prepare(decided)
+        for _ in range(_STEPS_AT_START):
+            if step is None or step.when > _now():
+                break
+            following, decided = self._attempt(step, decided)
+            step = following or self._next_prepare(decided)
         with self._steps:
             self._decided = decided
-            self._schedule(self._next_prepare(decided))
+            self._schedule(step)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the timer; the fires it wrote ahead are deleted (the next start decides their times)."""
@@ -227,17 +236,21 @@ class Scheduler:
             decided = self._decided
         following: _Step | None = None
         try:
-            following, decided = self._take(step, decided)
-        except Exception:  # (the fires guard themselves) the chain goes on: a release, or the next time
-            log.exception("the timer's step at %s failed", step.when.isoformat())
-            following = None if step.release else _Step(True, step.at, step.groups)
-            decided = _now() if step.release else decided
+            following, decided = self._attempt(step, decided)
         finally:
             with self._steps:
                 self._busy = False
                 if self._decided is not None:  # not stopping
                     self._decided = decided
                     self._schedule(following or self._next_prepare(decided))
+
+    def _attempt(self, step: _Step, decided: datetime) -> tuple[_Step | None, datetime]:
+        """`_take`, and when it fails, what follows it all the same."""
+        try:
+            return self._take(step, decided)
+        except Exception:  # (the fires guard themselves) the chain goes on: a release, or the next time
+            log.exception("the timer's step at %s failed", step.when.isoformat())
+            return (None, _now()) if step.release else (_Step(True, step.at, step.groups), decided)
 
     def _take(self, step: _Step, decided: datetime) -> tuple[_Step | None, datetime]:
         """Run one step: the step that follows (None: the next "prepare", planned from the groups as they are
