@@ -408,3 +408,25 @@ def test_start_returns_with_the_first_fire_time_written_ahead(tmp_path: Path) ->
     finally:
         scheduler.shutdown()
     assert len(written) == 1
+
+
+def test_fires_not_written_ahead_by_the_deadline_are_written_by_the_release(store: Store) -> None:
+    """A write-ahead starts no transaction after its deadline (the fire time: on a busy machine it must not make
+    the release late); the fires it had no time for keep their trigger's bookkeeping as it was, and the release
+    writes and releases them with the others, each once, the one too late for its lateMaximumDelay skipped."""
+    add_flow(store, "ns.g")
+    add_trigger(store, "ns.g")
+    add_flow(store, "ns.late")
+    late = add_trigger(store, "ns.late", lateMaximumDelay="PT1S")
+    fires.fire_due(store, T0)
+    prepared = fires_ahead.prepare_fires(store, AT, [HOURLY], chunk=1, deadline=T0)  # passed: nothing written
+    assert prepared.ids == [] and len(prepared.rest) == 3
+    assert [r for r in store.query("SELECT id FROM executions WHERE state = 'AHEAD'")] == []
+    assert bookkeeping(store) == (iso(T0), iso(AT))
+    handed: list[list[str]] = []
+    released = fires_ahead.release_due(store, prepared, [HOURLY], now=AT + timedelta(seconds=2), on_fired=handed.append)
+    assert sorted(released) == sorted(p["id"] for p in prepared.rest if p["trigger_uid"] != late)
+    assert [len(ids) for ids in handed] == [1, 1]  # one transaction each, as they were to be written
+    for uid in ("ns.f/t", "ns.g/t", late):
+        assert [r["scheduled_at"] for r in rows(store, uid)] == ([iso(T0)] if uid == late else [iso(T0), iso(AT)])
+        assert bookkeeping(store, uid) == (iso(AT), iso(AT + timedelta(hours=1)))

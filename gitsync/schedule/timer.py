@@ -13,7 +13,8 @@ For each fire time T (the earliest next fire time over the groups):
 1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `ahead.prepare_fires`
    writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), each with its
    trigger's bookkeeping advanced (put back if the row is deleted unreleased), PREPARE_CHUNK rows per transaction
-   so other work gets the store in between; it schedules "release T" at T;
+   so other work gets the store in between, and none after T (what it has not written by then, on a busy machine,
+   the release writes): it schedules "release T" at T;
 2. at T, the step "release T" (`ahead.release_due`): the AHEAD rows whose trigger is unchanged become CREATED
    (or QUEUED) with the release's time as `created_at` (no trigger row is written), in the chunks they were
    written in, one transaction each; then, in one more, `fires.fire_due` decides whatever else of the groups due
@@ -259,8 +260,7 @@ class Scheduler:
         if now < step.when:  # the wait was cut, or the wall clock moved back
             return step, decided
         if not step.release:
-            prepared = self._prepare(step.at, step.groups) if now < step.at else None
-            return _Step(True, step.at, step.groups, prepared), decided
+            return _Step(True, step.at, step.groups, self._prepare(step.at, step.groups)), decided
         self._release(step.prepared, self._due_groups(decided, now))
         return None, now
 
@@ -286,7 +286,9 @@ class Scheduler:
     def _prepare(self, at: datetime, groups: list[Group]) -> ahead.Prepared | None:
         try:
             tz = self.default_timezone
-            return ahead.prepare_fires(self.store, at, groups, default_timezone=tz, judge=self.conditions)
+            return ahead.prepare_fires(
+                self.store, at, groups, default_timezone=tz, judge=self.conditions, deadline=at
+            )  # what is not written by `at` is written by the release
         except Exception:  # the release decides those fires without them
             log.exception("writing the fires at %s ahead failed", at.isoformat())
             return None

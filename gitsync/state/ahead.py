@@ -97,9 +97,13 @@ class Prepared:
     """The AHEAD rows written (their triggers' bookkeeping advanced with them)."""
     chunks: list[Chunk] = field(default_factory=list)
     """The rows of each transaction that wrote them, released in the same chunks."""
+    rest: list[dict[str, Any]] = field(default_factory=list)
+    """The fires left to write when the deadline came (their triggers untouched): the release writes them."""
+    per_transaction: int = PREPARE_CHUNK
+    """Rows written (and released) per transaction."""
     late: dict[str, float] = field(default_factory=dict)
-    """AHEAD row id -> its trigger's lateMaximumDelay in seconds (triggers that have one): a release later than
-    that leaves the time to `fire_due`, which skips it as late."""
+    """Fire id -> its trigger's lateMaximumDelay in seconds (triggers that have one): a release later than that
+    leaves the time to `fire_due`, which skips it as late."""
     released: bool = False
     """Set by its release: a second release of the same preparation flips nothing."""
 
@@ -112,16 +116,18 @@ def prepare_fires(
     default_timezone: str = "UTC",
     judge: ScheduleConditions | None = None,
     chunk: int = PREPARE_CHUNK,
+    deadline: datetime | None = None,
 ) -> Prepared:
     """Write ahead the fires at `at` of the triggers of `groups` for which `at` is exactly the next time to decide,
     as AHEAD rows, `chunk` per transaction, each with its trigger's bookkeeping advanced past `at` (put back if the
-    row is deleted unreleased, `gitsync.state.ahead`). Nothing is decided until the release.
+    row is deleted unreleased). Nothing is decided until the release. No transaction starts after `deadline`: the
+    fires not written by then are the release's to write (`rest`), so a slow write never makes the release late.
 
     Left to `fire_due` at `at`: inactive triggers, triggers whose conditions or `when` must be judged (their
     verdict belongs to the time of the fire), and any trigger with an earlier time still undecided.
     """
     at_iso = iso(at)
-    prepared = Prepared(at)
+    prepared = Prepared(at, per_transaction=chunk)
     inserts: list[dict[str, Any]] = []
     memo: dict[tuple[Any, ...], str] = {}
     specs: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, bool, str | None]] = {}
@@ -155,18 +161,26 @@ def prepare_fires(
         if spec.late_maximum_delay is not None:
             prepared.late[params["id"]] = spec.late_maximum_delay.total_seconds()
     for start in range(0, len(inserts), chunk):
-        batch = inserts[start : start + chunk]
+        if deadline is not None and datetime.now(UTC) >= deadline:
+            prepared.rest = inserts[start:]
+            break
         with store.atomic(checkpoint=start == 0) as conn:  # one checkpoint per time written ahead
-            rowid = _last_rowid(conn)
-            written = fires.insert_fires(conn, batch, _AHEAD_SQL)
-            if len(written) < len(batch):
-                kept = set(written)
-                batch = [params for params in batch if params["id"] in kept]
-            conn.executemany(_ADVANCE_SQL, batch)
-            if written:
-                prepared.ids += written
-                prepared.chunks.append(Chunk(rowid, _last_rowid(conn), written))
+            written = _write(conn, inserts[start : start + chunk])
+        if written is not None:
+            prepared.ids += written.ids
+            prepared.chunks.append(written)
     return prepared
+
+
+def _write(conn: sqlite3.Connection, batch: list[dict[str, Any]]) -> Chunk | None:
+    """Write these fires ahead, with their bookkeeping: the chunk written (None: none was)."""
+    rowid = _last_rowid(conn)
+    written = fires.insert_fires(conn, batch, _AHEAD_SQL)
+    if len(written) < len(batch):
+        kept = set(written)
+        batch = [params for params in batch if params["id"] in kept]
+    conn.executemany(_ADVANCE_SQL, batch)
+    return Chunk(rowid, _last_rowid(conn), written) if written else None
 
 
 def release_due(
@@ -181,8 +195,9 @@ def release_due(
 ) -> list[str]:
     """Fire every due trigger of `groups`: the AHEAD rows of `prepared` whose trigger is still the one they were
     written for become CREATED (QUEUED behind an active run of the same trigger), in the chunks they were written in,
-    one transaction each, with its moment as `created_at` (their bookkeeping was advanced with them); then, in one
-    more, `fire_due` decides what is left due (the triggers not written ahead, the AHEAD rows refused, earlier missed
+    one transaction each, with its moment as `created_at` (their bookkeeping was advanced with them), and its fires
+    left to write (`rest`) are written and released the same way; then, in one more, `fire_due` decides what is
+    left due (the triggers not written ahead, the AHEAD rows refused, earlier missed
     times). `now` (default: the clock, read once the store is held) is the moment of the fires. `on_fired` is given
     the ids of each transaction's fires once it committed (the first are seen before the last are released); the
     ids of all of them are returned. The commits leave the WAL's checkpoint to the next write.
@@ -195,8 +210,11 @@ def release_due(
             on_fired(ids)
 
     if prepared is not None and not prepared.released:
-        late: set[str] | None = None  # set by the first chunk's transaction
-        for chunk in prepared.chunks:
+        late: set[str] | None = None  # set by the first transaction
+        size = prepared.per_transaction
+        rest = [prepared.rest[start : start + size] for start in range(0, len(prepared.rest), size)]
+        parts: list[Chunk | list[dict[str, Any]]] = [*prepared.chunks, *rest]
+        for part in parts:
             with store.atomic(checkpoint=False) as conn:
                 moment = now or datetime.now(UTC)
                 if late is None:
@@ -204,7 +222,8 @@ def release_due(
                         break  # never before its time
                     prepared.released = True  # never twice (what a rollback leaves AHEAD is decided by fire_due)
                     late = _late(conn, prepared, moment)
-                ids = _release(conn, prepared, chunk, late, moment)
+                chunk = part if isinstance(part, Chunk) else _write(conn, [p for p in part if p["id"] not in late])
+                ids = _release(conn, prepared, chunk, late, moment) if chunk is not None else []
             fired(ids)
     with store.atomic(checkpoint=False) as conn:
         moment = now or datetime.now(UTC)
