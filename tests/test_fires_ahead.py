@@ -21,6 +21,7 @@ from gitsync.schedule.timer import Scheduler
 from gitsync.state import ahead as fires_ahead
 from gitsync.state import executions, fires
 from gitsync.state.database import Store, iso, loads
+from runner.states import State
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
@@ -301,14 +302,16 @@ def test_a_release_killed_between_its_transactions_keeps_what_it_released(
 
 
 def test_the_overlap_check_finds_a_triggers_active_runs_through_their_index(store: Store) -> None:
-    """Whether a fire is QUEUED is looked up in the index of active executions by trigger, never by walking the
-    trigger's history (an every-second trigger ends 86,400 runs a day): the index's state list is the queries'."""
+    """Whether a fire is QUEUED (or a run admitted) is looked up in the index of the executions not ended by
+    trigger, never by walking the trigger's history (an every-second trigger ends 86,400 runs a day)."""
     params = {"at": iso(AT), "created_at": iso(AT), "trigger_uid": "ns.f/t", "id": "x", "flow_uid": "ns.f"}
     params |= {"revision": 1, "commit_sha": "c1", "source": "s", "scheduled_at": iso(AT), "inputs": "{}"}
     params |= {"trigger_vars": "{}", "after": 0, "last": 10}
     for sql in (fires_ahead._RELEASE_SQL, fires_ahead._RELEASE_CHECKED_SQL, fires._INSERT_SQL):
         plan = " | ".join(r["detail"] for r in store.query("EXPLAIN QUERY PLAN " + sql, params))
-        assert "USING INDEX executions_trigger_active (trigger_uid=?)" in plan, plan
+        assert "USING INDEX executions_trigger_open (trigger_uid=?)" in plan, plan
+    plan = " | ".join(r["detail"] for r in store.query("EXPLAIN QUERY PLAN " + executions.EARLIER_ACTIVE, ("t", "x")))
+    assert "USING INDEX executions_trigger_open (trigger_uid=?)" in plan, plan
 
 
 def test_a_release_writes_only_the_execution_rows(store: Store) -> None:
@@ -430,3 +433,57 @@ def test_fires_not_written_ahead_by_the_deadline_are_written_by_the_release(stor
     for uid in ("ns.f/t", "ns.g/t", late):
         assert [r["scheduled_at"] for r in rows(store, uid)] == ([iso(T0)] if uid == late else [iso(T0), iso(AT)])
         assert bookkeeping(store, uid) == (iso(AT), iso(AT + timedelta(hours=1)))
+
+
+def ending_paths(store: Store, path: Path) -> dict[str, str]:
+    """An execution of ns.f ended each way the state package ends one: their ids by way."""
+    from gitsync.state import control, lost
+
+    def new(started: bool = False, owner: str | None = None, trigger: str | None = "ns.f/t") -> str:
+        execution_id = executions.create_execution(
+            store, flow_uid="ns.f", revision=1, commit="c1", inputs={}, trigger_uid=trigger, owner=owner
+        )
+        if started:
+            executions.record_state(store, execution_id, State.RUNNING, {"started_at": T0})
+        return execution_id
+
+    ended = {"record_state": new(True), "finish_execution": new(True), "retry_execution": new(True)}
+    executions.record_state(store, ended["record_state"], State.SUCCESS, {"ended_at": T0})
+    executions.finish_execution(store, ended["finish_execution"], State.FAILED, "crashed")
+    executions.retry_execution(store, ended["retry_execution"])
+    ended["kill before start"] = new()
+    control.request_kill(store, ended["kill before start"])
+    ended["kill, owner gone"] = new(True, owner="gone")
+    control.request_kill(store, ended["kill, owner gone"], gone={"gone"})
+    ended["lost"] = new(True, owner="lost")
+    lost.resolve_lost(store, None, [{"id": "lost", "kind": "cli", "host": "h", "pid": 1, "label": "x"}], T0)
+    ended["abandoned"] = new(True, owner="me")
+    assert lost.abandon_owned(str(path), "me", "exiting") == 1
+    running = new(True)  # the flow's one slot taken
+    ended["over the limit"] = new(trigger=None)
+    row = executions.get_execution(store, ended["over the limit"])
+    assert row is not None
+    assert executions.admit(store, row, limit=1, over_limit=State.CANCELLED) == State.CANCELLED
+    executions.finish_execution(store, running, State.SUCCESS)
+    return ended
+
+
+def test_every_way_an_execution_ends_takes_it_out_of_the_open_ones_of_its_trigger(store: Store, tmp_path: Path) -> None:
+    """The overlap check reads a trigger's executions not ended (`ended_at` unset, their own index): each way an
+    execution ends writes its `ended_at`, so its trigger's later fires are not queued behind it and the index
+    stays the trigger's few open runs (an every-second trigger ends 86,400 a day)."""
+    ended = ending_paths(store, tmp_path / "state.db")
+    states = {r["id"]: r for r in store.query("SELECT id, state, ended_at FROM executions")}
+    assert {way: (states[i]["state"], states[i]["ended_at"] is not None) for way, i in ended.items()} == {
+        "record_state": ("SUCCESS", True),
+        "finish_execution": ("FAILED", True),
+        "retry_execution": ("RETRIED", True),
+        "kill before start": ("KILLED", True),
+        "kill, owner gone": ("KILLED", True),
+        "lost": ("FAILED", True),
+        "abandoned": ("KILLED", True),
+        "over the limit": ("CANCELLED", True),
+    }
+    assert [r for r in states.values() if State(r["state"]).is_terminal != (r["ended_at"] is not None)] == []
+    fired = fires.fire_due(store, AT)  # T0's fire (the fixture's) is still CREATED: this one queues behind it
+    assert [r["state"] for r in rows(store) if r["id"] in fired] == ["QUEUED"]

@@ -31,14 +31,13 @@ from gitsync.state import fires
 from gitsync.state.database import Store, iso, query_in
 from gitsync.state.executions import (
     AHEAD,
+    active,
     delete_ahead,
     delete_ahead_rows,
     delete_ahead_until,
     delete_all_ahead,
-    sql_states,
 )
 from gitsync.state.fires import Group
-from runner.states import ACTIVE_STATES
 
 PREPARE_CHUNK = 1000
 """AHEAD rows written per transaction (and released per transaction): other writers get the store between them."""
@@ -60,7 +59,7 @@ _ADVANCE_SQL = """
 _RELEASE_SQL = f"""
     UPDATE executions SET created_at = :created_at,
         state = CASE WHEN EXISTS (SELECT 1 FROM executions a WHERE a.trigger_uid = executions.trigger_uid
-                                  AND a.state IN ({sql_states(ACTIVE_STATES)}))
+                                  AND {active("a")})
                 THEN 'QUEUED' ELSE 'CREATED' END
     WHERE rowid > :after AND rowid <= :last AND +state = '{AHEAD}' AND scheduled_at = :at"""
 """Release the AHEAD rows of a time written in one transaction (their rowids), while no trigger and no flow changed

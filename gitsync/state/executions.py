@@ -96,6 +96,13 @@ def delete_all_ahead(conn: sqlite3.Connection) -> int:
     return conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}'").rowcount
 
 
+def active(alias: str = "") -> str:
+    """SQL: the execution (`alias`) is active, read through the index of a trigger's executions not ended
+    (`executions_trigger_open`, with `trigger_uid = ?`): every way an execution ends writes its `ended_at`."""
+    column = f"{alias}." if alias else ""
+    return f"{column}ended_at IS NULL AND {column}state IN ({sql_states(ACTIVE_STATES)})"
+
+
 def sql_states(states: Iterable[State]) -> str:
     """A SQL `IN` list of state literals (the values of `State`, never user input)."""
     return ",".join(f"'{state.value}'" for state in states)
@@ -238,11 +245,7 @@ def admit(
         if current is None or current["state"] != State.CREATED.value or current["taken"]:
             return State(current["state"]) if current is not None else State.CANCELLED
         if execution["trigger_uid"]:
-            earlier = conn.execute(
-                f"""SELECT 1 FROM executions WHERE trigger_uid = ? AND id < ?
-                    AND state IN ({sql_states(ACTIVE_STATES)}) LIMIT 1""",
-                (execution["trigger_uid"], execution_id),
-            ).fetchone()
+            earlier = conn.execute(EARLIER_ACTIVE, (execution["trigger_uid"], execution_id)).fetchone()
             if earlier is not None:
                 conn.execute("UPDATE executions SET state = 'QUEUED' WHERE id = ?", (execution_id,))
                 return State.QUEUED
@@ -269,6 +272,10 @@ def admit(
         rows = conn.execute(_ADMIT_RUNNING, params).fetchall()  # read whole, so the statement is done
         _enqueue_execution_status(conn, execution_id, State.RUNNING, None, reporting, rows[0])
     return None
+
+
+EARLIER_ACTIVE = f"SELECT 1 FROM executions WHERE trigger_uid = ? AND id < ? AND {active()} LIMIT 1"
+"""An earlier execution of the same trigger is still active (the new one waits, QUEUED)."""
 
 
 @dataclass(frozen=True)
@@ -379,7 +386,10 @@ def retry_execution(store: Store, execution_id: str, owner: str | None = None) -
     `owner` (the process that will start it), is written."""
     new_id = new_execution_id()
     with store.atomic() as conn:
-        conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
+        conn.execute(  # its failure ended it (and wrote ended_at); never left looking unended
+            "UPDATE executions SET state = 'RETRIED', ended_at = coalesce(ended_at, ?) WHERE id = ?",
+            (now_iso(), execution_id),
+        )
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
                                        inputs, labels, trigger_vars, source, parent_execution, original_id, attempt,

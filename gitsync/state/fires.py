@@ -13,7 +13,7 @@ FAILED execution whose error says why. `trigger.next` / `trigger.previous` then 
 Runs of one trigger never overlap (Kestra's Schedule semantics): when an execution of the same trigger is still
 active (any of `ACTIVE_STATES`) the new one is created QUEUED; the runner starts a QUEUED execution only when no
 earlier execution of its trigger is active. The fire itself is never dropped: it is recorded now and runs later.
-The check reads the index of a trigger's active executions (`executions_trigger_active`), never its history.
+The check reads the index of a trigger's executions not ended (`executions_trigger_open`), never its history.
 
 Written ahead (`gitsync.state.ahead`): the timer writes the fires of a time before it, as AHEAD rows that decide
 nothing until their release at the time, and releases them with the rows, parameters and inserts used here.
@@ -29,8 +29,7 @@ from typing import Any
 from gitsync.schedule import firing
 from gitsync.schedule.conditions import ConditionError, ScheduleConditions
 from gitsync.state.database import Store, dumps, iso, loads, query_in
-from gitsync.state.executions import delete_ahead, delete_ahead_until, new_execution_id, sql_states
-from runner.states import ACTIVE_STATES
+from gitsync.state.executions import active, delete_ahead, delete_ahead_until, new_execution_id
 
 Group = tuple[str, bool, str]
 """(cron, withSeconds, timezone): the Schedule triggers sharing one timer, so their fire times."""
@@ -47,7 +46,7 @@ _INSERT_SQL = f"""
                                       scheduled_at, created_at, inputs, trigger_vars)
     SELECT :id, :flow_uid, :revision, :commit_sha, :source,
            CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
-                             AND state IN ({sql_states(ACTIVE_STATES)}))
+                             AND {active()})
                 THEN 'QUEUED' ELSE 'CREATED' END,
            'schedule', :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
 
