@@ -31,15 +31,20 @@ lateness is decided per trigger from the store by lateMaximumDelay), `coalesce=T
 than a minute (a wait is cut and the step scheduled again, so a moved wall clock is noticed), and a step woken
 before its time is scheduled again for it.
 
-Measured (bench/bench_triggers.py, 10,000 every-second triggers, a busy 2-core machine): deciding and inserting
-the 10,000 rows at T gave a fire lag of p50 610-710 ms, p99 1.6-1.7 s; releasing rows written ahead gives p50
-90-120 ms, p99 180-230 ms. The release is one UPDATE of 10,000 rows (state, created_at, the overlap check), the
-bookkeeping of 10,000 triggers and a commit: 60-100 ms of CPU, the floor of this design. The overlap check of
-each fire reads the index of its trigger's active executions: without it, 50 ended runs per trigger (bench
-`--history 50`) made the release walk them, p50 5 s; with it, p50 about 135 ms. Decisions are made
-from the store (the bookkeeping), not from the timer, so a late wake-up loses nothing and a repeat writes nothing.
-A crash leaves at most AHEAD rows, which decide nothing: `start()` deletes them, then recovers missed fires
-(recoverMissedSchedules).
+Measured (bench/bench_triggers.py, 10,000 every-second triggers, 20 s, a 2-core machine shared with other work,
+load 0.8-1.4): deciding and inserting the 10,000 rows at T gave a fire lag of p50 610-710 ms, p99 1.6-1.7 s;
+releasing rows written ahead in one transaction that also wrote the 10,000 triggers' bookkeeping, p50 115-145 ms,
+p99 350-420 ms (the first second after a start; 830-1,330 ms with 50 ended runs per trigger). Now: p50 25-29 ms,
+p95 43-57 ms, p99 50-71 ms, the first second like the others. What went: the bookkeeping is written ahead with the
+rows; the release's commit leaves the WAL checkpoint to the next write (it was a fifth of the release); the
+overlap check's index names `ended_at`, not `state`, so the release (a change of state) no longer rewrites an
+entry per fire (half of what was left); the release is in chunks, each handed to `on_fire` once committed. What
+is left is one UPDATE per row (its state index entry, the overlap check, the row): about 25 ms for 10,000 plus a
+millisecond per chunk.
+
+Decisions are made from the store (the bookkeeping), not from the timer, so a late wake-up loses nothing and a
+repeat writes nothing. A crash leaves at most AHEAD rows, which decided nothing: `start()` deletes them (putting
+their triggers' bookkeeping back), then recovers missed fires (recoverMissedSchedules).
 Flow and Webhook triggers have no timer: they fire from events.
 """
 
