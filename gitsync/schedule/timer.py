@@ -1,5 +1,5 @@
 """The timer: APScheduler 3 (a `BackgroundScheduler`, one worker thread) wakes once per fire time of the Schedule
-triggers, and every trigger due then fires in ONE transaction, their rows written ahead of the time.
+triggers, and every trigger due then fires, their rows written ahead of the time and released at it.
 
 SQLite is the only truth; the timer's groups are derived from the `triggers` table, rebuilt at start-up and made
 equal to it by `reconcile()` after every sync apply. A *timer group* is the Schedule triggers sharing (cron,
@@ -10,33 +10,41 @@ day-of-week 0 is Monday), so the timer and the decisions agree exactly.
 APScheduler holds one job, the next *step*, a `DateTrigger` job that schedules the step after it when it has run.
 For each fire time T (the earliest next fire time over the groups):
 
-1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `fires.prepare_fires`
-   writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), PREPARE_CHUNK rows
-   per transaction so other work gets the store in between; it schedules "release T" at T;
-2. at T, the step "release T", one transaction (`fires.release_due`): the AHEAD rows whose trigger is unchanged
-   become CREATED (or QUEUED) with the release's time as `created_at`, their bookkeeping advances, and
-   `fires.fire_due` decides whatever else of the groups due by now is due (triggers not written ahead, AHEAD
-   rows refused, missed times); it schedules "prepare" of the next time;
-3. the executions' ids go to `on_fire` on a thread of its own, so a slow `on_fire` (starting 10,000 runs) never
-   delays the next step.
+1. at T - LEAD (or as soon as the time before T is released), the step "prepare T": `ahead.prepare_fires`
+   writes the coming fires of the groups due at T as AHEAD rows (nothing reads or runs them), each with its
+   trigger's bookkeeping advanced (put back if the row is deleted unreleased), PREPARE_CHUNK rows per transaction
+   so other work gets the store in between, and none after T (what it has not written by then, on a busy machine,
+   the release writes): it schedules "release T" at T;
+2. at T, the step "release T" (`ahead.release_due`): the AHEAD rows whose trigger is unchanged become CREATED
+   (or QUEUED) with the release's time as `created_at` (no trigger row is written), in the chunks they were
+   written in, one transaction each; then, in one more, `fires.fire_due` decides whatever else of the groups due
+   by now is due (triggers not written ahead, AHEAD rows refused, missed times); it schedules "prepare" of the
+   next time;
+3. each transaction's executions go to `on_fire` as soon as it committed, on a thread of its own, so the first
+   fires are seen while the next are released, and a slow `on_fire` (starting 10,000 runs) never delays a step.
 
 `reconcile()` moves a pending "prepare" to the next time of the new groups; a pending "release" (at most LEAD
 away) stays, and decides from the groups as they are at T. A step of an older schedule (a token says which)
-does nothing. APScheduler's settings: one worker thread and `max_instances=1` (one step at a time, so one
-transaction per fire time), `misfire_grace_time=None` (a late step still runs: the chain never breaks, and
+does nothing. APScheduler's settings: one worker thread and `max_instances=1` (one step at a time),
+`misfire_grace_time=None` (a late step still runs: the chain never breaks, and
 lateness is decided per trigger from the store by lateMaximumDelay), `coalesce=True`. A step never waits more
 than a minute (a wait is cut and the step scheduled again, so a moved wall clock is noticed), and a step woken
 before its time is scheduled again for it.
 
-Measured (bench/bench_triggers.py, 10,000 every-second triggers, a busy 2-core machine): deciding and inserting
-the 10,000 rows at T gave a fire lag of p50 610-710 ms, p99 1.6-1.7 s; releasing rows written ahead gives p50
-90-120 ms, p99 180-230 ms. The release is one UPDATE of 10,000 rows (state, created_at, the overlap check), the
-bookkeeping of 10,000 triggers and a commit: 60-100 ms of CPU, the floor of this design. The overlap check of
-each fire reads the index of its trigger's active executions: without it, 50 ended runs per trigger (bench
-`--history 50`) made the release walk them, p50 5 s; with it, p50 about 135 ms. Decisions are made
-from the store (the bookkeeping), not from the timer, so a late wake-up loses nothing and a repeat writes nothing.
-A crash leaves at most AHEAD rows, which decide nothing: `start()` deletes them, then recovers missed fires
-(recoverMissedSchedules).
+Measured (bench/bench_triggers.py, 10,000 every-second triggers, 20 s, a 2-core machine shared with other work,
+load 0.8-1.4): deciding and inserting the 10,000 rows at T gave a fire lag of p50 610-710 ms, p99 1.6-1.7 s;
+releasing rows written ahead in one transaction that also wrote the 10,000 triggers' bookkeeping, p50 115-145 ms,
+p99 350-420 ms (the first second after a start; 830-1,330 ms with 50 ended runs per trigger). Now: p50 25-29 ms,
+p95 43-57 ms, p99 50-71 ms, the first second like the others. What went: the bookkeeping is written ahead with the
+rows; the release's commit leaves the WAL checkpoint to the next write (it was a fifth of the release); the
+overlap check's index names `ended_at`, not `state`, so the release (a change of state) no longer rewrites an
+entry per fire (half of what was left); the release is in chunks, each handed to `on_fire` once committed. What
+is left is one UPDATE per row (its state index entry, the overlap check, the row): about 25 ms for 10,000 plus a
+millisecond per chunk.
+
+Decisions are made from the store (the bookkeeping), not from the timer, so a late wake-up loses nothing and a
+repeat writes nothing. A crash leaves at most AHEAD rows, which decided nothing: `start()` deletes them (putting
+their triggers' bookkeeping back), then recovers missed fires (recoverMissedSchedules).
 Flow and Webhook triggers have no timer: they fire from events.
 """
 
@@ -59,7 +67,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from gitsync.errors import StateError
 from gitsync.schedule.conditions import ScheduleConditions
-from gitsync.state import fires
+from gitsync.state import ahead, fires
 from gitsync.state.database import Store, dumps
 from gitsync.state.fires import Group
 from runner.cron import Cron, CronError, parse_cron, parse_timezone
@@ -71,6 +79,7 @@ LEAD = timedelta(seconds=2)
 after the release of the second before (the timer takes one step after the other)."""
 _LONGEST_WAIT = timedelta(seconds=60)  # a step further away is scheduled again by then: a moved clock is noticed
 _JOB = "timer"  # APScheduler's one job: the next step
+_STEPS_AT_START = 4  # steps start() runs itself at most (a machine too slow to keep up still gets a timer)
 
 
 @dataclass
@@ -81,7 +90,7 @@ class _Step:
     at: datetime
     groups: list[Group] = field(default_factory=list)
     """The groups due at `at` when the step was planned (a release decides from the groups due when it runs)."""
-    prepared: fires.Prepared | None = None
+    prepared: ahead.Prepared | None = None
 
     @property
     def when(self) -> datetime:
@@ -120,11 +129,13 @@ class Scheduler:
 
     def start(self) -> None:
         """Delete the fires a stopped process wrote ahead, recover fires missed while stopped (per
-        recoverMissedSchedules), then start the timer."""
+        recoverMissedSchedules), then start the timer. The steps whose time has come by then (the fires of a time
+        within LEAD written ahead, a time that passed meanwhile released) run here, so the first fire time after
+        start() returns is written ahead like any later one."""
         if self.on_fire is not None:
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name="scheduler-fires", daemon=True)
             self._dispatcher.start()
-        fires.discard_ahead(self.store)
+        ahead.discard_ahead(self.store)
         self._timer = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": "scheduler"})},
@@ -133,9 +144,15 @@ class Scheduler:
         )
         self._timer.start()
         decided = self.reconcile()
+        step = self._next_prepare(decided)
+        for _ in range(_STEPS_AT_START):
+            if step is None or step.when > _now():
+                break
+            following, decided = self._attempt(step, decided)
+            step = following or self._next_prepare(decided)
         with self._steps:
             self._decided = decided
-            self._schedule(self._next_prepare(decided))
+            self._schedule(step)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the timer; the fires it wrote ahead are deleted (the next start decides their times)."""
@@ -147,7 +164,7 @@ class Scheduler:
         if timer is not None:
             timer.shutdown(wait=wait)  # waits for a running step
         try:
-            fires.discard_ahead(self.store)
+            ahead.discard_ahead(self.store)
         except StateError as exc:  # the next start deletes them before it decides anything
             log.warning("the fires written ahead stay in the state file until the next start: %s", exc)
         if self._dispatcher is not None:
@@ -177,7 +194,7 @@ class Scheduler:
             gone = [uid for uid in self._known if uid not in wanted]
             now = _now()
             if gone:
-                fires.discard_ahead(self.store, gone)
+                ahead.discard_ahead(self.store, gone)
             if changed:
                 tz = self.default_timezone
                 due = fires.fire_due(
@@ -225,17 +242,21 @@ class Scheduler:
             decided = self._decided
         following: _Step | None = None
         try:
-            following, decided = self._take(step, decided)
-        except Exception:  # (the fires guard themselves) the chain goes on: a release, or the next time
-            log.exception("the timer's step at %s failed", step.when.isoformat())
-            following = None if step.release else _Step(True, step.at, step.groups)
-            decided = _now() if step.release else decided
+            following, decided = self._attempt(step, decided)
         finally:
             with self._steps:
                 self._busy = False
                 if self._decided is not None:  # not stopping
                     self._decided = decided
                     self._schedule(following or self._next_prepare(decided))
+
+    def _attempt(self, step: _Step, decided: datetime) -> tuple[_Step | None, datetime]:
+        """`_take`, and when it fails, what follows it all the same."""
+        try:
+            return self._take(step, decided)
+        except Exception:  # (the fires guard themselves) the chain goes on: a release, or the next time
+            log.exception("the timer's step at %s failed", step.when.isoformat())
+            return (None, _now()) if step.release else (_Step(True, step.at, step.groups), decided)
 
     def _take(self, step: _Step, decided: datetime) -> tuple[_Step | None, datetime]:
         """Run one step: the step that follows (None: the next "prepare", planned from the groups as they are
@@ -244,9 +265,8 @@ class Scheduler:
         if now < step.when:  # the wait was cut, or the wall clock moved back
             return step, decided
         if not step.release:
-            prepared = self._prepare(step.at, step.groups) if now < step.at else None
-            return _Step(True, step.at, step.groups, prepared), decided
-        self._dispatch(self._release(step.prepared, self._due_groups(decided, now)))
+            return _Step(True, step.at, step.groups, self._prepare(step.at, step.groups)), decided
+        self._release(step.prepared, self._due_groups(decided, now))
         return None, now
 
     def _next_prepare(self, after: datetime) -> _Step | None:
@@ -268,27 +288,33 @@ class Scheduler:
         with self._lock:
             return [g for g, (cron, zone) in self._groups.items() if (t := cron.next_fire(after, zone)) and t <= now]
 
-    def _prepare(self, at: datetime, groups: list[Group]) -> fires.Prepared | None:
+    def _prepare(self, at: datetime, groups: list[Group]) -> ahead.Prepared | None:
         try:
             tz = self.default_timezone
-            return fires.prepare_fires(self.store, at, groups, default_timezone=tz, judge=self.conditions)
+            return ahead.prepare_fires(
+                self.store, at, groups, default_timezone=tz, judge=self.conditions, deadline=at
+            )  # what is not written by `at` is written by the release
         except Exception:  # the release decides those fires without them
             log.exception("writing the fires at %s ahead failed", at.isoformat())
             return None
 
-    def _release(self, prepared: fires.Prepared | None, groups: list[Group]) -> list[str]:
+    def _release(self, prepared: ahead.Prepared | None, groups: list[Group]) -> None:
+        """Fire what is due, each transaction's fires handed to `on_fire` as soon as it committed."""
         tz = self.default_timezone
         try:
-            return fires.release_due(self.store, prepared, groups, default_timezone=tz, judge=self.conditions)
-        except Exception:  # nothing was written: each group alone, so one that fails does not hold the others
+            ahead.release_due(
+                self.store, prepared, groups, default_timezone=tz, judge=self.conditions, on_fired=self._dispatch
+            )
+            return
+        except Exception:  # what failed wrote nothing: each group alone, so one that fails does not hold the others
             log.exception("firing the triggers due failed; trying each timer group alone")
-        written: list[str] = []
         for group in groups:
             try:
-                written += fires.fire_due(self.store, _now(), group=group, default_timezone=tz, judge=self.conditions)
+                self._dispatch(
+                    fires.fire_due(self.store, _now(), group=group, default_timezone=tz, judge=self.conditions)
+                )
             except Exception:  # retried by the next fire time of the group (nothing was written)
                 log.exception("firing triggers of %s failed", _job_id(group))
-        return written
 
     # -- on_fire, off the timer's thread ------------------------------------------------------------------------
 

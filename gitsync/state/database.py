@@ -104,8 +104,12 @@ class Store:
     # -- transactions -------------------------------------------------------------------------------------------
 
     @contextmanager
-    def atomic(self) -> Iterator[sqlite3.Connection]:
-        """One transaction (nested calls join the outer one); rolled back whole on any exception."""
+    def atomic(self, *, checkpoint: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction (nested calls join the outer one); rolled back whole on any exception.
+
+        `checkpoint=False`, for a write that must be seen at once: its commit does not copy the WAL into the file
+        even when the WAL has grown past `wal_autocheckpoint` pages, the next commit does (SQLite checkpoints in the
+        commit that crosses the threshold: for the release of 10,000 fires, a fifth of its time)."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -135,7 +139,7 @@ class Store:
                 raise
             else:
                 try:
-                    self._conn.execute("COMMIT")
+                    self._commit(checkpoint)
                 except sqlite3.Error as exc:
                     self._rollback()
                     self._refused(exc)
@@ -144,6 +148,17 @@ class Store:
                     self._writes_work()
             finally:
                 self._depth = 0
+
+    def _commit(self, checkpoint: bool) -> None:
+        if checkpoint:
+            self._conn.execute("COMMIT")
+            return
+        (pages,) = self._conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            self._conn.execute("COMMIT")
+        finally:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
 
     def _rollback(self) -> None:
         """Roll back what is open (a failed COMMIT or I/O error may already have ended the transaction)."""

@@ -1,6 +1,6 @@
 """Execution rows in SQLite: creating and admitting them, their state changes and listing (kill and resume requests
 are in `gitsync.state.control`, what a gone owner left is resolved in `gitsync.state.lost`, scheduled fires are in
-`gitsync.state.fires`, task runs and logs in `gitsync.state.task_runs`).
+`gitsync.state.fires` and `gitsync.state.ahead`, task runs and logs in `gitsync.state.task_runs`).
 
 Each function is one unit of work in one `atomic()` transaction; an execution's state change writes the commit
 status it means (the outbox row) in that same transaction.
@@ -37,21 +37,72 @@ recorded where the row did not show it."""
 
 
 AHEAD = "AHEAD"
-"""The `state` of a scheduled fire written ahead of its time (`gitsync.state.fires.prepare_fires`): not an
+"""The `state` of a scheduled fire written ahead of its time (`gitsync.state.ahead.prepare_fires`): not an
 execution yet. No read here lists or finds it and nothing runs it; its release makes it CREATED (or QUEUED) with the
-release's `created_at`, or it is deleted."""
+release's `created_at`, or it is deleted by one of the functions below, which first put back the bookkeeping its
+trigger advanced with it (`ahead_at`, `ahead_last`: `gitsync.state.ahead`)."""
+
+
+def pending(alias: str) -> str:
+    """SQL: the trigger row `alias` has its bookkeeping advanced for a fire that is still AHEAD (not released)."""
+    return f"""({alias}.ahead_at IS NOT NULL AND EXISTS (SELECT 1 FROM executions e WHERE e.trigger_uid = {alias}.uid
+                AND e.scheduled_at = {alias}.ahead_at AND e.state = '{AHEAD}'))"""
+
+
+_UNDO = f"""UPDATE triggers SET last_scheduled_at = ahead_last, next_fire = ahead_at, ahead_at = NULL, ahead_last = NULL
+    WHERE {{which}} AND {pending("triggers")}"""
+"""Put back the bookkeeping of the triggers selected by `which` whose advance is pending."""
 
 
 def delete_ahead(conn: sqlite3.Connection, trigger_uids: Iterable[str]) -> int:
-    """Delete the AHEAD rows of these triggers; the number deleted. Each trigger costs one range of the (trigger,
-    time) key after its last decided time, where its fires written ahead are: never a walk over its history."""
+    """Delete the AHEAD rows of these triggers (their bookkeeping put back first); the number deleted. Each trigger
+    costs one range of the (trigger, time) key after its last decided time: never a walk over its history."""
+    if conn.execute(f"SELECT 1 FROM executions WHERE state = '{AHEAD}' LIMIT 1").fetchone() is None:
+        return 0  # none anywhere (a start-up, most syncs): 10,000 triggers cost nothing
+    uids = [(uid,) for uid in trigger_uids]
+    conn.executemany(_UNDO.format(which="uid = ?1"), uids)
     before = conn.total_changes
     conn.executemany(
         f"""DELETE FROM executions WHERE +state = '{AHEAD}' AND trigger_uid = ?1
             AND scheduled_at > coalesce((SELECT last_scheduled_at FROM triggers WHERE uid = ?1), '')""",
-        [(uid,) for uid in trigger_uids],
+        uids,
     )
     return conn.total_changes - before
+
+
+def delete_ahead_until(conn: sqlite3.Connection, moment: str, *, before: bool = False) -> int:
+    """Delete the AHEAD rows of times up to `moment` (ISO; `before`: earlier times only), their bookkeeping put back
+    first; the number deleted."""
+    up_to = "<" if before else "<="
+    which = f"""uid IN (SELECT trigger_uid FROM executions WHERE state = '{AHEAD}' AND scheduled_at {up_to} :m)
+                AND ahead_at {up_to} :m"""
+    conn.execute(_UNDO.format(which=which), {"m": moment})
+    sql = f"DELETE FROM executions WHERE state = '{AHEAD}' AND scheduled_at {up_to} ?"
+    return conn.execute(sql, (moment,)).rowcount
+
+
+def delete_ahead_rows(conn: sqlite3.Connection, execution_ids: Sequence[str]) -> int:
+    """Delete these AHEAD rows, their bookkeeping put back first; the number deleted."""
+    ids = [(execution_id,) for execution_id in execution_ids]
+    which = f"""uid = (SELECT trigger_uid FROM executions WHERE id = ?1 AND state = '{AHEAD}')
+                AND ahead_at = (SELECT scheduled_at FROM executions WHERE id = ?1)"""
+    conn.executemany(_UNDO.format(which=which), ids)
+    before = conn.total_changes
+    conn.executemany(f"DELETE FROM executions WHERE id = ?1 AND state = '{AHEAD}'", ids)
+    return conn.total_changes - before
+
+
+def delete_all_ahead(conn: sqlite3.Connection) -> int:
+    """Delete every AHEAD row, every pending bookkeeping put back first; the number deleted."""
+    conn.execute(_UNDO.format(which="ahead_at IS NOT NULL"))
+    return conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}'").rowcount
+
+
+def active(alias: str = "") -> str:
+    """SQL: the execution (`alias`) is active, read through the index of a trigger's executions not ended
+    (`executions_trigger_open`, with `trigger_uid = ?`): every way an execution ends writes its `ended_at`."""
+    column = f"{alias}." if alias else ""
+    return f"{column}ended_at IS NULL AND {column}state IN ({sql_states(ACTIVE_STATES)})"
 
 
 def sql_states(states: Iterable[State]) -> str:
@@ -196,11 +247,7 @@ def admit(
         if current is None or current["state"] != State.CREATED.value or current["taken"]:
             return State(current["state"]) if current is not None else State.CANCELLED
         if execution["trigger_uid"]:
-            earlier = conn.execute(
-                f"""SELECT 1 FROM executions WHERE trigger_uid = ? AND id < ?
-                    AND state IN ({sql_states(ACTIVE_STATES)}) LIMIT 1""",
-                (execution["trigger_uid"], execution_id),
-            ).fetchone()
+            earlier = conn.execute(EARLIER_ACTIVE, (execution["trigger_uid"], execution_id)).fetchone()
             if earlier is not None:
                 conn.execute("UPDATE executions SET state = 'QUEUED' WHERE id = ?", (execution_id,))
                 return State.QUEUED
@@ -227,6 +274,10 @@ def admit(
         rows = conn.execute(_ADMIT_RUNNING, params).fetchall()  # read whole, so the statement is done
         _enqueue_execution_status(conn, execution_id, State.RUNNING, None, reporting, rows[0])
     return None
+
+
+EARLIER_ACTIVE = f"SELECT 1 FROM executions WHERE trigger_uid = ? AND id < ? AND {active()} LIMIT 1"
+"""An earlier execution of the same trigger is still active (the new one waits, QUEUED)."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +388,10 @@ def retry_execution(store: Store, execution_id: str, owner: str | None = None) -
     `owner` (the process that will start it), is written."""
     new_id = new_execution_id()
     with store.atomic() as conn:
-        conn.execute("UPDATE executions SET state = 'RETRIED' WHERE id = ?", (execution_id,))
+        conn.execute(  # its failure ended it (and wrote ended_at); never left looking unended
+            "UPDATE executions SET state = 'RETRIED', ended_at = coalesce(ended_at, ?) WHERE id = ?",
+            (now_iso(), execution_id),
+        )
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
                                        inputs, labels, trigger_vars, source, parent_execution, original_id, attempt,

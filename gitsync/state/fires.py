@@ -13,38 +13,26 @@ FAILED execution whose error says why. `trigger.next` / `trigger.previous` then 
 Runs of one trigger never overlap (Kestra's Schedule semantics): when an execution of the same trigger is still
 active (any of `ACTIVE_STATES`) the new one is created QUEUED; the runner starts a QUEUED execution only when no
 earlier execution of its trigger is active. The fire itself is never dropped: it is recorded now and runs later.
-The check reads the index of a trigger's active executions (`executions_trigger_active`), never its history.
+The check reads the index of a trigger's executions not ended (`executions_trigger_open`), never its history.
 
-Written ahead (`prepare_fires`, then `release_due`): writing 10,000 execution rows takes longer than the lag a fire
-may have, so the timer writes the coming fires of a time T before T, as rows in state `AHEAD` that nothing reads
-or runs, and at T releases them in one UPDATE. An AHEAD row decides nothing: the trigger's bookkeeping advances
-only when its row is released, in the release's transaction. It holds the (trigger, time) key, so every other
-writer of that key deletes it first (`fire_due`, `create_scheduled_execution`, and a sync's `upsert_trigger` /
-`delete_triggers`), and a release flips it only while its trigger is the one it was written for: still there,
-active on an enabled flow, at the same flow revision and commit, with T still its next fire time. Anything else
-leaves the time to `fire_due`, which decides it from the trigger as it is now (its new definition, or none).
-After a crash the AHEAD rows left behind are deleted at start-up, and the times they held are decided as any
-missed time is (recoverMissedSchedules): no fire twice, none lost.
+Written ahead (`gitsync.state.ahead`): the timer writes the fires of a time before it, as AHEAD rows that decide
+nothing until their release at the time, and releases them with the rows, parameters and inserts used here.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from gitsync.schedule import firing
 from gitsync.schedule.conditions import ConditionError, ScheduleConditions
-from gitsync.state.database import Store, dumps, execute_in, iso, loads, query_in
-from gitsync.state.executions import AHEAD, delete_ahead, new_execution_id, sql_states
-from runner.states import ACTIVE_STATES
+from gitsync.state.database import Store, dumps, iso, loads, query_in
+from gitsync.state.executions import active, delete_ahead, delete_ahead_until, new_execution_id
 
 Group = tuple[str, bool, str]
 """(cron, withSeconds, timezone): the Schedule triggers sharing one timer, so their fire times."""
-PREPARE_CHUNK = 1000
-"""AHEAD rows written per transaction: other writers get the store between chunks."""
 
 _TRIGGERS_SQL = """
     SELECT t.uid, t.flow_uid, t.type, t.spec, t.cron, t.with_seconds, t.timezone, t.disabled, t.paused,
@@ -58,41 +46,9 @@ _INSERT_SQL = f"""
                                       scheduled_at, created_at, inputs, trigger_vars)
     SELECT :id, :flow_uid, :revision, :commit_sha, :source,
            CASE WHEN EXISTS (SELECT 1 FROM executions WHERE trigger_uid = :trigger_uid
-                             AND state IN ({sql_states(ACTIVE_STATES)}))
+                             AND {active()})
                 THEN 'QUEUED' ELSE 'CREATED' END,
            'schedule', :trigger_uid, :scheduled_at, :created_at, :inputs, :trigger_vars"""
-
-_AHEAD_SQL = f"""
-    INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
-                                      scheduled_at, created_at, inputs, trigger_vars)
-    VALUES (:id, :flow_uid, :revision, :commit_sha, :source, '{AHEAD}', 'schedule', :trigger_uid, :scheduled_at,
-            :created_at, :inputs, :trigger_vars)"""
-
-_RELEASE_SQL = f"""
-    UPDATE executions SET created_at = :created_at,
-        state = CASE WHEN EXISTS (SELECT 1 FROM executions a WHERE a.trigger_uid = executions.trigger_uid
-                                  AND a.state IN ({sql_states(ACTIVE_STATES)}))
-                THEN 'QUEUED' ELSE 'CREATED' END
-    WHERE state = '{AHEAD}' AND scheduled_at = :at"""
-"""Release the AHEAD rows of a time while no trigger and no flow changed since they were written."""
-_RELEASE_CHECKED_SQL = (
-    _RELEASE_SQL
-    + f"""
-      AND EXISTS (SELECT 1 FROM triggers t JOIN flows f ON f.uid = t.flow_uid
-                  WHERE t.uid = executions.trigger_uid AND t.type = '{firing.SCHEDULE_TYPE}' AND t.next_fire = :at
-                    AND t.disabled = 0 AND t.paused = 0 AND f.disabled = 0
-                    AND f.revision = executions.revision AND f.commit_sha = executions.commit_sha
-                    AND f.source IS executions.source)"""
-)
-"""Release those whose trigger is still the one they were written for (something changed since)."""
-
-_RELEASED_SQL = f"""
-    UPDATE triggers SET last_scheduled_at = :at, next_fire = :following
-    WHERE next_fire = :at AND cron = :cron AND with_seconds = :with_seconds AND coalesce(timezone, :tz) = :zone
-      AND EXISTS (SELECT 1 FROM executions e WHERE e.trigger_uid = triggers.uid AND e.scheduled_at = :at
-                  AND e.state != '{AHEAD}')"""
-"""The bookkeeping of one group's released fires: next_fire still `at` and a row at `at` that is no longer AHEAD
-can only be a fire released in this transaction (any other writer of the row advances next_fire with it)."""
 
 _INSERT_FAILED_SQL = """
     INSERT OR IGNORE INTO executions (id, flow_uid, revision, commit_sha, source, state, trigger_kind, trigger_uid,
@@ -113,13 +69,14 @@ def create_scheduled_execution(
     """
     uid = trigger if isinstance(trigger, str) else str(trigger["uid"])
     with store.atomic() as conn:
-        row = next(iter(_trigger_rows(conn, uids=[uid])), None)
+        row = next(iter(trigger_rows(conn, uids=[uid])), None)
         if row is None:
             return None
         spec = firing.schedule_spec(row)
         if not spec.active or spec.cron is None:
             return None
-        delete_ahead(conn, [uid])  # it may move the bookkeeping: what was written ahead is decided again
+        if delete_ahead(conn, [uid]):  # it moves the bookkeeping: what was written ahead is decided again
+            row = trigger_rows(conn, uids=[uid])[0]  # the bookkeeping as it was before
         execution_id = _insert(conn, row, spec, scheduled_at, now)
         anchor = max(firing.anchor_of(row), scheduled_at) if row["last_scheduled_at"] else scheduled_at
         _advance(conn, uid, anchor, spec.cron.next_fire(max(anchor, now), spec.zone))
@@ -147,11 +104,12 @@ def fire_due(
     condition could not judge their time).
 
     AHEAD rows of the times it may decide (up to `now`), and every AHEAD row of the triggers named in `uids`, are
-    deleted first: the time is decided here, from the trigger as it is now.
+    deleted first, their bookkeeping put back: the time is decided here, from the trigger as it is now. A trigger
+    whose fire of a later time is written ahead has nothing to decide before it.
     """
     uids = list(uids) if uids is not None else None
     with store.atomic() as conn:
-        conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}' AND scheduled_at <= ?", (iso(now),))
+        delete_ahead_until(conn, iso(now))
         if uids:
             delete_ahead(conn, uids)
         decisions: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, firing.Decision, str | None, str | None]] = {}
@@ -160,10 +118,10 @@ def fire_due(
         failed: list[dict[str, Any]] = []
         updates: list[tuple[str | None, str | None, str]] = []
         due_by = iso(now) if due_only else None
-        for row in _trigger_rows(conn, group=group, uids=uids, due_by=due_by, default_timezone=default_timezone):
+        for row in trigger_rows(conn, group=group, uids=uids, due_by=due_by, default_timezone=default_timezone):
             anchor = firing.anchor_of(row)
             # triggers of one group share their cron and usually their anchor: decide once for all of them
-            key = (row["cron"], row["with_seconds"], row["timezone"], *_policy(row), _active(row), anchor)
+            key = (row["cron"], row["with_seconds"], row["timezone"], *recovery_policy(row), is_active(row), anchor)
             decided = decisions.get(key)
             if decided is None:
                 spec = firing.schedule_spec(row, default_timezone)
@@ -173,7 +131,7 @@ def fire_due(
                 decided = decisions[key] = (spec, decision, last, following)
             spec, decision, last, following = decided
             for at in decision.due:
-                params = _params(row, spec, at, now, memo)
+                params = fire_params(row, spec, at, now, memo)
                 if judge is not None and judge.applies(row["spec"]):
                     verdict = _judged(judge, row, spec, at, params)
                     if verdict is None:
@@ -186,142 +144,10 @@ def fire_due(
             last = last or row["last_scheduled_at"]
             if (last, following) != (row["last_scheduled_at"], row["next_fire"]):
                 updates.append((last, following, row["uid"]))
-        written = _insert_all(conn, inserts)
+        written = insert_fires(conn, inserts)
         conn.executemany(_INSERT_FAILED_SQL, failed)
         conn.executemany("UPDATE triggers SET last_scheduled_at = ?, next_fire = ? WHERE uid = ?", updates)
     return written
-
-
-@dataclass
-class Prepared:
-    """The fires of one time written ahead (`prepare_fires`), as its release needs them."""
-
-    at: datetime
-    generation: int = -1
-    """The schedule generation (bumped by any change of a trigger or a flow) when the triggers were read."""
-    ids: list[str] = field(default_factory=list)
-    """The AHEAD rows written."""
-    following: dict[Group, str | None] = field(default_factory=dict)
-    """Timer group -> its fire time after `at` (ISO), the `next_fire` the release writes for its triggers."""
-    late: dict[str, float] = field(default_factory=dict)
-    """AHEAD row id -> its trigger's lateMaximumDelay in seconds (triggers that have one): a release later than
-    that leaves the time to `fire_due`, which skips it as late."""
-    released: bool = False
-    """Set by its release: a second release of the same preparation flips nothing."""
-
-
-def prepare_fires(
-    store: Store,
-    at: datetime,
-    groups: Sequence[Group],
-    *,
-    default_timezone: str = "UTC",
-    judge: ScheduleConditions | None = None,
-    chunk: int = PREPARE_CHUNK,
-) -> Prepared:
-    """Write ahead the fires at `at` of the triggers of `groups` for which `at` is exactly the next time to decide,
-    as AHEAD rows, `chunk` per transaction. Nothing is decided: the bookkeeping is left as it is.
-
-    Left to `fire_due` at `at`: inactive triggers, triggers whose conditions or `when` must be judged (their
-    verdict belongs to the time of the fire), and any trigger with an earlier time still undecided.
-    """
-    at_iso = iso(at)
-    prepared = Prepared(at)
-    inserts: list[dict[str, Any]] = []
-    memo: dict[tuple[Any, ...], str] = {}
-    specs: dict[tuple[Any, ...], tuple[firing.ScheduleSpec, bool, str | None]] = {}
-    with store.atomic() as conn:
-        prepared.generation = _generation(conn)
-        rows = [
-            (group, row)
-            for group in groups
-            for row in _trigger_rows(conn, group=group, next_fire=at_iso, default_timezone=default_timezone)
-        ]
-    for group, row in rows:
-        if not _active(row) or (judge is not None and judge.applies(row["spec"])):
-            continue
-        anchor = row["last_scheduled_at"] or row["registered_at"]
-        key = (row["cron"], row["with_seconds"], row["timezone"], *_policy(row), anchor)
-        known = specs.get(key)
-        if known is None:
-            spec = firing.schedule_spec(row, default_timezone)
-            cron = spec.cron
-            exact = cron is not None and cron.next_fire(firing.parse_time(anchor), spec.zone) == at
-            after = cron.next_fire(at, spec.zone) if cron is not None and exact else None
-            known = specs[key] = (spec, exact, iso(after) if after else None)
-        spec, exact, following = known
-        if not exact:
-            continue  # `at` is not the next time after its anchor: an earlier time is undecided
-        params = _params(row, spec, at, at, memo)  # created_at: a placeholder until the release writes its own
-        inserts.append(params)
-        prepared.following[group] = following
-        if spec.late_maximum_delay is not None:
-            prepared.late[params["id"]] = spec.late_maximum_delay.total_seconds()
-    for start in range(0, len(inserts), chunk):
-        with store.atomic() as conn:
-            prepared.ids += _insert_all(conn, inserts[start : start + chunk], _AHEAD_SQL)
-    return prepared
-
-
-def release_due(
-    store: Store,
-    prepared: Prepared | None,
-    groups: Iterable[Group],
-    *,
-    now: datetime | None = None,
-    default_timezone: str = "UTC",
-    judge: ScheduleConditions | None = None,
-) -> list[str]:
-    """Fire every due trigger of `groups` in ONE transaction: the AHEAD rows of `prepared` whose trigger is still
-    the one they were written for become CREATED (QUEUED behind an active run of the same trigger) with this
-    moment as `created_at`, and their bookkeeping advances; then `fire_due` decides what is left due (the triggers
-    not written ahead, the AHEAD rows refused, earlier missed times). `now` (default: the clock, read once the
-    store is held) is the moment of the fires. The ids of the executions written to run.
-    """
-    with store.atomic() as conn:
-        moment = now or datetime.now(UTC)
-        released = _release(conn, prepared, moment, default_timezone) if prepared and prepared.ids else []
-        for group in groups:
-            tz = default_timezone
-            released += fire_due(store, moment, group=group, due_only=True, default_timezone=tz, judge=judge)
-    return released
-
-
-def discard_ahead(store: Store, uids: Sequence[str] | None = None) -> int:
-    """Delete the AHEAD rows (of the triggers `uids`, or all): the number deleted. They decided nothing."""
-    with store.atomic() as conn:
-        if uids is None:
-            return conn.execute(f"DELETE FROM executions WHERE state = '{AHEAD}'").rowcount
-        return delete_ahead(conn, uids)
-
-
-def _release(conn: sqlite3.Connection, prepared: Prepared, moment: datetime, default_timezone: str) -> list[str]:
-    if moment < prepared.at or prepared.released:
-        return []  # never before its time, never twice
-    lateness = (moment - prepared.at).total_seconds()
-    late = {execution_id for execution_id, bound in prepared.late.items() if bound < lateness}
-    if late:
-        execute_in(conn, f"DELETE FROM executions WHERE state = '{AHEAD}' AND id IN ({{ids}})", sorted(late))
-    at_iso = iso(prepared.at)
-    sql = _RELEASE_SQL if _generation(conn) == prepared.generation else _RELEASE_CHECKED_SQL
-    flipped = conn.execute(sql, {"at": at_iso, "created_at": iso(moment)}).rowcount
-    for (cron, with_seconds, zone), following in prepared.following.items():
-        values = {"at": at_iso, "following": following, "cron": cron, "with_seconds": int(with_seconds)}
-        conn.execute(_RELEASED_SQL, {**values, "tz": default_timezone, "zone": zone})
-    prepared.released = True  # (a rollback leaves nothing flipped: the AHEAD rows are decided by fire_due)
-    ids = [execution_id for execution_id in prepared.ids if execution_id not in late] if late else prepared.ids
-    if flipped == len(ids):  # the AHEAD rows at this time are this preparation's: all of them were flipped
-        return ids
-    # some were refused or deleted by a sync meanwhile; a row with one of these ids that is no longer AHEAD was
-    # flipped just now (the ids were only ever written as AHEAD, by this preparation)
-    found = query_in(conn, f"SELECT id FROM executions WHERE state != '{AHEAD}' AND id IN ({{ids}})", ids)
-    kept = {row["id"] for row in found}
-    return [execution_id for execution_id in ids if execution_id in kept]
-
-
-def _generation(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT n FROM schedule_generation").fetchone()
-    return int(row[0]) if row else -1
 
 
 def _judged(
@@ -359,19 +185,19 @@ def _judged(
 def schedule_triggers(store: Store, default_timezone: str = "UTC") -> list[dict[str, Any]]:
     """Every Schedule trigger with its flow's revision (read-only)."""
     with store.atomic() as conn:
-        return _trigger_rows(conn, default_timezone=default_timezone)
+        return trigger_rows(conn, default_timezone=default_timezone)
 
 
-def _policy(row: Mapping[str, Any]) -> tuple[str, str]:
+def recovery_policy(row: Mapping[str, Any]) -> tuple[str, str]:
     spec = row["spec"]
     return str(spec.get("recoverMissedSchedules")), str(spec.get("lateMaximumDelay"))
 
 
-def _active(row: Mapping[str, Any]) -> bool:
+def is_active(row: Mapping[str, Any]) -> bool:
     return not (row["disabled"] or row["paused"] or row["flow_disabled"])
 
 
-def _trigger_rows(
+def trigger_rows(
     conn: sqlite3.Connection,
     *,
     group: Group | None = None,
@@ -414,7 +240,7 @@ def _spec(text: str | None) -> dict[str, Any]:
     return spec
 
 
-def _params(
+def fire_params(
     row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime, memo: dict[tuple[Any, ...], str]
 ) -> dict[str, Any]:
     """The INSERT parameters of one fire (times and trigger variables computed once per batch)."""
@@ -438,7 +264,7 @@ def _params(
     }
 
 
-def _insert_all(conn: sqlite3.Connection, inserts: list[dict[str, Any]], sql: str = _INSERT_SQL) -> list[str]:
+def insert_fires(conn: sqlite3.Connection, inserts: list[dict[str, Any]], sql: str = _INSERT_SQL) -> list[str]:
     """Insert every fire in one executemany; the ids of the rows written (a duplicate fire writes nothing)."""
     if not inserts:
         return []
@@ -455,7 +281,7 @@ def _insert(
     conn: sqlite3.Connection, row: Mapping[str, Any], spec: firing.ScheduleSpec, at: datetime, now: datetime
 ) -> str | None:
     """One fire; its execution id, or None when that scheduled time already has one."""
-    params = _params(row, spec, at, now, {})
+    params = fire_params(row, spec, at, now, {})
     cursor = conn.execute(_INSERT_SQL, params)
     return params["id"] if cursor.rowcount == 1 else None
 

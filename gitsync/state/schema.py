@@ -290,4 +290,26 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
             WHERE state IN ('CREATED','QUEUED','RUNNING','PAUSED','RESTARTED','KILLING','RETRYING');
         """,
     ),
+    (
+        "a trigger's bookkeeping is written ahead with its fire, with what undoes it",
+        """
+        -- writing a fire ahead (state AHEAD) advances its trigger's last_scheduled_at / next_fire in the same
+        -- transaction, so the release at the fire time writes only the executions; ahead_at (the time written ahead)
+        -- and ahead_last (last_scheduled_at before it) undo that advance when the AHEAD row is deleted unreleased.
+        -- The advance holds only while an AHEAD row of the trigger at ahead_at exists or was released.
+        ALTER TABLE triggers ADD COLUMN ahead_at TEXT;
+        ALTER TABLE triggers ADD COLUMN ahead_last TEXT;
+        """,
+    ),
+    (
+        "the executions of a trigger not ended are indexed (ended_at IS NULL), not its active ones (by state)",
+        """
+        -- the overlap check of a fire reads its trigger's executions not ended, whose state then says which are
+        -- active. An index whose WHERE names `state` is rewritten by every change of state, so releasing 10,000
+        -- fires written ahead (AHEAD -> QUEUED) rewrote 10,000 of its entries: half the release's time.
+        -- `ended_at` is written once, when an execution ends (every way it ends writes it).
+        DROP INDEX executions_trigger_active;
+        CREATE INDEX executions_trigger_open ON executions(trigger_uid) WHERE ended_at IS NULL;
+        """,
+    ),
 ]

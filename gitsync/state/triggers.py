@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitsync.state.database import Store, dumps, loads, query_in
-from gitsync.state.executions import delete_ahead
+from gitsync.state.executions import delete_ahead, pending
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,19 @@ def count_triggers(store: Store, source: str) -> int:
 
 
 def list_triggers(store: Store) -> list[dict[str, Any]]:
-    """Every trigger with its flow's state, by uid (CLI `gitsync triggers`, HTTP /api/v1/triggers)."""
+    """Every trigger with its flow's state, by uid (CLI `gitsync triggers`, HTTP /api/v1/triggers). The bookkeeping
+    is what was decided: an advance written ahead with a fire not yet released (`gitsync.state.ahead`) is not."""
     rows = store.query(
-        """SELECT t.uid, t.flow_uid, t.trigger_id, t.type, t.cron, t.with_seconds = 1 AS with_seconds, t.timezone,
-                  t.disabled = 1 AS disabled, t.paused = 1 AS paused, t.next_fire, t.last_scheduled_at,
-                  t.registered_at, t.spec, f.disabled = 1 AS flow_disabled, f.revision, f.commit_sha AS "commit"
-           FROM triggers t JOIN flows f ON f.uid = t.flow_uid ORDER BY t.uid"""
+        f"""SELECT t.uid, t.flow_uid, t.trigger_id, t.type, t.cron, t.with_seconds = 1 AS with_seconds, t.timezone,
+                   t.disabled = 1 AS disabled, t.paused = 1 AS paused, t.next_fire, t.last_scheduled_at,
+                   t.registered_at, t.spec, f.disabled = 1 AS flow_disabled, f.revision, f.commit_sha AS "commit",
+                   {pending("t")} AS ahead, t.ahead_at, t.ahead_last
+            FROM triggers t JOIN flows f ON f.uid = t.flow_uid ORDER BY t.uid"""
     )
     for row in rows:
+        ahead_at, ahead_last = row.pop("ahead_at"), row.pop("ahead_last")
+        if row.pop("ahead"):
+            row["next_fire"], row["last_scheduled_at"] = ahead_at, ahead_last
         row["spec"] = loads(row["spec"]) or {}
         for key in ("with_seconds", "disabled", "paused", "flow_disabled"):
             row[key] = bool(row[key])
