@@ -184,7 +184,7 @@ def test_a_wrongly_signed_push_is_refused_and_syncs_nothing(remote: Remote, remo
     commit = remote.push({"flows/sneaky.yaml": flow("sneaky")}, "add sneaky")
     response = push_webhook(daemon, remote, commit, secret="not-the-secret")
     assert response.status_code == 401
-    assert "X-Hub-Signature-256" in response.json()["error"]
+    assert "X-Hub-Signature-256" in response.json()["detail"]
     assert metric_value(daemon.get("/metrics").text, "gitsync_webhooks_total", {"outcome": "unauthorized"}) == 1
     # a bounded observation window (not a timing assertion): no sync may start because of the refused delivery
     deadline = time.monotonic() + 1.5
@@ -382,11 +382,11 @@ def test_a_webhook_key_that_needs_an_unset_secret_is_refused_with_the_reason(tmp
         accepted = daemon.post("/api/v1/executions/webhook/acme.demo/hooks/plain-key-for-daemon-tests", json={})
         log = daemon.log_path.read_text(encoding="utf-8", errors="replace")
     assert refused.status_code == 403, refused.text
-    assert refused.json() == {
-        "error": "flow acme.demo.hooks: the key of Webhook trigger 'guarded' cannot be rendered, so no call can "
+    assert refused.json()["detail"] == (
+        "flow acme.demo.hooks: the key of Webhook trigger 'guarded' cannot be rendered, so no call can "
         "match it: secret 'HOOK_KEY' is not defined (set environment variable SECRET_HOOK_KEY to its base64 value, "
         "or add it to the secrets file) in {{ secret('HOOK_KEY') }}"
-    }
+    )
     assert accepted.status_code == 200, accepted.text  # the flow's other trigger still answers
     assert "Traceback" not in log
     said = [line for line in log.splitlines() if "HOOK_KEY" in line]
@@ -395,7 +395,9 @@ def test_a_webhook_key_that_needs_an_unset_secret_is_refused_with_the_reason(tmp
 
 def test_a_webhook_call_its_conditions_refuse_is_answered_204_and_starts_nothing(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "work")
-    hook = flow("gated") + """\
+    hook = (
+        flow("gated")
+        + """\
 triggers:
   - id: hook
     type: io.kestra.plugin.core.trigger.Webhook
@@ -404,6 +406,7 @@ triggers:
       - type: io.kestra.plugin.core.condition.Expression
         expression: "{{ trigger.body.ref == 'main' }}"
 """
+    )
     repo.commit({"flows/gated.yaml": hook})
     with running_daemon(tmp_path / "daemon", [local_source(repo)], env=ENV) as daemon:
         daemon.wait_for(lambda: "acme.demo.gated" in daemon.flow_uids(), "the flow is applied")

@@ -164,7 +164,7 @@ def test_a_webhook_whose_key_secret_is_not_set_answers_403_and_says_which_variab
     daemon = checkout.daemon
     response = daemon.post("/api/v1/executions/webhook/acme.ops/deploy_hook/some-key", json={"service": "api"})
     assert response.status_code == 403
-    assert "set environment variable SECRET_DEPLOY_HOOK_KEY" in response.json()["error"]
+    assert "set environment variable SECRET_DEPLOY_HOOK_KEY" in response.json()["detail"]
     said = daemon.wait_for(
         lambda: [line for line in daemon.log_tail(400).splitlines() if "acme.ops.deploy_hook" in line],
         "the daemon to say why no request can start the flow",

@@ -105,7 +105,7 @@ def test_the_api_takes_multipart_form_data(tmp_path: Path) -> None:
             files={"rows": ("n.txt", b"4", "text/plain")},
             headers=auth,
         )
-        assert wrong.status_code == 422 and "only a FILE input takes a file" in wrong.json()["error"]
+        assert wrong.status_code == 422 and "only a FILE input takes a file" in wrong.json()["detail"]
 
 
 def test_a_multipart_body_over_the_upload_bound_is_refused_while_it_streams(tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def test_github_push_to_the_tracked_branch_requests_a_sync(srv: Server) -> None:
 def test_github_wrong_secret_is_401_and_nothing_happens(srv: Server) -> None:
     response = post_github(srv, "github/push.with-new-branch.payload.json", "push", secret="not-the-secret")
     assert response.status_code == 401
-    assert "does not match" in response.json()["error"]
+    assert "does not match" in response.json()["detail"]
     assert SECRET not in response.text
     assert srv.seams.syncs == []
 
@@ -203,7 +203,7 @@ def test_github_unsigned_delivery_is_401(srv: Server) -> None:
     headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery(), "Content-Type": "application/json"}
     response = srv.client.post("/webhooks/github", content=body, headers=headers)
     assert response.status_code == 401
-    assert "missing X-Hub-Signature-256" in response.json()["error"]
+    assert "missing X-Hub-Signature-256" in response.json()["detail"]
     assert srv.seams.syncs == []
 
 
@@ -258,7 +258,7 @@ def test_ping(srv: Server) -> None:
     # ping.payload.json is for Octocoders/Hello-World, tracked by a source without a secret: refused
     refused = post_github(srv, "github/ping.payload.json", "ping")
     assert refused.status_code == 403
-    assert "'nosecret' has no webhook_secret_env" in refused.json()["error"]
+    assert "'nosecret' has no webhook_secret_env" in refused.json()["detail"]
     body = json.dumps({"zen": "Design for failure.", "repository": {"full_name": "Codertocat/Hello-World",
                        "html_url": "https://github.com/Codertocat/Hello-World"}}).encode()  # fmt: skip
     headers = github_headers("ping", body, SECRET, delivery())
@@ -352,7 +352,7 @@ def test_gitlab_merge_request(srv: Server) -> None:
 def test_gitlab_source_whose_secret_variable_is_unset_is_403(srv: Server) -> None:
     response = post_gitlab(srv, "gitlab/tag_push.go-gitlab.json", "Tag Push Hook")
     assert response.status_code == 403
-    assert response.json() == {"error": "source 'unset': environment variable GITSYNC_TEST_UNSET_SECRET is not set"}
+    assert response.json()["detail"] == "source 'unset': environment variable GITSYNC_TEST_UNSET_SECRET is not set"
 
 
 # -- malformed requests ---------------------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def test_malformed_webhook_requests(srv: Server) -> None:
     c = srv.client
     assert c.post("/webhooks/github", content=b"{}").status_code == 400  # no X-GitHub-Event
     not_json = c.post("/webhooks/github", content=b"nope", headers={"X-GitHub-Event": "push"})
-    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["detail"]
     assert c.post("/webhooks/bitbucket", content=b"{}").status_code == 404
     assert c.get("/webhooks/github").status_code == 405
     assert srv.seams.syncs == []
@@ -392,7 +392,13 @@ def test_sync_api_refused_when_no_token_is_configured(srv: Server, monkeypatch: 
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     response = srv.client.post("/api/v1/sync", headers={"Authorization": "Bearer anything"})
     assert response.status_code == 403
-    assert response.json() == {"error": f"set {TOKEN_ENV} to enable the API"}
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": f"set {TOKEN_ENV} to enable the API",
+    }
+    assert response.headers["content-type"] == "application/problem+json"
     assert srv.seams.syncs == []
 
 
@@ -413,7 +419,7 @@ def test_sync_api_wrong_or_missing_token(
     headers = {"Authorization": authorization} if authorization else {}
     response = srv.client.post("/api/v1/sync", headers=headers)
     assert response.status_code == 401
-    assert message in response.json()["error"] and TOKEN not in response.text
+    assert message in response.json()["detail"] and TOKEN not in response.text
     assert response.headers["www-authenticate"] == "Bearer"
     assert srv.seams.syncs == []
 
@@ -427,7 +433,7 @@ def test_sync_api_with_the_token(srv: Server, monkeypatch: pytest.MonkeyPatch) -
     assert one.status_code == 202 and one.json() == {"accepted": ["hello"]}
     assert srv.seams.syncs == [(None, "api"), ("hello", "api")]
     unknown = srv.client.post("/api/v1/sync", headers=auth, json={"source": "nope"})
-    assert unknown.status_code == 404 and "no source named 'nope'" in unknown.json()["error"]
+    assert unknown.status_code == 404 and "no source named 'nope'" in unknown.json()["detail"]
     bad = srv.client.post("/api/v1/sync", headers=auth, content=b"{not json")
     assert bad.status_code == 400
     assert srv.client.post("/api/v1/sync", headers=auth, json=["hello"]).status_code == 400
@@ -575,3 +581,27 @@ def test_sources_for_event_overrides_matching(server: Server) -> None:
         response = client.post("/webhooks/github", content=body, headers=github_headers("push", body, SECRET, "d-1"))
     assert response.status_code == 202 and response.json()["accepted"] == ["gitea"]
     assert seams.syncs == [("gitea", "webhook d-1")]
+
+
+def test_every_refusal_is_a_problem_details_body(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9457 from each layer that refuses: the Host check, the body reader, the token check and a handler."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    seams = Seams()
+    app = build_app(server.settings, server.store, request_sync=seams.request_sync, health=seams.health,
+                    metrics=Metrics(), max_body=1024)  # fmt: skip
+    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+        refusals = {
+            "Host check": client.get("/healthz", headers={"Host": "evil.example"}),
+            "body reader": client.post("/webhooks/github", content=b"x" * 2048, headers={"X-GitHub-Event": "push"}),
+            "token check": client.post("/api/v1/sync", json={"source": "gh"}, headers={"Authorization": "Bearer no"}),
+            "handler": client.post("/webhooks/nowhere", content=b"{}"),
+        }
+    assert [response.status_code for response in refusals.values()] == [421, 413, 401, 404]
+    for layer, response in refusals.items():
+        assert response.status_code >= 400, layer
+        assert response.headers["content-type"] == "application/problem+json", layer
+        body = response.json()
+        assert body.keys() == {"type", "title", "status", "detail"}, (layer, body)
+        assert body["type"] == "about:blank" and body["status"] == response.status_code, layer
+        assert body["title"] and body["detail"], layer
+        assert TOKEN not in response.text, layer

@@ -79,7 +79,7 @@ def test_a_24_mb_unsigned_webhook_is_refused_without_parsing(tmp_path: Path) -> 
         signature = hmac.new(SECRET.encode(), broken, hashlib.sha256).hexdigest()
         signed = daemon.post("/webhooks/github", content=broken,
                              headers={**headers, "X-Hub-Signature-256": f"sha256={signature}"})  # fmt: skip
-        assert signed.status_code == 400 and "not JSON" in signed.json()["error"]
+        assert signed.status_code == 400 and "not JSON" in signed.json()["detail"]
         assert _healthz_fast(daemon) < 1.0
 
 
@@ -94,7 +94,7 @@ def test_deeply_nested_json_is_a_400(tmp_path: Path) -> None:
                 assert hook.status_code in (200, 400), hook.text
             else:
                 assert hook.status_code == 400, hook.text
-                assert "nests more than 64 levels" in hook.json()["error"]
+                assert "nests more than 64 levels" in hook.json()["detail"]
             run = daemon.post("/api/v1/executions/acme.demo/hook", content=body, headers=AUTH)
             assert run.status_code == 400, run.text
         deep_signed = b'{"a":' + deep + b"}"
@@ -102,7 +102,7 @@ def test_deeply_nested_json_is_a_400(tmp_path: Path) -> None:
         github = daemon.post("/webhooks/github", content=deep_signed,
                              headers={"X-GitHub-Event": "push", "Content-Type": "application/json",
                                       "X-Hub-Signature-256": f"sha256={signature}"})  # fmt: skip
-        assert github.status_code == 400 and "nests more than 64 levels" in github.json()["error"], github.text
+        assert github.status_code == 400 and "nests more than 64 levels" in github.json()["detail"], github.text
         assert daemon.alive() and _healthz_fast(daemon) < 1.0
         assert "Traceback" not in daemon.log_path.read_text(errors="replace")
 

@@ -35,7 +35,7 @@ def test_a_rebinding_host_is_refused_and_loopback_names_are_answered(tmp_path: P
             for path in [*READS, "/healthz", "/metrics"]:
                 response = _with_host(daemon, path, host)
                 assert response.status_code == 421, (host, path, response.text)
-                assert "does not answer for that Host" in response.json()["error"]
+                assert "does not answer for that Host" in response.json()["detail"]
         refused_post = daemon.client.post(HOOK_PATH, json={"a": 1}, headers={"Host": f"evil.example:{port}"})
         assert refused_post.status_code == 421
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
@@ -44,7 +44,7 @@ def test_a_rebinding_host_is_refused_and_loopback_names_are_answered(tmp_path: P
         with connect(port) as sock:
             sock.sendall(b"GET /api/v1/executions HTTP/1.0\r\n\r\n")
             status, data = read_response(sock)
-        assert status == 400 and b'"error"' in data, data
+        assert status == 400 and b'"detail":"the request needs one valid Host header"' in data, data
         with connect(port) as sock:
             sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n".encode())
             status, data = read_response(sock)

@@ -46,6 +46,7 @@ from gitsync.hosts.webhooks import (
 )
 from gitsync.http.guard import BodyError, HostCheck, HostRule, is_loopback, read_body
 from gitsync.http.metrics import Metrics
+from gitsync.http.problems import problem
 from gitsync.redact import redact_url
 from gitsync.state.database import Store
 from gitsync.state.flows import list_flows
@@ -96,7 +97,7 @@ def _json(status: int, content: Any, headers: Mapping[str, str] | None = None) -
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return _json(status, {"error": message}, headers)
+    return problem(status, message, headers)
 
 
 def _repo_name(event: WebhookEvent) -> str:

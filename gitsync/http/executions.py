@@ -29,6 +29,7 @@ from starlette.types import Message
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
+from gitsync.http.problems import problem
 from gitsync.state import executions as execution_rows
 from runner.inputs import UploadedFile
 
@@ -61,7 +62,7 @@ def execution_routes(
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return problem(status, message)
 
 
 class _Executions:
@@ -80,8 +81,7 @@ class _Executions:
             return _error(403, str(exc))
         if not matches:
             # before the body: a wrong key costs no read of what the caller sends
-            refusal = {"error": "no flow with that webhook key"}
-            return JSONResponse(refusal, status_code=404, headers={"Connection": "close"})
+            return problem(404, "no flow with that webhook key", {"Connection": "close"})
         try:
             raw = await read_body(request, MAX_BODY, self.body_timeout)
             body = _body(raw)

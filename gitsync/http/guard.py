@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gitsync.config import HttpConfig
 from gitsync.hosts.webhooks import PayloadError
+from gitsync.http.problems import problem
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
@@ -117,7 +118,7 @@ class HostCheck:
             return
         hosts = _header(scope, b"host")
         if len(hosts) != 1 or split_host(hosts[0]) is None:
-            response = JSONResponse({"error": "the request needs one valid Host header"}, 400, headers=CLOSE)
+            response = problem(400, "the request needs one valid Host header", CLOSE)
             await response(scope, receive, send)
             return
         if not self.rule.allows(hosts[0], scope.get("server")):
@@ -125,7 +126,7 @@ class HostCheck:
                 "this daemon does not answer for that Host: use its listen address, http.public_url, "
                 "or add the name to http.allowed_hosts"
             )
-            await JSONResponse({"error": message}, 421, headers=CLOSE)(scope, receive, send)
+            await problem(421, message, CLOSE)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -140,7 +141,7 @@ class BodyError(PayloadError):
         self.message = message
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.message}, self.status, headers=CLOSE)
+        return problem(self.status, self.message, CLOSE)
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
