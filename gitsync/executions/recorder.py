@@ -4,8 +4,9 @@ Task-run rows and log lines are not one transaction each. A task run's start (RU
 process killed while a task runs leaves it seen and then resolved; every later row and every log line waits
 (`_Waiting`: at most `LOG_FLUSH_SECONDS`, or `GROUP_ROWS` rows) and goes with the next write, or is written by
 the flusher thread. In a chain of worker tasks (shell commands) each task's end goes in the transaction that
-starts the next one, while its process starts: one transaction a task. Only a task run's last row waits, and
-the rows go before the lines in their transaction, so nothing is stored out of order.
+records the next one's start, which the engine writes once that task's process runs: one transaction a task.
+Only a task run's last row waits, and the rows go before the lines in their transaction, so nothing is stored
+out of order.
 
 An execution state change takes what waits with it, written first, so a reader never sees an execution end
 before its task runs. A process killed meanwhile loses at most that tenth of a second of rows and lines, and its

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from runner.expressions.pebble import is_template
 from runner.plugin import Task
 
 KEPT = 16_384
@@ -46,12 +47,12 @@ class TaskProperties:
 
 
 def holds_template(value: Any) -> bool:
-    """Whether a string deep in `value` holds `{{` or `{%` (a string without either renders to itself)."""
+    """Whether a string deep in `value` is a template (`runner.expressions.pebble.is_template`)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "{{" in item or "{%" in item:
+            if is_template(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.values())

@@ -27,6 +27,7 @@ from runner.api import MISSING, KeyValue, Storage, TaskFailed
 from runner.errors import ExpressionError
 from runner.expressions import dates
 from runner.expressions import filters as rf
+from runner.expressions.pebble import is_template
 from runner.masking import Masker
 
 RUNTIME = "__runtime__"
@@ -189,7 +190,7 @@ class ExpressionFunctions:
             variables = context.get_all()
             result = self._render(value, variables)
             for _ in range(MAX_RENDER_DEPTH if recursive else 0):
-                if result == value or ("{{" not in result and "{%" not in result):
+                if result == value or not is_template(result):
                     break
                 value, result = result, self._render(result, variables)
             return result

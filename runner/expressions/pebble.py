@@ -20,6 +20,12 @@ from typing import Any
 from runner.errors import ExpressionError
 from runner.expressions.scan import scan
 
+
+def is_template(text: str) -> bool:
+    """Whether rendering `text` may change it: it holds `{{` or `{%` (anything else renders to itself)."""
+    return "{{" in text or "{%" in text
+
+
 # Jinja delimiters no template text can contain (a \x02 in text is emitted as an expression).
 VAR_START, VAR_END = "\x02{", "}\x03"
 BLOCK_START, BLOCK_END = "\x02%", "%\x03"

@@ -44,6 +44,7 @@ from runner.expressions.pebble import (
     Chain,
     PebbleSyntaxError,
     Translation,
+    is_template,
     translate,
 )
 from runner.expressions.sandbox import (
@@ -132,7 +133,7 @@ class Renderer:
         """`text` with every `{{ }}` / `{% %}` rendered (a string without them is returned as it is)."""
         if not isinstance(text, str):
             raise TypeError(f"render() takes a string, not {type(text).__name__}")
-        if "{{" not in text and "{%" not in text:
+        if not is_template(text):
             return text
         compiled = self._get(text)
         try:
@@ -157,7 +158,7 @@ class Renderer:
         if not isinstance(expression, str):
             return expression
         text = expression.strip()
-        if "{{" not in text and "{%" not in text:
+        if not is_template(text):
             return expression
         compiled = self._get(text)
         if compiled.translation.single is None:
