@@ -184,6 +184,9 @@ class Task(Plugin):
     """The task only computes (no process, file, network or working directory): it runs on the engine's
     thread without a hop to a worker, its transitions are written in one batch, and it gets no working
     directory."""
+    replayed_whole: ClassVar[bool] = False
+    """A flowable whose tasks share what they leave on disk (WorkingDirectory): a replay that runs anything inside
+    it again runs it again whole, none of its tasks carried over (`runner.engine.replay`)."""
     inert: ClassVar[dict[str, str]] = {
         "logToFile": "logs are kept in gitsync's database",
         "version": "plugin versions are fixed by the installed package",

@@ -125,8 +125,8 @@ def test_a_replay_from_the_failed_task_keeps_what_ran_before_it_and_runs_the_res
     assert done.returncode == 0, done.stdout + done.stderr
     replay = _execution_id(done.stdout)
     assert f"replays execution {original} of acme.pipeline (revision 1) from task 'load'" in done.stdout
-    assert "carried over, not run again: extract" in done.stdout
-    assert "ok load" in done.stdout and "ok report" in done.stdout and "ok extract" not in done.stdout
+    assert f"info: carried over from execution {original}: not run again (it ended SUCCESS there" in done.stdout
+    assert "ok load" in done.stdout and "ok report" in done.stdout
     assert "loaded 42 rows" in done.stdout and "SUCCESS" in done.stdout
     # extract ran once (the original's run), load once (the replay's)
     assert ledger.read_text(encoding="utf-8").splitlines() == ["extracted", "loaded"]
@@ -149,7 +149,7 @@ def test_a_replay_from_the_failed_task_keeps_what_ran_before_it_and_runs_the_res
     assert old["state"] == "FAILED" and _runs(old)["load"]["state"] == "FAILED"  # the original is left as it was
 
     logs = gitsync_cli(state, "logs", replay)
-    assert f"replay of execution {original} from task 'load'" in logs.stdout
+    assert f"replay of execution {original} from task 'load'; carried over, not run again: extract" in logs.stdout
     assert f"extract: carried over from execution {original}: not run again" in logs.stdout
 
 
@@ -179,10 +179,10 @@ def test_a_replay_from_an_unknown_task_is_refused_and_names_the_tasks_that_ran(
     unknown = gitsync_cli(state, "replay", original, "--task", "lode")
     assert unknown.returncode == 1, unknown.stdout + unknown.stderr
     assert "flow acme.pipeline (revision 1) has no task 'lode'" in unknown.stderr
-    assert "tasks that ran in execution" in unknown.stderr and "extract, load" in unknown.stderr
+    assert f"the tasks that ran in execution {original}: extract, load" in unknown.stderr
     not_run = gitsync_cli(state, "replay", original, "--task", "report")
     assert not_run.returncode == 1
-    assert f"task 'report' did not run in execution {original}" in not_run.stderr
+    assert f"task 'report' did not run in execution {original}, so no replay can start from it" in not_run.stderr
     assert "Traceback" not in unknown.stderr + not_run.stderr
     assert list(_executions(state)) == [original]  # nothing was created
 

@@ -1,4 +1,4 @@
-"""`gitsync run`, `executions`, `logs`, `kill`, `resume`: executions from the command line."""
+"""`gitsync run`, `replay`, `executions`, `logs`, `kill`, `resume`: executions from the command line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from gitsync.cli.interrupts import Interrupts
 from gitsync.cli.state_commands import print_table, settings_from_args
 from gitsync.compose import build_runs, load_registry, open_store
+from gitsync.config import Settings
 from gitsync.errors import UsageError
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.flows.loader import load_paths
@@ -74,21 +76,67 @@ def run_flow(args: argparse.Namespace) -> int:
         print(f"gitsync run: {exc}", file=sys.stderr)
         return 1
     label = f"{flow.uid} (from {args.file})" if flow is not None else args.uid
+
+    def create(manager: RunManager) -> str:
+        execution_id = manager.create_unsynced(flow, inputs) if flow else manager.create(args.uid, inputs)
+        print(f"execution {execution_id} of {label}", flush=True)
+        return execution_id
+
+    return _run_new(args, settings, registry, f"gitsync run {label}", create)
+
+
+def replay(args: argparse.Namespace) -> int:
+    """`gitsync replay`: a new execution run from a task of an ended one, followed as `gitsync run` follows its own
+    (same exit codes); an unknown execution is a usage error (exit 2), a refused replay exits 1."""
+    if not args.task and not args.task_run:
+        raise UsageError("say which task to replay from: --task TASK_ID (or --task-run TASK_RUN_ID)")
+    inputs = parse_inputs(args.input, files=True)
+    settings = settings_from_args(args)
+    store = open_store(settings)
+    try:
+        if execution_rows.execution_state(store, args.execution) is None:
+            raise UsageError(_unknown_execution(args.execution))
+    finally:
+        store.close()
+
+    def create(manager: RunManager) -> str:
+        execution_id = manager.replay(args.execution, args.task, task_run_id=args.task_run, inputs=inputs, by_hand=True)
+        row = execution_rows.get_execution(manager.store, execution_id) or {}
+        runs = task_run_rows.records(manager.store, args.execution)
+        chosen = next((run for run in runs if run.id == row.get("replay_from")), None)
+        task = "" if chosen is None else f" from task '{chosen.task_id}'"
+        if chosen is not None and chosen.value is not None:
+            task += f" [{chosen.value}]"
+        print(
+            f"execution {execution_id} replays execution {args.execution} of {row.get('flow_uid')} "
+            f"(revision {row.get('revision')}){task}",
+            flush=True,
+        )
+        return execution_id
+
+    return _run_new(args, settings, load_registry(), f"gitsync replay {args.execution}", create)
+
+
+def _run_new(
+    args: argparse.Namespace, settings: Settings, registry: Registry, label: str, create: Callable[[RunManager], str]
+) -> int:
+    """Create an execution (`create`, which prints its first line) and run it here with live progress, as
+    `gitsync run` does: what it starts for others to follow is waited for or handed to the daemon, Ctrl-C kills it.
+    Exit 0 when it ends SUCCESS or WARNING, 1 otherwise (or when it is refused), 128 + the signal when interrupted."""
     store = open_store(settings)
     printer = _Progress(sys.stdout, quiet=args.quiet, resume_flags=settings.state_flags())
-    manager = build_runs(store, settings, registry, progress=printer, owner=("cli", f"gitsync run {label}"))
+    manager = build_runs(store, settings, registry, progress=printer, owner=("cli", label))
     interrupts = Interrupts(manager, settings.db)
     try:
         manager.open()
         interrupts.install()
-        execution_id = manager.create_unsynced(flow, inputs) if flow else manager.create(args.uid, inputs)
+        execution_id = create(manager)
         interrupts.execution_id = execution_id
-        print(f"execution {execution_id} of {label}", flush=True)
         outcome = manager.run(execution_id)
         if interrupts.signal is None:
             _follow_downstream(manager, store)
     except RunError as exc:
-        print(f"gitsync run: {exc}", file=sys.stderr)
+        print(f"gitsync {args.command}: {exc}", file=sys.stderr)
         return 1
     finally:
         interrupts.restore()

@@ -147,6 +147,31 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     add_state_arguments(run)
     run.set_defaults(handler=Handler(module, "run_flow"), repo=None)
 
+    replay = commands.add_parser(
+        "replay",
+        help="run an ended execution again from one of its tasks, with live progress",
+        description="Replay an ended execution from one of its tasks: a new execution of the revision the original "
+        "ran (not the flow's current one), with its inputs (--input gives some again) and labels, where what ended "
+        "done before that task started is carried over with its outputs and not run again, and the task and "
+        "everything after it run. Progress and exit codes as `gitsync run`; exit 1 when the replay is refused "
+        "(the execution has not ended, the task did not run in it, its flow is no longer synced).",
+    )
+    replay.add_argument("execution", help="the ended execution (see `gitsync executions`)")
+    replay.add_argument("--task", metavar="TASK_ID", help="the task to run again from (its first run)")
+    replay.add_argument(
+        "--task-run", metavar="TASK_RUN_ID", help="the task run to run again from (one value of a ForEach, …)"
+    )
+    replay.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an input given again (repeatable; the others keep the original's values); K=@PATH uploads a file",
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress lines, only the result (and a pause)")
+    add_state_arguments(replay)
+    replay.set_defaults(handler=Handler(module, "replay"), repo=None)
+
     listing = commands.add_parser(
         "executions",
         help="the executions, newest first",

@@ -91,51 +91,56 @@ class ExecutionFactory:
             commit = row["commit_sha"]
         else:
             commit = execution_rows.revision_commit(self.store, flow_uid, wanted)
+        return self.write(
+            flow,
+            inputs or {},
+            labels or {},
+            trigger or {},
+            kind,
+            revision=wanted,
+            commit=commit,
+            trigger_uid=trigger_uid,
+            parent=parent,
+            source=row["source"],
+        )
+
+    def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
+        """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""
+        execution_id = self.write(flow, inputs or {}, {}, {}, "manual", revision=0, commit="")
+        self._unsynced[execution_id] = flow
+        return execution_id
+
+    def write(
+        self,
+        flow: Flow,
+        given: dict[str, Any],
+        labels: dict[str, str],
+        trigger: dict[str, Any],
+        kind: TriggerKind,
+        **row: Any,
+    ) -> str:
+        """Write a new CREATED execution of `flow` (`row`: the rest of `create_execution`'s fields); its id. The
+        files given for FILE inputs are stored under it, its inputs checked and resolved, its system labels set, and
+        what is secret stored masked (the clear values kept in this process, `live`)."""
         execution_id = execution_rows.new_execution_id()
         with self._uploads_removed_on_failure(execution_id):
-            given = self._uploads(flow, execution_id, inputs or {})
             clear = {
-                "inputs": self._inputs(flow, given),
-                "labels": system_labels(execution_id, labels or {}, kind),
-                "trigger": trigger or {},
+                "inputs": self._inputs(flow, self._uploads(flow, execution_id, given)),
+                "labels": system_labels(execution_id, labels, kind),
+                "trigger": trigger,
             }
             stored = self._stored(flow, clear)
             execution_rows.create_execution(
                 self.store,
                 execution_id=execution_id,
                 flow_uid=flow.uid,
-                revision=wanted,
-                commit=commit,
                 inputs=stored["inputs"],
                 labels=stored["labels"],
                 trigger=stored["trigger"],
-                trigger_uid=trigger_uid,
-                parent=parent,
-                source=row["source"],
                 owner=self.owner,
                 kind=kind,
+                **row,
             )
-        self._keep(execution_id, clear, stored)
-        return execution_id
-
-    def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
-        """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""
-        execution_id = execution_rows.new_execution_id()
-        with self._uploads_removed_on_failure(execution_id):
-            given = self._uploads(flow, execution_id, inputs or {})
-            clear = {"inputs": self._inputs(flow, given), "labels": system_labels(execution_id), "trigger": {}}
-            stored = self._stored(flow, clear)
-            execution_rows.create_execution(
-                self.store,
-                execution_id=execution_id,
-                flow_uid=flow.uid,
-                revision=0,
-                commit="",
-                inputs=stored["inputs"],
-                labels=stored["labels"],
-                owner=self.owner,
-            )
-        self._unsynced[execution_id] = flow
         self._keep(execution_id, clear, stored)
         return execution_id
 
@@ -268,14 +273,14 @@ def system_labels(
     out = dict(labels or {})
     out.setdefault(CORRELATION_ID, execution_id)
     if kind == "manual" and USERNAME not in out:
-        user = _username()
+        user = username()
         if user:
             out[USERNAME] = user
     return out
 
 
 @functools.cache
-def _username() -> str | None:
+def username() -> str | None:
     """The operating-system user this process runs as (looked up once)."""
     try:
         return getpass.getuser()

@@ -7,3 +7,7 @@ from gitsync.errors import GitSyncError
 
 class RunError(GitSyncError):
     """An execution cannot be created or acted on; the message says why."""
+
+
+class NotEnded(RunError):
+    """What was asked needs an execution that has ended, and this one has not (a replay of a running one)."""

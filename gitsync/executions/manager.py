@@ -1,11 +1,11 @@
 """Executions on the control plane, behind one facade: create them, start them, kill and resume them.
 
 The engine (runner.engine) walks one execution; the parts around it each live in their own module:
-`creation` (the revision an execution pins, its inputs), `running` (threads, flow concurrency, retries, queued
-executions), `control` (kill and resume requests, also from another process), `recorder` (the engine's
-`Recorder`: task runs, states and logs in SQLite), `coordinator` (the engine's `Coordinator`: subflows, resume)
-and `triggers` (Flow and Webhook triggers). `RunManager` builds them for one state database and is what the CLI,
-the daemon and the HTTP routes call.
+`creation` (the revision an execution pins, its inputs), `replays` (a new execution run again from a task run of
+an ended one), `running` (threads, flow concurrency, retries, queued executions), `control` (kill and resume
+requests, also from another process), `recorder` (the engine's `Recorder`: task runs, states and logs in SQLite),
+`coordinator` (the engine's `Coordinator`: subflows, resume) and `triggers` (Flow and Webhook triggers).
+`RunManager` builds them for one state database and is what the CLI, the daemon and the HTTP routes call.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from gitsync.executions.errors import RunError
 from gitsync.executions.ownership import Lease
 from gitsync.executions.recorder import Progress, SqliteRecorder
 from gitsync.executions.recovery import SWEEP_SECONDS, Recovery
+from gitsync.executions.replays import Replays
 from gitsync.executions.running import ExecutionRunner
 from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPES, TriggerStarts
 from gitsync.state import executions as execution_rows
@@ -154,6 +155,7 @@ class RunManager:
         self.kv = services.kv
         self.executor = services.executor
         self.factory = ExecutionFactory(store, self.registry, self.renderer, owner, data_dir=self.data_dir)
+        self.replays = Replays(store, self.factory)
         self.control = ControlRequests(store, owner)
         self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
         self.recorder.on_disowned = self.control.cancel
@@ -239,6 +241,21 @@ class RunManager:
     ) -> str:
         """A new execution of the flow's active revision (or `revision`); inputs are checked now."""
         return self.factory.create(flow_uid, inputs, labels, trigger, trigger_uid, parent, revision, kind)
+
+    def replay(
+        self,
+        execution_id: str,
+        task_id: str | None = None,
+        *,
+        task_run_id: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        by_hand: bool = False,
+    ) -> str:
+        """A new execution of the revision the ended execution ran, run again from its task run `task_run_id` (or
+        the first run of `task_id`): what ended done before that one started is carried over, not run again
+        (`runner.engine.replay`). `inputs` are given again over the original's; `by_hand`: `gitsync replay`. The
+        caller starts it (`start` or `run`). RunError when it cannot be (NotEnded: the execution has not ended)."""
+        return self.replays.create(execution_id, task_id, task_run_id, inputs, by_hand)
 
     def create_unsynced(self, flow: Flow, inputs: dict[str, Any] | None = None) -> str:
         """An execution of a flow read from a file, not from git (`gitsync run --file`): revision 0, no commit."""

@@ -20,6 +20,7 @@ from gitsync.executions.control import ControlRequests
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
 from gitsync.executions.recorder import SqliteRecorder
+from gitsync.executions.replays import plan_of
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store, loads
 from runner.engine.data import execution_labels
@@ -175,6 +176,11 @@ class ExecutionRunner:
         if missing is not None:
             execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=missing)
             return ExecutionOutcome(State.FAILED, {}, {}, missing, {})
+        try:
+            replay = plan_of(self.store, self.factory, row)
+        except RunError as exc:
+            execution_rows.finish_execution(self.store, execution_id, State.FAILED, error=str(exc))
+            return ExecutionOutcome(State.FAILED, {}, {}, str(exc), {})
         # what was stored is masked; this process may hold the clear values (it created the execution)
         live = self.factory.live(execution_id) or {}
         request = ExecutionRequest(
@@ -187,6 +193,8 @@ class ExecutionRunner:
             trigger=live.get("trigger", loads(row["trigger_vars"]) or None) or None,
             created_at=datetime.fromisoformat(row["created_at"]),
             started_at=datetime.now(UTC),
+            original_id=row["replay_of"],  # `execution.originalId`: a replay's is the execution it replays
+            replay=replay,
         )
         if self._admit(row, flow, request) is not None:
             return None

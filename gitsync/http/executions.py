@@ -1,4 +1,13 @@
-"""HTTP routes for executions: run a flow, kill, resume, list, and Kestra's Webhook trigger URL.
+"""HTTP routes for executions: run a flow, kill, resume, replay, list, and Kestra's Webhook trigger URL.
+
+    POST /api/v1/executions/webhook/{namespace}/{flowId}/{key}   a Webhook trigger (GET and PUT too)
+    GET  /api/v1/executions                                      the executions (`flow`, `state`)
+    GET  /api/v1/executions/{execution_id}                       one execution's row
+    POST /api/v1/executions/{execution_id}/kill                  kill it (or cancel it before it starts)   202
+    POST /api/v1/executions/{execution_id}/resume                resume a paused one (the body: its inputs) 202
+    POST /api/v1/executions/{execution_id}/replay                replay an ended one from a task (`ReplayRequest`):
+                                                                 202 {"id": the new execution, "replay_of", …}
+    POST /api/v1/executions/{namespace}/{flow_id}                run a flow now (JSON inputs, or multipart) 201
 
 `/api/v1/executions/webhook/{namespace}/{flowId}/{key}` needs no API token: the trigger's key is its secret,
 compared in constant time before a byte of the body is read. Every other mutating route needs the API token, like
@@ -17,6 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -26,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
+from gitsync.executions.errors import NotEnded
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
@@ -57,12 +68,28 @@ def execution_routes(
         Route("/api/v1/executions/{execution_id}", api.get, methods=["GET"]),
         Route("/api/v1/executions/{execution_id}/kill", api.kill, methods=["POST"]),
         Route("/api/v1/executions/{execution_id}/resume", api.resume, methods=["POST"]),
+        Route("/api/v1/executions/{execution_id}/replay", api.replay, methods=["POST"]),  # before {namespace}/{id}
         Route("/api/v1/executions/{namespace}/{flow_id}", api.create, methods=["POST"]),
     ]
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return problem(status, message)
+
+
+class ReplayRequest(BaseModel):
+    """The body of a replay: the task to run again from, and the inputs given again (the others keep the values
+    the replayed execution had)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(
+        min_length=1, description="The task to run again from (its first task run, unless task_run_id)"
+    )
+    task_run_id: str | None = Field(
+        default=None, description="The task run of that task to run again from (one value of a ForEach, …)"
+    )
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Inputs given again, by id")
 
 
 class _Executions:
@@ -165,6 +192,35 @@ class _Executions:
 
         return await self._act(request, MAX_BODY, act)
 
+    async def replay(self, request: Request) -> Response:
+        """A new execution replaying an ended one from a task (`ReplayRequest`), started here: 202 with its id;
+        404 for an unknown execution, 409 while it has not ended, 422 when the replay is refused otherwise."""
+        refusal = self.refuse(request)
+        if refusal is not None:
+            return refusal
+        try:
+            raw = await read_body(request, MAX_BODY, self.body_timeout)
+            body = ReplayRequest.model_validate(_body(raw) if raw else {})
+        except BodyError as exc:
+            return exc.response()
+        except PayloadError as exc:
+            return _error(400, f"the body: {exc}")
+        except ValidationError as exc:
+            return _error(400, f"the body must be a JSON object like {_REPLAY_EXAMPLE}: {_problems(exc)}")
+        ident = request.path_params["execution_id"]
+        if await run_in_threadpool(execution_rows.execution_state, self.runs.store, ident) is None:
+            return _error(404, f"no execution {ident!r}; GET /api/v1/executions lists them, newest first")
+        try:
+            replay_id = await run_in_threadpool(
+                self.runs.replay, ident, body.task_id, task_run_id=body.task_run_id, inputs=body.inputs
+            )
+        except NotEnded as exc:
+            return _error(409, str(exc))
+        except RunError as exc:
+            return _error(422, str(exc))
+        self.runs.start(replay_id)
+        return JSONResponse({"id": replay_id, "state": "CREATED", "replay_of": ident}, status_code=202)
+
     async def _act(self, request: Request, limit: int, action: Callable[[str, Any], str]) -> Response:
         refusal = self.refuse(request)
         if refusal is not None:
@@ -221,6 +277,16 @@ async def read_form_inputs(request: Request, limit: int, timeout: float) -> dict
         detail = exc.detail if isinstance(exc, HTTPException) else exc.message
         raise BodyError(400, f"the multipart form data cannot be read: {detail}") from None
     return inputs
+
+
+_REPLAY_EXAMPLE = '{"task_id": "load", "inputs": {"day": "2024-05-01"}}'
+
+
+def _problems(exc: ValidationError) -> str:
+    """What pydantic found wrong in a body, field by field, without the values sent."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'the body'}: {error['msg']}" for error in exc.errors()
+    )
 
 
 def _without_credentials(trigger_vars: Any) -> Any:

@@ -30,10 +30,11 @@ NOT_STARTED_STATES: tuple[State, ...] = (State.CREATED, State.QUEUED)
 """States a kill cancels outright: no task has run."""
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
 
-TriggerKind = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry"]
+TriggerKind = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay"]
 """How an execution was started (`trigger_kind`): `gitsync run`, the API's run route, a Webhook trigger, a Schedule
-fire, a Flow trigger, a Subflow task, a flow-level retry (CREATE_NEW_EXECUTION). NULL on rows written before it was
-recorded where the row did not show it."""
+fire, a Flow trigger, a Subflow task, a flow-level retry (CREATE_NEW_EXECUTION), a replay of an ended execution from
+one of its task runs (`gitsync replay`, the API's replay route; `replay_of` names it). NULL on rows written before it
+was recorded where the row did not show it."""
 
 
 AHEAD = "AHEAD"
@@ -130,7 +131,7 @@ def list_executions(
             params.append(value)
     sql = """SELECT id, flow_uid AS flow, revision, commit_sha AS "commit", state, trigger_kind,
                     trigger_uid AS "trigger", scheduled_at, created_at, started_at, ended_at, inputs, outputs,
-                    labels, trigger_vars, error
+                    labels, trigger_vars, error, replay_of
              FROM executions"""
     where.append(f"state != '{AHEAD}'")
     sql += " WHERE " + " AND ".join(where) + " ORDER BY id DESC LIMIT ?"
@@ -181,15 +182,22 @@ def create_execution(
     owner: str | None = None,
     kind: TriggerKind = "manual",
     execution_id: str | None = None,
+    replay: tuple[str, str] | None = None,
+    note: str | None = None,
 ) -> str:
     """A new CREATED execution (inputs already resolved); its id (`execution_id`: one `new_execution_id()` gave
-    already, e.g. its FILE inputs were stored under it; else a new one). `owner`: the process that will start it."""
+    already, e.g. its FILE inputs were stored under it; else a new one). `owner`: the process that will start it.
+    `replay`: the execution it replays and that execution's task run it runs again from; `note`: its first log line."""
     execution_id = execution_id or new_execution_id()
+    replay_of, replay_from = replay or (None, None)
     with store.atomic() as conn:
+        if note is not None:
+            conn.execute(_NOTE, (execution_id, now_iso(), note))
         conn.execute(
             """INSERT INTO executions (id, flow_uid, revision, commit_sha, state, trigger_kind, trigger_uid, created_at,
-                                       inputs, labels, trigger_vars, source, parent_execution, owner)
-               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                       inputs, labels, trigger_vars, source, parent_execution, owner, replay_of,
+                                       replay_from)
+               VALUES (?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 execution_id,
                 flow_uid,
@@ -204,9 +212,14 @@ def create_execution(
                 source,
                 parent,
                 owner,
+                replay_of,
+                replay_from,
             ),
         )
     return execution_id
+
+
+_NOTE = "INSERT INTO logs (execution_id, task_run_id, at, level, message) VALUES (?, NULL, ?, 'INFO', ?)"
 
 
 def get_execution(store: Store, execution_id: str) -> dict[str, Any] | None:

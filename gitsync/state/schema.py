@@ -319,4 +319,16 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
         ALTER TABLE syncs ADD COLUMN plan TEXT;
         """,
     ),
+    (
+        "replays: what an execution replays, and where each task run's outputs are in loops",
+        """
+        -- a replay (trigger_kind 'replay') is a new execution of the revision an ended one ran, run again from one of
+        -- its task runs; what ended done before that one started is carried over (`runner/engine/replay`)
+        ALTER TABLE executions ADD COLUMN replay_of TEXT;    -- the execution it replays
+        ALTER TABLE executions ADD COLUMN replay_from TEXT;  -- that execution's task run it runs again from
+        -- the values of the loops a task run ran in (a JSON list, outermost first; NULL outside loops): where its
+        -- outputs are (`outputs.t.<value>.<key>`) when a replay carries it over
+        ALTER TABLE task_runs ADD COLUMN loop_values TEXT;
+        """,
+    ),
 ]

@@ -20,8 +20,8 @@ TaskRunRow = tuple[Any, ...]
 LogRow = tuple[Any, ...]
 
 _UPSERT_TASK_RUN = """INSERT INTO task_runs (id, execution_id, task_id, task_type, parent_id, value, iteration, attempt,
-                                          state, started_at, ended_at, outputs, error)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          state, started_at, ended_at, outputs, error, loop_values)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET state = excluded.state, started_at = excluded.started_at,
                      ended_at = excluded.ended_at, outputs = excluded.outputs, error = excluded.error"""
 _INSERT_LOG = "INSERT INTO logs (execution_id, task_run_id, at, level, message) VALUES (?, ?, ?, ?, ?)"
@@ -44,6 +44,7 @@ def task_run_row(record: TaskRunRecord) -> TaskRunRow:
         iso(record.ended_at) if record.ended_at else None,
         dumps(record.outputs) if record.outputs else "{}",
         record.error,
+        dumps(list(record.loop_values)) if record.loop_values else None,
     )
 
 
@@ -81,6 +82,34 @@ def task_runs(store: Store, execution_id: str) -> list[dict[str, Any]]:
     for row in rows:
         row["outputs"] = loads(row["outputs"]) or {}
     return rows
+
+
+def records(store: Store, execution_id: str) -> list[TaskRunRecord]:
+    """An execution's task runs (every attempt) as the engine recorded them, in the order they were created."""
+    rows = store.query("SELECT * FROM task_runs WHERE execution_id = ? ORDER BY id", (execution_id,))
+    return [
+        TaskRunRecord(
+            id=row["id"],
+            execution_id=row["execution_id"],
+            task_id=row["task_id"],
+            task_type=row["task_type"],
+            parent_id=row["parent_id"],
+            value=row["value"],
+            iteration=row["iteration"],
+            attempt=row["attempt"],
+            state=State(row["state"]),
+            started_at=_moment(row["started_at"]),
+            ended_at=_moment(row["ended_at"]),
+            outputs=loads(row["outputs"]) or {},
+            error=row["error"],
+            loop_values=tuple(str(value) for value in loads(row["loop_values"]) or ()),
+        )
+        for row in rows
+    ]
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def logs_after(store: Store, execution_id: str, after: int = 0) -> list[dict[str, Any]]:

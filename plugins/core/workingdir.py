@@ -31,6 +31,7 @@ class WorkingDirectory(FlowableTask):
     """Run the child tasks sequentially in one shared working directory."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.flow.WorkingDirectory"
+    replayed_whole: ClassVar[bool] = True  # its tasks share the folder: a replay runs it again whole
     aliases: ClassVar[tuple[str, ...]] = (
         "io.kestra.core.tasks.flows.WorkingDirectory",
         "io.kestra.core.tasks.flows.Worker",

@@ -189,14 +189,26 @@ class ExecutionData:
 
     def store_outputs(self, task_id: str, scope: Scope, outputs: dict[str, Any]) -> None:
         """Keep a task's outputs, under its loop values inside loops (`outputs.t.<value>.<key>`)."""
+        self._store(task_id, scope.loop_values, outputs)
+
+    def _store(self, task_id: str, loop_values: tuple[str, ...], outputs: dict[str, Any]) -> None:
         with self.lock:
-            if not scope.loop_values:
+            if not loop_values:
                 self.outputs[task_id] = outputs
                 return
             node = self.outputs.setdefault(task_id, {})
-            for value in scope.loop_values[:-1]:
+            for value in loop_values[:-1]:
                 node = node.setdefault(value, {})
-            node[scope.loop_values[-1]] = outputs
+            node[loop_values[-1]] = outputs
+
+    def adopt(self, record: TaskRunRecord) -> None:
+        """A task run carried over from the execution this one replays: one of this execution's task runs, its
+        outputs where the original kept them (under its loop values)."""
+        with self.lock:
+            self._parents[record.id] = record.parent_id
+            self._runs[record.id] = record
+            if record.outputs:
+                self._store(record.task_id, record.loop_values, record.outputs)
 
     def add_labels(self, labels: Mapping[str, str]) -> None:
         """Labels a task set (the Labels task); system labels are gitsync's own and are never replaced."""
@@ -248,6 +260,7 @@ class ExecutionData:
             iteration=scope.iteration,
             attempt=attempt,
             state=State.CREATED,
+            loop_values=scope.loop_values,
         )
         with self.lock:
             self._parents[task_run_id] = scope.parent_id

@@ -37,6 +37,7 @@ from runner.engine.records import (
     TaskRunRecord,
     utcnow,
 )
+from runner.engine.replay import Replay
 from runner.engine.retry import creates_new_execution
 from runner.engine.runnables import ExitSignal, RunnableRunner, absorbs_failure, settle
 from runner.engine.sla import SlaWatch
@@ -80,6 +81,7 @@ class _Execution:
         self.runnables = RunnableRunner(
             services, self.data, self.t, self._cancelled, self.render_properties, self._finish_failed
         )
+        self.replay = Replay(request.replay, self.data, self.t)
 
     # -- the execution ------------------------------------------------------------------------------------------
 
@@ -119,7 +121,8 @@ class _Execution:
         if self.flow.afterExecution:
             with contextlib.suppress(ExitSignal):
                 self.run_list(self.flow.afterExecution, Scope())
-        return ExecutionOutcome(state, outputs, data.labels, data.error, data.outputs, self._new_execution_retry(state))
+        retry = _new_execution_retry(self.flow, data, self.runnables.retries, state)
+        return ExecutionOutcome(state, outputs, data.labels, data.error, data.outputs, retry)
 
     def run_list(self, tasks: Sequence[Any] | None, scope: Scope) -> State:
         states: list[State] = []
@@ -137,7 +140,10 @@ class _Execution:
         allowWarning applied (both `settle` it before its run is recorded)."""
         if task.disabled:
             return State.SUCCESS
-        record = self.data.new_record(task, scope, attempt=1)
+        found = self.replay.find(task, scope)
+        if isinstance(found, State):  # carried over, done, from the execution this one replays
+            return found
+        record = found or self.data.new_record(task, scope, attempt=1)
         should_run = self._should_run(task, scope, record)
         if should_run is None:
             state = State.FAILED  # its runIf did not render
@@ -299,14 +305,16 @@ class _Execution:
             variables = self.data.flow_variables()
             self.sla.check_assertions(lambda expression: self.evaluate(expression, variables))
 
-    def _new_execution_retry(self, state: State) -> Any:
-        """The CREATE_NEW_EXECUTION retry of what failed it: the first standing runnable failure's, else the flow's."""
-        if state != State.FAILED:
-            return None
-        standing = self.data.standing_failures()
-        with self.data.lock:
-            retry = self.runnables.retries.get(standing[0], self.flow.retry) if standing else self.flow.retry
-        return retry if creates_new_execution(retry) else None
+
+def _new_execution_retry(flow: Flow, data: ExecutionData, retries: Mapping[str, Any], state: State) -> Any:
+    """The CREATE_NEW_EXECUTION retry of what failed it: the first standing runnable failure's (`retries`: the
+    runnables'), else the flow's."""
+    if state != State.FAILED:
+        return None
+    standing = data.standing_failures()
+    with data.lock:
+        retry = retries.get(standing[0], flow.retry) if standing else flow.retry
+    return retry if creates_new_execution(retry) else None
 
 
 def flow_outputs(

@@ -46,6 +46,29 @@ class TaskRunRecord:
     ended_at: datetime | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    loop_values: tuple[str, ...] = ()
+    """The values of the loops it runs in, outermost first: where its outputs are (`outputs.t.<value>.<key>`)."""
+
+
+RunPlace = tuple[str | None, str, str | None, int | None]
+"""Where a task run stands in its execution: its parent task run's id, its task's id, its value and iteration."""
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a replay starts from (`runner.engine.replay.plan_replay`): the task runs of the execution it replays
+    that are carried over, done, and the flowables that run again around them. Places are the original's."""
+
+    original_id: str
+    """The execution replayed."""
+    restart: TaskRunRecord
+    """The original's task run the replay runs again from (its first attempt)."""
+    carried: dict[RunPlace, TaskRunRecord] = field(default_factory=dict)
+    """The outermost task runs carried over (last attempts), by place; what ran inside them comes with them."""
+    inside: dict[str, list[TaskRunRecord]] = field(default_factory=dict)
+    """A carried task run's id -> the task runs inside it (last attempts), each after its parent."""
+    reentered: dict[RunPlace, str] = field(default_factory=dict)
+    """The flowables that hold a carried task run and run again (decide again) -> their original task run id."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +95,8 @@ class ExecutionRequest:
     original_id: str | None = None
     started_at: datetime | None = None
     """When the control plane admitted it (its RUNNING state written then, with this start); None: now."""
+    replay: ReplayPlan | None = None
+    """A replay of an ended execution: what it carries over from it (None: it runs from the start)."""
 
 
 @dataclass
