@@ -9,5 +9,10 @@ class RunError(GitSyncError):
     """An execution cannot be created or acted on; the message says why."""
 
 
+class UnknownFlow(RunError):
+    """The flow to run is not active: never synced, or removed by a commit (the API answers 404)."""
+
+
 class NotEnded(RunError):
-    """What was asked needs an execution that has ended, and this one has not (a replay of a running one)."""
+    """What was asked needs an execution that has ended, and this one has not (a replay of a running one: the API
+    answers 409)."""

@@ -1,13 +1,11 @@
-"""HTTP routes for executions: run a flow, kill, resume, replay, list, and Kestra's Webhook trigger URL.
+"""HTTP routes for executions: run a flow, kill, resume, replay, and Kestra's Webhook trigger URL (the reads are in
+`gitsync.http.api`; `OPERATIONS` describes these routes in its OpenAPI document).
 
-    POST /api/v1/executions/webhook/{namespace}/{flowId}/{key}   a Webhook trigger (GET and PUT too)
-    GET  /api/v1/executions                                      the executions (`flow`, `state`)
-    GET  /api/v1/executions/{execution_id}                       one execution's row
-    POST /api/v1/executions/{execution_id}/kill                  kill it (or cancel it before it starts)   202
-    POST /api/v1/executions/{execution_id}/resume                resume a paused one (the body: its inputs) 202
-    POST /api/v1/executions/{execution_id}/replay                replay an ended one from a task (`ReplayRequest`):
-                                                                 202 {"id": the new execution, "replay_of", …}
-    POST /api/v1/executions/{namespace}/{flow_id}                run a flow now (JSON inputs, or multipart) 201
+    GET|POST|PUT /api/v1/executions/webhook/{namespace}/{flow_id}/{key}   a Webhook trigger
+    POST /api/v1/executions/{execution_id}/kill     kill it (or cancel it before it starts)               202
+    POST /api/v1/executions/{execution_id}/resume   resume a paused one (the body: the Pause's inputs)    202
+    POST /api/v1/executions/{execution_id}/replay   replay an ended one from a task (`ReplayRequest`)     202
+    POST /api/v1/executions/{namespace}/{flow_id}   run a flow now (JSON inputs, or multipart)            201
 
 `/api/v1/executions/webhook/{namespace}/{flowId}/{key}` needs no API token: the trigger's key is its secret,
 compared in constant time before a byte of the body is read. Every other mutating route needs the API token, like
@@ -21,7 +19,6 @@ served back.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -36,18 +33,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from gitsync.executions.errors import NotEnded
+from gitsync.executions.errors import NotEnded, UnknownFlow
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
+from gitsync.http.openapi import Operation
 from gitsync.http.problems import problem
-from gitsync.state import executions as execution_rows
+from gitsync.views.models import ExecutionAction, ExecutionCreated
 from runner.inputs import UploadedFile
 
 log = logging.getLogger("gitsync.http")
 
 MAX_BODY = 10 * 1024 * 1024
-"""A Webhook trigger's body, and a run's or a resume's inputs."""
+"""A Webhook trigger's body, a run's or a resume's inputs, and a replay's body."""
 MAX_UPLOAD = 100 * 1024 * 1024
 """A run's multipart form data: its inputs and the files of its FILE inputs (held in memory while stored)."""
 MAX_FORM_PARTS = 100
@@ -64,8 +62,6 @@ def execution_routes(
     api = _Executions(runs, refuse, refuse_read or (lambda request: None), body_timeout)
     return [
         Route("/api/v1/executions/webhook/{namespace}/{flow_id}/{key}", api.webhook, methods=["GET", "POST", "PUT"]),
-        Route("/api/v1/executions", api.list, methods=["GET"]),
-        Route("/api/v1/executions/{execution_id}", api.get, methods=["GET"]),
         Route("/api/v1/executions/{execution_id}/kill", api.kill, methods=["POST"]),
         Route("/api/v1/executions/{execution_id}/resume", api.resume, methods=["POST"]),
         Route("/api/v1/executions/{execution_id}/replay", api.replay, methods=["POST"]),  # before {namespace}/{id}
@@ -90,6 +86,16 @@ class ReplayRequest(BaseModel):
         default=None, description="The task run of that task to run again from (one value of a ForEach, …)"
     )
     inputs: dict[str, Any] = Field(default_factory=dict, description="Inputs given again, by id")
+
+
+class ReplayCreated(BaseModel):
+    """The answer to a replay: the new execution, created and started."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The new execution")
+    state: str
+    replay_of: str = Field(description="The execution it replays")
 
 
 class _Executions:
@@ -151,36 +157,12 @@ class _Executions:
         uid = f"{request.path_params['namespace']}.{request.path_params['flow_id']}"
         try:
             execution_id = await run_in_threadpool(self.runs.create, uid, inputs, kind="api")
+        except UnknownFlow as exc:
+            return _error(404, str(exc))
         except RunError as exc:
             return _error(422, str(exc))
         self.runs.start(execution_id)
         return JSONResponse({"id": execution_id, "state": "CREATED"}, status_code=201)
-
-    async def list(self, request: Request) -> Response:
-        if (refusal := self.refuse_read(request)) is not None:
-            return refusal
-        flow = request.query_params.get("flow")
-        state = request.query_params.get("state")
-        rows = await run_in_threadpool(execution_rows.list_executions, self.runs.store, flow=flow, state=state)
-        for row in rows:
-            row["trigger_vars"] = _without_credentials(row.get("trigger_vars"))
-        return JSONResponse(json.loads(json.dumps(rows, default=str)))
-
-    async def get(self, request: Request) -> Response:
-        if (refusal := self.refuse_read(request)) is not None:
-            return refusal
-        execution_id = request.path_params["execution_id"]
-        row = await run_in_threadpool(execution_rows.get_execution, self.runs.store, execution_id)
-        if row is None:
-            return _error(404, "no such execution")
-        if isinstance(row.get("trigger_vars"), str):  # this row keeps its JSON columns encoded
-            try:
-                decoded = json.loads(row["trigger_vars"])
-            except (ValueError, RecursionError):
-                decoded = None
-            if isinstance(decoded, dict):
-                row["trigger_vars"] = json.dumps(_without_credentials(decoded))
-        return JSONResponse(json.loads(json.dumps(row, default=str)))
 
     async def kill(self, request: Request) -> Response:
         return await self._act(request, MAX_SMALL_BODY, lambda ident, _: self.runs.request_kill(ident).value)
@@ -208,7 +190,7 @@ class _Executions:
         except ValidationError as exc:
             return _error(400, f"the body must be a JSON object like {_REPLAY_EXAMPLE}: {_problems(exc)}")
         ident = request.path_params["execution_id"]
-        if await run_in_threadpool(execution_rows.execution_state, self.runs.store, ident) is None:
+        if await run_in_threadpool(self.runs.execution_state, ident) == "UNKNOWN":
             return _error(404, f"no execution {ident!r}; GET /api/v1/executions lists them, newest first")
         try:
             replay_id = await run_in_threadpool(
@@ -219,7 +201,8 @@ class _Executions:
         except RunError as exc:
             return _error(422, str(exc))
         self.runs.start(replay_id)
-        return JSONResponse({"id": replay_id, "state": "CREATED", "replay_of": ident}, status_code=202)
+        created = ReplayCreated(id=replay_id, state="CREATED", replay_of=ident)
+        return JSONResponse(created.model_dump(), status_code=202)
 
     async def _act(self, request: Request, limit: int, action: Callable[[str, Any], str]) -> Response:
         refusal = self.refuse(request)
@@ -289,13 +272,6 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
-def _without_credentials(trigger_vars: Any) -> Any:
-    """Stored trigger variables with credential headers dropped (rows recorded before they were filtered)."""
-    if isinstance(trigger_vars, dict) and isinstance(trigger_vars.get("headers"), dict):
-        return {**trigger_vars, "headers": safe_headers(trigger_vars["headers"].items())}
-    return trigger_vars
-
-
 def _body(raw: bytes) -> Any:
     """JSON when it parses (Kestra's `trigger.body`), else the text; JSON nested too deeply is a PayloadError."""
     text = raw.decode("utf-8", "replace")
@@ -305,3 +281,46 @@ def _body(raw: bytes) -> Any:
         raise
     except PayloadError:
         return text
+
+
+_FLOW = {"namespace": "the flow's namespace", "flow_id": "the flow's id"}
+_RUN_BODY = {
+    "application/json": {"schema": {"type": "object", "description": "the inputs, by input id"}},
+    "multipart/form-data": {
+        "schema": {"type": "object", "description": "one field per input; a FILE input's file as a file part"}
+    },
+}
+_WEBHOOK = "/api/v1/executions/webhook/{namespace}/{flow_id}/{key}"
+OPERATIONS = [
+    Operation(
+        "POST", "/api/v1/executions/{namespace}/{flow_id}",
+        "run a flow now, with its inputs (validated by type; FILE inputs as multipart parts)", "executions",
+        ExecutionCreated, status=201, access="write", body_schema=_RUN_BODY, errors=(400, 404, 422), path_params=_FLOW,
+    ),
+    Operation(
+        "POST", "/api/v1/executions/{execution_id}/kill", "kill an execution and its running tasks", "executions",
+        ExecutionAction, status=202, access="write", errors=(409,), path_params={"execution_id": "the execution"},
+    ),
+    Operation(
+        "POST", "/api/v1/executions/{execution_id}/replay",
+        "replay an ended execution from a task: a new execution of its revision, what ended before it carried over",
+        "executions", ReplayCreated, status=202, access="write", body=ReplayRequest, errors=(400, 404, 409, 422),
+        path_params={"execution_id": "the ended execution"},
+    ),
+    Operation(
+        "POST", "/api/v1/executions/{execution_id}/resume", "resume a paused execution, with the Pause task's inputs",
+        "executions", ExecutionAction, status=202, access="write", errors=(409,),
+        body_schema={"application/json": {"schema": {"type": "object"}}},
+        path_params={"execution_id": "the execution"},
+    ),
+    *(
+        Operation(
+            method, _WEBHOOK,
+            "Kestra's Webhook trigger URL: the key in the path is the secret; the body becomes trigger.body",
+            "executions", ExecutionCreated, access="key", errors=(400, 403, 404, 422),
+            body_schema=None if method == "GET" else {"application/json": {"schema": {}}},
+            path_params={**_FLOW, "key": "the trigger's key"},
+        )
+        for method in ("GET", "POST", "PUT")
+    ),
+]  # fmt: skip

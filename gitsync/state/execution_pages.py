@@ -144,7 +144,7 @@ def counts_by_day(store: Store, since: str) -> list[dict[str, Any]]:
 def failing_flows(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """Active flows whose latest ended execution did not succeed, the most recent failure first."""
     return store.query(
-        """SELECT f.uid AS flow, e.id, e.state, e.ended_at, e.error, e.revision, e.commit_sha AS "commit"
+        """SELECT f.uid AS flow, e.id, e.state, e.ended_at, e.error, e.revision, e.commit_sha AS "commit", e.source
            FROM flows f JOIN executions e ON e.id = (
                SELECT x.id FROM executions x WHERE x.flow_uid = f.uid AND x.ended_at IS NOT NULL
                ORDER BY x.id DESC LIMIT 1)

@@ -63,9 +63,12 @@ def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def syncs_page(store: Store, source: str | None = None, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def syncs_page(
+    store: Store, source: str | None = None, before: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """Syncs (of `source`), newest first, with an id below `before`; at most `limit`. Without the plan."""
-    where, params = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    params: list[Any] = []
     if source:
         where.append("source = ?")
         params.append(source)
