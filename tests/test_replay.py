@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from daemon_harness import running_daemon
 from gitservers import GitRepo
+from http_attack import connect, read_response, request_head, stream_body
 from runtime import Runtime, gitsync_cli
 
 from gitsync.http.executions import MAX_BODY
@@ -100,6 +101,16 @@ def _executions(state: tuple[str, str]) -> dict[str, dict[str, Any]]:
 
 def _runs(execution: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {run["task_id"] + (f"[{run['value']}]" if run["value"] else ""): run for run in execution["task_runs"]}
+
+
+def _wait(condition: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -383,16 +394,6 @@ def test_a_working_directory_runs_again_whole_when_a_task_inside_it_is_replayed(
 # -- the HTTP API of a running daemon ----------------------------------------------------------------------------
 
 
-def _wait(condition: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
-
-
 def test_the_api_replays_an_execution_from_a_task(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "repo")
     repo.commit({"flows/pipeline.yaml": textwrap.dedent(PIPELINE), "flows/slow.yaml": textwrap.dedent(SLOW)})
@@ -435,8 +436,11 @@ def test_the_api_replays_an_execution_from_a_task(tmp_path: Path) -> None:
             refused = daemon.post(path, content=bad, headers={**AUTH, "content-type": "application/json"})
             assert refused.status_code == 400, (bad, refused.text)
             assert refused.headers["content-type"] == "application/problem+json"
-        huge = daemon.post(path, content=b'{"task_id": "' + b"x" * MAX_BODY + b'"}', headers=AUTH)
-        assert huge.status_code == 413
+        with connect(daemon.port) as sock:  # a body over the bound: refused while it streams
+            head = {**AUTH, "Content-Type": "application/json", "Content-Length": str(MAX_BODY + 1)}
+            sock.sendall(request_head("POST", path, daemon.port, head))
+            stream_body(sock, MAX_BODY + 1, b"x" * 65536)
+            assert read_response(sock)[0] == 413
 
         slow = daemon.post("/api/v1/executions/acme/slow", json={}, headers=AUTH).json()["id"]
         daemon.wait_for(lambda: daemon.query("SELECT 1 FROM task_runs WHERE execution_id = ?", (slow,)), "it runs")
