@@ -290,15 +290,17 @@ class SqliteRecorder:
                 held.lost.discard(execution_id)
 
     def _masked(self, record: TaskRunRecord) -> TaskRunRecord:
-        """A copy of the record with its value, outputs and error masked (the record itself when nothing is)."""
+        """A copy of the record with its value (and the loop values it runs in), outputs and error masked (the record
+        itself when nothing is)."""
         masker = self.masker
         if not masker.active:
             return record
         value, outputs = masker.mask_value(record.value), masker.mask_value(record.outputs)
+        loop_values = tuple(masker.mask_value(list(record.loop_values)))
         error = masker.mask(record.error) if record.error else record.error
-        if value == record.value and outputs == record.outputs and error == record.error:
+        if (value, outputs, error, loop_values) == (record.value, record.outputs, record.error, record.loop_values):
             return record
-        return dataclasses.replace(record, value=value, outputs=outputs, error=error)
+        return dataclasses.replace(record, value=value, outputs=outputs, error=error, loop_values=loop_values)
 
     def logs(self, lines: Sequence[LogLine]) -> None:
         rows = [task_run_rows.log_row(line) for line in lines]
