@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitsync.web.diff import counts, diff_rows
+from gitsync.web.diff import counts, diff_rows, parse_unified
 from gitsync.web.graph import NODE_W, PAD, Graph, build_graph, dag_depths, layout
 from gitsync.web.highlight import highlight_yaml, render_lines, task_lines
 from gitsync.web.svg import render_svg
@@ -431,3 +431,17 @@ def test_every_colour_the_stylesheet_uses_is_declared() -> None:
     used = set(re.findall(r"var\(--([a-z0-9-]+)\)", css))
     assert used - declared == set()
     assert set(re.findall(r"^\s*--([a-z0-9-]+):", css, re.M)) == declared  # each one in both themes
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("".join(f"l{i}\n" for i in range(30)), "".join(f"l{i}\n" for i in range(30) if i % 7) + "end\n"),
+        ("", "a\nb\n"),
+        ("a\nb\n", ""),
+        ("a\n", "b\n"),
+    ],
+)
+def test_rows_read_from_a_unified_diff_are_the_rows_of_the_two_texts(old: str, new: str) -> None:
+    text = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), "a.yaml", "b.yaml"))
+    assert parse_unified(text) == diff_rows(old, new)

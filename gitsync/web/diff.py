@@ -1,9 +1,10 @@
-"""Two texts as the rows of a unified diff (pure, difflib): hunk headers, context, added and removed lines, each
-with its line numbers in the old and the new text."""
+"""The rows of a unified diff (pure): hunk headers, context, added and removed lines, each with its line numbers
+in the old and the new text. From two texts (difflib), or from a unified diff's text (what the API answers)."""
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from html import escape
 from typing import Literal
@@ -54,3 +55,32 @@ def _header(i1: int, i2: int, j1: int, j2: int) -> str:
 def counts(rows: list[DiffRow]) -> tuple[int, int]:
     """(lines added, lines removed)."""
     return sum(r.kind == "add" for r in rows), sum(r.kind == "del" for r in rows)
+
+
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def parse_unified(text: str) -> list[DiffRow]:
+    """The rows of a unified diff's text (the file headers `---`/`+++` before the first hunk are left out)."""
+    rows: list[DiffRow] = []
+    old = new = 0
+    for line in text.splitlines():
+        match = HUNK.match(line)
+        if match:
+            old, new = int(match.group(1)), int(match.group(3))
+            # a side of length 0 names the line before the change
+            old += 1 if match.group(2) == "0" else 0
+            new += 1 if match.group(4) == "0" else 0
+            rows.append(DiffRow("hunk", None, None, line))
+        elif not rows:
+            continue  # --- / +++ headers
+        elif line.startswith("+"):
+            rows.append(DiffRow("add", None, new, line[1:]))
+            new += 1
+        elif line.startswith("-"):
+            rows.append(DiffRow("del", old, None, line[1:]))
+            old += 1
+        elif line.startswith(" ") or line == "":
+            rows.append(DiffRow("ctx", old, new, line[1:]))
+            old, new = old + 1, new + 1
+    return rows

@@ -31,6 +31,7 @@ FAMILIES: dict[str, str] = {
     "SENT": "success",
     "GIVEN UP": "failed",
     "SUPERSEDED": "skipped",
+    "CANCELED": "killed",
 }
 FAMILY_NAMES = ("success", "warning", "failed", "killed", "running", "paused", "queued", "skipped")
 

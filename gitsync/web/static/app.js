@@ -148,7 +148,7 @@
   function setupRunForm() {
     var form = document.getElementById("run-form");
     if (!form) return;
-    var field = form.querySelector("input[name=token]");
+    var field = form.querySelector("input[name=_token]");
     if (!field) return;
     if (!field.value && storedToken()) field.value = storedToken();
     form.addEventListener("submit", function () { if (field.value) storeToken(field.value.trim()); });
@@ -206,7 +206,7 @@
     row.dataset.level = level;
     row.dataset.id = String(line.id);
     row.className = "level-" + level.toLowerCase();
-    [String(line.at || ""), level, taskOf(line.task_run_id), String(line.message || "")].forEach(function (text, i) {
+    [String(line.at || ""), level, line.task_id || taskOf(line.task_run_id), String(line.message || "")].forEach(function (text, i) {
       var cell = document.createElement("td");
       cell.className = ["nowrap", "level", "nowrap", "message"][i];
       cell.textContent = text;
@@ -223,27 +223,57 @@
     badge.textContent = state;
   }
 
-  function pollLogs(table, live) {
-    /* EventSource cannot send the token (reads off loopback): the paged logs, with it, once a second */
-    var url = table.dataset.page;
-    var tick = function () {
-      var headers = { "Accept": "application/json" };
-      if (storedToken()) headers.Authorization = "Bearer " + storedToken();
-      fetch(url + "?after=" + encodeURIComponent(table.dataset.after || "0"), { headers: headers })
-        .then(function (response) {
-          if (response.status === 401) {
-            live.textContent = "Live logs need the API token.";
-            return token().then(function () { return null; });
+  function handleEvent(table, live, name, data, close) {
+    if (name === "log") {
+      try { appendLog(table, JSON.parse(data)); } catch (e) { /* a line that is not JSON is skipped */ }
+      applyFilter(table);
+    } else if (name === "state") {
+      try { setState(JSON.parse(data).state); } catch (e) { /* ignored */ }
+      refreshFragment();
+    } else if (name === "end") {
+      close();
+      table.dataset.ended = "true";
+      if (live) live.textContent = "The execution ended; every line is shown.";
+      refreshFragment();
+    }
+  }
+
+  /* EventSource cannot send the token, which reads need off loopback: the same stream read with fetch, with it */
+  function streamWithToken(table, live) {
+    var controller = new AbortController();
+    var close = function () { controller.abort(); };
+    token().then(function (given) {
+      var url = table.dataset.stream + "?after=" + encodeURIComponent(table.dataset.after || "0");
+      return fetch(url, { headers: { "Authorization": "Bearer " + given, "Accept": "text/event-stream" }, signal: controller.signal });
+    }).then(function (response) {
+      if (!response.ok || !response.body) throw new Error("the live logs answered " + response.status);
+      if (live) live.textContent = "Live: new lines appear as they are written.";
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      var pump = function () {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) return;
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var at;
+          while ((at = buffer.indexOf("\n\n")) >= 0) {
+            var block = buffer.slice(0, at);
+            buffer = buffer.slice(at + 2);
+            var name = "message";
+            var data = [];
+            block.split("\n").forEach(function (line) {
+              if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+              else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+            });
+            if (data.length) handleEvent(table, live, name, data.join("\n"), close);
           }
-          return response.ok ? response.json() : null;
-        })
-        .then(function (page) {
-          if (page && page.items) page.items.forEach(function (line) { appendLog(table, line); });
-          applyFilter(table);
-          if (table.dataset.ended !== "true") window.setTimeout(tick, 1000);
-        }).catch(function () { window.setTimeout(tick, 3000); });
-    };
-    tick();
+          return pump();
+        });
+      };
+      return pump();
+    }).catch(function (error) {
+      if (live && table.dataset.ended !== "true") live.textContent = "The live logs stopped: " + error.message + ". Reload the page to see new lines.";
+    });
   }
 
   function setupLogs() {
@@ -260,26 +290,18 @@
     if (!table.dataset.stream || table.dataset.ended === "true" || typeof window.EventSource !== "function") return;
     var opened = false;
     var source = new window.EventSource(table.dataset.stream + "?after=" + encodeURIComponent(table.dataset.after || "0"));
+    var close = function () { source.close(); };
     if (live) live.textContent = "Connecting to the live logs\u2026";
-    source.addEventListener("open", function () { opened = true; if (live) live.textContent = "Live: new lines appear as they are written."; });
-    source.addEventListener("log", function (event) {
-      try { appendLog(table, JSON.parse(event.data)); } catch (e) { /* a line that is not JSON is skipped */ }
-      applyFilter(table);
+    source.addEventListener("open", function () {
+      opened = true;
+      if (live) live.textContent = "Live: new lines appear as they are written.";
     });
-    source.addEventListener("state", function (event) {
-      try { setState(JSON.parse(event.data).state); } catch (e) { /* ignored */ }
-      refreshFragment();
-    });
-    source.addEventListener("end", function () {
-      source.close();
-      table.dataset.ended = "true";
-      if (live) live.textContent = "The execution ended; every line is shown.";
-      refreshFragment();
+    ["log", "state", "end"].forEach(function (name) {
+      source.addEventListener(name, function (event) { handleEvent(table, live, name, event.data, close); });
     });
     source.addEventListener("error", function () {
-      if (source.readyState === window.EventSource.CLOSED && !opened && table.dataset.page) {
-        if (live) live.textContent = "Live: polling.";
-        pollLogs(table, live || document.createElement("span"));
+      if (source.readyState === window.EventSource.CLOSED && !opened && table.dataset.ended !== "true") {
+        streamWithToken(table, live);
       }
     });
   }
