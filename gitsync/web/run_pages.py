@@ -39,7 +39,7 @@ def executions_list(ctx: ViewContext, params: Mapping[str, str], multi: Mapping[
     form = {key: params.get(key, "") for key in FILTERS}
     states = [s for value in multi.get("state", []) for s in value.split(",") if s]
     kinds = [k for value in multi.get("trigger_kind", []) for k in value.split(",") if k]
-    data = {k: v for k, v in params.items() if v and k in (*FILTERS, "cursor")}
+    data = {k: v for k, v in params.items() if v and k in (*FILTERS, "cursor", "limit")}
     multi_data = {k: v for k, v in multi.items() if k in ("state", "trigger_kind")}
     for key in ("since", "until"):
         if data.get(key):
@@ -64,6 +64,7 @@ def executions_list(ctx: ViewContext, params: Mapping[str, str], multi: Mapping[
     context["params"] = {k: v for k, v in form.items() if v and k not in ("state", "trigger_kind")} | {
         "state": states,
         "trigger_kind": kinds,
+        "limit": params.get("limit"),
     }
     return View("executions.html", context)
 
