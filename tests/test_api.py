@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixture import AUTH, HELLO_V1, HELLO_V2, ApiWorld, api_world, run_flow, wait_ended
+from api_fixture import AUTH, ENV, HELLO_V1, HELLO_V2, ApiWorld, api_world, run_flow, wait_ended
+from daemon_harness import query_db, running_daemon
+from gitservers import GitRepo
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +236,43 @@ def test_reads_follow_the_path_of_a_removed_flow(world: ApiWorld, tmp_path: Path
     assert [r["deleted"] for r in revisions] == [True, False]
     assert "message: hi" in get(world, "/api/v1/flows/acme.ops.sub/child/source", revision=1)["text"]
     assert world.daemon.get("/api/v1/flows/acme.ops.sub/child").status_code == 404
+
+
+def test_a_paused_every_second_trigger_stops_firing_and_resumes(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work")
+    repo.commit({"flows/beat.yaml": BEAT}, "beat")
+    source = {"name": "main", "repo": str(repo.path), "branch": "main", "path": "flows", "poll": "1h"}
+    with running_daemon(tmp_path / "daemon", [source], env=ENV) as daemon:
+
+        def fired_after(moment: str) -> int:
+            rows = query_db(
+                daemon.db, "SELECT count(*) AS n FROM executions WHERE state != 'AHEAD' AND scheduled_at > ?", (moment,)
+            )
+            return int(rows[0]["n"])
+
+        daemon.wait_for(lambda: fired_after("") >= 2, "the trigger to fire")
+        paused = daemon.post("/api/v1/triggers/acme.demo/beat/every/pause", headers=AUTH)
+        assert paused.status_code == 200, paused.text
+        at = datetime.now(UTC)
+        # no fire is decided for a time after the pause (the fire of the current second may still be released)
+        later = (at + timedelta(seconds=1)).isoformat(timespec="milliseconds")
+        daemon.wait_for(lambda: datetime.now(UTC) > at + timedelta(seconds=4), "four seconds to pass")
+        assert fired_after(later) == 0
+        assert daemon.post("/api/v1/triggers/acme.demo/beat/every/resume", headers=AUTH).status_code == 200
+        resumed = datetime.now(UTC).isoformat(timespec="milliseconds")
+        daemon.wait_for(lambda: fired_after(resumed) >= 2, "the trigger to fire again")
+
+
+BEAT = """\
+id: beat
+namespace: acme.demo
+tasks:
+  - id: note
+    type: io.kestra.plugin.core.log.Log
+    message: beat
+triggers:
+  - id: every
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "*/1 * * * * *"
+    withSeconds: true
+"""
