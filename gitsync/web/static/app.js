@@ -118,27 +118,31 @@
     });
   }
 
-  function setupActions() {
-    document.querySelectorAll("button[data-api]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        var label = button.textContent.trim();
-        button.disabled = true;
-        say(label + ": sending\u2026");
-        post(button.dataset.api, button.dataset.body).then(function (response) {
-          if (!response.ok) {
-            return problemText(response).then(function (text) { throw new Error(text); });
-          }
-          return response.json().catch(function () { return {}; }).then(function (data) {
-            say(label + ": done" + (data && data.state ? " (" + data.state + ")" : "") + ".");
-            if (button.dataset.then === "reload") window.location.reload();
-            else if (button.dataset.then === "open" && data && data.id) {
-              window.location.assign("/executions/" + encodeURIComponent(data.id));
-            } else refreshFragment();
-          });
-        }).catch(function (error) {
-          say(label + " failed: " + error.message, true);
-        }).then(function () { button.disabled = false; });
+  function act(button) {
+    var label = button.getAttribute("aria-label") || button.textContent.trim();
+    button.disabled = true;
+    say(label + ": sending\u2026");
+    post(button.dataset.api, button.dataset.body).then(function (response) {
+      if (!response.ok) {
+        return problemText(response).then(function (text) { throw new Error(text); });
+      }
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        say(label + ": done" + (data && data.state ? " (" + data.state + ")" : "") + ".");
+        if (button.dataset.then === "reload") window.location.reload();
+        else if (button.dataset.then === "open" && data && data.id) {
+          window.location.assign("/executions/" + encodeURIComponent(data.id));
+        } else refreshFragment();
       });
+    }).catch(function (error) {
+      say(label + " failed: " + error.message, true);
+    }).then(function () { button.disabled = false; });
+  }
+
+  function setupActions() {
+    /* delegated: the buttons of a fragment fetched later work too */
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("button[data-api]") : null;
+      if (button && !button.disabled) act(button);
     });
     var forget = document.getElementById("forget-token");
     if (forget) forget.addEventListener("click", function () { storeToken(""); say("The API token is forgotten."); });
