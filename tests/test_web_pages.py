@@ -73,6 +73,32 @@ tasks:
     type: io.kestra.plugin.core.flow.Sleep
     duration: PT60S
 """
+INTAKE = """\
+id: intake
+namespace: acme.demo
+inputs:
+  - id: data
+    type: FILE
+  - id: ratio
+    type: FLOAT
+    defaults: 0.5
+  - id: dry
+    type: BOOLEAN
+    defaults: true
+  - id: day
+    type: DATE
+    required: false
+  - id: at
+    type: DATETIME
+    defaults: "2024-01-15T08:00:00Z"
+  - id: options
+    type: JSON
+    required: false
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.data }} {{ inputs.ratio }}"
+"""
 BROKEN = "id: broken\nnamespace: acme.demo\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
 
 
@@ -118,8 +144,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("web")
     repo, root = GitRepo(tmp / "work"), tmp / "served"
     root.mkdir()
-    shas = [repo.commit({"flows/hello.yaml": HELLO, "flows/demo.yaml": FLOW.replace("namespace: acme\n",
-            "namespace: acme.demo\n"), "flows/sleeper.yaml": SLEEPER}, "add hello <b>bold</b> & co")]  # fmt: skip
+    demo = FLOW.replace("namespace: acme\n", "namespace: acme.demo\n")
+    flows = {"hello": HELLO, "demo": demo, "sleeper": SLEEPER, "intake": INTAKE}
+    first = {f"flows/{name}.yaml": text for name, text in flows.items()}
+    shas = [repo.commit(first, "add hello <b>bold</b> & co")]
     repo.publish(root, "flows")
     with ExitStack() as stack:
         base = stack.enter_context(http_git_server(root))
@@ -194,7 +222,7 @@ def test_the_dashboard_shows_each_source_its_commit_on_the_host_and_its_last_syn
     last = row.find("a", href=f"/syncs/{site.daemon.api('/api/v1/syncs')[0]['id']}")
     assert last.text().startswith("sync ") and "invalid" in row.text()
     assert row.find("button", aria_label="Sync main now").attrs["data-api"] == "/api/v1/sync"
-    assert ["acme.demo", "3", "0"] in page.by_id("namespaces").rows()
+    assert ["acme.demo", "4", "0"] in page.by_id("namespaces").rows()
     fires = page.by_id("next-fires").rows()
     assert fires[0][:2] == ["yearly", "acme.demo.hello"] and fires[0][2].endswith("-01-01 00:00:00 UTC")
     days = page.by_id("executions-by-day").rows()
@@ -342,6 +370,28 @@ def test_the_run_form_starts_the_run_and_opens_its_page(site: Site) -> None:
     ran = site.ended(execution_id)
     assert ran["inputs"] == {"name": "world", "count": 7, "env": "dev", "tags": ["green", "blue"]}
     assert ran["trigger_kind"] == "api" and ran["state"] == "SUCCESS"
+
+
+def test_the_run_form_takes_a_file_and_typed_values(site: Site) -> None:
+    page = site.page("/flows/acme.demo/intake/run")
+    assert page.by_id("run-form").attrs["enctype"] == "multipart/form-data"
+    assert page.by_id("input-data").attrs["type"] == "file"
+    ratio = page.by_id("input-ratio")
+    assert (ratio.attrs["type"], ratio.attrs["step"], ratio.attrs["value"]) == ("number", "any", "0.5")
+    assert page.by_id("input-dry").find("option", value="true").attrs.get("selected") is not None
+    assert page.by_id("input-day").attrs["type"] == "date"
+    assert (page.by_id("input-at").attrs["type"], page.by_id("input-at").attrs["value"]) == (
+        "datetime-local", "2024-01-15T08:00:00")  # fmt: skip
+    assert page.by_id("input-options").tag == "textarea"
+    missing = site.daemon.post("/flows/acme.demo/intake/run", data={"_token": TOKEN}, files={"none": ("", b"")})
+    assert missing.status_code == 422 and parse(missing.text).by_id("err-data").text() == "This input is required."
+    form = {"dry": "false", "day": "2024-05-01", "options": '{"k": [1, 2]}', "_token": TOKEN}
+    response = site.daemon.post("/flows/acme.demo/intake/run", data=form, files={"data": ("rows.csv", b"a,b\n1,2\n")})
+    assert response.status_code == 303, response.text[:3000]
+    inputs = site.ended(response.headers["location"].removeprefix("/executions/"))["inputs"]
+    assert inputs["data"].startswith("kestra:///acme/demo/intake/executions/") and inputs["data"].endswith("rows.csv")
+    typed = {"ratio": 0.5, "dry": False, "day": "2024-05-01", "at": "2024-01-15T08:00:00Z", "options": {"k": [1, 2]}}
+    assert {k: v for k, v in inputs.items() if k != "data"} == typed
 
 
 # -- executions ---------------------------------------------------------------------------------------------------
