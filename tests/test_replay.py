@@ -425,6 +425,9 @@ def test_the_api_replays_an_execution_from_a_task(tmp_path: Path) -> None:
         (row,) = daemon.query("SELECT trigger_kind, replay_of, outputs FROM executions WHERE id = ?", (replay,))
         assert (row["trigger_kind"], row["replay_of"]) == ("replay", original)
         assert json.loads(row["outputs"]) == {"summary": "loaded 42 rows"}
+        shown = daemon.api(f"/api/v1/executions/{replay}")
+        assert (shown["trigger_kind"], shown["replay_of"]) == ("replay", original)
+        assert f"/executions/{original}" in daemon.get(f"/executions/{replay}").text  # the page links back
 
         unknown = daemon.post(path, json={"task_id": "lode"}, headers=AUTH)
         assert unknown.status_code == 422

@@ -18,7 +18,7 @@ from runner.types import LogLevel
 
 _SUMMARY = """e.id, e.flow_uid AS flow, e.revision, e.commit_sha AS "commit", e.source, e.state, e.trigger_kind,
     e.trigger_uid AS "trigger", e.scheduled_at, e.created_at, e.started_at, e.ended_at, e.labels, e.error,
-    e.attempt, e.original_id, e.parent_execution"""
+    e.attempt, e.original_id, e.parent_execution, e.replay_of, e.replay_from"""
 
 
 @dataclass(frozen=True)

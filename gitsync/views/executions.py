@@ -45,6 +45,8 @@ def _fields(ctx: ViewContext, row: dict[str, Any]) -> dict[str, Any]:
         "attempt": row["attempt"],
         "original_id": row["original_id"],
         "parent_execution": row["parent_execution"],
+        "replay_of": row["replay_of"],
+        "replay_from": row["replay_from"],
     }
 
 

@@ -194,6 +194,8 @@ class Execution(_View):
     attempt: int
     original_id: str | None
     parent_execution: str | None
+    replay_of: str | None = Field(None, description="the execution this one replays")
+    replay_from: str | None = Field(None, description="the task run the replay started from")
 
 
 class TaskRun(_View):
