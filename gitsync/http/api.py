@@ -25,10 +25,10 @@ from gitsync import __version__
 from gitsync.http import queries as q
 from gitsync.http.openapi import Operation, document
 from gitsync.http.problems import problem
-from gitsync.state.execution_pages import ExecutionFilter
 from gitsync.views import dashboard, executions, flows, statuses, syncs, triggers
 from gitsync.views.context import ViewContext
 from gitsync.views.errors import NotFound
+from gitsync.views.filters import execution_filter
 from gitsync.views.models import (
     Dashboard,
     Execution,
@@ -80,17 +80,6 @@ def _dump(value: Any) -> Any:
     if isinstance(value, list):
         return [_dump(item) for item in value]
     return value
-
-
-def _filters(query: q.ExecutionQuery) -> ExecutionFilter:
-    return ExecutionFilter(
-        flow=query.flow,
-        namespace=query.namespace,
-        states=[s.value for s in query.state] if query.state else None,
-        trigger_kinds=list(query.trigger_kind) if query.trigger_kind else None,
-        since=q.iso(query.since),
-        until=q.iso(query.until),
-    )
 
 
 def _read_endpoints() -> list[Endpoint]:
@@ -166,7 +155,7 @@ def _read_endpoints() -> list[Endpoint]:
                 "GET", "/api/v1/executions", "executions, newest first, with filters", "executions", Page[Execution],
                 query=q.ExecutionQuery,
             ),
-            lambda c, p, a: executions.executions_page(c, _filters(a), a.cursor, a.limit),
+            lambda c, p, a: executions.executions_page(c, execution_filter(a), a.cursor, a.limit),
         ),
         Endpoint(
             Operation(
