@@ -18,29 +18,24 @@ served back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message
 
 from gitsync.executions.errors import NotEnded, UnknownFlow
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
+from gitsync.http.forms import read_form_items
 from gitsync.http.guard import BodyError, read_body, safe_headers
 from gitsync.http.openapi import Operation
 from gitsync.http.problems import problem
 from gitsync.views.models import ExecutionAction, ExecutionCreated
-from runner.inputs import UploadedFile
 
 log = logging.getLogger("gitsync.http")
 
@@ -224,42 +219,9 @@ class _Executions:
 
 
 async def read_form_inputs(request: Request, limit: int, timeout: float) -> dict[str, Any]:
-    """The inputs of a multipart form (Kestra's way to run a flow with files): each text field is an input's value,
-    each file part an `UploadedFile` for a FILE input. The body is refused (413) beyond `limit` bytes, before and
-    while it streams, and (408) when it has not all arrived within `timeout` seconds; at most `MAX_FORM_PARTS`
-    fields and as many files."""
-    length = request.headers.get("content-length", "")
-    if length.strip().isdigit() and int(length) > limit:
-        raise BodyError(413, f"request body over {limit} bytes")
-    size = 0
-
-    async def receive() -> Message:
-        nonlocal size
-        message = await request.receive()
-        if message["type"] == "http.request":
-            size += len(message.get("body", b""))
-            if size > limit:
-                raise BodyError(413, f"request body over {limit} bytes")
-        return message
-
-    limited = Request(request.scope, receive)
-    inputs: dict[str, Any] = {}
-    try:
-        async with asyncio.timeout(timeout):
-            async with limited.form(max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS) as form:
-                for name, value in form.multi_items():
-                    if isinstance(value, UploadFile):
-                        inputs[name] = UploadedFile(filename=value.filename or name, data=await value.read())
-                    else:
-                        inputs[name] = value
-    except TimeoutError:
-        raise BodyError(408, f"the request body did not arrive within {timeout:g} s") from None
-    except ClientDisconnect:
-        raise BodyError(400, "the client went away before the body was sent") from None
-    except (HTTPException, MultiPartException) as exc:
-        detail = exc.detail if isinstance(exc, HTTPException) else exc.message
-        raise BodyError(400, f"the multipart form data cannot be read: {detail}") from None
-    return inputs
+    """The inputs of a multipart form: each text field an input's value, each file part an `UploadedFile` for a
+    FILE input (the last part of a name wins); at most `MAX_FORM_PARTS` fields and as many files."""
+    return dict(await read_form_items(request, limit, MAX_FORM_PARTS, timeout))
 
 
 _REPLAY_EXAMPLE = '{"task_id": "load", "inputs": {"day": "2024-05-01"}}'

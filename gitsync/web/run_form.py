@@ -8,7 +8,6 @@ browser's cookie alone never starts a run. The execution is created by the same 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,13 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
-from starlette.requests import ClientDisconnect, Request
-from starlette.types import Message
+from starlette.requests import Request
 
-from gitsync.http.guard import BodyError
+from gitsync.http.forms import FormItems, read_form_items
 from gitsync.views.models import Flow, InputSpec
 from gitsync.web.render import View
 from runner.inputs import InputError, UploadedFile, resolve_inputs
@@ -154,42 +149,10 @@ def form_view(flow: Flow, given: Mapping[str, Any] | None = None, errors: Mappin
 # -- the submitted form -------------------------------------------------------------------------------------------
 
 
-async def read_form(request: Request, timeout: float) -> list[tuple[str, str | UploadedFile]]:
+async def read_form(request: Request, timeout: float) -> FormItems:
     """The form's fields in order (a multiple choice is several), files read; refused (BodyError) beyond
     `MAX_FORM` bytes or `MAX_PARTS` parts, or when the body does not arrive within `timeout` seconds."""
-    length = request.headers.get("content-length", "")
-    if length.strip().isdigit() and int(length) > MAX_FORM:
-        raise BodyError(413, f"request body over {MAX_FORM} bytes")
-    size = 0
-
-    async def receive() -> Message:
-        nonlocal size
-        message = await request.receive()
-        if message["type"] == "http.request":
-            size += len(message.get("body", b""))
-            if size > MAX_FORM:
-                raise BodyError(413, f"request body over {MAX_FORM} bytes")
-        return message
-
-    items: list[tuple[str, str | UploadedFile]] = []
-    try:
-        async with asyncio.timeout(timeout):
-            async with Request(request.scope, receive).form(max_files=MAX_PARTS, max_fields=MAX_PARTS) as form:
-                for name, value in form.multi_items():
-                    if isinstance(value, UploadFile):
-                        data = await value.read()
-                        if value.filename or data:
-                            items.append((name, UploadedFile(filename=value.filename or name, data=data)))
-                    else:
-                        items.append((name, value))
-    except TimeoutError:
-        raise BodyError(408, f"the form did not arrive within {timeout:g} s") from None
-    except ClientDisconnect:
-        raise BodyError(400, "the browser went away before the form was sent") from None
-    except (HTTPException, MultiPartException) as exc:
-        detail = exc.detail if isinstance(exc, HTTPException) else exc.message
-        raise BodyError(400, f"the form cannot be read: {detail}") from None
-    return items
+    return await read_form_items(request, MAX_FORM, MAX_PARTS, timeout)
 
 
 def given_inputs(specs: Sequence[InputSpec], items: Sequence[tuple[str, Any]]) -> dict[str, Any]:
