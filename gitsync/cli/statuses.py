@@ -50,17 +50,5 @@ def _status(row: dict[str, Any]) -> dict[str, Any]:
         "last_error": row["last_error"],
         "given_up": bool(row["given_up"]),
         "superseded": bool(row["superseded"]),
-        "outcome": outcome(row),
+        "outcome": outbox.outcome(row),
     }
-
-
-def outcome(row: dict[str, Any]) -> str:
-    if row["sent_at"]:
-        return "sent"
-    if row["given_up"]:
-        return "given_up"
-    if row["superseded"]:
-        return "superseded"
-    if row["attempts"]:
-        return "retrying"
-    return "unsent" if row["last_error"] else "pending"

@@ -222,3 +222,17 @@ def outbox_page(
             ORDER BY id DESC LIMIT ?""",
         (*params, int(limit)),
     )
+
+
+def outcome(row: Mapping[str, Any]) -> str:
+    """What became of an outbox row: sent, given_up, superseded, retrying (failed, to be tried again), unsent (not
+    posted, with the reason: no host configured), or pending."""
+    if row["sent_at"]:
+        return "sent"
+    if row["given_up"]:
+        return "given_up"
+    if row["superseded"]:
+        return "superseded"
+    if row["attempts"]:
+        return "retrying"
+    return "unsent" if row["last_error"] else "pending"

@@ -245,7 +245,7 @@ class Status(_View):
     attempts: int
     next_attempt_at: str | None
     last_error: str | None
-    outbox: str = Field(description="sent | pending | retrying | superseded | given up")
+    outbox: str = Field(description="sent | pending | retrying | superseded | given_up | unsent")
 
 
 class Worker(_View):

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from gitsync.state import outbox, owners
 from gitsync.views.context import ViewContext
 from gitsync.views.models import Page, Status, Worker
-
-
-def _outbox_state(row: dict[str, Any]) -> str:
-    if row["sent_at"]:
-        return "sent"
-    if row["superseded"]:
-        return "superseded"
-    if row["given_up"]:
-        return "given up"
-    return "retrying" if row["attempts"] else "pending"
 
 
 def statuses_page(
@@ -40,7 +29,7 @@ def statuses_page(
             attempts=row["attempts"],
             next_attempt_at=row["next_attempt_at"],
             last_error=row["last_error"],
-            outbox=_outbox_state(row),
+            outbox=outbox.outcome(row),
         )
         for row in rows
     ]

@@ -29,7 +29,8 @@ FAMILIES: dict[str, str] = {
     "ERROR": "failed",
     "FAILURE": "failed",
     "SENT": "success",
-    "GIVEN UP": "failed",
+    "GIVEN_UP": "failed",
+    "UNSENT": "skipped",
     "SUPERSEDED": "skipped",
     "CANCELED": "killed",
 }
