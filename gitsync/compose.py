@@ -192,4 +192,5 @@ def build_http_app(settings: Settings, daemon: Daemon) -> Starlette:
         metrics=daemon.metrics,
         runs=daemon.runs,
         on_pull_request=daemon.pull_requests.submit,
+        on_triggers_changed=daemon.reconcile_schedule,
     )

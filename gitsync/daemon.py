@@ -217,6 +217,10 @@ class Daemon:
 
     # -- syncing ------------------------------------------------------------------------------------------------
 
+    def reconcile_schedule(self) -> None:
+        """The timer re-reads the triggers (after one was paused or resumed through the API)."""
+        self.scheduler.reconcile()
+
     def request_sync(self, source: str | None, reason: str) -> None:
         """Ask for a sync soon (never inline: webhooks answer at once). Unknown names are ignored."""
         names = [s.name for s in self.settings.sources] if source is None else [source]

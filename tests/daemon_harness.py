@@ -82,9 +82,17 @@ class Daemon:
         return self.client.post(path, **kwargs)
 
     def api(self, path: str) -> Any:
+        """The JSON of a GET; for a paged list (`items`, `next_cursor`), every item of every page."""
         response = self.get(path)
         response.raise_for_status()
-        return response.json()
+        body = response.json()
+        if not (isinstance(body, dict) and set(body) == {"items", "next_cursor"}):
+            return body
+        items = list(body["items"])
+        while body["next_cursor"]:
+            body = self.client.get(path, params={"cursor": body["next_cursor"]}).raise_for_status().json()
+            items += body["items"]
+        return items
 
     def flow_uids(self) -> set[str]:
         return {row["uid"] for row in self.api("/api/v1/flows")}

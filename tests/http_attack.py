@@ -81,7 +81,7 @@ def http_daemon(tmp: Path, listen_host: str = "127.0.0.1", **http: Any) -> Itera
 
 
 def _has_flow(daemon: Daemon) -> bool:
-    return any(r["uid"] == "acme.demo.hook" for r in daemon.get("/api/v1/flows", headers=AUTH).json())
+    return any(r["uid"] == "acme.demo.hook" for r in daemon.get("/api/v1/flows", headers=AUTH).json()["items"])
 
 
 def rss_kb(pid: int) -> int:

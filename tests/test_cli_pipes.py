@@ -15,8 +15,9 @@ GITSYNC = [sys.executable, "-m", "gitsync"]
 def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path: Path, command: list[str]) -> None:
     """`gitsync … | head -0`: the reader is gone before the command writes; no traceback, exit 141 (SIGPIPE)."""
     args = [part.format(db=tmp_path / "state.db") for part in command]
-    subprocess.run([*GITSYNC, "sync", "--db", str(tmp_path / "state.db"), "--repo", str(tmp_path / "none")],
-                   capture_output=True)  # leaves a state database (the sync itself fails: there is no repository)
+    subprocess.run(
+        [*GITSYNC, "sync", "--db", str(tmp_path / "state.db"), "--repo", str(tmp_path / "none")], capture_output=True
+    )  # leaves a state database (the sync itself fails: there is no repository)
     proc = subprocess.Popen([*GITSYNC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # like `head` exiting before the first line
@@ -32,8 +33,9 @@ def test_version() -> None:
 
 
 def test_an_unknown_state_is_a_usage_error_listing_the_states(tmp_path: Path) -> None:
-    result = subprocess.run([*GITSYNC, "executions", "--db", str(tmp_path / "s.db"), "--state", "BOGUS"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*GITSYNC, "executions", "--db", str(tmp_path / "s.db"), "--state", "BOGUS"], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "invalid choice: 'BOGUS'" in result.stderr and "SUCCESS" in result.stderr
 

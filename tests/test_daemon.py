@@ -81,7 +81,7 @@ def test_a_local_commit_is_applied_by_the_watcher(tmp_path: Path) -> None:
         second = repo.commit({"flows/other.yaml": flow("other"), "flows/hello.yaml": flow("hello", "bonjour")})
         daemon.wait_for(lambda: "acme.demo.other" in daemon.flow_uids(), "the watcher to apply the new commit")
         flows = {row["uid"]: row for row in daemon.api("/api/v1/flows")}
-        assert flows["acme.demo.hello"]["commit"] == second
+        assert flows["acme.demo.hello"]["commit"]["sha"] == second
         assert flows["acme.demo.hello"]["revision"] == 2
         assert flows["acme.demo.other"]["revision"] == 1
         cli = subprocess.run(

@@ -51,9 +51,7 @@ def test_the_documented_tree_names_every_error_class() -> None:
         if name not in SIGNALS and issubclass(cls, errors.GitSyncError)
     }
     # a class is drawn itself, or its documented parent is (KeyExists is a TaskFailed the kv task raises, …)
-    undrawn = sorted(
-        n for n in public if n not in drawn and not any(b.__name__ in drawn for b in _bases(public, n))
-    )
+    undrawn = sorted(n for n in public if n not in drawn and not any(b.__name__ in drawn for b in _bases(public, n)))
     assert undrawn == [], f"add to the tree in {Path(errors.__file__).name}: {undrawn}"
     assert sorted(drawn - public - {"GitSyncError"}) == [], "the tree names a class that does not exist"
 

@@ -35,15 +35,16 @@ def _earlier_garbage_collected() -> None:
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
 
+
 GIT_TOKEN_ENV, GIT_TOKEN = "GITSYNC_TEST_PR_GIT_TOKEN", "git-token-for-pr-tests"
 STATUS_TOKEN_ENV, STATUS_TOKEN = "GITSYNC_TEST_PR_STATUS_TOKEN", "status-token-for-pr-tests"
 REPOSITORY = "acme/flows"
 MARKER = hidden_marker("gitsync:plan:main")
 
 
-
 def planner_for(settings: Settings, store: Store) -> PullRequestPlanner:
     return PullRequestPlanner(settings, store, installed.registry())
+
 
 def flow(flow_id: str, message: str = "hello") -> str:
     return f"""\
@@ -205,9 +206,7 @@ def test_an_invalid_head_fails_with_the_file_and_line(
 def test_a_head_the_remote_does_not_have_is_an_error_status(tmp_path: Path, remote: Remote, store: Store) -> None:
     settings = settings_for(tmp_path, remote, "github", closed_port_url())
     missing = "f" * 40
-    assert (
-        planner_for(settings, store).plan(PlanJob("main", "github", pull_request("github", 99, missing))) is None
-    )
+    assert planner_for(settings, store).plan(PlanJob("main", "github", pull_request("github", 99, missing))) is None
     [(commit, context, state, description)] = outbox(store)
     assert (commit, context, state) == (missing, PLAN_CONTEXT, "error")
     assert "refs/pull/99/head" in description

@@ -267,7 +267,7 @@ def test_a_yaml_input_holding_an_alias_bomb_is_refused_before_it_is_stored(tmp_p
     flow = tmp_path / "doc.yaml"
     flow.write_text(
         "id: doc\nnamespace: acme\ninputs:\n  - id: doc\n    type: YAML\ntasks:\n  - id: t\n"
-        "    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.doc | length }}\"\n",
+        '    type: io.kestra.plugin.core.debug.Return\n    format: "{{ inputs.doc | length }}"\n',
         encoding="utf-8",
     )
     started = time.monotonic()

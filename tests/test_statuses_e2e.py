@@ -343,7 +343,7 @@ def test_every_sync_run_and_pull_request_is_reported_on_its_commit(
 
 
 def commit_of(daemon: Daemon, uid: str) -> str | None:
-    return {row["uid"]: row["commit"] for row in daemon.api("/api/v1/flows")}.get(uid)
+    return {row["uid"]: row["commit"]["sha"] for row in daemon.api("/api/v1/flows")}.get(uid)
 
 
 def pending_rows(daemon: Daemon, source: str | None = None) -> list[dict[str, Any]]:

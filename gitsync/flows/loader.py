@@ -117,9 +117,7 @@ def format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def load_flow_source(
-    path: str, data: bytes, registry: Registry, namespace_prefix: str | None = None
-) -> LoadedFile:
+def load_flow_source(path: str, data: bytes, registry: Registry, namespace_prefix: str | None = None) -> LoadedFile:
     """Read, parse and validate one flow file; never raises for bad content.
 
     Every problem of the file is reported (not just the first), sorted by line and column.
@@ -255,9 +253,7 @@ def _display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-def load_paths(
-    paths: Iterable[str | Path], registry: Registry, namespace_prefix: str | None = None
-) -> LoadResult:
+def load_paths(paths: Iterable[str | Path], registry: Registry, namespace_prefix: str | None = None) -> LoadResult:
     """Validate files and folders on disk (what `gitsync validate` reads)."""
     result = LoadResult()
     with batch_allocation():

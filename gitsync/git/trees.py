@@ -243,9 +243,7 @@ def read_blob(repo: Repo, blob_id: str) -> bytes:
     return obj.as_raw_string()
 
 
-def diff_trees(
-    repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, folder: str = ""
-) -> list[FileChange]:
+def diff_trees(repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, folder: str = "") -> list[FileChange]:
     """Flow files that differ between two trees of `folder` (no rename detection: a flow's uid is what matters).
 
     A file that turns into a symlink or submodule counts as deleted; one that stops being one counts as added.

@@ -4,8 +4,8 @@
     POST /api/v1/sync                      bearer token; optional {"source": name} -> request_sync, 202
     GET  /healthz                          health(): 200 when ok, 503 when degraded
     GET  /metrics                          Prometheus text format
-    GET  /api/v1/flows|syncs|triggers      the state's read functions, as JSON (bearer token when listening off
-                                           loopback)
+    GET  /api/v1/...                       the reads (flows, syncs, triggers, executions, logs, statuses...) and
+                                           /api/v1/openapi.json describing every route: `gitsync.http.api`
 
 Every request's Host header must name this daemon (`guard.HostRule`: DNS rebinding). Bodies are streamed with a
 size limit and a deadline (`guard.read_body`), and a webhook's signature is checked on the raw bytes before the
@@ -44,14 +44,15 @@ from gitsync.hosts.webhooks import (
     tracked_branch,
     verify_any,
 )
+from gitsync.http.api import api_routes
 from gitsync.http.guard import BodyError, HostCheck, HostRule, is_loopback, read_body
 from gitsync.http.metrics import Metrics
+from gitsync.http.openapi import Operation
 from gitsync.http.problems import problem
 from gitsync.redact import redact_url
 from gitsync.state.database import Store
-from gitsync.state.flows import list_flows
-from gitsync.state.syncs import list_syncs
-from gitsync.state.triggers import list_triggers
+from gitsync.views.context import ViewContext
+from gitsync.views.models import Accepted
 
 log = logging.getLogger("gitsync.http")
 
@@ -321,24 +322,6 @@ class _Api:
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=Metrics.content_type)
 
-    async def flows(self, request: Request) -> Response:
-        if (refusal := self._refuse_read(request)) is not None:
-            return refusal
-        return _json(200, await run_in_threadpool(list_flows, self.store))
-
-    async def syncs(self, request: Request) -> Response:
-        if (refusal := self._refuse_read(request)) is not None:
-            return refusal
-        limit = request.query_params.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            return _error(400, "limit must be a whole number from 1 to 1000")
-        return _json(200, await run_in_threadpool(list_syncs, self.store, int(limit)))
-
-    async def triggers(self, request: Request) -> Response:
-        if (refusal := self._refuse_read(request)) is not None:
-            return refusal
-        return _json(200, await run_in_threadpool(list_triggers, self.store))
-
 
 def _requested_source(body: bytes) -> str | None:
     if not body.strip():
@@ -350,6 +333,24 @@ def _requested_source(body: bytes) -> str | None:
     if not isinstance(data, dict) or not isinstance(data.get("source"), str | None):
         raise ValueError('the body must be {"source": "<name>"} or empty')
     return data.get("source") or None
+
+
+_HOSTS = {"host": "github, gitea (Gitea and Forgejo) or gitlab"}
+OPERATIONS = [
+    Operation(
+        "POST", "/webhooks/{host}", "a git host's push, pull-request or ping delivery, signed with the source's secret",
+        "webhooks", dict[str, Any], access="open", errors=(400, 401, 403, 404, 503), path_params=_HOSTS,
+        body_schema={"application/json": {"schema": {"type": "object"}}},
+    ),
+    Operation(
+        "POST", "/api/v1/sync", "sync a source (or every source) now", "syncs", Accepted, status=202, access="write",
+        body_schema={"application/json": {"schema": {"type": "object", "properties": {"source": {"type": "string"}}}}},
+    ),
+    Operation("GET", "/healthz", "the daemon's health: 200 when ok, 503 when degraded", "health", dict[str, Any],
+              access="open", errors=(503,)),
+    Operation("GET", "/metrics", "Prometheus metrics", "health", None, access="open", errors=(),
+              media_type="text/plain"),
+]  # fmt: skip
 
 
 def build_app(
@@ -364,8 +365,10 @@ def build_app(
     max_body: int = MAX_WEBHOOK_BODY,
     delivery_memory: int = DELIVERY_MEMORY,
     runs: Any = None,
+    on_triggers_changed: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The ASGI app. `request_sync(source or None for all, reason)` and `on_pull_request` must only enqueue.
+    """The ASGI app. `request_sync(source or None for all, reason)` and `on_pull_request` must only enqueue;
+    `on_triggers_changed` is called after a trigger is paused or resumed (the daemon reconciles its timer).
 
     `sources_for_event` overrides how an event finds its sources (default: `webhooks.match_sources`).
     """
@@ -377,12 +380,13 @@ def build_app(
         Route("/api/v1/sync", api.sync, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
-        Route("/api/v1/flows", api.flows, methods=["GET"]),
-        Route("/api/v1/syncs", api.syncs, methods=["GET"]),
-        Route("/api/v1/triggers", api.triggers, methods=["GET"]),
     ]
+    described = list(OPERATIONS)
     if runs is not None:  # the runner's routes (executions, Kestra's webhook trigger URL)
-        from gitsync.http.executions import execution_routes
+        from gitsync.http import executions
 
-        routes += execution_routes(runs, api._refuse, api._refuse_read, settings.http.body_timeout)
+        routes += executions.execution_routes(runs, api._refuse, api._refuse_read, settings.http.body_timeout)
+        described += executions.OPERATIONS
+    ctx = ViewContext.of(settings, store)
+    routes += api_routes(ctx, api._refuse, api._refuse_read, on_triggers_changed or (lambda: None), described)
     return Starlette(routes=routes, middleware=[Middleware(HostCheck, rule=HostRule.from_settings(settings.http))])

@@ -1,4 +1,5 @@
-"""HTTP routes for executions: run a flow, kill, resume, list, and Kestra's Webhook trigger URL.
+"""HTTP routes for executions: run a flow, kill, resume, and Kestra's Webhook trigger URL (the reads are in
+`gitsync.http.api`; `OPERATIONS` describes these routes in its OpenAPI document).
 
 `/api/v1/executions/webhook/{namespace}/{flowId}/{key}` needs no API token: the trigger's key is its secret,
 compared in constant time before a byte of the body is read. Every other mutating route needs the API token, like
@@ -12,7 +13,6 @@ served back.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +29,9 @@ from starlette.types import Message
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
+from gitsync.http.openapi import Operation
 from gitsync.http.problems import problem
-from gitsync.state import executions as execution_rows
+from gitsync.views.models import ExecutionAction, ExecutionCreated
 from runner.inputs import UploadedFile
 
 log = logging.getLogger("gitsync.http")
@@ -53,8 +54,6 @@ def execution_routes(
     api = _Executions(runs, refuse, refuse_read or (lambda request: None), body_timeout)
     return [
         Route("/api/v1/executions/webhook/{namespace}/{flow_id}/{key}", api.webhook, methods=["GET", "POST", "PUT"]),
-        Route("/api/v1/executions", api.list, methods=["GET"]),
-        Route("/api/v1/executions/{execution_id}", api.get, methods=["GET"]),
         Route("/api/v1/executions/{execution_id}/kill", api.kill, methods=["POST"]),
         Route("/api/v1/executions/{execution_id}/resume", api.resume, methods=["POST"]),
         Route("/api/v1/executions/{namespace}/{flow_id}", api.create, methods=["POST"]),
@@ -129,32 +128,6 @@ class _Executions:
         self.runs.start(execution_id)
         return JSONResponse({"id": execution_id, "state": "CREATED"}, status_code=201)
 
-    async def list(self, request: Request) -> Response:
-        if (refusal := self.refuse_read(request)) is not None:
-            return refusal
-        flow = request.query_params.get("flow")
-        state = request.query_params.get("state")
-        rows = await run_in_threadpool(execution_rows.list_executions, self.runs.store, flow=flow, state=state)
-        for row in rows:
-            row["trigger_vars"] = _without_credentials(row.get("trigger_vars"))
-        return JSONResponse(json.loads(json.dumps(rows, default=str)))
-
-    async def get(self, request: Request) -> Response:
-        if (refusal := self.refuse_read(request)) is not None:
-            return refusal
-        execution_id = request.path_params["execution_id"]
-        row = await run_in_threadpool(execution_rows.get_execution, self.runs.store, execution_id)
-        if row is None:
-            return _error(404, "no such execution")
-        if isinstance(row.get("trigger_vars"), str):  # this row keeps its JSON columns encoded
-            try:
-                decoded = json.loads(row["trigger_vars"])
-            except (ValueError, RecursionError):
-                decoded = None
-            if isinstance(decoded, dict):
-                row["trigger_vars"] = json.dumps(_without_credentials(decoded))
-        return JSONResponse(json.loads(json.dumps(row, default=str)))
-
     async def kill(self, request: Request) -> Response:
         return await self._act(request, MAX_SMALL_BODY, lambda ident, _: self.runs.request_kill(ident).value)
 
@@ -223,13 +196,6 @@ async def read_form_inputs(request: Request, limit: int, timeout: float) -> dict
     return inputs
 
 
-def _without_credentials(trigger_vars: Any) -> Any:
-    """Stored trigger variables with credential headers dropped (rows recorded before they were filtered)."""
-    if isinstance(trigger_vars, dict) and isinstance(trigger_vars.get("headers"), dict):
-        return {**trigger_vars, "headers": safe_headers(trigger_vars["headers"].items())}
-    return trigger_vars
-
-
 def _body(raw: bytes) -> Any:
     """JSON when it parses (Kestra's `trigger.body`), else the text; JSON nested too deeply is a PayloadError."""
     text = raw.decode("utf-8", "replace")
@@ -239,3 +205,36 @@ def _body(raw: bytes) -> Any:
         raise
     except PayloadError:
         return text
+
+
+_FLOW = {"namespace": "the flow's namespace", "flow_id": "the flow's id"}
+_RUN_BODY = {
+    "application/json": {"schema": {"type": "object", "description": "the inputs, by input id"}},
+    "multipart/form-data": {
+        "schema": {"type": "object", "description": "one field per input; a FILE input's file as a file part"}
+    },
+}
+OPERATIONS = [
+    Operation(
+        "POST", "/api/v1/executions/{namespace}/{flow_id}",
+        "run a flow now, with its inputs (validated by type; FILE inputs as multipart parts)", "executions",
+        ExecutionCreated, status=201, access="write", body_schema=_RUN_BODY, errors=(400, 422), path_params=_FLOW,
+    ),
+    Operation(
+        "POST", "/api/v1/executions/{execution_id}/kill", "kill an execution and its running tasks", "executions",
+        ExecutionAction, status=202, access="write", errors=(409,), path_params={"execution_id": "the execution"},
+    ),
+    Operation(
+        "POST", "/api/v1/executions/{execution_id}/resume", "resume a paused execution, with the Pause task's inputs",
+        "executions", ExecutionAction, status=202, access="write", errors=(409,),
+        body_schema={"application/json": {"schema": {"type": "object"}}},
+        path_params={"execution_id": "the execution"},
+    ),
+    Operation(
+        "POST", "/api/v1/executions/webhook/{namespace}/{flow_id}/{key}",
+        "Kestra's Webhook trigger URL: the key in the path is the secret; the body becomes trigger.body",
+        "executions", ExecutionCreated, access="key", errors=(400, 403, 404, 422),
+        body_schema={"application/json": {"schema": {}}},
+        path_params={**_FLOW, "key": "the trigger's key"},
+    ),
+]  # fmt: skip

@@ -170,3 +170,78 @@ def delete_flow(conn: sqlite3.Connection, uid: str, commit: str, author: str, me
         ),
     )
     conn.execute("DELETE FROM flows WHERE uid = ?", (uid,))
+
+
+# -- reads for the API and the web UI ---------------------------------------------------------------------------
+
+_FLOW_COLUMNS = (
+    'f.uid, f.namespace, f.id, f.revision, f.commit_sha AS "commit", f.path, f.disabled, f.source, '
+    "r.author, r.message, r.applied_at"
+)
+
+
+def namespaces(store: Store) -> list[dict[str, Any]]:
+    """Each namespace that has an active flow, with its count of flows and of disabled ones, by name."""
+    return store.query(
+        """SELECT namespace AS name, count(*) AS flows, sum(disabled) AS disabled FROM flows
+           GROUP BY namespace ORDER BY namespace"""
+    )
+
+
+def flows_page(
+    store: Store,
+    *,
+    namespace: str | None = None,
+    text: str | None = None,
+    source: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Active flows by uid after the uid `after`: of `namespace` and its children, whose uid contains `text`, of
+    `source`. At most `limit` rows."""
+    where, params = ["1 = 1"], []
+    if namespace:
+        # the namespace and its children: 'ns' itself or 'ns.' followed by anything (no LIKE: `_` is a wildcard)
+        where.append("(f.namespace = ? OR substr(f.namespace, 1, ?) = ?)")
+        params += [namespace, len(namespace) + 1, namespace + "."]
+    if text:
+        where.append("instr(lower(f.uid), ?) > 0")
+        params.append(text.lower())
+    if source:
+        where.append("f.source = ?")
+        params.append(source)
+    if after:
+        where.append("f.uid > ?")
+        params.append(after)
+    rows = store.query(
+        f"""SELECT {_FLOW_COLUMNS} FROM flows f LEFT JOIN revisions r ON r.uid = f.uid AND r.revision = f.revision
+            WHERE {" AND ".join(where)} ORDER BY f.uid LIMIT ?""",
+        (*params, int(limit)),
+    )
+    for row in rows:
+        row["disabled"] = bool(row["disabled"])
+    return rows
+
+
+def flow_row(store: Store, uid: str) -> dict[str, Any] | None:
+    """The active flow `uid` with its revision's author, message and time; None when it is not active."""
+    row = store.query_one(
+        f"""SELECT {_FLOW_COLUMNS} FROM flows f LEFT JOIN revisions r ON r.uid = f.uid AND r.revision = f.revision
+            WHERE f.uid = ?""",
+        (uid,),
+    )
+    if row is not None:
+        row["disabled"] = bool(row["disabled"])
+    return row
+
+
+def revision_row(store: Store, uid: str, revision: int) -> dict[str, Any] | None:
+    """One revision of a flow with its YAML text (None for a removal, or a revision recorded without it)."""
+    row = store.query_one(
+        """SELECT uid, revision, source, commit_sha AS "commit", path, author, message, applied_at, deleted, text
+           FROM revisions WHERE uid = ? AND revision = ?""",
+        (uid, int(revision)),
+    )
+    if row is not None:
+        row["deleted"] = bool(row["deleted"])
+    return row

@@ -202,3 +202,23 @@ def outbox_rows(store: Store, commit_prefix: str | None = None, limit: int = 200
         order_by="id DESC",
         limit=max(1, int(limit)),
     )
+
+
+def outbox_page(
+    store: Store, commit_prefix: str | None = None, before: int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Outbox rows (of commits starting with `commit_prefix`), newest first, with an id below `before`."""
+    where, params = ["1 = 1"], []
+    if commit_prefix:
+        # a prefix of hex digits: substr, not LIKE (no wildcard in what the caller sends can widen it)
+        where.append("substr(commit_sha, 1, ?) = ?")
+        params += [len(commit_prefix), commit_prefix]
+    if before:
+        where.append("id < ?")
+        params.append(int(before))
+    return store.query(
+        f"""SELECT id, source, commit_sha, context, state, description, target_url, created_at, sent_at, attempts,
+                   next_attempt_at, last_error, given_up, superseded FROM outbox WHERE {" AND ".join(where)}
+            ORDER BY id DESC LIMIT ?""",
+        (*params, int(limit)),
+    )

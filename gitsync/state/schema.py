@@ -312,4 +312,11 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
         CREATE INDEX executions_trigger_open ON executions(trigger_uid) WHERE ended_at IS NULL;
         """,
     ),
+    (
+        "a sync keeps the plan it applied or refused",
+        """
+        -- the markdown of the pull-request comment (`sync/render.render_markdown`): the sync history shows it
+        ALTER TABLE syncs ADD COLUMN plan TEXT;
+        """,
+    ),
 ]

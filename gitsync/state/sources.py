@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from gitsync.state.database import Store, now_iso
 
@@ -51,4 +52,11 @@ def upsert_source(
              namespace_prefix = excluded.namespace_prefix, applied_commit = excluded.applied_commit,
              applied_at = excluded.applied_at""",
         (name, repo, branch, path, prefix or "", commit, now_iso()),
+    )
+
+
+def all_sources(store: Store) -> list[dict[str, Any]]:
+    """Every source the state has applied, by name (credentials never stored: `repo` is redacted)."""
+    return store.query(
+        "SELECT name, repo, branch, path, namespace_prefix, applied_commit, applied_at FROM sources ORDER BY name"
     )

@@ -76,15 +76,36 @@ def count_triggers(store: Store, source: str) -> int:
     return int(row["n"]) if row else 0
 
 
-def list_triggers(store: Store) -> list[dict[str, Any]]:
-    """Every trigger with its flow's state, by uid (CLI `gitsync triggers`, HTTP /api/v1/triggers). The bookkeeping
-    is what was decided: an advance written ahead with a fire not yet released (`gitsync.state.ahead`) is not."""
+def list_triggers(
+    store: Store, flow_uid: str | None = None, *, after: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The triggers (of `flow_uid`; after the uid `after`; at most `limit`) with their flow's state, by uid (CLI
+    `gitsync triggers`, HTTP /api/v1/triggers). The bookkeeping is what was decided: an advance written ahead with
+    a fire not yet released (`gitsync.state.ahead`) is not."""
+    where, params = ["1 = 1"], []
+    if flow_uid is not None:
+        where.append("t.flow_uid = ?")
+        params.append(flow_uid)
+    if after is not None:
+        where.append("t.uid > ?")
+        params.append(after)
+    return _rows(store, " AND ".join(where), params, "t.uid", limit)
+
+
+def soonest(store: Store, limit: int = 10) -> list[dict[str, Any]]:
+    """The active triggers of enabled flows with the soonest next fire, soonest first, as `list_triggers` has them."""
+    where = "t.next_fire IS NOT NULL AND t.disabled = 0 AND t.paused = 0 AND f.disabled = 0"
+    return _rows(store, where, [], "t.next_fire, t.uid", limit)
+
+
+def _rows(store: Store, where: str, params: list[Any], order: str, limit: int | None) -> list[dict[str, Any]]:
     rows = store.query(
         f"""SELECT t.uid, t.flow_uid, t.trigger_id, t.type, t.cron, t.with_seconds = 1 AS with_seconds, t.timezone,
                    t.disabled = 1 AS disabled, t.paused = 1 AS paused, t.next_fire, t.last_scheduled_at,
                    t.registered_at, t.spec, f.disabled = 1 AS flow_disabled, f.revision, f.commit_sha AS "commit",
                    {pending("t")} AS ahead, t.ahead_at, t.ahead_last
-            FROM triggers t JOIN flows f ON f.uid = t.flow_uid ORDER BY t.uid"""
+            FROM triggers t JOIN flows f ON f.uid = t.flow_uid WHERE {where} ORDER BY {order} LIMIT ?""",
+        (*params, -1 if limit is None else int(limit)),
     )
     for row in rows:
         ahead_at, ahead_last = row.pop("ahead_at"), row.pop("ahead_last")
@@ -94,3 +115,14 @@ def list_triggers(store: Store) -> list[dict[str, Any]]:
         for key in ("with_seconds", "disabled", "paused", "flow_disabled"):
             row[key] = bool(row[key])
     return rows
+
+
+def set_paused(store: Store, uid: str, paused: bool) -> bool:
+    """Pause or resume a trigger; its fires written ahead are dropped (they were written while it fired). False when
+    no trigger has that uid. A sync keeps the flag: the trigger's definition is git's, its pause the operator's."""
+    with store.atomic() as conn:
+        if conn.execute("SELECT 1 FROM triggers WHERE uid = ?", (uid,)).fetchone() is None:
+            return False
+        delete_ahead(conn, [uid])
+        conn.execute("UPDATE triggers SET paused = ? WHERE uid = ? AND paused != ?", (int(paused), uid, int(paused)))
+    return True

@@ -27,6 +27,7 @@ from gitsync.state import flows, outbox, sources, syncs, triggers
 from gitsync.state.database import Store, now_iso
 from gitsync.sync.compute import PlanComputation, compute_plan
 from gitsync.sync.plan import FlowVersion, Plan
+from gitsync.sync.render import render_markdown
 from runner.registry import Registry
 
 log = logging.getLogger("gitsync.sync")
@@ -225,6 +226,7 @@ def _apply(
     plan = computation.plan
     author, message = _commit_info(fetched)
     applied_at = now_iso()
+    plan_markdown = render_markdown(plan)  # before the transaction: it holds the write lock
     with store.atomic() as conn:
         current = sources.applied_commit_now(conn, source.name)
         if current != previous:  # another process (the daemon, `gitsync sync`) applied a commit while this planned
@@ -258,6 +260,7 @@ def _apply(
             started,
             summary,
             warnings=[{"message": w} for w in warnings],
+            plan=plan_markdown,
         )
         _status(conn, source, fetched.commit, "success", summary, public_url)
     log.info("%s: applied %s: %s", source.name, fetched.commit[:12], summary)
@@ -408,6 +411,7 @@ def _record_rejection(
     error_rows = [p.as_dict() for p in plan.errors] or [{"message": e} for e in errors]
     if len(error_rows) < len(errors):
         error_rows += [{"message": e} for e in errors[len(error_rows) :]]
+    plan_markdown = render_markdown(plan)
     with store.atomic() as conn:
         sync_id = syncs.insert_sync(
             conn,
@@ -419,6 +423,7 @@ def _record_rejection(
             description,
             errors=error_rows,
             warnings=[{"message": w} for w in warnings],
+            plan=plan_markdown,
         )
         _status(conn, source, fetched.commit, "failure", description, public_url)
     log.warning("%s: %s %s: %s", source.name, outcome, fetched.commit[:12], description)

@@ -1,0 +1,1 @@
+"""The read side the API and the web UI share: models (`models`) and the functions that build them from the state."""
