@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -148,34 +149,48 @@ def built(client: httpx.Client, path: str) -> str:
 def pages(client: httpx.Client, seed: Seeded) -> list[Page]:
     namespace = seed.busy_namespace
     filters = urlencode({"state": "FAILED", "namespace": namespace})
+    window = urlencode({"trigger_kind": "schedule", "since": days_ago(10), "until": days_ago(9)})
+    flow = f"{namespace}.flow_00009"
     big = seed.big_execution
     out = [
         Page("/healthz (reference)", "/healthz"),
         Page("static asset (reference)", None),
         Page("dashboard /", "/", "dashboard"),
+        Page("/api/v1/dashboard (its view as JSON)", "/api/v1/dashboard", "dashboard"),
         Page(f"/executions?{filters}", f"/executions?{filters}", "list"),
         Page(f"/api/v1/executions?{filters}", f"/api/v1/executions?{filters}", "list"),
         Page("/api/v1/executions?... cursor page 2", None, "list"),
+        Page(f"/api/v1/executions?namespace={namespace}", f"/api/v1/executions?namespace={namespace}", "list"),
+        Page("/api/v1/executions?trigger_kind=schedule&<one day 9 days ago>", f"/api/v1/executions?{window}", "list"),
+        Page(f"/api/v1/executions?flow={flow}&state=SUCCESS", f"/api/v1/executions?flow={flow}&state=SUCCESS", "list"),
         Page("/executions/{id} (1,000 task runs)", f"/executions/{big}", "execution"),
         Page("/api/v1/executions/{id} (1,000 task runs)", f"/api/v1/executions/{big}", "execution"),
+        Page(f"/namespaces/{namespace} (500 flows)", f"/namespaces/{namespace}"),
+        Page(f"/flows/{namespace}/flow_00009", f"/flows/{namespace}/flow_00009"),
+        Page(f"/api/v1/flows?namespace={namespace}", f"/api/v1/flows?namespace={namespace}"),
+        Page("/api/v1/triggers (3,334 triggers, first page)", "/api/v1/triggers"),
     ]
     for page in out:
         if page.path is not None and (why := built(client, page.path)):
             page.path, page.missing = None, why
-    dashboard, api_list = out[2], out[4]
+    dashboard = out[2]
     out[1].path, out[1].missing = static_asset(client) if dashboard.path else (None, "not built yet (no dashboard)")
+    api_list, second = out[5], out[6]
     if api_list.path is None:
-        out[5].missing = "not built yet (no list)"
+        second.missing = "not built yet (no list)"
     else:
         body = client.get(api_list.path).json()
         cursor = body.get("next_cursor") if isinstance(body, dict) else None
         if cursor:
-            out[5].path = f"/api/v1/executions?{filters}&{urlencode({'cursor': cursor})}"
+            second.path = f"/api/v1/executions?{filters}&{urlencode({'cursor': cursor})}"
         else:
-            out[5].missing = "not built yet (no next_cursor on page 1)"
-            if not isinstance(body, dict):
-                api_list.label += " (a plain list: not the paged API yet)"
+            second.missing = "not built yet (no next_cursor on page 1)"
     return out
+
+
+def days_ago(days: int) -> str:
+    moment = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    return moment.isoformat()
 
 
 def static_asset(client: httpx.Client) -> tuple[str | None, str]:
@@ -208,10 +223,10 @@ def measure(client: httpx.Client, todo: list[Page], samples: int, warmup: int) -
 def report(all_pages: list[Page], samples: int) -> None:
     reference = next(p for p in all_pages if p.path == "/healthz")
     ref_p50 = statistics.median(reference.ttfb)
-    print(f"\n{'page':<62} {'TTFB p50':>9} {'p95':>9} {'total p95':>10} {'bytes':>9}  x healthz p50  target")
+    print(f"\n{'page':<66} {'TTFB p50':>9} {'p95':>9} {'total p95':>10} {'bytes':>9}  x healthz p50  target")
     for page in all_pages:
         if page.path is None:
-            print(f"{page.label:<62} {page.missing}")
+            print(f"{page.label:<66} {page.missing}")
             continue
         p50, p95, total = statistics.median(page.ttfb), pct(page.ttfb, 0.95), pct(page.total, 0.95)
         verdict = ""
@@ -219,7 +234,7 @@ def report(all_pages: list[Page], samples: int) -> None:
             limit = TARGETS_MS[page.target]
             verdict = f"p95 <= {limit:.0f} ms: {'PASS' if p95 * 1000 <= limit else 'MISS'}"
         print(
-            f"{page.label:<62} {p50 * 1000:7.1f}ms {p95 * 1000:7.1f}ms {total * 1000:8.1f}ms {page.size:>9,}"
+            f"{page.label:<66} {p50 * 1000:7.1f}ms {p95 * 1000:7.1f}ms {total * 1000:8.1f}ms {page.size:>9,}"
             f"  {p50 / ref_p50:10.1f}x  {verdict}"
         )
     print(f"({samples} timed requests of each page, after the warm-up; keep-alive, one client, 127.0.0.1)")
