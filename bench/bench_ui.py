@@ -163,6 +163,11 @@ def pages(client: httpx.Client, seed: Seeded) -> list[Page]:
         Page(f"/api/v1/executions?namespace={namespace}", f"/api/v1/executions?namespace={namespace}", "list"),
         Page("/api/v1/executions?trigger_kind=schedule&<one day 9 days ago>", f"/api/v1/executions?{window}", "list"),
         Page(f"/api/v1/executions?flow={flow}&state=SUCCESS", f"/api/v1/executions?flow={flow}&state=SUCCESS", "list"),
+        Page(
+            "/api/v1/executions?trigger_kind=subflow (none: reads them all)",
+            "/api/v1/executions?trigger_kind=subflow",
+            "list",
+        ),
         Page("/executions/{id} (1,000 task runs)", f"/executions/{big}", "execution"),
         Page("/api/v1/executions/{id} (1,000 task runs)", f"/api/v1/executions/{big}", "execution"),
         Page(f"/namespaces/{namespace} (500 flows)", f"/namespaces/{namespace}"),
@@ -238,6 +243,12 @@ def report(all_pages: list[Page], samples: int) -> None:
             f"  {p50 / ref_p50:10.1f}x  {verdict}"
         )
     print(f"({samples} timed requests of each page, after the warm-up; keep-alive, one client, 127.0.0.1)")
+    stall = statistics.median(b - a for a, b in zip(reference.ttfb, reference.total, strict=True))
+    if stall > 0.030:
+        print(
+            f"note: /healthz's body arrives {stall * 1000:.0f} ms after its head (p50): the server's second small "
+            "write waits for the client's delayed ACK (Nagle); its sockets lack TCP_NODELAY"
+        )
 
 
 # -- --explain: the SQL the pages ran, timed again, and its plans ------------------------------------------------
