@@ -18,6 +18,9 @@ Foreign errors (dulwich, sqlite3, httpx, pydantic, PyYAML) are translated where 
     │   ├── SignatureError            the delivery does not prove it knows the source's secret
     │   └── PayloadError              the body is not an event we can read
     ├── RunError                      gitsync/executions: an execution cannot be created or acted on
+    │   └── UnknownFlow               the flow to run is not active (the API answers 404)
+    ├── NotFound                      gitsync/views: what an API request or a page names does not exist (404)
+    ├── QueryError                    gitsync/http/queries: query parameters that do not fit (400)
     ├── OwnerConflict                 gitsync/executions/ownership, gitsync/daemon: another process already
     │                                 owns what this one needs (the database's daemon, the HTTP port)
     ├── UsageError                    gitsync/cli: a command called wrongly (a missing flow, a malformed

@@ -97,6 +97,10 @@ class Daemon:
     def flow_uids(self) -> set[str]:
         return {row["uid"] for row in self.api("/api/v1/flows")}
 
+    def flow_revisions(self) -> dict[str, tuple[int, str, str]]:
+        """Each active flow's revision, commit and the time it was applied: what a re-apply would change."""
+        return {f["uid"]: (f["revision"], f["commit"]["sha"], f["applied_at"]) for f in self.api("/api/v1/flows")}
+
     def trigger_uids(self) -> set[str]:
         return {row["uid"] for row in self.api("/api/v1/triggers")}
 

@@ -12,7 +12,17 @@ import httpx
 from daemon_harness import Daemon
 from http_attack import AUTH, HOOK_PATH, connect, http_daemon, read_response
 
-READS = ["/api/v1/executions", "/api/v1/flows", "/api/v1/syncs", "/api/v1/triggers"]
+READS = [
+    "/api/v1/executions",
+    "/api/v1/flows",
+    "/api/v1/syncs",
+    "/api/v1/triggers",
+    "/api/v1/namespaces",
+    "/api/v1/sources",
+    "/api/v1/dashboard",
+    "/api/v1/statuses",
+    "/api/v1/workers",
+]
 CREDENTIALS = {
     "Authorization": "Bearer leaked-authorization-value",
     "Proxy-Authorization": "Basic leaked-proxy-authorization",

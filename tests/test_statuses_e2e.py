@@ -272,7 +272,7 @@ def test_every_sync_run_and_pull_request_is_reported_on_its_commit(
             "the execution to succeed",
             TIMEOUT,
         )
-        assert run["commit_sha"] == c1
+        assert run["commit"]["sha"] == c1
         daemon.wait_for(lambda: arrived(github, c1, tick, "success"), "the execution's final status")
         assert received(github)[(c1, tick)][0] == ("pending", f"running (execution {execution})")
 
@@ -286,7 +286,7 @@ def test_every_sync_run_and_pull_request_is_reported_on_its_commit(
         c3 = remote.revert(c2)
         push_webhook(daemon, remote, c3)
         daemon.wait_for(lambda: arrived(github, c3, SYNC, "success"), "gitsync/sync success on the revert")
-        flows_before = daemon.api("/api/v1/flows")
+        flows_before = daemon.flow_revisions()
 
         # (c) a pull request: a plan status on its head and one comment, edited in place on the next push
         h1 = remote.pull_request_head("feature", {"flows/pr.yaml": flow("pr", "from the pull request")}, PR_NUMBER)
@@ -314,7 +314,7 @@ def test_every_sync_run_and_pull_request_is_reported_on_its_commit(
         ]
 
         # nothing of the pull request's head was applied or run
-        assert daemon.api("/api/v1/flows") == flows_before
+        assert daemon.flow_revisions() == flows_before
         assert [row["flow"] for row in daemon.api("/api/v1/executions")] == ["acme.demo.tick"]
         daemon.wait_for(lambda: not pending_rows(daemon), "the outbox to drain")
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitsync.executions.errors import RunError
+from gitsync.executions.errors import RunError, UnknownFlow
 from gitsync.flows.loader import load_flow_source
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
@@ -82,7 +82,7 @@ class ExecutionFactory:
         it was started (`gitsync executions` shows it)."""
         row = execution_rows.active_flow(self.store, flow_uid)
         if row is None:
-            raise RunError(f"no active flow '{flow_uid}' (see `gitsync flows`)")
+            raise UnknownFlow(f"no active flow '{flow_uid}' (see `gitsync flows`)")
         if row["disabled"] and parent is None:
             raise RunError(f"flow '{flow_uid}' is disabled")
         wanted = revision or row["revision"]

@@ -7,3 +7,7 @@ from gitsync.errors import GitSyncError
 
 class RunError(GitSyncError):
     """An execution cannot be created or acted on; the message says why."""
+
+
+class UnknownFlow(RunError):
+    """The flow to run is not active: never synced, or removed by a commit (the API answers 404)."""

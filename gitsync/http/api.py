@@ -28,7 +28,7 @@ from gitsync.http.problems import problem
 from gitsync.state.execution_pages import ExecutionFilter
 from gitsync.views import dashboard, executions, flows, statuses, syncs, triggers
 from gitsync.views.context import ViewContext
-from gitsync.views.errors import CursorError, NotFound
+from gitsync.views.errors import NotFound
 from gitsync.views.models import (
     Dashboard,
     Execution,
@@ -226,7 +226,7 @@ class ApiRoutes:
             try:
                 query = q.parse(op.query, request.query_params, _multi(request)) if op.query else _no_query(request)
                 result = await run_in_threadpool(endpoint.build, self.ctx, _path(request), query)
-            except (q.QueryError, CursorError) as exc:
+            except q.QueryError as exc:
                 return problem(400, str(exc))
             except NotFound as exc:
                 return problem(404, str(exc))

@@ -19,13 +19,13 @@ header values and secrets are never logged nor echoed.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -46,6 +46,7 @@ from gitsync.hosts.webhooks import (
 )
 from gitsync.http.api import api_routes
 from gitsync.http.guard import BodyError, HostCheck, HostRule, is_loopback, read_body
+from gitsync.http.methods import MethodCheck
 from gitsync.http.metrics import Metrics
 from gitsync.http.openapi import Operation
 from gitsync.http.problems import problem
@@ -323,16 +324,20 @@ class _Api:
         return Response(self.metrics.render(), media_type=Metrics.content_type)
 
 
+class SyncRequest(BaseModel):
+    """The body of POST /api/v1/sync: the source to sync; none (or an empty body) syncs every source."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str | None = Field(None, max_length=200)
+
+
 def _requested_source(body: bytes) -> str | None:
     if not body.strip():
         return None
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise ValueError('the body must be JSON: {"source": "<name>"} or empty') from None
-    if not isinstance(data, dict) or not isinstance(data.get("source"), str | None):
-        raise ValueError('the body must be {"source": "<name>"} or empty')
-    return data.get("source") or None
+        return SyncRequest.model_validate_json(body).source or None
+    except ValidationError:
+        raise ValueError('the body must be {"source": "<name>"}, or empty to sync every source') from None
 
 
 _HOSTS = {"host": "github, gitea (Gitea and Forgejo) or gitlab"}
@@ -344,7 +349,7 @@ OPERATIONS = [
     ),
     Operation(
         "POST", "/api/v1/sync", "sync a source (or every source) now", "syncs", Accepted, status=202, access="write",
-        body_schema={"application/json": {"schema": {"type": "object", "properties": {"source": {"type": "string"}}}}},
+        body=SyncRequest,
     ),
     Operation("GET", "/healthz", "the daemon's health: 200 when ok, 503 when degraded", "health", dict[str, Any],
               access="open", errors=(503,)),
@@ -389,4 +394,8 @@ def build_app(
         described += executions.OPERATIONS
     ctx = ViewContext.of(settings, store)
     routes += api_routes(ctx, api._refuse, api._refuse_read, on_triggers_changed or (lambda: None), described)
-    return Starlette(routes=routes, middleware=[Middleware(HostCheck, rule=HostRule.from_settings(settings.http))])
+    middleware = [
+        Middleware(HostCheck, rule=HostRule.from_settings(settings.http)),
+        Middleware(MethodCheck, routes=routes),
+    ]
+    return Starlette(routes=routes, middleware=middleware)

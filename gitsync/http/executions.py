@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
+from gitsync.executions.errors import UnknownFlow
 from gitsync.executions.manager import RunError, RunManager
 from gitsync.hosts.webhooks import NestingError, PayloadError, parse_json
 from gitsync.http.guard import BodyError, read_body, safe_headers
@@ -123,6 +124,8 @@ class _Executions:
         uid = f"{request.path_params['namespace']}.{request.path_params['flow_id']}"
         try:
             execution_id = await run_in_threadpool(self.runs.create, uid, inputs, kind="api")
+        except UnknownFlow as exc:
+            return _error(404, str(exc))
         except RunError as exc:
             return _error(422, str(exc))
         self.runs.start(execution_id)
@@ -214,11 +217,12 @@ _RUN_BODY = {
         "schema": {"type": "object", "description": "one field per input; a FILE input's file as a file part"}
     },
 }
+_WEBHOOK = "/api/v1/executions/webhook/{namespace}/{flow_id}/{key}"
 OPERATIONS = [
     Operation(
         "POST", "/api/v1/executions/{namespace}/{flow_id}",
         "run a flow now, with its inputs (validated by type; FILE inputs as multipart parts)", "executions",
-        ExecutionCreated, status=201, access="write", body_schema=_RUN_BODY, errors=(400, 422), path_params=_FLOW,
+        ExecutionCreated, status=201, access="write", body_schema=_RUN_BODY, errors=(400, 404, 422), path_params=_FLOW,
     ),
     Operation(
         "POST", "/api/v1/executions/{execution_id}/kill", "kill an execution and its running tasks", "executions",
@@ -230,11 +234,14 @@ OPERATIONS = [
         body_schema={"application/json": {"schema": {"type": "object"}}},
         path_params={"execution_id": "the execution"},
     ),
-    Operation(
-        "POST", "/api/v1/executions/webhook/{namespace}/{flow_id}/{key}",
-        "Kestra's Webhook trigger URL: the key in the path is the secret; the body becomes trigger.body",
-        "executions", ExecutionCreated, access="key", errors=(400, 403, 404, 422),
-        body_schema={"application/json": {"schema": {}}},
-        path_params={**_FLOW, "key": "the trigger's key"},
+    *(
+        Operation(
+            method, _WEBHOOK,
+            "Kestra's Webhook trigger URL: the key in the path is the secret; the body becomes trigger.body",
+            "executions", ExecutionCreated, access="key", errors=(400, 403, 404, 422),
+            body_schema=None if method == "GET" else {"application/json": {"schema": {}}},
+            path_params={**_FLOW, "key": "the trigger's key"},
+        )
+        for method in ("GET", "POST", "PUT")
     ),
 ]  # fmt: skip

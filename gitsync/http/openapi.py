@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gitsync.http.queries import Query
 from gitsync.views.models import Problem
@@ -56,15 +56,29 @@ class Operation:
     """A description per path parameter."""
 
 
+def _models(kind: Any) -> Iterable[type[BaseModel]]:
+    """The pydantic models in a type: itself, or those inside `list[...]`, `dict[..., ...]`."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        yield kind
+    for arg in get_args(kind):
+        yield from _models(arg)
+
+
 def _model_refs(operations: Iterable[Operation]) -> tuple[dict[Any, str], dict[str, Any]]:
-    """Each response or body model's reference, and the components that define them all."""
-    models: list[Any] = [Problem]
+    """Each response, body or query model's reference, and the components that define them all."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Problem, "serialization")]
     for op in operations:
-        for kind in (op.response, op.body):
-            if isinstance(kind, type) and issubclass(kind, BaseModel) and kind not in models:
-                models.append(kind)
-    keys, defs = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
-    refs = {model: keys[(model, "serialization")]["$ref"] for model in models}
+        uses: tuple[tuple[Any, JsonSchemaMode], ...] = (
+            (op.response, "serialization"),
+            (op.body, "validation"),
+            (op.query, "validation"),
+        )
+        for kind, mode in uses:
+            for model in _models(kind):
+                if (model, mode) not in models:
+                    models.append((model, mode))
+    keys, defs = models_json_schema(models, ref_template=_REF)
+    refs = {model: keys[(model, mode)]["$ref"] for model, mode in models}
     return refs, defs.get("$defs", {})
 
 
@@ -74,7 +88,7 @@ def _schema_of(kind: Any, refs: Mapping[Any, str]) -> dict[str, Any]:
     return TypeAdapter(kind).json_schema(ref_template=_REF)
 
 
-def _parameters(op: Operation) -> list[dict[str, Any]]:
+def _parameters(op: Operation, defs: Mapping[str, Any]) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {
             "name": name,
@@ -86,7 +100,7 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
         for name in _PATH_PARAM.findall(op.path)
     ]
     if op.query is not None:
-        schema = op.query.model_json_schema(ref_template=_REF)
+        schema = defs[op.query.__name__]
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             prop = dict(prop)
@@ -113,7 +127,7 @@ def _security(op: Operation) -> list[dict[str, list[str]]] | None:
     return []
 
 
-def _operation(op: Operation, refs: Mapping[Any, str]) -> dict[str, Any]:
+def _operation(op: Operation, refs: Mapping[Any, str], defs: Mapping[str, Any]) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": refs[Problem]}}}
     responses: dict[str, Any] = {}
     if op.response is None:
@@ -136,7 +150,7 @@ def _operation(op: Operation, refs: Mapping[Any, str]) -> dict[str, Any]:
         "operationId": _operation_id(op),
         "summary": op.summary,
         "tags": [op.tag],
-        "parameters": _parameters(op),
+        "parameters": _parameters(op, defs),
         "responses": responses,
         "security": _security(op),
     }
@@ -161,7 +175,7 @@ def document(operations: Iterable[Operation], version: str) -> dict[str, Any]:
     refs, defs = _model_refs(ops)
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs, defs)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -173,7 +187,7 @@ def document(operations: Iterable[Operation], version: str) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": defs,
+            "schemas": {name: schema for name, schema in defs.items() if not name.endswith("Query")},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from gitsync.errors import GitSyncError
 from runner.states import State
 
 TriggerKindName = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay"]
@@ -21,9 +22,16 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_AFTER = "next_cursor of the previous page: the key of its last row (the next page starts after it)"
+
+
 class Cursor(Query):
-    cursor: str | None = Field(None, max_length=512, description="next_cursor of the previous page")
+    cursor: str | None = Field(None, max_length=512, description=_AFTER)
     limit: int = Field(50, ge=1, le=500, description="rows per page")
+
+
+class NumberCursor(Cursor):
+    cursor: str | None = Field(None, pattern=r"^[0-9]{1,18}$", description=_AFTER)
 
 
 class FlowQuery(Cursor):
@@ -48,7 +56,7 @@ class ExecutionQuery(Cursor):
 
 
 class LogQuery(Query):
-    cursor: str | None = Field(None, max_length=512, description="next_cursor of the previous page")
+    cursor: str | None = Field(None, pattern=r"^[0-9]{1,18}$", description=_AFTER)
     limit: int = Field(500, ge=1, le=5000, description="lines per page")
     level: LevelName | None = Field(None, description="this level and above (TRACE < DEBUG < INFO < WARN < ERROR)")
     task_run_id: str | None = Field(None, max_length=100)
@@ -59,11 +67,11 @@ class LogStreamQuery(Query):
     after: int = Field(0, ge=0, le=2**62, description="the id of the last line already shown")
 
 
-class SyncQuery(Cursor):
+class SyncQuery(NumberCursor):
     source: str | None = Field(None, max_length=200)
 
 
-class StatusQuery(Cursor):
+class StatusQuery(NumberCursor):
     commit: str | None = Field(None, min_length=4, max_length=64, pattern=r"^[0-9a-f]+$", description="a sha prefix")
     limit: int = Field(100, ge=1, le=1000, description="rows per page")
 
@@ -77,8 +85,8 @@ class DiffQuery(Query):
     to: int | None = Field(None, ge=1, le=2**31, description="the newer revision (default: the active one)")
 
 
-class QueryError(ValueError):
-    """Query parameters that do not fit; the message names each and what would work."""
+class QueryError(GitSyncError, ValueError):
+    """Query parameters that do not fit; the message names each and what would work (answered 400)."""
 
 
 def parse(model: type[Query], params: Mapping[str, str], multi: Mapping[str, Sequence[str]]) -> Query:

@@ -8,7 +8,6 @@ from typing import Any
 from gitsync.http.guard import safe_headers
 from gitsync.state import execution_pages
 from gitsync.state import executions as execution_rows
-from gitsync.views import cursor
 from gitsync.views.context import ViewContext
 from gitsync.views.errors import NotFound
 from gitsync.views.models import Execution, ExecutionDetail, LogLine, Page, TaskRun
@@ -52,12 +51,12 @@ def _fields(ctx: ViewContext, row: dict[str, Any]) -> dict[str, Any]:
 def executions_page(
     ctx: ViewContext, filters: execution_pages.ExecutionFilter, after: str | None = None, limit: int = 50
 ) -> Page[Execution]:
-    before = cursor.decode("executions", after, str)
+    before = after or None
     rows = execution_pages.executions_page(ctx.store, filters, before, limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     return Page(
         items=[Execution(**_fields(ctx, row)) for row in rows],
-        next_cursor=cursor.encode("executions", rows[-1]["id"]) if more and rows else None,
+        next_cursor=str(rows[-1]["id"]) if more and rows else None,
     )
 
 
@@ -108,7 +107,7 @@ def logs(
     """An execution's log lines, oldest first, a page at a time."""
     if execution_pages.execution_detail(ctx.store, execution_id) is None:
         raise NotFound(f"no execution {execution_id}")
-    start = cursor.decode("logs", after, int) or 0
+    start = int(after) if after else 0
     rows = execution_pages.logs_page(
         ctx.store,
         execution_id,
@@ -121,7 +120,7 @@ def logs(
     more, rows = len(rows) > limit, rows[:limit]
     return Page(
         items=[LogLine(**row) for row in rows],
-        next_cursor=cursor.encode("logs", rows[-1]["id"]) if more and rows else None,
+        next_cursor=str(rows[-1]["id"]) if more and rows else None,
     )
 
 
@@ -136,6 +135,4 @@ def tail(ctx: ViewContext, execution_id: str, after: int, limit: int = 500) -> P
     """The log lines after the line `after` (a live stream's next read); `next_cursor` is set when more wait."""
     rows = execution_pages.logs_page(ctx.store, execution_id, after=after, limit=limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
-    return Page(
-        items=[LogLine(**row) for row in rows], next_cursor=cursor.encode("logs", rows[-1]["id"]) if more else None
-    )
+    return Page(items=[LogLine(**row) for row in rows], next_cursor=str(rows[-1]["id"]) if more else None)

@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 
 from gitsync.state import execution_pages, flows, triggers
-from gitsync.views import cursor
 from gitsync.views.context import ViewContext
 from gitsync.views.errors import NotFound
 from gitsync.views.models import (
@@ -59,12 +58,12 @@ def flows_page(
     after: str | None = None,
     limit: int = 100,
 ) -> Page[FlowSummary]:
-    start = cursor.decode("flows", after, str)
+    start = after or None
     rows = flows.flows_page(ctx.store, namespace=namespace, text=q, source=source, after=start, limit=limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     last = execution_pages.last_executions(ctx.store, [r["uid"] for r in rows])
     items = [FlowSummary(**_summary(ctx, row, last.get(row["uid"]))) for row in rows]
-    return Page(items=items, next_cursor=cursor.encode("flows", rows[-1]["uid"]) if more and rows else None)
+    return Page(items=items, next_cursor=str(rows[-1]["uid"]) if more and rows else None)
 
 
 def _document(text: str | None) -> dict[str, Any]:

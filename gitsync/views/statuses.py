@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from gitsync.state import outbox, owners
-from gitsync.views import cursor
 from gitsync.views.context import ViewContext
 from gitsync.views.models import Page, Status, Worker
 
@@ -24,7 +23,7 @@ def _outbox_state(row: dict[str, Any]) -> str:
 def statuses_page(
     ctx: ViewContext, commit: str | None = None, after: str | None = None, limit: int = 100
 ) -> Page[Status]:
-    before = cursor.decode("statuses", after, int)
+    before = int(after) if after else None
     rows = outbox.outbox_page(ctx.store, commit, before, limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     items = [
@@ -45,7 +44,7 @@ def statuses_page(
         )
         for row in rows
     ]
-    return Page(items=items, next_cursor=cursor.encode("statuses", rows[-1]["id"]) if more and rows else None)
+    return Page(items=items, next_cursor=str(rows[-1]["id"]) if more and rows else None)
 
 
 def workers(ctx: ViewContext, now: float | None = None) -> list[Worker]:

@@ -6,7 +6,6 @@ from typing import Any
 
 from gitsync.redact import redact_url
 from gitsync.state import sources, syncs
-from gitsync.views import cursor
 from gitsync.views.context import ViewContext
 from gitsync.views.errors import NotFound
 from gitsync.views.models import Page, Source, Sync, SyncIssue, SyncSummary
@@ -39,12 +38,12 @@ def _issue(item: Any) -> SyncIssue:
 def syncs_page(
     ctx: ViewContext, source: str | None = None, after: str | None = None, limit: int = 50
 ) -> Page[SyncSummary]:
-    before = cursor.decode("syncs", after, int)
+    before = int(after) if after else None
     rows = syncs.syncs_page(ctx.store, source, before, limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     return Page(
         items=[SyncSummary(**_summary(ctx, row)) for row in rows],
-        next_cursor=cursor.encode("syncs", rows[-1]["id"]) if more and rows else None,
+        next_cursor=str(rows[-1]["id"]) if more and rows else None,
     )
 
 

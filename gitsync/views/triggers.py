@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitsync.state import triggers
-from gitsync.views import cursor
 from gitsync.views.context import ViewContext
 from gitsync.views.errors import NotFound
 from gitsync.views.models import Page, Trigger, TriggerAction
@@ -56,13 +55,13 @@ def trigger_view(row: dict[str, Any], now: datetime | None = None) -> Trigger:
 def triggers_page(
     ctx: ViewContext, *, flow: str | None = None, after: str | None = None, limit: int = 100
 ) -> Page[Trigger]:
-    start = cursor.decode("triggers", after, str)
+    start = after or None
     rows = triggers.list_triggers(ctx.store, flow, after=start, limit=limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     now = datetime.now(UTC)
     return Page(
         items=[trigger_view(r, now) for r in rows],
-        next_cursor=cursor.encode("triggers", rows[-1]["uid"]) if more and rows else None,
+        next_cursor=str(rows[-1]["uid"]) if more and rows else None,
     )
 
 
