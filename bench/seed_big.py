@@ -21,9 +21,8 @@ What it holds, and how each part is made:
    trigger and the scheduled time) and flow. States come from the real runs cloned: mostly SUCCESS, some
    FAILED, WARNING and KILLED. Every clone has ended (none is left open for the daemon to recover).
 
-The result is cached under the temp dir, keyed by a hash of this file, flowgen.py and gitgen.py, so a second run
-is quick; the caller copies the database before a daemon opens it (a newer schema migrates the copy, not the
-cache).
+The result is cached under the temp dir, keyed by a hash of this file, flowgen.py, gitgen.py and the state's
+schema, so a second run is quick; the caller copies the database before a daemon opens it.
 
 Run: .venv/bin/python bench/seed_big.py [--flows 10000] [--executions 100000] [--rebuild]   (prints where it is)
 """
@@ -49,6 +48,7 @@ from flowgen import flow_text
 from gitgen import commit_files, flow_repo
 
 HERE = Path(__file__).resolve().parent
+SCHEMA = HERE.parent / "gitsync" / "state" / "schema.py"
 
 DAYS = 30
 OUTCOMES = ("SUCCESS", "WARNING", "FAILED", "KILLED")
@@ -165,9 +165,10 @@ def flow_uid(n: int) -> str:
 
 
 def cache_key() -> str:
+    """A hash of the seeding code and of the schema it writes (a new migration seeds again)."""
     digest = hashlib.sha256()
-    for name in ("seed_big.py", "flowgen.py", "gitgen.py"):
-        digest.update((HERE / name).read_bytes())
+    for path in (HERE / "seed_big.py", HERE / "flowgen.py", HERE / "gitgen.py", SCHEMA):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
