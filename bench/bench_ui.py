@@ -174,6 +174,11 @@ def pages(client: httpx.Client, seed: Seeded) -> list[Page]:
         Page(f"/flows/{namespace}/flow_00009", f"/flows/{namespace}/flow_00009"),
         Page(f"/api/v1/flows?namespace={namespace}", f"/api/v1/flows?namespace={namespace}"),
         Page("/api/v1/triggers (3,334 triggers, first page)", "/api/v1/triggers"),
+        Page(f"/api/v1/flows/{namespace}/flow_00009", f"/api/v1/flows/{namespace}/flow_00009"),
+        Page("/api/v1/executions/{id}/logs (1,000 task runs)", f"/api/v1/executions/{big}/logs"),
+        Page("/syncs", "/syncs"),
+        Page("/api/v1/syncs", "/api/v1/syncs"),
+        Page("/triggers", "/triggers"),
     ]
     for page in out:
         if page.path is not None and (why := built(client, page.path)):
