@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 
 from gitsync.errors import GitSyncError
 from runner.states import State
@@ -16,6 +16,24 @@ from runner.states import State
 TriggerKindName = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay"]
 LevelName = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
 _NAME = r"^[A-Za-z0-9_.-]+$"
+
+
+def _moment(value: object) -> datetime:
+    """An ISO-8601 date-time with its zone, given as text (never a number of seconds)."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("give a date-time such as 2026-01-31T08:00:00Z")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 date-time such as 2026-01-31T08:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no zone: add Z (UTC) or an offset such as +02:00")
+    return moment
+
+
+Moment = Annotated[
+    datetime, PlainValidator(_moment), WithJsonSchema({"type": "string", "format": "date-time", "maxLength": 40})
+]
 
 
 class Query(BaseModel):
@@ -51,8 +69,8 @@ class ExecutionQuery(Cursor):
     namespace: str | None = Field(None, max_length=300, pattern=_NAME, description="this namespace and its children")
     state: list[State] | None = Field(None, max_length=len(State), description="one state, or several (a,b)")
     trigger_kind: list[TriggerKindName] | None = Field(None, max_length=8, description="how the runs were started")
-    since: AwareDatetime | None = Field(None, description="created at or after (ISO-8601 with a zone)")
-    until: AwareDatetime | None = Field(None, description="created before (ISO-8601 with a zone)")
+    since: Moment | None = Field(None, description="created at or after (ISO-8601 with a zone)")
+    until: Moment | None = Field(None, description="created before (ISO-8601 with a zone)")
 
 
 class LogQuery(Query):
@@ -107,7 +125,7 @@ def _reason(error: object) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int)) or "query"
     if error.get("type") == "extra_forbidden":
         return f"unknown parameter {where!r}"
-    message = str(error.get("msg", "invalid"))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{where}: {message}"
 
 
