@@ -45,7 +45,7 @@ WIDTHS: dict[str, tuple[int, int]] = {"1280": (1280, 800), "390": (390, 844)}
 """A desktop's window and a phone's, the two sizes the UI must be usable at."""
 THEMES: tuple[Theme, ...] = ("light", "dark")
 TIMEOUT_MS = 30_000
-"""Playwright's wait for each action and assertion (a loaded 2-core machine runs the daemon beside the browser)."""
+"""Playwright's wait for each action and each `expect` (a loaded 2-core machine runs the daemon beside the browser)."""
 
 
 def chromium_path() -> Path | None:
@@ -70,9 +70,10 @@ def launched() -> Iterator[Browser]:
     """Playwright started and Chromium launched headless (the session's one browser); both closed at the end.
 
     The caller checks `chromium_path()` first (the fixture skips when it is None)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     path = chromium_path()
+    expect.set_options(timeout=TIMEOUT_MS)
     if path is None:
         raise FileNotFoundError(missing_reason())
     with sync_playwright() as playwright:
