@@ -40,6 +40,12 @@ PURE = (
     "gitsync.hosts.webhooks",
     "runner.flow",
     "runner.validate",
+    "gitsync.web.graph",
+    "gitsync.web.svg",
+    "gitsync.web.timeline",
+    "gitsync.web.highlight",
+    "gitsync.web.diff",
+    "gitsync.web.charts",
 )
 
 

@@ -163,10 +163,11 @@ tasks:
 """
 
 
-IDLE_UNUSED = (*RENDERING, "regex", "prometheus_client", "sqlite_utils")
+IDLE_UNUSED = (*RENDERING, "regex", "prometheus_client", "sqlite_utils", "pygments", "markupsafe")
 """What an idle daemon does not use: what renders, the regex library expressions' regular expressions run on,
 a metrics library (`/metrics` is written by gitsync.http.metrics), sqlite-utils (the store's migrations and
-queries are SQL; `Store.rows_where` makes its view of the connection when first used)."""
+queries are SQL; `Store.rows_where` makes its view of the connection when first used), and what the web UI
+renders its pages with (Jinja2, MarkupSafe) and highlights a flow's source with (Pygments): its first page does."""
 
 
 def unused_when_idle(modules: set[str]) -> list[str]:

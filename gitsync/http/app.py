@@ -54,6 +54,7 @@ from gitsync.redact import redact_url
 from gitsync.state.database import Store
 from gitsync.views.context import ViewContext
 from gitsync.views.models import Accepted
+from gitsync.web.routes import web_routes
 
 log = logging.getLogger("gitsync.http")
 
@@ -394,6 +395,7 @@ def build_app(
         described += executions.OPERATIONS
     ctx = ViewContext.of(settings, store)
     routes += api_routes(ctx, api._refuse, api._refuse_read, on_triggers_changed or (lambda: None), described)
+    routes += web_routes(settings, ctx, runs)
     middleware = [
         Middleware(HostCheck, rule=HostRule.from_settings(settings.http)),
         Middleware(MethodCheck, routes=routes),
