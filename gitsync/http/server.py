@@ -98,7 +98,7 @@ def bind(http: HttpConfig) -> socket.socket:
     that names it (uvicorn alone would log it on its thread and leave the daemon running without HTTP)."""
     family = socket.AF_INET6 if ":" in http.host else socket.AF_INET
     try:
-        return socket.create_server((http.host, http.port), family=family, backlog=2048)
+        sock = socket.create_server((http.host, http.port), family=family, backlog=2048)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise OwnerConflict(
@@ -106,6 +106,10 @@ def bind(http: HttpConfig) -> socket.socket:
                 "service); stop it, or give this daemon another address with --listen HOST:PORT"
             ) from None
         raise OwnerConflict(f"http.listen {http.listen}: cannot listen there: {exc.strerror or exc}") from None
+    # accepted connections inherit it: asyncio sets TCP_NODELAY only on sockets whose `proto` says TCP, and this
+    # one's is 0, so without it each response's body waited for the client's delayed ACK (about 40 ms)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def uvicorn_config(app: Any, http: HttpConfig) -> uvicorn.Config:
