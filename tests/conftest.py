@@ -1,4 +1,5 @@
-"""Shared fixtures: real files in tmp_path, the registry of installed plugins, and files no one can write."""
+"""Shared fixtures: real files in tmp_path, the registry of installed plugins, files no one can write, and the
+session's one headless Chromium (tests/browser.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import subprocess
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import installed
 import pytest
 
 from runner.registry import Registry
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 WriteFlow = Callable[..., Path]
 
@@ -76,3 +81,16 @@ def immutable(tmp_path: Path) -> Iterator[SetImmutable]:
     finally:
         if held:
             chattr(sorted(held), False)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, launched once for the whole session (tests/browser.py says how). Where it is
+    absent, every test that asks for it skips, saying how to get it (`apt-get install chromium`, or
+    GITSYNC_CHROMIUM)."""
+    import browser as chromium  # tests/browser.py; imported here so a run without browser tests never loads it
+
+    if chromium.chromium_path() is None:
+        pytest.skip(chromium.missing_reason())
+    with chromium.launched() as launched:
+        yield launched
