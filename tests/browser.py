@@ -131,3 +131,30 @@ def shoot_everywhere(
             finally:
                 context.close()
     return files
+
+
+_STICKING_OUT = """() => {
+  const width = window.innerWidth;
+  const out = (e) => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > width + 1;
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+    + (typeof e.className === "string" && e.className.trim() ? "." + e.className.trim().split(/ +/).join(".") : "");
+  const scroll = document.documentElement.scrollWidth;
+  const deepest = [...document.querySelectorAll("body *")].filter((e) => out(e) && ![...e.children].some(out));
+  // what makes the page that wide first: an edge at its width (most else is clipped by a scrolling box)
+  const widening = deepest.filter((e) => Math.abs(e.getBoundingClientRect().right - scroll) <= 1);
+  const shown = (widening.length ? widening : deepest).slice(0, 5);
+  return {scroll: scroll, width: width,
+          out: shown.map((e) => name(e) + " to " + Math.round(e.getBoundingClientRect().right) + " px")};
+}"""
+"""The page's width, and the innermost elements that reach past the window's right edge: those that end where the
+page ends when there are any (what widens it), else the first five."""
+
+
+def sideways(page: Page) -> str:
+    """'' when the page fits its window's width (WCAG 1.4.10, reflow: nothing scrolls sideways but what is inside a
+    scrolling box, such as a wide table in its wrapper); else how wide it is and what reaches past the window."""
+    found = page.evaluate(_STICKING_OUT)
+    if found["scroll"] <= found["width"]:
+        return ""
+    reaching = ", ".join(found["out"])
+    return f"the page is {found['scroll']} px wide in a {found['width']} px window; reaching past it: {reaching}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import new_page, shoot_everywhere
+from browser import new_page, shoot_everywhere, sideways
 from daemon_harness import Daemon, running_daemon
 from gitservers import GitRepo
 from playwright.sync_api import Browser, Page, expect
@@ -128,7 +128,7 @@ def give_token(page: Page) -> None:
     """The token dialog the UI opens for an action: type the token, save."""
     dialog = page.get_by_role("dialog", name="API token")
     expect(dialog).to_be_visible()
-    dialog.get_by_label("API token").fill(TOKEN)
+    dialog.get_by_label("Token for this tab").fill(TOKEN)
     dialog.get_by_role("button", name="Save token").click()
     expect(dialog).to_be_hidden()
 
@@ -192,7 +192,7 @@ def test_a_flow_page_shows_its_graph_with_the_foreach_drawn_as_one(
     shoot_everywhere(browser, page.url, "namespace", ready=_heading("Namespace acme.shop"))
     page.get_by_role("link", name="orders", exact=True).click()
     expect(page.get_by_role("heading", name=re.compile(r"^orders\s+in acme\.shop$"), level=1)).to_be_visible()
-    expect(page.get_by_text("Counts the day's orders and reports them.")).to_be_visible()
+    expect(page.get_by_role("paragraph").filter(has_text="Counts the day's orders and reports them.")).to_be_visible()
     graph = page.get_by_role("group", name="Task graph of acme.shop.orders, revision 1")
     expect(graph).to_be_visible()
     for name in ("start (Log)", "each_batch (ForEach)", "count (Return)", "wait_for_gate (Commands)", "report (Log)"):
@@ -221,10 +221,10 @@ def test_a_run_from_the_form_shows_a_field_error_then_succeeds_with_its_logs_arr
     main.get_by_role("button", name="Run orders").click()
     expect(page.get_by_role("alert")).to_contain_text("The flow was not run")
     expect(batches).to_have_attribute("aria-invalid", "true")
-    expect(batches).to_have_accessible_description(re.compile("batches", re.I))
-    error = main.locator(".field", has=batches).locator(".field-error")
-    expect(error).to_be_visible()
-    assert "batches" in error.inner_text().lower(), error.inner_text()
+    expect(batches).to_have_accessible_description(re.compile(r"^This input is required\. INT"))
+    error = main.locator(".field", has=page.get_by_label("batches")).locator(".field-error")
+    expect(error).to_have_text("This input is required.")  # beside the field, and what a screen reader reads with it
+    expect(page.get_by_role("alert").get_by_role("link", name="input 'batches' is required")).to_be_visible()
     expect(main.get_by_label("day")).to_have_value("tuesday")  # what was typed is kept
     expect(main.get_by_label("region")).to_have_value("south")
     page.screenshot(path=str(_shot("run-form-error")), full_page=True)
@@ -307,6 +307,65 @@ def test_a_running_execution_is_killed_from_its_page(page: Page, browser: Browse
     expect(page.get_by_role("button", name=f"Kill execution {execution_id}")).to_have_count(0)
     assert _state(daemon, execution_id) == "KILLED"
     shoot_everywhere(browser, page.url, "execution-killed", ready=_heading(re.compile(r"^Execution ")))
+
+
+@pytest.fixture(scope="module")
+def finished(daemon: Daemon, gates: Path) -> str:
+    """The id of an execution of `orders` that succeeded (its gate opened before it started)."""
+    (gates / "reflow").touch()
+    inputs = {"batches": 1, "day": "reflow"}
+    started = daemon.post(
+        "/api/v1/executions/acme.shop/orders", headers={"Authorization": f"Bearer {TOKEN}"}, json=inputs
+    )
+    assert started.status_code == 201, started.text
+    execution_id: str = started.json()["id"]
+    daemon.wait_for(lambda: _state(daemon, execution_id) == "SUCCESS", "the orders run to succeed")
+    return execution_id
+
+
+PAGES = {
+    "dashboard": "/",
+    "namespace": "/namespaces/acme.shop",
+    "flow": "/flows/acme.shop/orders",
+    "run-form": "/flows/acme.shop/orders/run",
+    "executions": "/executions",
+    "execution": "/executions/{finished}",
+    "syncs": "/syncs",
+    "sync": "/syncs/1",
+    "triggers": "/triggers",
+    "statuses": "/statuses",
+}
+
+
+HIDDEN_TEXT_ESCAPES = pytest.mark.xfail(
+    strict=True,
+    reason="a .visually-hidden label in a table (position: absolute) escapes the scrolling .table-wrap, which is not "
+    "its containing block, and widens the page (gitsync/web/static/app.css: .table-wrap needs position: relative)",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=HIDDEN_TEXT_ESCAPES) if n in {"dashboard", "flow", "execution", "triggers"} else n
+        for n in PAGES
+    ],
+)
+def test_no_page_scrolls_sideways_at_a_phones_width(
+    name: str, page: Page, browser: Browser, daemon: Daemon, finished: str
+) -> None:
+    """WCAG 1.4.10 (reflow): at 390 px only what is inside a scrolling box (a wide table in its wrapper) scrolls
+    sideways, never the page, in either theme."""
+    url = daemon.url + PAGES[name].format(finished=finished)
+    for theme in ("light", "dark"):
+        phone = new_page(browser, "390", theme)
+        try:
+            response = phone.goto(url)
+            assert response is not None and response.status == 200, (url, response and response.status)
+            expect(phone.get_by_role("heading", level=1)).to_be_visible()
+            assert sideways(phone) == "", f"{name} ({theme}): {sideways(phone)}"
+        finally:
+            phone.context.close()
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
