@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from browser import WIDTHS, Theme, new_page
+from browser import WIDTHS, Theme, new_page, sideways
 from playwright.sync_api import Browser, Page, expect
 from test_web_pages import AUTH, TOKEN, Site, site
 
@@ -195,18 +195,6 @@ def test_the_graphs_text_has_aa_contrast(opened: Callable[[str, str, Theme], Pag
 
 # -- a phone's width ----------------------------------------------------------------------------------------------
 
-OVERFLOWING = """() => {
-  const width = window.innerWidth;
-  const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-    + (typeof e.className === 'string' && e.className.trim() ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
-  return [...document.body.querySelectorAll('*')]
-    .map((e) => [e, e.getBoundingClientRect().right])
-    .filter(([e, right]) => right > width + 0.5)
-    .sort((a, b) => b[1] - a[1]).slice(0, 8)
-    .map(([e, right]) => name(e) + ' in ' + (e.parentElement ? name(e.parentElement) : '')
-      + ': right ' + Math.round(right));
-}"""
-
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_no_page_scrolls_sideways_at_a_phones_width(opened: Callable[[str, str, Theme], Page], name: str) -> None:
@@ -215,11 +203,7 @@ def test_no_page_scrolls_sideways_at_a_phones_width(opened: Callable[[str, str, 
         if menu:  # the navigation open too
             page.get_by_role("button", name="Menu").click()
             expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-        scroll, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-        assert scroll <= inner, (
-            f"{name} at 390 px{' (menu open)' if menu else ''} scrolls sideways: {scroll} px wide in {inner} px; "
-            f"what sticks out: {page.evaluate(OVERFLOWING)}"
-        )
+        assert sideways(page) == "", f"{name} at 390 px{' (menu open)' if menu else ''}: {sideways(page)}"
 
 
 # -- the keyboard -------------------------------------------------------------------------------------------------
