@@ -314,6 +314,7 @@ def test_every_line_is_anchored_highlighted_and_escaped() -> None:
     assert '<span class="hl-expr">{{ inputs.name }}</span>' in lines[2].html and "&amp; &lt;b&gt;" in lines[2].html
     html = render_lines(lines)
     assert html.count('class="line"') == 4 and 'id="L3" data-n="3"' in html
+    assert html.startswith('<pre class="source" id="source" tabindex="0" role="region" aria-label="Source">')
     text = re.sub(r"<[^>]+>", "", html)  # what the reader sees, unescaped, is the source
     assert text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&quot;", '"') == source + "\n"
 

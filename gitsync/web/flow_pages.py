@@ -92,7 +92,9 @@ def flow(ctx: ViewContext, namespace: str, flow_id: str, revision: int | None) -
             "source": source,
             "viewing_active": source.revision == detail.revision,
             "graph": graph_svg(text, f"Task graph of {detail.uid}, revision {source.revision}"),
-            "code": markup(render_lines(highlight_yaml(text))),
+            "code": markup(
+                render_lines(highlight_yaml(text), label=f"YAML of {detail.uid}, revision {source.revision}")
+            ),
             "changed": changed,
             "runs": last_runs,
         },

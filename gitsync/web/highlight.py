@@ -86,10 +86,14 @@ def highlight_yaml(source: str) -> list[Line]:
     return [Line(n, _line_html(pieces)) for n, pieces in enumerate(lines[:count], start=1)]
 
 
-def render_lines(lines: list[Line], dom_id: str = "source") -> str:
-    """The lines as `<pre><code>`, each line a span anchored `L<n>`."""
+def render_lines(lines: list[Line], dom_id: str = "source", label: str = "Source") -> str:
+    """The lines as `<pre><code>`, each line a span anchored `L<n>`.
+
+    The `<pre>` scrolls sideways when a line is longer than the screen, and holds nothing that takes the focus:
+    it takes it itself (a region named `label`), so the keyboard can scroll it."""
     body = "".join(f'<span class="line" id="L{ln.number}" data-n="{ln.number}">{ln.html}\n</span>' for ln in lines)
-    return f'<pre class="source" id="{escape(dom_id)}"><code>{body}</code></pre>'
+    region = f'tabindex="0" role="region" aria-label="{escape(label)}"'
+    return f'<pre class="source" id="{escape(dom_id)}" {region}><code>{body}</code></pre>'
 
 
 def task_lines(source: str) -> dict[str, int]:
