@@ -29,7 +29,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-_GIT_ENV = {
+GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.com",
     "GIT_COMMITTER_NAME": "Test",
@@ -41,7 +41,7 @@ _GIT_ENV = {
 
 def git(*args: str, cwd: Path | None = None) -> str:
     """Run the git CLI with a fixed identity and no user/system config; return stdout, stripped."""
-    env = {**os.environ, **_GIT_ENV}
+    env = {**os.environ, **GIT_ENV}
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
@@ -224,7 +224,7 @@ def git_daemon(root: Path) -> Iterator[str]:
             f"--port={port}",
             str(root),
         ],
-        env={**os.environ, **_GIT_ENV},
+        env={**os.environ, **GIT_ENV},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
