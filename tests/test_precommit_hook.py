@@ -106,5 +106,5 @@ def test_the_readme_config_stops_a_commit_of_a_bad_flow_and_lets_the_fix_through
         timeout=600,
     )
     assert commit.returncode == 0, commit.stdout + commit.stderr
-    assert "gitsync validate" in commit.stdout and "Passed" in commit.stdout
+    assert "gitsync validate" in commit.stderr and "Passed" in commit.stderr
     assert flows.head() != first
