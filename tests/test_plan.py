@@ -302,6 +302,52 @@ def test_revert_restores_the_version_of_an_earlier_commit(repo: Repo) -> None:
     assert f"restores the version of commit {first[:7]}" in text
 
 
+def shallow_clone(repo: Repo, target: Path, depth: int, *extra: str) -> Repo:
+    """`git clone --depth N` of `repo`, as CI makes (file:// so git honours the depth)."""
+    subprocess.run(
+        ["git", "clone", "-q", f"--depth={depth}", *extra, f"file://{repo.root}", str(target)],
+        env=_ENV,
+        check=True,
+        capture_output=True,
+    )
+    clone = Repo.__new__(Repo)
+    clone.root = target
+    return clone
+
+
+def test_a_shallow_clone_says_it_looked_for_reverts_only_in_the_history_it_holds(repo: Repo, tmp_path: Path) -> None:
+    first = repo.commit({"demo/hello.yaml": flow("hello")})
+    repo.commit({"demo/hello.yaml": flow("hello", "v2")})
+    base = repo.commit({"demo/hello.yaml": flow("hello", "v3")})
+    head = repo.commit({"demo/hello.yaml": flow("hello")})
+    clone = shallow_clone(repo, tmp_path / "shallow", 2)  # head and base, none of base's parents
+    _, data = plan_cli(clone, base, head)
+    assert data["flow_changes"][0]["restores"] is None  # first is not in the clone: it cannot be named
+    assert data["notes"] == [
+        "the clone is shallow: reverts were looked for in only 1 commit(s) of base's history (a full clone looks "
+        "at up to 200), so a change that restores an older version may not say so; fetch more history "
+        "(e.g. `git fetch --deepen=200`)"
+    ]
+    _, full = plan_cli(repo, base, head)
+    assert full["flow_changes"][0]["restores"] == first and full["notes"] == []
+
+
+def test_a_shallow_clone_does_not_call_branches_unrelated_when_it_cannot_tell(repo: Repo, tmp_path: Path) -> None:
+    repo.commit({"demo/hello.yaml": flow("hello")})
+    base = repo.commit({"demo/hello.yaml": flow("hello", "v2")})
+    repo.git("checkout", "-q", "-b", "feature", "HEAD~1")
+    head = repo.commit({"demo/new.yaml": flow("new")})
+    repo.git("checkout", "-q", "main")
+    clone = shallow_clone(repo, tmp_path / "shallow", 1, "--no-single-branch")  # each tip, no common commit
+    _, data = plan_cli(clone, base, head)
+    assert data["unrelated_histories"] is False
+    assert (
+        "the clone is shallow: whether base and head share any commit could not be told; fetch more history "
+        "(e.g. `git fetch --unshallow`)" in data["notes"]
+    )
+    assert not any(note.startswith("unrelated histories") for note in data["notes"])
+
+
 def test_readding_a_removed_flow_restores_it(repo: Repo) -> None:
     first = repo.commit({"a.yaml": flow("a"), "b.yaml": flow("b")})
     base = repo.commit({"b.yaml": None})

@@ -410,6 +410,16 @@ def _lookup_blob(repo: Repo, tree_id: ObjectID, path: bytes, trees: _TreeCache) 
     return None
 
 
+def is_shallow(repo: Repo) -> bool:
+    """True for a shallow clone (`git clone --depth N`): some commits' parents are not in it."""
+    return bool(repo.get_shallow())
+
+
+def history_cut_at(repo: Repo, commit: Commit) -> bool:
+    """True when `commit` has a first parent that the repository does not hold (a shallow clone ends there)."""
+    return bool(commit.parents) and commit.parents[0] not in repo.object_store
+
+
 def _first_parent(repo: Repo, commit: Commit) -> Commit | None:
     if not commit.parents:
         return None

@@ -115,8 +115,10 @@ def compute_plan(
         desired = {h.version.uid: h.version for h in heads if h.version is not None}
         applied = {uid: _compared(version, desired.get(uid)) for uid, version in applied.items()}
         unreadable = {h.path for h in heads if h.version is None}
-        seen = _seen_versions(repo, base, folder, applied, desired) if base is not None and detect_reverts else {}
+        seen, cut = _seen_versions(repo, base, applied, desired) if base is not None and detect_reverts else ({}, None)
         unrelated = base is not None and not gitread.share_history(repo, base, head)
+        history_notes = _shallow_notes(repo, cut, unrelated)
+        unrelated = unrelated and not gitread.is_shallow(repo)  # no common commit found in a shallow clone: unknown
     finally:
         repo.close()
     plan = build_plan(
@@ -133,7 +135,7 @@ def compute_plan(
             folder=folder,
             namespace_prefix=namespace_prefix,
             unrelated_histories=unrelated,
-            notes=[*notes, *_folder_notes(folder, base_tree, head_tree)],
+            notes=[*notes, *_folder_notes(folder, base_tree, head_tree), *history_notes],
         )
     )
     texts = {h.path: h.text for h in heads if h.version is not None and h.text is not None}
@@ -283,9 +285,10 @@ def _uid_of(data: bytes) -> str | None:
 
 
 def _seen_versions(
-    repo: Repo, base: Commit, folder: str, applied: Mapping[str, FlowVersion], desired: Mapping[str, FlowVersion]
-) -> dict[str, str]:
-    """For head versions that differ from base: the commit on base's first-parent history that introduced them.
+    repo: Repo, base: Commit, applied: Mapping[str, FlowVersion], desired: Mapping[str, FlowVersion]
+) -> tuple[dict[str, str], int | None]:
+    """For head versions that differ from base: the commit on base's first-parent history that introduced them,
+    and, when a shallow clone's history ended before HISTORY_COMMITS, how many commits were looked at (else None).
 
     A revert restores a file's earlier bytes at its path, so only the changed paths are looked up in each
     commit of the history (bounded by HISTORY_COMMITS), never whole trees. Walking newest first, the
@@ -294,10 +297,12 @@ def _seen_versions(
     targets = {v.path: v.blob for uid, v in desired.items() if uid not in applied or applied[uid].blob != v.blob}
     seen: dict[str, str] = {}
     if not targets:
-        return seen
+        return seen, None
     full = targets  # paths from diff_trees are repository-relative already
     done: set[str] = set()
+    walked, last = 0, base
     for commit, blobs in gitread.path_history(repo, base, full, max_commits=HISTORY_COMMITS):
+        walked, last = walked + 1, commit
         for path, target in full.items():
             if path in done:
                 continue
@@ -306,5 +311,23 @@ def _seen_versions(
             elif target in seen:
                 done.add(path)
         if len(done) == len(full):
-            break
-    return seen
+            return seen, None
+    cut = walked < HISTORY_COMMITS and gitread.history_cut_at(repo, last)
+    return seen, walked if cut else None
+
+
+def _shallow_notes(repo: Repo, cut: int | None, unrelated: bool) -> list[str]:
+    """What a shallow clone (CI's `git clone --depth N`) kept the plan from knowing."""
+    notes = []
+    if cut is not None:
+        notes.append(
+            f"the clone is shallow: reverts were looked for in only {cut} commit(s) of base's history (a full clone "
+            f"looks at up to {HISTORY_COMMITS}), so a change that restores an older version may not say so; fetch "
+            f"more history (e.g. `git fetch --deepen={HISTORY_COMMITS}`)"
+        )
+    if unrelated and gitread.is_shallow(repo):
+        notes.append(
+            "the clone is shallow: whether base and head share any commit could not be told; fetch more history "
+            "(e.g. `git fetch --unshallow`)"
+        )
+    return notes
