@@ -12,6 +12,7 @@ from gitsync.cli.options import (
     VALIDATE_FORMATS,
     add_plan_arguments,
     add_read_commands,
+    add_review_command,
     add_run_commands,
     add_statuses_command,
     add_sync_commands,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_plan_arguments(plan)
     plan.set_defaults(handler=run_plan)
+    add_review_command(commands)
 
     add_sync_commands(commands)
     add_run_commands(commands)

@@ -230,3 +230,42 @@ def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(handler=Handler("gitsync.cli.statuses", "run_statuses"), repo=None)
     return parser
+
+
+def add_review_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "review",
+        help="in CI: validate and plan a pull request, and post the result to it",
+        description="Validate the pull request's head and plan it against its base (as `gitsync plan`), show the "
+        "problems on the changed lines (GitHub workflow commands; GitLab's code-quality report), and post a "
+        "gitsync/plan commit status and one plan comment, edited in place on every push (the daemon's comment, "
+        "when one runs). What is not given comes from the CI's environment: GitHub Actions, GitLab CI, "
+        "Gitea/Forgejo Actions. A shallow clone's missing commits and history are fetched. "
+        "Exit 0 when head is valid, 1 when it is not, 2 for a usage problem (no token, not a pull request) or when "
+        "the host refused the review.",
+    )
+    parser.add_argument("--path", default="", help="folder of the flows in the repository (default: root)")
+    parser.add_argument("--namespace-prefix", default=None, help="namespace prefix the flows must stay inside")
+    parser.add_argument("--base", help="the revision merged into (default: the pull request's base, from the CI)")
+    parser.add_argument("--head", help="the revision to merge (default: the pull request's head, from the CI)")
+    parser.add_argument("--repo", default=".", help="the CI's clone of the repository (default: .)")
+    ci = parser.add_argument_group("where to post (default: from the CI's environment)")
+    ci.add_argument("--host", choices=["github", "gitea", "gitlab"], help="the git host (gitea for Forgejo too)")
+    ci.add_argument("--api-url", help="the host's API (GITHUB_API_URL, CI_API_V4_URL)")
+    ci.add_argument("--repository", help="owner/name, or a GitLab project path or id")
+    ci.add_argument("--pull-request", type=int, metavar="N", help="the pull (or merge) request's number")
+    ci.add_argument("--token-env", metavar="NAME", help="the variable holding the token (default: the CI's own)")
+    ci.add_argument("--remote", metavar="URL", help="the git URL to fetch what a shallow clone lacks")
+    ci.add_argument(
+        "--source",
+        metavar="NAME",
+        help="the daemon's name of this source, so both edit one comment (default: the repository's name)",
+    )
+    ci.add_argument(
+        "--code-quality",
+        metavar="FILE",
+        help="write a GitLab code-quality report (GitLab: gl-code-quality-report.json)",
+    )
+    parser.add_argument("--data-dir", help="where to fetch into (default: a temporary folder)")
+    parser.set_defaults(handler=Handler("gitsync.cli.review", "run_review"))
+    return parser

@@ -39,12 +39,13 @@ def render_json(result: LoadResult) -> str:
 
 def render_github(result: LoadResult) -> str:
     """`::error file=…,line=…,col=…::message`: GitHub shows these on the pull request's lines."""
-    lines = [_annotation(p) for p in result.all_problems]
+    lines = [annotation(p) for p in result.all_problems]
     lines.append(render_text(result).rsplit("\n", 1)[-1])
     return "\n".join(lines)
 
 
-def _annotation(problem: Problem) -> str:
+def annotation(problem: Problem) -> str:
+    """One problem as a GitHub Actions workflow command (`gitsync review` prints them too)."""
     props = [f"file={_escape_property(problem.path)}"]
     if problem.line is not None:
         props.append(f"line={problem.line}")

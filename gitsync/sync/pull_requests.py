@@ -15,7 +15,7 @@ from pathlib import Path
 from gitsync.config import Settings, SourceConfig
 from gitsync.errors import GitSyncError
 from gitsync.hosts import ProviderUnavailable, provider_for
-from gitsync.hosts.base import HostError, hidden_marker, shorten_markdown
+from gitsync.hosts.base import CommentResult, HostError, StatusProvider, hidden_marker, shorten_markdown
 from gitsync.hosts.webhooks import PullRequest, WebhookEvent
 from gitsync.state import outbox
 from gitsync.state.database import Store
@@ -49,6 +49,23 @@ def describe(plan: Plan) -> tuple[str, str]:
         return "failure", f"{where}{first.message}{more}"
     flows = f"+{len(plan.flow_uids('added'))} ~{len(plan.flow_uids('changed'))} -{len(plan.flow_uids('removed'))}"
     return "success", f"plan: {flows} flows, {len(plan.triggers)} trigger change(s)"
+
+
+def plan_marker(source_name: str) -> str:
+    """The hidden marker of a source's plan comment: whoever posts it (the daemon, `gitsync review` in CI) finds and
+    edits the one comment holding it."""
+    return f"gitsync:plan:{source_name}"
+
+
+def post_plan_comment(provider: StatusProvider, number: int, plan: Plan, source_name: str) -> CommentResult:
+    """The markdown plan as the one comment of pull request `number`: posted the first time, edited in place after
+    (found by `plan_marker`). Raises HostError."""
+    from gitsync.sync.render import render_markdown
+
+    marker = plan_marker(source_name)
+    tag = hidden_marker(marker) + "\n"  # the comment holds the marker too: the limit is for both
+    body = render_markdown(plan, limit=provider.comment_limit - len(tag))
+    return provider.upsert_comment(number, shorten_markdown(tag + body, provider.comment_limit), marker=marker)
 
 
 class PullRequestPlanner:
@@ -139,13 +156,8 @@ class PullRequestPlanner:
         except ProviderUnavailable as exc:
             log.warning("%s: pull request #%d: the plan comment was not posted: %s", source.name, pr.number, exc)
             return
-        from gitsync.sync.render import render_markdown
-
         try:
-            marker = f"gitsync:plan:{source.name}"
-            tag = hidden_marker(marker) + "\n"  # the comment holds the marker too: the limit is for both
-            body = render_markdown(plan, limit=provider.comment_limit - len(tag))
-            provider.upsert_comment(pr.number, shorten_markdown(tag + body, provider.comment_limit), marker=marker)
+            post_plan_comment(provider, pr.number, plan, source.name)
         except HostError as exc:  # a side channel: logged, never raised
             log.warning("%s: pull request #%d: the plan comment was not posted: %s", source.name, pr.number, exc)
         finally:
