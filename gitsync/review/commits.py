@@ -84,8 +84,10 @@ def _look(repo: Repo, target: Target) -> _Look:
     lacking = []
     if head is None:
         lacking.append(f"the pull request's head {_short(target.head)}")
-    if base is None:
-        lacking.append(f"the base {_short(target.base or target.base_branch or 'commit')}")
+    if base is None and target.base:
+        lacking.append(f"the base commit {_short(target.base)}")
+    elif base is None:
+        lacking.append(f"the base branch {target.base_branch}" if target.base_branch else "a base to plan against")
     if base is not None and head is not None and gitread.is_shallow(repo):
         base_commit = gitread.resolve(repo, base)
         held = _held_history(repo, base_commit)
