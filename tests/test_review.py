@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,12 +122,18 @@ class Served:
         return target
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    root = tmp_path / "srv"
+@contextmanager
+def serving(tmp: Path) -> Iterator[Served]:
+    root = tmp / "srv"
     root.mkdir()
     with http_git_server(root, token=TOKEN) as base_url:
-        yield Served(tmp_path, root, base_url)
+        yield Served(tmp, root, base_url)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as repository:
+        yield repository
 
 
 @pytest.fixture(params=HOSTS)

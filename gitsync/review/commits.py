@@ -56,7 +56,7 @@ def gather(target: Target, repo_dir: str, data_dir: Path) -> Commits:
     except GitReadError:
         local = None
     if local is None:
-        look = _Look(None, None, [f"{repo_dir} is not a git repository"])
+        look = _Look(None, None, [f"there is no clone here ({repo_dir} is not a git repository)"])
         origin = None
     else:
         try:
@@ -66,7 +66,7 @@ def gather(target: Target, repo_dir: str, data_dir: Path) -> Commits:
             local.close()
         if not look.lacking and look.base is not None and look.head is not None:
             return Commits(repo_dir, look.base, look.head)
-    lacking = "the clone lacks " + " and ".join(look.lacking)
+    lacking = "the clone lacks " + " and ".join(look.lacking) if local is not None else look.lacking[0]
     remote = target.remote or origin
     try:
         if remote is None:
