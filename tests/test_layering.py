@@ -38,6 +38,7 @@ PURE = (
     "gitsync.sync.diff",
     "gitsync.schedule.firing",
     "gitsync.hosts.webhooks",
+    "gitsync.review.report",
     "runner.flow",
     "runner.validate",
     "gitsync.web.graph",
