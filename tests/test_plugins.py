@@ -20,6 +20,7 @@ def registry() -> Registry:
 
 
 CORE = "io.kestra.plugin.core."
+SERDES = "io.kestra.plugin.serdes."
 LOG = {"id": "hello", "type": CORE + "log.Log", "message": "hi"}
 
 VALID: list[Any] = [
@@ -344,6 +345,76 @@ VALID: list[Any] = [
     pytest.param({"type": CORE + "condition.FlowCondition", "namespace": "n", "flowId": "f"}, id="FlowCondition"),
     pytest.param(
         {"type": CORE + "condition.FlowNamespaceCondition", "namespace": "n", "prefix": True}, id="FlowNsCond"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "csv.CsvReader",
+            "from": "{{ inputs.f }}",
+            "fieldSeparator": ";",
+            "skipRows": 2,
+            "onBadLines": "WARN",
+            "onEmptyHeader": "RENAME",
+            "charset": "ISO-8859-1",
+        },
+        id="CsvToIon",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "csv.IonToCsv",
+            "from": "{{ outputs.q.uri }}",
+            "quoteMode": "ALWAYS",
+            "header": False,
+            "lineDelimiter": "\r\n",
+            "dateFormat": "dd/MM/yyyy",
+        },
+        id="IonToCsv",
+    ),
+    pytest.param({"id": "a", "type": SERDES + "json.JsonToIon", "from": "{{ x }}", "newLine": False}, id="JsonToIon"),
+    pytest.param(
+        {"id": "a", "type": SERDES + "json.JsonWriter", "from": "{{ x }}", "shouldKeepAnnotations": True},
+        id="IonToJson",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "avro.IonToAvro",
+            "from": "{{ x }}",
+            "schema": "{}",
+            "nullValues": ["NA"],
+            "strictSchema": True,
+        },
+        id="IonToAvro",
+    ),
+    pytest.param(
+        {"id": "a", "type": SERDES + "avro.AvroToIon", "from": "{{ x }}", "onBadLines": "SKIP"}, id="AvroToIon"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "parquet.IonToParquet",
+            "from": "{{ x }}",
+            "compressionCodec": "SNAPPY",
+            "parquetVersion": "V1",
+        },
+        id="IonToParquet",
+    ),
+    pytest.param({"id": "a", "type": SERDES + "parquet.ParquetReader", "from": "{{ x }}"}, id="ParquetToIon"),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "excel.ExcelToIon",
+            "from": "{{ x }}",
+            "sheetsTitle": ["s"],
+            "valueRender": "FORMATTED_VALUE",
+            "skipRows": 1,
+        },
+        id="ExcelToIon",
+    ),
+    pytest.param(
+        {"id": "a", "type": SERDES + "excel.IonToExcel", "from": {"one": "{{ x }}", "two": "{{ y }}"}, "styles": False},
+        id="IonToExcel",
     ),
 ]
 
