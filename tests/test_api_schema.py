@@ -67,5 +67,6 @@ checks.positive_data_acceptance.enabled = false
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     report = result.stdout[-6000:] + result.stderr[-2000:]
+    print(result.stdout[-1200:])  # the summary (operations, phases, cases generated) in the test's output
     assert result.returncode == 0, report
     assert " passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1], report
