@@ -163,6 +163,16 @@ def read_rows(handle: IO[bytes], where: str = "the file", annotations_kept: bool
         ) from None
 
 
+def loads_row(line: str, where: str = "the file") -> Any:
+    """One line of an Ion file (one row) as a plain Python value; TaskFailed when it is not Ion."""
+    try:
+        return from_ion(simpleion.loads(line, single_value=True))
+    except (IonException, ValueError) as exc:
+        raise TaskFailed(
+            f"a line of {where} is not an Ion value ({str(exc).strip() or 'cut short'}): {line[:120]!r}"
+        ) from None
+
+
 def read_file(path: Path, where: str | None = None, annotations_kept: bool = False) -> Iterator[Any]:
     """The rows of the Ion file at `path` (see `read_rows`)."""
     with path.open("rb") as handle:
