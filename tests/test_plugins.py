@@ -350,6 +350,20 @@ VALID: list[Any] = [
     pytest.param(
         {
             "id": "a",
+            "type": CORE + "flow.ForEachItem",
+            "items": "{{ x }}",
+            "batch": {"rows": "{{ n }}"},
+            "namespace": "n",
+            "flowId": "f",
+            "inputs": {"i": "{{ taskrun.items }}"},
+            "wait": True,
+            "errors": [LOG],
+        },
+        id="ForEachItem",
+    ),
+    pytest.param(
+        {
+            "id": "a",
             "type": CORE + "flow.WaitFor",
             "condition": "{{ x }}",
             "failOnMaxReached": True,

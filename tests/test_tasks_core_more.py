@@ -333,3 +333,74 @@ def test_an_archive_entry_that_leaves_the_working_directory_is_refused(tmp_path:
     assert done.returncode == 1
     assert "the archive entry '../../outside.txt' would be written outside the working directory" in done.stdout
     assert not list(tmp_path.rglob("outside.txt"))
+
+
+EACH_PARENT = """
+id: each
+namespace: acme.more
+inputs:
+  - id: file
+    type: FILE
+tasks:
+  - id: each
+    type: io.kestra.core.tasks.flows.ForEachItem
+    items: "{{ inputs.file }}"
+    batch:
+      rows: "{{ 2 }}"
+    namespace: acme.more
+    flowId: batch
+    inputs:
+      items: "{{ taskrun.items }}"
+      number: "{{ taskrun.iteration }}"
+  - id: merged
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(outputs.each_merge.subflowOutputs) }}"
+outputs:
+  - id: merged
+    type: STRING
+    value: "{{ outputs.merged.value }}"
+  - id: batches
+    type: INT
+    value: "{{ outputs.each_items.numberOfBatches }}"
+  - id: iterations
+    type: JSON
+    value: "{{ outputs.each_items.iterations }}"
+  - id: splits
+    type: STRING
+    value: "{{ read(outputs.each_split.splits) }}"
+"""
+EACH_CHILD = """
+id: batch
+namespace: acme.more
+inputs:
+  - id: items
+    type: FILE
+  - id: number
+    type: INT
+tasks:
+  - id: fail_on_three
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ read(inputs.items) contains 'boom' }}"
+outputs:
+  - id: lines
+    type: STRING
+    value: "{{ inputs.number }}:{{ read(inputs.items) | trim | replace({'\\n': '+'}) }}"
+"""
+
+
+def test_for_each_item_runs_a_subflow_per_batch_of_lines(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("a\nb\nc\nd\ne\n", encoding="utf-8")
+    state = deployed_state(tmp_path, {"each.yaml": EACH_PARENT, "batch.yaml": EACH_CHILD})
+    done = gitsync_cli(state, "run", "acme.more.each", "--input", f"file=@{items}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = run_outputs(done)
+    assert out["batches"] == 3
+    assert out["iterations"] == {"SUCCESS": 3}
+    assert out["merged"] == '{lines:"1:a+b"}\n{lines:"2:c+d"}\n{lines:"3:e"}\n'
+    assert [Path(uri).name for uri in out["splits"].splitlines()] == ["items-0.jsonl", "items-1.jsonl", "items-2.jsonl"]
+
+    items.write_text("a\nb\nboom\nd\n", encoding="utf-8")
+    done = gitsync_cli(state, "run", "acme.more.each", "--input", f"file=@{items}")
+    assert done.returncode == 1
+    assert "1 of 2 subflow execution(s) did not succeed" in done.stdout

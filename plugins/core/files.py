@@ -65,7 +65,8 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def split_lines(
-    ctx: RunContext,
+    folder: Path,
+    name: str,
     source: Path,
     suffix: str,
     separator: str,
@@ -73,11 +74,11 @@ def split_lines(
     size: int | None = None,
     partitions: int | None = None,
 ) -> list[Path]:
-    """The parts of `source` as new files in the working directory, in order (empty partitions left out)."""
+    """The parts of `source` as new files in `folder` (named after `name`), in order (empty partitions left out)."""
     if partitions is not None:
         if partitions < 1:
             raise TaskFailed("partitions must be at least 1")
-        parts = [scratch(ctx, suffix) for _ in range(partitions)]
+        parts = [scratch_in(folder, name, suffix) for _ in range(partitions)]
         handles = [part.open("wb") for part in parts]
         try:
             for index, line in enumerate(_lines(source)):
@@ -99,7 +100,7 @@ def split_lines(
             if full:
                 if out is not None:
                     out.close()
-                files.append(scratch(ctx, suffix))
+                files.append(scratch_in(folder, name, suffix))
                 out = files[-1].open("wb")
                 count = written = 0
             data = (line + separator).encode("utf-8", "surrogateescape")
@@ -190,7 +191,8 @@ class Split(Task):
         source = stored(ctx, self.from_, "from")
         suffix = extension_of(str(self.from_))
         parts = split_lines(
-            ctx,
+            ctx.workdir,
+            ctx.task_id,
             source,
             suffix,
             str(self.separator),
