@@ -12,6 +12,14 @@ from types import ModuleType
 
 from runner.api import TaskFailed
 
+EXTRA_OF_MODULE = {
+    "plugins.serdes.avro": "serdes",
+    "plugins.serdes.parquet": "serdes",
+    "plugins.serdes.excel": "serdes",
+    "plugins.dbt.cli": "dbt",
+}
+"""The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
+
 
 class MissingExtra(TaskFailed):
     """A task needs a library of a gitsync extra that is not installed where it runs."""
