@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import subprocess
 import sys
@@ -110,6 +111,42 @@ def python_without_extras(tmp: Path) -> Path:
         ours = sysconfig.get_paths()["purelib"]
         Path(site, "gitsync-tests.pth").write_text(f"import site; site.addsitedir({ours!r})\n", encoding="utf-8")
     return home / "bin" / "python"
+
+
+def python_hiding(tmp: Path, modules: list[str]) -> Path:
+    """A Python that runs this checkout's gitsync with the test environment's packages, except `modules`, which
+    cannot be imported: what `pip install gitsync` gives without the extra that brings them."""
+    home = tmp / ("python-hiding-" + "-".join(sorted(modules)))
+    if not home.exists():
+        subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(home)], check=True)
+        site = subprocess.run(
+            [str(home / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        ours = sysconfig.get_paths()["purelib"]
+        hidden = ", ".join(repr(name) for name in sorted(modules))
+        Path(site, "gitsync-tests.pth").write_text(
+            f"import site, sys; site.addsitedir({ours!r}); sys.modules.update(dict.fromkeys([{hidden}]))\n",
+            encoding="utf-8",
+        )
+    return home / "bin" / "python"
+
+
+def run_outputs(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The flow outputs `gitsync run` printed (`outputs: {...}` at the end)."""
+    marker = done.stdout.find("\noutputs: ")
+    assert marker >= 0, done.stdout + done.stderr
+    parsed: dict[str, Any] = json.loads(done.stdout[marker + len("\noutputs: ") :])
+    return parsed
+
+
+def stored_file(state: tuple[str, str], uri: str) -> Path:
+    """The file that a kestra:/// URI names in the data folder of `state` (where `gitsync run` stored it)."""
+    parts = uri.removeprefix("kestra:///").split("/")
+    where = parts.index("executions")
+    return Path(state[1], "executions", *parts[where + 1 :])
 
 
 _LINES: dict[int, queue.Queue[str | None]] = {}

@@ -65,6 +65,10 @@ RUNS: dict[str, str] = {
     K + "flow-with-outputs-failed.yml": "FAILED",  # FlowOutputTest.shouldGetFailExecutionForFlowWithInvalidOutputs
     K + "flowable-with-parent-fail.yaml": "FAILED",
     K + "for-each-item-subflow.yaml": "SUCCESS",
+    K + "for-each-item.yaml": "SUCCESS",
+    K + "for-each-item-outputs.yaml": "SUCCESS",
+    K + "waitfor-max-iterations.yaml": "FAILED",  # failOnMaxReached: the condition never holds
+    K + "waitfor-no-success.yaml": "SUCCESS",
     K + "foreach-concurrent-parallel.yaml": "SUCCESS",
     K + "foreach-concurrent.yaml": "SUCCESS",
     K + "full.yaml": "SUCCESS",
@@ -183,6 +187,8 @@ INPUTS: dict[str, dict[str, Any]] = {
     K + "fail-on-condition.yaml": {"param": "fail"},
     K + "fail-on-switch.yaml": {"param": "notexist"},
     K + "for-each-item-subflow.yaml": {"items": "one item"},
+    K + "for-each-item.yaml": {"file": UploadedFile("items.txt", data=b"a\nb\nc\nd\ne\n"), "batch": 2},
+    K + "for-each-item-outputs.yaml": {"file": UploadedFile("items.txt", data=b"1\n2\n3\n4\n5\n")},
     K + "if.yaml": {"if1": True, "if2": False, "if3": True},
     K + "primitive-labels-flow.yml": {"intLabel": 42, "floatLabel": 3.5, "boolLabel": True},
     K + "restart-each.yaml": {"failed": "FIRST"},
@@ -245,8 +251,18 @@ ATTEMPTS: dict[str, tuple[str, int, str]] = {
 
 # Supported-type files that cannot run here, and why.
 CANNOT_RUN: dict[str, str] = {
-    K + "for-each-item-outputs-subflow.yaml": "read()s `items`, a file a ForEachItem parent stores (ForEachItem is "
-    "not supported)",
+    K + "for-each-item-outputs-subflow.yaml": "read()s `items`, a file its ForEachItem parent stores (run through "
+    "for-each-item-outputs.yaml)",
+    K + "task-allow-warning-executable-foreachitem.yml": "calls io.kestra.tests.for-each-item-subflow-failed, which "
+    "is not in the corpus",
+    "blueprints/flows__duckdb-query.yaml": "downloads https://huggingface.co/…",
+    "blueprints/flows__file-processing.yaml": "downloads a zip from https://divvy-tripdata.s3.amazonaws.com",
+    "blueprints/flows__load-multiple-csv-files-into-excel.yaml": "downloads https://huggingface.co/…",
+    "blueprints/flows__parquet-duckdb-to-excel.yaml": "DuckDB reads a Parquet file from https://huggingface.co/…",
+    "examples/duckdb__duckDbQueryToCsv.yml": "downloads https://gist.githubusercontent.com/…",
+    "kestra-playground/kestra__flows-federated__run_federated_ecommerce_batch.yaml": "calls other Kestra servers "
+    "(envs.federated_gce_a_url…) over HTTP",
+    "kestra_prod/flows__demo__foreach.yml": "downloads https://gist.githubusercontent.com/…",
     K + "pause_no_tasks.yaml": "Pause without delay: waits for a human to resume it",
     K + "pause_on_resume.yaml": "Pause without delay: waits for a human to resume it with onResume inputs",
     K + "subflow-child.yaml": "calls io.kestra.tests.subflow-grand-child, which is not in the corpus",
@@ -392,6 +408,10 @@ def without_extend(text: str) -> str:
     return "".join(out)
 
 
+DEPLOYED_ONLY = {K + "for-each-item-outputs-subflow.yaml"}
+"""Files of CANNOT_RUN that a RUNS file calls as its subflow: deployed beside it, not run on their own."""
+
+
 @dataclass
 class Started:
     runtimes: list[Runtime]
@@ -412,7 +432,8 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
             for index, files in enumerate(groups):
                 rt = Runtime(tmp_path_factory.mktemp(f"corpus_run_{index}"))
                 runtimes.append(rt)
-                rt.deploy({name.replace("/", "__"): without_extend((CORPUS / name).read_text()) for name in files})
+                deployed = files + (sorted(DEPLOYED_ONLY) if index == 0 else [])
+                rt.deploy({name.replace("/", "__"): without_extend((CORPUS / name).read_text()) for name in deployed})
                 rt.runs.kv.set("io.kestra.tests", "my-key", {"field": "kv-field"})
                 uids = _uids(rt)
                 for name in files:
@@ -458,6 +479,7 @@ def test_every_supported_file_is_either_run_or_explained() -> None:
     assert set(RUNS) & set(CANNOT_RUN) == set()
     assert sorted(files - set(RUNS) - set(CANNOT_RUN)) == [], "supported files neither run nor explained"
     assert sorted((set(RUNS) | set(CANNOT_RUN)) - files) == [], "entries that are not supported corpus files"
+    assert set(CANNOT_RUN) >= DEPLOYED_ONLY
     for table in (INPUTS, TASK_STATES, TASK_OUTPUTS, ATTEMPTS):
         assert set(table) <= set(RUNS)
 

@@ -20,6 +20,8 @@ def registry() -> Registry:
 
 
 CORE = "io.kestra.plugin.core."
+SERDES = "io.kestra.plugin.serdes."
+COMPRESS = "io.kestra.plugin.compress."
 LOG = {"id": "hello", "type": CORE + "log.Log", "message": "hi"}
 
 VALID: list[Any] = [
@@ -344,6 +346,145 @@ VALID: list[Any] = [
     pytest.param({"type": CORE + "condition.FlowCondition", "namespace": "n", "flowId": "f"}, id="FlowCondition"),
     pytest.param(
         {"type": CORE + "condition.FlowNamespaceCondition", "namespace": "n", "prefix": True}, id="FlowNsCond"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": CORE + "flow.ForEachItem",
+            "items": "{{ x }}",
+            "batch": {"rows": "{{ n }}"},
+            "namespace": "n",
+            "flowId": "f",
+            "inputs": {"i": "{{ taskrun.items }}"},
+            "wait": True,
+            "errors": [LOG],
+        },
+        id="ForEachItem",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": CORE + "flow.WaitFor",
+            "condition": "{{ x }}",
+            "failOnMaxReached": True,
+            "checkFrequency": {"interval": "PT1S", "maxIterations": 3, "maxDuration": "PT1H"},
+            "tasks": [LOG],
+        },
+        id="LoopUntil",
+    ),
+    pytest.param(
+        {"id": "a", "type": CORE + "execution.Assert", "conditions": ["{{ x }}"], "errorMessage": "m"}, id="Assert"
+    ),
+    pytest.param({"id": "a", "type": CORE + "storage.Write", "content": "x", "extension": ".txt"}, id="Write"),
+    pytest.param({"id": "a", "type": CORE + "storage.Concat", "files": ["{{ x }}"], "separator": "\n"}, id="Concat"),
+    pytest.param({"id": "a", "type": CORE + "storage.Split", "from": "{{ x }}", "bytes": "10MB"}, id="Split"),
+    pytest.param({"id": "a", "type": CORE + "storage.Size", "uri": "{{ x }}"}, id="Size"),
+    pytest.param({"id": "a", "type": CORE + "storage.Delete", "uri": "{{ x }}", "errorOnMissing": True}, id="Delete"),
+    pytest.param({"id": "a", "type": CORE + "storage.Reverse", "from": "{{ x }}", "charset": "UTF-8"}, id="Reverse"),
+    pytest.param(
+        {
+            "id": "a",
+            "type": CORE + "storage.FilterItems",
+            "from": "{{ x }}",
+            "filterCondition": "{{ v }}",
+            "filterType": "EXCLUDE",
+            "errorOrNullBehavior": "INCLUDE",
+        },
+        id="FilterItems",
+    ),
+    pytest.param(
+        {"id": "a", "type": CORE + "storage.DeduplicateItems", "from": "{{ x }}", "expr": "{{ k }}"},
+        id="DeduplicateItems",
+    ),
+    pytest.param(
+        {"id": "a", "type": COMPRESS + "ArchiveCompress", "algorithm": "ZIP", "from": {"a.txt": "{{ x }}"}},
+        id="ArchiveCompress",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": COMPRESS + "ArchiveDecompress",
+            "algorithm": "TAR",
+            "compression": "GZIP",
+            "from": "{{ x }}",
+        },
+        id="ArchiveDecompress",
+    ),
+    pytest.param(
+        {"id": "a", "type": COMPRESS + "FileCompress", "compression": "XZ", "from": "{{ x }}"}, id="FileCompress"
+    ),
+    pytest.param(
+        {"id": "a", "type": COMPRESS + "FileDecompress", "compression": "BZIP2", "from": "{{ x }}"}, id="FileDecompress"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "csv.CsvReader",
+            "from": "{{ inputs.f }}",
+            "fieldSeparator": ";",
+            "skipRows": 2,
+            "onBadLines": "WARN",
+            "onEmptyHeader": "RENAME",
+            "charset": "ISO-8859-1",
+        },
+        id="CsvToIon",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "csv.IonToCsv",
+            "from": "{{ outputs.q.uri }}",
+            "quoteMode": "ALWAYS",
+            "header": False,
+            "lineDelimiter": "\r\n",
+            "dateFormat": "dd/MM/yyyy",
+        },
+        id="IonToCsv",
+    ),
+    pytest.param({"id": "a", "type": SERDES + "json.JsonToIon", "from": "{{ x }}", "newLine": False}, id="JsonToIon"),
+    pytest.param(
+        {"id": "a", "type": SERDES + "json.JsonWriter", "from": "{{ x }}", "shouldKeepAnnotations": True},
+        id="IonToJson",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "avro.IonToAvro",
+            "from": "{{ x }}",
+            "schema": "{}",
+            "nullValues": ["NA"],
+            "strictSchema": True,
+        },
+        id="IonToAvro",
+    ),
+    pytest.param(
+        {"id": "a", "type": SERDES + "avro.AvroToIon", "from": "{{ x }}", "onBadLines": "SKIP"}, id="AvroToIon"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "parquet.IonToParquet",
+            "from": "{{ x }}",
+            "compressionCodec": "SNAPPY",
+            "parquetVersion": "V1",
+        },
+        id="IonToParquet",
+    ),
+    pytest.param({"id": "a", "type": SERDES + "parquet.ParquetReader", "from": "{{ x }}"}, id="ParquetToIon"),
+    pytest.param(
+        {
+            "id": "a",
+            "type": SERDES + "excel.ExcelToIon",
+            "from": "{{ x }}",
+            "sheetsTitle": ["s"],
+            "valueRender": "FORMATTED_VALUE",
+            "skipRows": 1,
+        },
+        id="ExcelToIon",
+    ),
+    pytest.param(
+        {"id": "a", "type": SERDES + "excel.IonToExcel", "from": {"one": "{{ x }}", "two": "{{ y }}"}, "styles": False},
+        id="IonToExcel",
     ),
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from amazon.ion import simpleion
 from taskctx import make_context
 
 from plugins.jdbc import duckdb as duck
@@ -61,13 +61,32 @@ def test_fetch_types(ctx: RunContext, make: Any, props: dict[str, Any], expected
 
 
 @pytest.mark.parametrize("make", [sqlite_task, duck_task])
-def test_store_writes_json_lines(ctx: RunContext, make: Any) -> None:
+def test_store_writes_ion_as_kestra_does(ctx: RunContext, make: Any) -> None:
+    """Kestra's STORE file is Ion text, one map per line (its FileSerde); read back with the Ion library."""
     module = sqlite if make is sqlite_task else duck
     make(module.Queries, SEED).run(ctx)
     outputs = make(module.Query, "select * from t order by id", fetchType="STORE", fetchSize=2).run(ctx)
     assert outputs["size"] == 3
-    lines = ctx.storage.path(outputs["uri"]).read_text().splitlines()
-    assert [json.loads(line) for line in lines][1] == {"id": 2, "name": "c"}
+    assert outputs["uri"].endswith("/result.ion")
+    stored = ctx.storage.path(outputs["uri"])
+    lines = stored.read_text().splitlines()
+    assert lines[1] == '{id:2,name:"c"}'
+    with stored.open("rb") as handle:
+        rows = list(simpleion.load(handle, single_value=False))
+    assert [dict(row) for row in rows] == [{"id": 1, "name": "a;b"}, {"id": 2, "name": "c"}, {"id": 3, "name": "d"}]
+
+
+def test_store_keeps_duckdb_types_in_ion(ctx: RunContext) -> None:
+    """Dates, timestamps, decimals and bytes keep their Ion types (Kestra's IonModule), nulls are Ion nulls."""
+    sql = (
+        "select date '2024-01-31' as d, timestamp '2024-01-31 10:20:30' as ts, 12.50::decimal(5,2) as amount, "
+        "'\\x01\\x02'::blob as raw, null as nothing, 1.5::double as ratio"
+    )
+    outputs = duck_task(duck.Query, sql, fetchType="STORE").run(ctx)
+    text = ctx.storage.path(outputs["uri"]).read_text()
+    assert text == (
+        '{d:2024-01-31,ts:LocalDateTime::"2024-01-31T10:20:30",amount:12.50,raw:{{AQI=}},nothing:null,ratio:1.5e+0}\n'
+    )
 
 
 @pytest.mark.parametrize("make", [sqlite_task, duck_task])

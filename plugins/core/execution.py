@@ -1,16 +1,19 @@
-"""Tasks that act on the execution itself: `Fail`, `Exit`, `Labels`."""
+"""Tasks that act on the execution itself: `Fail`, `Exit`, `Labels`, `Assert`."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from plugins.core._props import as_map
 from runner.api import RunContext, TaskFailed
+from runner.engine.context import FlowableContext, Outcome, Scope
+from runner.engine.records import TaskRunRecord
 from runner.plugin import Task
 from runner.signals import EXIT_STATES, ExitExecution
+from runner.states import State
 from runner.truthy import truthy
 from runner.types import Dyn
 from runner.types import Labels as LabelMap
@@ -95,3 +98,32 @@ def _json_labels(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return as_map(text, "labels")  # raises with the property's name
+
+
+class Assert(Task):
+    """Fail when any of the conditions renders false (`false`, `0`, `-0`, an empty text), or cannot render."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.core.execution.Assert"
+    flowable: ClassVar[bool] = True  # decided by the engine: each condition is rendered on its own, as Kestra does
+
+    conditions: list[str] = Field(min_length=1)
+    """The conditions, each an expression that must hold."""
+    errorMessage: str | None = None
+    """Added to the failure message."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        variables = ctx.variables(self, scope, record)
+        failed: list[str] = []
+        for condition in self.conditions:
+            try:
+                if not truthy(ctx.evaluate(condition, variables)):
+                    failed.append(f"Assertion `{condition}` failed!")
+            except TaskFailed as exc:
+                failed.append(f"Assertion `{condition}` failed, failed to render `{exc.message}`")
+        if failed:
+            count = len(failed)
+            message = f"{count} assertion{'s' if count > 1 else ''} failed!"
+            if self.errorMessage:
+                message += "\n" + str(ctx.render(self.errorMessage, variables))
+            raise TaskFailed("\n".join([message, *failed]))
+        return State.SUCCESS

@@ -1,17 +1,22 @@
-"""Loops: `ForEach` and the deprecated `EachSequential` / `EachParallel`."""
+"""Loops: `ForEach`, `LoopUntil` (alias WaitFor) and the deprecated `EachSequential` / `EachParallel`."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from time import monotonic
 from typing import Any, ClassVar
 
 from pydantic import Field
 
+from plugins.values import Options
 from runner.api import TaskFailed
 from runner.engine.context import FlowableContext, Outcome, Scope, run_concurrently
 from runner.engine.records import TaskRunRecord
 from runner.plugin import FlowableTask, TaskList
 from runner.states import State, combine
+from runner.truthy import truthy
+from runner.types import Duration
 
 Values = list[Any] | str
 """A list, or a JSON array string / expression that renders to one."""
@@ -112,3 +117,56 @@ def _loop(
         inner = scope.child(record.id, task.id, value=key, iteration=iteration, loop_values=(*scope.loop_values, key))
         jobs.append(lambda inner=inner: ctx.run_list(tasks, inner))
     return combine(run_concurrently(jobs, limit, stop_on_failure=limit == 1))
+
+
+class CheckFrequency(Options):
+    """How often LoopUntil runs its tasks again, and when it gives up."""
+
+    maxIterations: int = Field(default=100, ge=1)
+    """The most iterations."""
+    maxDuration: Duration = timedelta(hours=1)
+    """The longest the loop runs."""
+    interval: Duration = timedelta(seconds=1)
+    """The wait between two iterations."""
+
+
+class LoopUntil(FlowableTask):
+    """Run the tasks again and again until `condition` holds (it reads their outputs), every `interval`."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.core.flow.LoopUntil"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.flow.WaitFor",)
+
+    tasks: TaskList = Field(min_length=1)
+    """The tasks run at each iteration."""
+    condition: str | bool
+    """Evaluated after each iteration: the loop ends when it holds (`false`, `0`, `-0`, null and '' do not)."""
+    failOnMaxReached: bool = False
+    """End in FAILED when maxIterations or maxDuration is reached first (else SUCCESS)."""
+    checkFrequency: CheckFrequency = Field(default_factory=CheckFrequency)
+    """The interval between iterations, and the most iterations and time."""
+
+    def decide(self, ctx: FlowableContext, scope: Scope, record: TaskRunRecord) -> Outcome:
+        limits = self.checkFrequency
+        deadline = monotonic() + limits.maxDuration.total_seconds()
+        iteration = 1
+        while True:
+            ctx.publish(self, scope, {"iterationCount": iteration})
+            inner = scope.child(record.id, self.id, iteration=iteration - 1)
+            state = ctx.run_list(self.tasks, inner)
+            if state.is_failure or ctx.cancelled.is_set():
+                return state, {"iterationCount": iteration}
+            if truthy(ctx.evaluate(self.condition, ctx.variables(self, scope, record))):
+                return state, {"iterationCount": iteration}
+            reached = iteration >= limits.maxIterations or monotonic() >= deadline
+            if reached:
+                why = "maxIterations" if iteration >= limits.maxIterations else "maxDuration"
+                if self.failOnMaxReached:
+                    raise TaskFailed(
+                        f"the condition did not hold after {iteration} iteration(s): {why} was reached "
+                        "(failOnMaxReached is true)",
+                        outputs={"iterationCount": iteration},
+                    )
+                return state, {"iterationCount": iteration}
+            if ctx.cancelled.wait(min(limits.interval.total_seconds(), max(0.0, deadline - monotonic()))):
+                return State.KILLED, {"iterationCount": iteration}
+            iteration += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import threading
 import uuid
 from abc import ABC, abstractmethod
@@ -132,18 +131,18 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _rows(cursor: Any, batch: int) -> Iterator[dict[str, Any]]:
+def _rows(cursor: Any, batch: int, convert: Callable[[Any], Any] = jsonable) -> Iterator[dict[str, Any]]:
     columns = [column[0] for column in cursor.description]
     while True:
         chunk = cursor.fetchmany(batch)
         if not chunk:
             return
         for row in chunk:
-            yield {name: jsonable(value) for name, value in zip(columns, row, strict=False)}
+            yield {name: convert(value) for name, value in zip(columns, row, strict=False)}
 
 
 def collect(ctx: RunContext, cursor: Any, fetch: str, batch: int, name: str) -> dict[str, Any]:
-    """The outputs of one result set: row (FETCH_ONE), rows (FETCH), uri (STORE, JSON lines), size."""
+    """The outputs of one result set: row (FETCH_ONE), rows (FETCH), uri (STORE, an Ion file), size."""
     if fetch == "FETCH_ONE":
         row = next(_rows(cursor, 1), None)
         return {"row": row, "size": 0 if row is None else 1}
@@ -156,17 +155,30 @@ def collect(ctx: RunContext, cursor: Any, fetch: str, batch: int, name: str) -> 
 
 
 def _store(ctx: RunContext, cursor: Any, batch: int, name: str) -> dict[str, Any]:
-    """Rows as JSON lines (Kestra stores Ion; gitsync stores one JSON object per line)."""
-    local = ctx.workdir / f".{ctx.task_id}-{uuid.uuid4().hex[:8]}.jsonl"
-    size = 0
+    """Rows as Kestra stores them: an Ion file, one map per line, the driver's values kept (dates as timestamps,
+    decimals as decimals, bytes as blobs; see plugins/ion.py)."""
+    from plugins import ion  # amazon-ion is imported by the first STORE, not by validating a query
+
+    local = ctx.workdir / f".{ctx.task_id}-{uuid.uuid4().hex[:8]}.ion"
     try:
         with local.open("w", encoding="utf-8") as handle:
-            for row in _rows(cursor, batch):
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                size += 1
+            size = ion.write_rows(handle, _rows(cursor, batch, _as_stored))
         return {"uri": ctx.storage.put(local, name), "size": size}
     finally:
         local.unlink(missing_ok=True)
+
+
+def _as_stored(value: Any) -> Any:
+    """A column value as the Ion file keeps it (Ion holds dates, decimals and bytes itself)."""
+    if value is None or isinstance(value, bool | int | float | str | Decimal | bytes | date | time):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, dict):
+        return {str(key): _as_stored(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_stored(item) for item in value]
+    return jsonable(value)
 
 
 def _interrupt_on_cancel(ctx: RunContext, backend: Backend) -> Callable[[], str | None]:
@@ -238,7 +250,7 @@ def _run_statements(
     for number, statement in enumerate(statements, 1):
         cursor = _execute(backend, statement, parameters, number, len(statements), transaction)
         if backend.returns_rows(statement, cursor) and fetch != "NONE":
-            name = f"result-{number}.jsonl" if many else "result.jsonl"
+            name = f"result-{number}.ion" if many else "result.ion"
             results.append(collect(ctx, cursor, fetch, batch, name))
     if transaction:
         backend.commit()

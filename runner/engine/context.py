@@ -113,6 +113,11 @@ class FlowableContext(Protocol):
         """Start an execution of the flow a (rendered) Subflow task names, and wait for it if it says so."""
         ...
 
+    def publish(self, task: Task, scope: Scope, outputs: dict[str, Any]) -> None:
+        """Outputs of a flowable that its children read (`outputs.<id>.<key>`) while it still runs: LoopUntil's
+        `iterationCount`. What `decide` returns replaces them when it ends."""
+        ...
+
 
 class ExecutionReads(Protocol):
     """What expressions read of the running execution (`tasksWithState()`, `errorLogs()`): the engine's own

@@ -287,6 +287,9 @@ class _Execution:
     def subflow(self, task: Task, inputs: dict[str, Any], labels: dict[str, str]) -> SubflowResult:
         return self.s.coordinator.subflow(self.request, task, inputs, labels, self._cancelled)
 
+    def publish(self, task: Task, scope: Scope, outputs: dict[str, Any]) -> None:
+        self.data.store_outputs(task.id, scope, self.s.masker.mask_value(outputs))
+
     # -- failures and flow outputs ------------------------------------------------------------------------------
 
     def _finish_failed(self, record: TaskRunRecord, task: Task, scope: Scope, exc: TaskFailed) -> State:
