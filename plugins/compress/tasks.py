@@ -103,43 +103,41 @@ class _Stored(Task):
             local.unlink(missing_ok=True)
 
 
-class FileCompress(_Stored):
-    """Compress one stored file."""
-
-    type_name: ClassVar[str] = "io.kestra.plugin.compress.FileCompress"
+class _OneFile(_Stored):
+    """A task on one stored file with a compression algorithm."""
 
     from_: str = Field(alias="from")
     """The file's kestra:/// URI."""
     compression: Dyn[str]
     """GZIP, BZIP2, XZ, LZMA or DEFLATE."""
 
-    def run(self, ctx: RunContext) -> dict[str, Any]:
-        source = _source(ctx, self.from_)
+    def _start(self, ctx: RunContext) -> tuple[Path, str, Path]:
+        """The source file, the compression named, and a scratch file for the result."""
         compression = _compression(self.compression)
         if compression is None:
             raise TaskFailed("compression is required: GZIP, BZIP2, XZ, LZMA or DEFLATE")
-        local = _scratch(ctx)
+        return _source(ctx, self.from_), compression, _scratch(ctx)
+
+
+class FileCompress(_OneFile):
+    """Compress one stored file."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.compress.FileCompress"
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        source, compression, local = self._start(ctx)
         _compress_file(source, local, compression)
         suffix = COMPRESSIONS[compression][1] if compression in COMPRESSIONS else ".deflate"
         return {"uri": self.put(ctx, local, source.name + suffix)}
 
 
-class FileDecompress(_Stored):
-    """Decompress one stored file."""
+class FileDecompress(_OneFile):
+    """Decompress one stored file (the compressed file's kestra:/// URI in `from`)."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.compress.FileDecompress"
 
-    from_: str = Field(alias="from")
-    """The compressed file's kestra:/// URI."""
-    compression: Dyn[str]
-    """GZIP, BZIP2, XZ, LZMA or DEFLATE."""
-
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        source = _source(ctx, self.from_)
-        compression = _compression(self.compression)
-        if compression is None:
-            raise TaskFailed("compression is required: GZIP, BZIP2, XZ, LZMA or DEFLATE")
-        local = _scratch(ctx)
+        source, compression, local = self._start(ctx)
         _decompress_file(source, local, compression)
         name = PurePosixPath(source.name)
         return {"uri": self.put(ctx, local, name.stem if name.suffix else f"{name.name}.out")}
