@@ -1,5 +1,5 @@
 """Shared fixtures: real files in tmp_path, the registry of installed plugins, files no one can write, and the
-session's one headless Chromium (tests/browser.py)."""
+session's one headless Chromium (tests/browser.py) and Redis server (tests/redis_server.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from runner.registry import Registry
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+    from redis_server import RedisServer
 
 WriteFlow = Callable[..., Path]
 
@@ -94,3 +95,13 @@ def browser() -> Iterator[Browser]:
         pytest.skip(chromium.missing_reason())
     with chromium.launched() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Debian's redis-server on a free port, once per session (tests/redis_server.py); skips where it is not
+    installed, fails in CI."""
+    from redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
