@@ -15,6 +15,7 @@ import pytest
 from runtime import Runtime
 from saas.fivetran import FakeFivetran
 from saas.jobs_base import ApiServer, serve
+from services import free_port
 from taskctx import make_context
 
 from plugins.fivetran.connectors import Sync
@@ -243,3 +244,31 @@ def test_killed_while_waiting(tmp_path: Path, fivetran: tuple[FakeFivetran, str]
     ctx.cancelled.set()  # killed before the first wait: the default PT5S poll never sleeps
     with pytest.raises(TaskFailed, match="stopped while waiting for Fivetran connector 'facebook'"):
         task.run(ctx)
+
+
+def test_unreachable_fivetran_is_a_permanent_failure(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    task = Sync.model_validate(
+        {"id": "sync", "type": Sync.type_name, "apiKey": KEY, "apiSecret": SECRET, "connectorId": "facebook",
+         "baseUrl": url}
+    )  # fmt: skip
+    with pytest.raises(TaskFailed) as failed:
+        task.run(make_context(tmp_path))
+    assert failed.value.message.startswith(f"Fivetran could not be reached at {url} (GET /v1/connectors/facebook): ")
+    assert failed.value.permanent
+
+
+def test_a_secret_the_provider_echoes_is_masked(tmp_path: Path, fivetran: tuple[FakeFivetran, str]) -> None:
+    provider, url = fivetran
+    provider.add("facebook")
+    provider.fail(400, {"code": "InvalidInput", "message": f"API key {KEY} with secret {SECRET} is malformed"})
+    task = Sync.model_validate(
+        {"id": "sync", "type": Sync.type_name, "apiKey": KEY, "apiSecret": SECRET, "connectorId": "facebook",
+         "baseUrl": url}
+    )  # fmt: skip
+    with pytest.raises(TaskFailed) as failed:
+        task.run(make_context(tmp_path))
+    assert failed.value.message == (
+        "Fivetran refused GET /v1/connectors/facebook (HTTP 400): API key *** with secret *** is malformed "
+        "(InvalidInput)"
+    )
