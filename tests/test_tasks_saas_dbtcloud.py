@@ -174,3 +174,19 @@ def test_server_errors_are_tried_again(tmp_path: Path, dbt: tuple[FakeDbtCloud, 
         f"dbt Cloud answered HTTP 503 to POST /api/v2/accounts/{ACCOUNT}/jobs/396284/run/; trying again in 0 s "
         "(attempt 2 of 3)"
     ]
+
+
+def test_check_status_stores_results_without_parsing(tmp_path: Path, dbt: tuple[FakeDbtCloud, str]) -> None:
+    provider, url = dbt
+    provider.add(396284, [1, 3, 10])
+    run_id = trigger(url, wait=False).run(make_context(tmp_path))["runId"]
+    check = CheckStatus.model_validate(
+        {"id": "check", "type": CheckStatus.type_name, "baseUrl": url, "accountId": str(ACCOUNT), "token": TOKEN,
+         "runId": str(run_id), "pollFrequency": "PT0.01S", "parseRunResults": False}
+    )  # fmt: skip
+    ctx = make_context(tmp_path)
+    outputs = check.run(ctx)
+    assert json.loads(ctx.storage.path(outputs["runResults"]).read_text()) == RUN_RESULTS
+    assert ctx.storage.path(outputs["manifest"]).name.endswith("manifest.json")
+    assert not [m for m in ctx.logger.messages() if m.startswith("dbt model.")]
+    assert "dbt Cloud run 70001: Running after 1 minutes" in ctx.logger.messages("INFO")
