@@ -19,8 +19,8 @@ from runner.engine.data import ExecutionData, Transitions
 from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskResult, storage_uris
 from runner.engine.records import Services, TaskRunRecord, utcnow
 from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, rendered_seconds
-from runner.engine.views import execution_view
 from runner.engine.task_cache import CacheEntry, cache_entry, key_variables
+from runner.engine.views import execution_view
 from runner.plugin import Task
 from runner.states import State
 

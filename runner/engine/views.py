@@ -13,7 +13,9 @@ from runner.engine.data import ExecutionData
 from runner.engine.records import Services, TaskRunRecord
 
 
-def execution_view(services: Services, data: ExecutionData, properties: dict[str, Any], reporter: str) -> dict[str, Any]:
+def execution_view(
+    services: Services, data: ExecutionData, properties: dict[str, Any], reporter: str
+) -> dict[str, Any]:
     """The view, as plain data for the invocation; TaskFailed naming the id when no execution has it. The task run
     that reports (`reporter`) is left out of its own execution's task runs: it reports on the others."""
     request = data.request
