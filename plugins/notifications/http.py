@@ -81,7 +81,7 @@ def refusal(provider: str, response: httpx.Response, secrets: tuple[str | None, 
     if status == 429:
         wait = retry_after(response)
         after = f"; it asks to wait {wait} s before trying again" if wait else ""
-        return TaskFailed(f"{provider} is rate limiting (HTTP 429): {reason}{after}")
+        return TaskFailed(f"{provider} is rate limiting (HTTP 429): {reason.rstrip('.') if after else reason}{after}")
     if status in (401, 403):
         what = "the credential was refused"
         return TaskFailed(f"{provider} answered HTTP {status}, {what}: {reason}", permanent=True)
