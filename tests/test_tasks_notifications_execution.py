@@ -326,3 +326,62 @@ def test_the_summary_tasks_validate_with_kestra_names(rt: NotifyRuntime) -> None
     )
     rows = rt.store.query("SELECT uid FROM flows WHERE uid = 'acme.ops.names'")
     assert rows == [{"uid": "acme.ops.names"}]  # the sync applied: the loader refused none of the names
+
+
+class Inbox:
+    """What a real SMTP server (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    from aiosmtpd.controller import Controller
+    from services import free_port
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, inbox
+    controller.stop()
+
+
+def test_mail_execution_mails_the_summary(rt: NotifyRuntime, smtp: tuple[int, Inbox]) -> None:
+    from email import message_from_bytes, policy
+
+    port, inbox = smtp
+    rt.deploy(
+        {
+            "mailed.yaml": f"""
+            id: mailed
+            namespace: acme.etl
+            tasks:
+              - id: boom
+                type: io.kestra.plugin.core.execution.Fail
+            errors:
+              - id: mail
+                type: io.kestra.plugin.notifications.mail.MailExecution
+                host: 127.0.0.1
+                port: {port}
+                transportStrategy: SMTP
+                from: kestra@acme.example
+                to: ops@acme.example
+                customFields:
+                  Team: data
+            """,
+        }
+    )
+    execution = rt.run("acme.etl.mailed")
+    assert execution["state"] == "FAILED" and rt.states(execution)["mail"] == "SUCCESS"
+    message = message_from_bytes(inbox.envelopes[-1].content, policy=policy.default)
+    assert message["Subject"] == "[acme.etl] mailed ➛ RUNNING"
+    plain = message.get_body(("plain",)).get_content()
+    assert f"Execution ID: {execution['id']}" in plain and "Team: data" in plain
+    assert "Failed on task `boom` after 00:00:" in plain
+    html = message.get_body(("html",)).get_content()
+    assert f'<a href="{PUBLIC_URL}/executions/{execution["id"]}">' in html
