@@ -385,3 +385,63 @@ def test_mail_execution_mails_the_summary(rt: NotifyRuntime, smtp: tuple[int, In
     assert "Failed on task `boom` after 00:00:" in plain
     html = message.get_body(("html",)).get_content()
     assert f'<a href="{PUBLIC_URL}/executions/{execution["id"]}">' in html
+
+
+def test_a_rate_limited_send_is_retried_and_a_refused_key_is_not(rt: NotifyRuntime, sendgrid_api: Any) -> None:
+    def flow(name: str, key: str) -> str:
+        return f"""
+            id: {name}
+            namespace: acme.ops
+            tasks:
+              - id: mail
+                type: io.kestra.plugin.notifications.sendgrid.SendGridMailSend
+                sendgridApiKey: "{{{{ secret('{key}') }}}}"
+                endpointOverride: {sendgrid_api.url}
+                from: kestra@acme.example
+                to: [ops@acme.example]
+                subject: report
+                textContent: all good
+                retry:
+                  type: constant
+                  interval: PT0.1S
+                  maxAttempts: 3
+            """
+
+    rt.deploy({"limited.yaml": flow("limited", "SENDGRID_API_KEY"), "revoked.yaml": flow("revoked", "WRONG_KEY")})
+    sendgrid_api.throttle(1, retry_after=1)
+    limited = rt.run("acme.ops.limited")
+    assert limited["state"] == "SUCCESS"
+    assert [run["state"] for run in limited["task_runs"]] == ["RETRIED", "SUCCESS"]
+    assert (
+        "SendGrid is rate limiting (HTTP 429): too many requests; it asks to wait 1 s"
+        in limited["task_runs"][0]["error"]
+    )
+    revoked = rt.run("acme.ops.revoked")
+    assert revoked["state"] == "FAILED" and len(revoked["task_runs"]) == 1  # trying again fails the same way
+
+
+def test_the_execution_travels_to_a_worker_as_plain_data() -> None:
+    from runner.api import ExecutionView, TaskRunView
+    from runner.engine.invocation import TaskInvocation
+
+    view = ExecutionView(
+        id="e1",
+        namespace="acme",
+        flow_id="f",
+        state="FAILED",
+        started_at="2026-01-02T03:04:05+00:00",
+        ended_at="2026-01-02T03:04:07.250000+00:00",
+        task_runs=(TaskRunView(id="r1", task_id="boom", state="FAILED", value={"k": 1}),),
+        current=False,
+    )
+    invocation = TaskInvocation(
+        type="t", properties={}, execution_id="e2", namespace="acme", flow_id="g", flow_revision=1,
+        task_id="x", task_run_id="r2", attempt=1, execution=view.to_dict(),
+    )  # fmt: skip
+    received = TaskInvocation.from_json(invocation.to_json())
+    assert received.execution is not None and ExecutionView.from_dict(received.execution) == view
+
+    from plugins.notifications.summary import Summary
+
+    summary = Summary.of(view, {}, None)
+    assert (summary.duration, summary.outcome) == ("00:00:02.250", "Failed on task `boom` after 00:00:02.250")

@@ -17,7 +17,7 @@ from pydantic import Field
 from plugins.core._props import as_str_list
 from plugins.notifications.http import RequestOptions, post_json
 from plugins.notifications.summary import ExecutionFields, Summary
-from plugins.values import Options, StrList
+from plugins.values import Options
 from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
 
@@ -46,9 +46,9 @@ class SendGridMailSend(Task):
     """The SendGrid API key (a secret)."""
     from_: str = Field(alias="from")
     """Sender address."""
-    to: StrList
-    """Recipient addresses."""
-    cc: StrList | None = None
+    to: str | list[str]
+    """Recipient addresses (a list; one address, comma-separated ones, or an expression rendering a list)."""
+    cc: str | list[str] | None = None
     """Copy recipients."""
     subject: str | None = None
     """Subject of the mail."""

@@ -46,7 +46,8 @@ class SlackIncomingWebhook(Task):
 
 
 class SlackExecution(ExecutionFields, SlackIncomingWebhook):
-    """Post a summary of an execution (its flow, state, duration, failed task, link) to a Slack webhook."""
+    """Post a summary of an execution (its flow, state, duration, failed task, link) to a Slack webhook. As in
+    Kestra, the summary replaces any `payload` written."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.slack.notifications.SlackExecution"
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.notifications.slack.SlackExecution",)
