@@ -4,6 +4,7 @@ in a flow a Flow trigger started) as the control plane recorded it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -16,8 +17,9 @@ from runner.engine.records import Services, TaskRunRecord
 def execution_view(
     services: Services, data: ExecutionData, properties: dict[str, Any], reporter: str
 ) -> dict[str, Any]:
-    """The view, as plain data for the invocation; TaskFailed naming the id when no execution has it. The task run
-    that reports (`reporter`) is left out of its own execution's task runs: it reports on the others."""
+    """The view, as plain data for the invocation; TaskFailed naming the id when no execution has it. The task that
+    reports (`reporter`, its id) is left out of its own execution's task runs, every attempt of it: it reports on
+    the others."""
     request = data.request
     wanted = properties.get("executionId")
     execution_id = str(wanted).strip() if wanted not in (None, "") else request.id
@@ -28,7 +30,7 @@ def execution_view(
             flow_id=request.flow.id,
             state=data.state.value,
             started_at=_iso(data.started) or "",
-            task_runs=tuple(task_run_view(run) for run in data.task_runs() if run.id != reporter),
+            task_runs=tuple(task_run_view(run) for run in data.task_runs() if run.task_id != reporter),
         )
     else:
         found = services.coordinator.execution_view(execution_id)
@@ -37,7 +39,7 @@ def execution_view(
         view = found
     if services.ui_url:
         link = f"{services.ui_url.rstrip('/')}/executions/{quote(view.id, safe='')}"
-        view = ExecutionView(**{**view.__dict__, "link": link})
+        view = replace(view, link=link)
     return view.to_dict()
 
 
