@@ -250,3 +250,42 @@ def test_slack_refusal_in_its_words(ctx: RunContext, slack_api: Any) -> None:
     assert blank.message == "Slack webhook answered HTTP 400: no_text"
     wrong = refused(task(SlackIncomingWebhook, url=f"{slack_api.url}/services/T/B/guess", messageText="x"), ctx)
     assert wrong.message == "Slack webhook answered HTTP 403, the credential was refused: invalid_token"
+
+
+# --- a summary given by hand (what the engine puts in RunContext.execution) ----------------------------------
+
+
+def test_a_summary_without_a_public_url_has_no_link(tmp_path: Path, slack_api: Any, teams_api: Any) -> None:
+    from plugins.notifications.slack import SlackExecution
+    from plugins.notifications.teams import TeamsExecution
+    from runner.api import ExecutionView, TaskRunView
+
+    runs = (
+        TaskRunView(id="r1", task_id="extract", state="SUCCESS"),
+        TaskRunView(id="r2", task_id="load", state="WARNING"),
+        TaskRunView(id="r3", task_id="publish", state="SUCCESS"),
+    )
+    view = ExecutionView(
+        id="7Hx2", namespace="acme.etl", flow_id="nightly", state="WARNING",
+        started_at="2026-03-01T02:00:00+00:00", ended_at="2026-03-01T03:01:02.5+00:00", task_runs=runs, current=False,
+    )  # fmt: skip
+    ctx = make_context(tmp_path, execution=view)
+    task(SlackExecution, url=slack_api.webhook_url).run(ctx)
+    slack = slack_api.accepted[-1].json()
+    assert slack["text"] == "*[acme.etl] nightly ➛ WARNING*\n> Succeeded after 01:01:02.500"
+    assert "accessory" not in slack["blocks"][0] and slack["attachments"][0]["color"] == "warning"
+    final = {f["title"]: f["value"] for f in slack["attachments"][0]["fields"]}["Final task ID"]
+    assert final == "publish"  # of another execution: the last task run in its final state (SUCCESS)
+    task(TeamsExecution, url=teams_api.webhook_url, themeColor="FF0000").run(ctx)
+    card = teams_api.accepted[-1].json()
+    assert card["themeColor"] == "FF0000" and "potentialAction" not in card
+    assert card["summary"] == "*[acme.etl] nightly ➛ WARNING*\n> Succeeded after 01:01:02.500"
+
+
+def test_a_summary_task_without_an_execution_says_so(ctx: RunContext, slack_api: Any) -> None:
+    from plugins.notifications.slack import SlackExecution
+
+    sent = len(slack_api.received)
+    failure = refused(task(SlackExecution, url=slack_api.webhook_url), ctx)
+    assert failure.message == "this task reports on an execution, but none was given to it"
+    assert len(slack_api.received) == sent
