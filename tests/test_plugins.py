@@ -311,6 +311,79 @@ VALID: list[Any] = [
     pytest.param(
         {
             "id": "a",
+            "type": "io.kestra.plugin.fivetran.connectors.Sync",
+            "apiKey": "{{ secret('FIVETRAN_API_KEY') }}",
+            "apiSecret": "{{ secret('FIVETRAN_API_SECRET') }}",
+            "connectorId": "enjoy_infect",
+            "maxDuration": "PT30M",
+        },
+        id="FivetranSync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.airbyte.connections.Sync",
+            "url": "http://localhost:8000",
+            "connectionId": "e3b1ce92-547c-436f-b1e8-23b6936c12cd",
+            "username": "airbyte",
+            "password": "{{ secret('AIRBYTE_PASSWORD') }}",
+            "wait": False,
+        },
+        id="AirbyteSync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.airbyte.connections.CheckStatus",
+            "url": "http://localhost:8000",
+            "jobId": "{{ outputs.sync.jobId }}",
+            "pollFrequency": "PT5S",
+        },
+        id="AirbyteCheckStatus",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.airbyte.cloud.jobs.Sync",
+            "connectionId": "e3b1ce92-547c-436f-b1e8-23b6936c12cd",
+            "token": "{{ secret('AIRBYTE_TOKEN') }}",
+        },
+        id="AirbyteCloudSync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.dbt.cloud.TriggerRun",
+            "accountId": "123",
+            "token": "{{ secret('DBT_CLOUD_TOKEN') }}",
+            "jobId": "456",
+            "wait": True,
+        },
+        id="DbtCloudTriggerRun",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.dbt.cloud.CheckStatus",
+            "accountId": "123",
+            "token": "{{ secret('DBT_CLOUD_TOKEN') }}",
+            "runId": "{{ outputs.run.runId }}",
+        },
+        id="DbtCloudCheckStatus",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.openai.ChatCompletion",
+            "apiKey": "{{ secret('OPENAI_API_KEY') }}",
+            "model": "gpt-4o-mini",
+            "prompt": "Summarize {{ inputs.text }}",
+        },
+        id="OpenAIChatCompletion",
+    ),
+    pytest.param(
+        {
+            "id": "a",
             "type": "io.kestra.plugin.notifications.sendgrid.SendGridMailSend",
             "sendgridApiKey": "{{ secret('SENDGRID_API_KEY') }}",
             "from": "a@example.com",
