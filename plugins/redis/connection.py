@@ -24,7 +24,7 @@ def masked(url: str) -> str:
     if parts.password is None and parts.username is None:
         return url
     host = parts.netloc.rpartition("@")[2]
-    login = f"{parts.username}:****@" if parts.password is not None and parts.username else "****@"
+    login = f"{parts.username or ''}:****@" if parts.password is not None else "****@"
     return urlunsplit((parts.scheme, login + host, parts.path, parts.query, parts.fragment))
 
 
