@@ -261,6 +261,82 @@ VALID: list[Any] = [
         },
         id="git.Clone",
     ),
+    # git sync/push tasks (validated with a warning, run as a no-op), redis, ansible
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.git.SyncFlows",
+            "url": "git@github.com:a/b.git",
+            "gitDirectory": "flows/prod",
+            "targetNamespace": "prod",
+            "includeChildNamespaces": True,
+            "delete": True,
+            "dryRun": True,
+        },
+        id="git.SyncFlows",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.PushFlows", "url": "https://g/a/b", "flows": ["x*"], "delete": False},
+        id="git.PushFlows",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.SyncNamespaceFiles", "url": "https://g/a/b", "namespace": "shared"},
+        id="git.SyncNamespaceFiles",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.PushNamespaceFiles", "url": "https://g/a/b", "files": "**/*.sql"},
+        id="git.PushNamespaceFiles",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.Sync", "url": "https://g/a/b", "branch": "main", "dryRun": False},
+        id="git.Sync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.redis.string.Set",
+            "url": "redis://localhost:6379/0",
+            "key": "k",
+            "value": {"a": 1},
+            "serdeType": "JSON",
+            "get": True,
+            "options": {"expirationDuration": "PT1M", "mustNotExist": True},
+        },
+        id="redis.Set",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.redis.string.Get",
+            "url": "redis://h",
+            "key": "k",
+            "failedOnMissing": True,
+        },
+        id="redis.Get",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.redis.string.Delete", "url": "redis://h", "keys": ["a", "b"]},
+        id="redis.Delete",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.redis.list.ListPush", "url": "redis://h", "key": "k", "from": ["a"]},
+        id="redis.ListPush",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.redis.list.ListPop", "url": "redis://h", "key": "k", "maxRecords": 1},
+        id="redis.ListPop",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.ansible.cli.AnsibleCLI",
+            "inputFiles": {"inventory.ini": "localhost ansible_connection=local"},
+            "commands": ["ansible-playbook -i inventory.ini playbook.yml"],
+            "outputsMode": "EXPLICIT",
+            "outputLogFile": True,
+        },
+        id="ansible.AnsibleCLI",
+    ),
     pytest.param(
         {
             "id": "a",
