@@ -17,6 +17,9 @@ EXTRA_OF_MODULE = {
     "plugins.serdes.parquet": "serdes",
     "plugins.serdes.excel": "serdes",
     "plugins.dbt.cli": "dbt",
+    "plugins.jdbc.mysql": "mysql",
+    "plugins.jdbc.postgres_copy": "postgres",
+    "plugins.jdbc.postgresql": "postgres",
 }
 """The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
 
