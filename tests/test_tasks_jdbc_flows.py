@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 from mariadb_server import PASSWORD as MY_PASSWORD
 from mariadb_server import MariaDbServer
@@ -138,3 +140,73 @@ tasks:
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"needs the Python package {package}, which is not installed" in done.stdout
     assert f"pip install 'gitsync[{extra}]'" in done.stdout
+
+
+KP = Path(__file__).resolve().parent.parent.parent / "shared/compat/kestra/kestra-playground"
+PLAYGROUND = [
+    "batch-groups__ec__flows__generate_ecommerce_mock_data.yaml",
+    "batch-groups__ec__flows__build_ecommerce_daily_report.yaml",
+    "batch-groups__affiliate__flows__generate_affiliate_mock_data.yaml",
+    "batch-groups__affiliate__flows__build_affiliate_daily_report.yaml",
+    "batch-groups__affiliate__flows__build_affiliate_partner_rankings.yaml",
+]
+
+
+def test_corpus_playground_flows_run_against_the_server(tmp_path: Path, postgres: PostgresServer) -> None:
+    """The corpus's kestra-playground PostgreSQL flows, unchanged, in their order (mock data, then the reports),
+    with the connection their pluginDefaults read from `envs` (ENV_* variables)."""
+    env = {
+        "ENV_BATCH_DB_URL": postgres.url, "ENV_BATCH_DB_USERNAME": "gitsync", "ENV_BATCH_DB_PASSWORD": PG_PASSWORD,
+    }  # fmt: skip
+    for name in PLAYGROUND:
+        done = subprocess.run(
+            [sys.executable, "-m", "gitsync", "run", "--file", str(KP / name)],
+            capture_output=True, text=True, env={**os.environ, **env, "HOME": str(tmp_path)}, cwd=tmp_path,
+            timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, name + "\n" + done.stdout + done.stderr
+        assert done.stdout.rstrip().endswith("SUCCESS"), done.stdout
+    with psycopg.connect(postgres.dsn) as conn:
+        day = "'2026-06-25'::date"
+        orders = conn.execute(f"select count(*) from ecommerce_orders where order_date = {day}").fetchone()
+        reported = conn.execute(
+            f"select sum(metric_value) from ecommerce_daily_reports where business_date = {day}"
+            " and metric_group = 'orders' and metric_name = 'order_count'"
+        ).fetchone()
+        ranked = conn.execute(f"select count(*) from affiliate_partner_rankings where business_date = {day}").fetchone()
+        for table in (
+            "ecommerce_order_items",
+            "ecommerce_payments",
+            "ecommerce_support_tickets",
+            "ecommerce_inventory_snapshots",
+            "ecommerce_daily_reports",
+            "ecommerce_orders",
+            "ecommerce_customers",
+            "ecommerce_products",
+            "affiliate_partner_rankings",
+            "affiliate_daily_reports",
+            "affiliate_conversions",
+            "affiliate_clicks",
+            "affiliate_partners",
+        ):
+            conn.execute(f"drop table if exists {table} cascade")  # fmt: skip
+    assert orders is not None and reported is not None and ranked is not None
+    assert orders[0] > 0
+    assert reported[0] == orders[0]
+    assert ranked[0] > 0
+
+
+def test_corpus_procedure_flow_runs_with_its_connection_pointed_here(tmp_path: Path, postgres: PostgresServer) -> None:
+    """kestra_prod's postgres_procedure: several statements in one Query, a PL/pgSQL procedure in dollar quotes that
+    commits, then its CALL; only the connection in its taskDefaults is changed to reach this server."""
+    source = (KP.parent / "kestra_prod/flows__demo__postgres_procedure.yml").read_text(encoding="utf-8")
+    original = "url: jdbc:postgresql://postgres:5432/kestra\n      username: kestra\n      password: k3str4"
+    assert original in source
+    here = f"url: {postgres.url}\n      username: gitsync\n      password: {PG_PASSWORD}"
+    done = run_flow(tmp_path, source.replace(original, here))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" ok ") == 5, done.stdout
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        balances = conn.execute("select name, balance from accounts order by id").fetchall()
+        conn.execute("drop table accounts; drop procedure transfer")
+    assert balances == [("Bob", Decimal("9000.00")), ("Alice", Decimal("11000.00"))]
