@@ -289,6 +289,11 @@ _ENV_KEYS = {
     "TASKS_PYTHON": "tasks.python",
     "TASKS_PYTHON_ENV": "tasks.python_env",
     "LEASE_SECONDS": "lease_seconds",
+    "CELERY_DEFAULT_QUEUE": "celery.default_queue",
+    "CELERY_MAX_IN_FLIGHT": "celery.max_in_flight",
+    "CELERY_MAX_FILE_MB": "celery.max_file_mb",
+    "CELERY_VISIBILITY_TIMEOUT": "celery.visibility_timeout",
+    "CELERY_CLAIM_SECONDS": "celery.claim_seconds",
 }
 
 

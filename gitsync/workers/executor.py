@@ -94,7 +94,9 @@ class CeleryExecutor:
             return len(self.handles)
 
     def health_report(self) -> dict[str, Any]:
-        return self.health.report(self.in_flight, len(self.waiting), self.config.max_in_flight)
+        report = self.health.report(self.in_flight, len(self.waiting), self.config.max_in_flight)
+        report["peak_in_flight"] = self.peak_in_flight
+        return report
 
     def metric_lines(self) -> list[str]:
         return self.health.metric_lines(self.in_flight, len(self.waiting))
