@@ -46,9 +46,7 @@ class Worker:
                 self.proc.wait(timeout=10)
 
 
-def start_worker(
-    directory: Path, name: str, queues: str, env: dict[str, str], concurrency: int = 4
-) -> Worker:
+def start_worker(directory: Path, name: str, queues: str, env: dict[str, str], concurrency: int = 4) -> Worker:
     folder = directory / name
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "worker.log"

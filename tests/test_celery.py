@@ -7,6 +7,7 @@ it again. Every wait polls a condition until a generous deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -181,7 +182,9 @@ class Cluster:
     def run(self, flow: str, **inputs: str) -> str:
         assert self.daemon is not None
         files = {k: (None, v) for k, v in inputs.items()} if inputs else None
-        answer = self.daemon.post(f"/api/v1/executions/acme.scale/{flow}", headers=AUTH, files=files, json=None if files else {})
+        answer = self.daemon.post(
+            f"/api/v1/executions/acme.scale/{flow}", headers=AUTH, files=files, json=None if files else {}
+        )
         assert answer.status_code == 201, answer.text
         return str(answer.json()["id"])
 
@@ -189,9 +192,11 @@ class Cluster:
         assert self.daemon is not None
         return str(
             self.daemon.wait_for(
-                lambda: (rows := self.daemon.query("SELECT state FROM executions WHERE id = ?", (execution,)))
-                and rows[0]["state"] in ENDED
-                and rows[0]["state"],
+                lambda: (
+                    (rows := self.daemon.query("SELECT state FROM executions WHERE id = ?", (execution,)))
+                    and rows[0]["state"] in ENDED
+                    and rows[0]["state"]
+                ),
                 f"execution {execution} ends",
                 timeout=timeout,
             )
@@ -232,10 +237,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) -> Ite
 
 def kill_group(pid: int) -> None:
     if pid > 0:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _shape(rows: list[dict[str, Any]]) -> list[tuple[str, int, str, Any]]:
@@ -266,7 +269,8 @@ def test_parallel_tasks_run_on_their_worker_groups_and_match_a_local_run(cluster
         assert "executor" not in with_local.get("/healthz").json()
         local_runs = _shape(
             with_local.query(
-                "SELECT task_id, attempt, state, outputs FROM task_runs WHERE execution_id = ? ORDER BY task_id, attempt",
+                "SELECT task_id, attempt, state, outputs FROM task_runs WHERE execution_id = ? "
+                "ORDER BY task_id, attempt",
                 (local,),
             )
         )
@@ -309,7 +313,10 @@ def test_a_worker_killed_mid_task_is_retried_per_the_tasks_retry(cluster: Cluste
     cluster.start_worker("east", "east,gitsync")
     assert cluster.ended(execution) == "WARNING" or cluster.ended(execution) == "SUCCESS"
     runs = cluster.task_runs(execution)
-    assert [(r["attempt"], r["state"]) for r in runs][:1] == [(1, "RETRIED")] or runs[0]["state"] in ("FAILED", "RETRIED")
+    assert [(r["attempt"], r["state"]) for r in runs][:1] == [(1, "RETRIED")] or runs[0]["state"] in (
+        "FAILED",
+        "RETRIED",
+    )
     assert [r["attempt"] for r in runs] == [1, 2]
     assert "worker lost" in (runs[0]["error"] or "") or any("worker lost" in line for line in cluster.logs(execution))
     assert runs[1]["state"] == "SUCCESS"
@@ -386,7 +393,9 @@ def test_redis_stopped_ten_seconds_mid_run_loses_and_doubles_nothing(cluster: Cl
     wait_for(lambda: len(cluster.task_runs(execution)) >= 3, "some tasks started")
     cluster.redis.pause()
     try:
-        cluster.daemon.wait_for(lambda: cluster.health()["executor"]["broker"] == "unreachable", "the broker is seen down")
+        cluster.daemon.wait_for(
+            lambda: cluster.health()["executor"]["broker"] == "unreachable", "the broker is seen down"
+        )
         health = cluster.health()
         assert health["status"] == "degraded"
         assert "cannot be reached" in health["executor"]["message"]

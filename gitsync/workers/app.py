@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 
+from gitsync.workers import transport
 from gitsync.workers.settings import CeleryConfig
 
 TASK_NAME = "gitsync.run_task"
@@ -19,7 +20,7 @@ TASK_NAME = "gitsync.run_task"
 
 def build_app(config: CeleryConfig, broker_url: str, run: Callable[[dict[str, Any]], None] | None = None) -> Celery:
     """The app; `run` (a worker's) is what the task does with the message's payload."""
-    app = Celery("gitsync", broker=broker_url, set_as_current=False)
+    app = Celery("gitsync", broker=transport.broker_url(broker_url), set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -38,6 +39,7 @@ def build_app(config: CeleryConfig, broker_url: str, run: Callable[[dict[str, An
         task_send_sent_event=False,
         worker_enable_remote_control=True,
         broker_heartbeat=0,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
 
     def run_task(payload: dict[str, Any]) -> None:
