@@ -28,6 +28,7 @@ from gitsync.workers.app import TASK_NAME, build_app
 from gitsync.workers.handle import CeleryHandle
 from gitsync.workers.health import BrokerHealth
 from gitsync.workers.settings import CeleryConfig
+from runner.api import TaskFailed
 from runner.engine.invocation import LogSink, TaskInvocation, TaskResult
 from runner.states import State
 
@@ -130,8 +131,8 @@ class CeleryExecutor:
                 )
                 handle.dispatched_at, handle.broker_run = time.monotonic(), self.broker_run
                 return
-            except files.FileTooLarge as exc:
-                self._finish(handle, TaskResult(State.FAILED.value, error=str(exc)))
+            except TaskFailed as exc:  # an input file over celery.max_file_mb
+                self._finish(handle, TaskResult(State.FAILED.value, error=exc.message, permanent=True))
                 return
             except Exception as exc:  # the broker is away (kombu's and redis's errors): wait, send again
                 self.health.down(exc)

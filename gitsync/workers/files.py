@@ -21,10 +21,6 @@ from runner.states import State
 from runner.storage import OWNER_FILE, LocalStorage, parse_uri
 
 
-class FileTooLarge(Exception):
-    pass
-
-
 def _cap_message(uri: str, size: int, cap: int, way: str) -> str:
     return (
         f"file {uri} is {size / 1048576:.1f} MB, over celery.max_file_mb ({cap / 1048576:g} MB), so it cannot "
@@ -37,8 +33,8 @@ def _storage(data_dir: Path, invocation: TaskInvocation) -> LocalStorage:
 
 
 def send_inputs(client: redis.Redis, invocation: TaskInvocation, data_dir: Path, cap: int) -> None:
-    """Control plane: each input file the invocation names, into Redis. Raises `FileTooLarge`; a URI that names
-    no file is left out (the task fails on it as it would locally)."""
+    """Control plane: each input file the invocation names, into Redis. Raises `TaskFailed` over the cap; a URI
+    that names no file is left out (the task fails on it as it would locally)."""
     storage = _storage(data_dir, invocation)
     for uri in invocation.input_files:
         try:
@@ -47,7 +43,7 @@ def send_inputs(client: redis.Redis, invocation: TaskInvocation, data_dir: Path,
             continue
         size = path.stat().st_size
         if size > cap:
-            raise FileTooLarge(_cap_message(uri, size, cap, "to its worker"))
+            raise TaskFailed(_cap_message(uri, size, cap, "to its worker"))
         client.set(keys.in_file(invocation.task_run_id, uri), path.read_bytes(), ex=keys.DAY)
 
 
