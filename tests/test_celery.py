@@ -279,9 +279,9 @@ def test_parallel_tasks_run_on_their_worker_groups_and_match_a_local_run(cluster
         with_local.stop()
     assert local_state == "SUCCESS"
     assert celery_runs == local_runs
-    assert ("east", 1, "SUCCESS", {"vars": {"side": "east", "n": 1}, "exitCode": 0}) in celery_runs or any(
-        r[0] == "east" and r[3].get("vars") == {"side": "east", "n": 1} for r in celery_runs
-    )
+    outputs = {task: out for task, _, _, out in celery_runs}
+    assert outputs["east"]["vars"] == {"side": "east", "n": 1}
+    assert outputs["west"]["vars"] == {"side": "west", "n": 2}
 
 
 def _wait_mark(cluster: Cluster, mark: str) -> int:
@@ -311,15 +311,10 @@ def test_a_worker_killed_mid_task_is_retried_per_the_tasks_retry(cluster: Cluste
     cluster.workers["east"].kill()
     kill_group(pid)
     cluster.start_worker("east", "east,gitsync")
-    assert cluster.ended(execution) == "WARNING" or cluster.ended(execution) == "SUCCESS"
+    assert cluster.ended(execution) == "SUCCESS"
     runs = cluster.task_runs(execution)
-    assert [(r["attempt"], r["state"]) for r in runs][:1] == [(1, "RETRIED")] or runs[0]["state"] in (
-        "FAILED",
-        "RETRIED",
-    )
-    assert [r["attempt"] for r in runs] == [1, 2]
-    assert "worker lost" in (runs[0]["error"] or "") or any("worker lost" in line for line in cluster.logs(execution))
-    assert runs[1]["state"] == "SUCCESS"
+    assert [(r["attempt"], r["state"]) for r in runs] == [(1, "RETRIED"), (2, "SUCCESS")]
+    assert "worker lost" in runs[0]["error"]
     assert cluster.logs(execution).count("second attempt ran") == 1
     assert not [r for r in runs if r["state"] == "RUNNING"]
 
@@ -342,11 +337,11 @@ def test_gitsync_kill_stops_the_task_process_group_on_its_worker(cluster: Cluste
 def test_a_timeout_stops_the_task_on_its_worker(cluster: Cluster) -> None:
     execution = cluster.run("late", mark="late")
     pid = _wait_mark(cluster, "late")
-    assert cluster.ended(execution) in ("FAILED", "KILLED")
+    assert cluster.ended(execution) == "FAILED"
     wait_for(lambda: not process_alive(pid), "the timed-out process is gone")
     runs = cluster.task_runs(execution)
-    assert len(runs) == 1 and runs[0]["state"] in ("FAILED", "KILLED")
-    assert "timed out" in (runs[0]["error"] or "") + " ".join(cluster.logs(execution))
+    assert [r["state"] for r in runs] == ["FAILED"]
+    assert "timed out after 1s" in runs[0]["error"]
 
 
 def test_never_more_than_max_in_flight_and_health_metrics_and_workers_show_it(cluster: Cluster) -> None:
@@ -424,3 +419,52 @@ def test_executor_celery_without_a_broker_url_says_which_variable(tmp_path: Path
         settings.celery.broker_url({})
     with pytest.raises(ConfigError, match="must be Redis"):
         CeleryConfig().broker_url({"GITSYNC_BROKER_URL": "amqp://x"})
+
+
+def test_a_message_delivered_twice_runs_once_and_a_lost_attempt_is_not_run_again(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    """The worker's side of one message, in this process, against the real Redis: a redelivery of a finished
+    task run sends the stored result again; a task run started by a worker that is gone is failed, not run."""
+    import redis as redis_client
+
+    from gitsync.compose import load_registry
+    from gitsync.state.kv import SqliteKeyValue
+    from gitsync.workers import keys
+    from gitsync.workers.settings import CeleryConfig
+    from gitsync.workers.task import WorkerContext, run_message
+    from runner.engine.executors import WorkerServices
+    from runner.engine.invocation import TaskInvocation
+
+    redis.flush()
+    client = redis_client.Redis.from_url(redis.url_for(3))
+    services = WorkerServices(load_registry(), tmp_path / "data", SqliteKeyValue(tmp_path / "kv.db"))
+    context = WorkerContext(CeleryConfig(claim_seconds=2), client, services, "here", ["gitsync"])
+    ran = tmp_path / "ran.txt"
+
+    def payload(task_run: str) -> dict[str, Any]:
+        invocation = TaskInvocation(
+            type="io.kestra.plugin.scripts.shell.Commands",
+            properties={"id": "once", "type": "io.kestra.plugin.scripts.shell.Commands",
+                        "commands": [f"echo ran >> {ran}", "echo 'the secret is hunter22'"]},
+            execution_id="e1", namespace="acme", flow_id="f", flow_revision=1, task_id="once",
+            task_run_id=task_run, attempt=1, secrets=["hunter22"],
+        )  # fmt: skip
+        return {"invocation": invocation.to_dict(), "reply": "test"}
+
+    run_message(context, payload("tr-1"))
+    run_message(context, payload("tr-1"))
+    assert ran.read_text().splitlines() == ["ran"]
+    replies = [json.loads(raw) for raw in client.lrange(keys.reply("test"), 0, -1)]
+    done = [r["result"] for r in replies if r["kind"] == "done"]
+    assert len(done) == 2 and done[0] == done[1] and done[0]["state"] == "SUCCESS"
+    lines = [line for r in replies if r["kind"] == "logs" for _, line in r["lines"]]
+    assert "the secret is ******" in lines
+    assert not any("hunter22" in line for line in lines)
+
+    client.set(keys.seen("tr-2"), "a worker that died")
+    run_message(context, payload("tr-2"))
+    assert ran.read_text().splitlines() == ["ran"]
+    lost = [json.loads(raw) for raw in client.lrange(keys.reply("test"), 0, -1)][-1]
+    assert lost["kind"] == "done" and lost["result"]["state"] == "FAILED"
+    assert "worker lost" in lost["result"]["error"]
