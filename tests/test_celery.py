@@ -58,6 +58,28 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: "{{ outputs.east.vars.side }} and {{ outputs.west.vars.side }}"
 """,
+        "flows/files.yaml": """\
+id: files
+namespace: acme.scale
+tasks:
+  - id: make
+    type: io.kestra.plugin.scripts.shell.Commands
+    workerGroup:
+      key: east
+    outputFiles: [made.txt]
+    commands:
+      - echo "made on the east" > made.txt
+  - id: use
+    type: io.kestra.plugin.scripts.shell.Commands
+    workerGroup:
+      key: west
+    inputFiles:
+      got.txt: "{{ outputs.make.outputFiles['made.txt'] }}"
+    outputFiles: [back.txt]
+    commands:
+      - cat got.txt
+      - tr a-z A-Z < got.txt > back.txt
+""",
         "flows/lost.yaml": f"""\
 id: lost
 namespace: acme.scale
@@ -215,6 +237,11 @@ class Cluster:
         rows = self.daemon.query("SELECT message FROM logs WHERE execution_id = ? ORDER BY id", (execution,))
         return [r["message"] for r in rows]
 
+    def redis_keys(self, pattern: str) -> list[bytes]:
+        import redis as redis_client
+
+        return list(redis_client.Redis.from_url(self.redis.url).scan_iter(pattern))
+
     def stop(self) -> None:
         for worker in self.workers.values():
             worker.stop()
@@ -282,6 +309,39 @@ def test_parallel_tasks_run_on_their_worker_groups_and_match_a_local_run(cluster
     outputs = {task: out for task, _, _, out in celery_runs}
     assert outputs["east"]["vars"] == {"side": "east", "n": 1}
     assert outputs["west"]["vars"] == {"side": "west", "n": 2}
+
+
+def test_files_travel_from_one_worker_to_another_and_back_to_the_execution(cluster: Cluster) -> None:
+    assert cluster.daemon is not None
+    execution = cluster.run("files")
+    assert cluster.ended(execution) == "SUCCESS"
+    assert "made on the east" in cluster.logs(execution)
+    runs = {r["task_id"]: json.loads(r["outputs"]) for r in cluster.task_runs(execution)}
+    made, back = runs["make"]["outputFiles"]["made.txt"], runs["use"]["outputFiles"]["back.txt"]
+    assert made.startswith("kestra:///acme/scale/files/executions/") and back.startswith("kestra:///")
+    stored = cluster.daemon.data_dir / "executions" / execution
+    assert (stored / made.split(f"/executions/{execution}/", 1)[1]).read_text() == "made on the east\n"
+    assert (stored / back.split(f"/executions/{execution}/", 1)[1]).read_text() == "MADE ON THE EAST\n"
+    assert not cluster.redis_keys("gitsync:in:*") and not cluster.redis_keys("gitsync:out:*")
+
+
+def test_a_file_over_max_file_mb_fails_the_task_saying_so(redis: RedisServer, tmp_path: Path) -> None:
+    import redis as redis_client
+
+    from gitsync.workers import files
+    from runner.api import TaskFailed
+    from runner.engine.invocation import TaskInvocation
+    from runner.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path, "acme", "f", "e2", "make")
+    uri = storage.put(b"x" * 2048, "big.bin")
+    invocation = TaskInvocation("t", {}, "e2", "acme", "f", 1, "use", "tr-9", 1, input_files=[uri])
+    client = redis_client.Redis.from_url(redis.url_for(4))
+    with pytest.raises(TaskFailed, match=r"over celery.max_file_mb .* raise celery.max_file_mb"):
+        files.send_inputs(client, invocation, tmp_path, cap=1024)
+    files.send_inputs(client, invocation, tmp_path, cap=4096)
+    files.receive_inputs(client, invocation, tmp_path / "worker")
+    assert (tmp_path / "worker" / "executions" / "e2" / "make" / "big.bin").read_bytes() == b"x" * 2048
 
 
 def _wait_mark(cluster: Cluster, mark: str) -> int:

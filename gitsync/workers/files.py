@@ -86,12 +86,16 @@ def send_outputs(
 
 
 def receive_outputs(client: redis.Redis, invocation: TaskInvocation, result: TaskResult, data_dir: Path) -> None:
-    """Control plane: the output files, into the execution's storage; their keys and the input files' deleted."""
+    """Control plane: the output files, into the execution's storage; their keys deleted."""
     for uri in result.output_files:
         key = keys.out_file(invocation.task_run_id, uri)
         content = client.get(key)
         if isinstance(content, bytes):
             _write(data_dir, uri, content)
             client.delete(key)
+
+
+def forget_inputs(client: redis.Redis, invocation: TaskInvocation) -> None:
+    """Control plane, once the task run ended: its input files' keys deleted."""
     if invocation.input_files:
         client.delete(*(keys.in_file(invocation.task_run_id, uri) for uri in invocation.input_files))
