@@ -47,10 +47,21 @@ def flows(tasks: int, chain: int) -> dict[str, str]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its waited-for children."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process (its own threads), or of its waited-for children (the task processes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+    return sum(int(fields[i]) for i in ((13, 14) if children else (11, 12))) / TICK
+
+
+def cpu(daemon: Daemon, workers: list[Worker]) -> tuple[float, float, float]:
+    """The daemon's CPU (its task processes' with it when it runs them), the workers' own CPU, and their task
+    processes' CPU."""
+    pids = [w.proc.pid for w in workers]
+    return (
+        cpu_seconds(daemon.pid) + (0.0 if workers else cpu_seconds(daemon.pid, children=True)),
+        sum(cpu_seconds(pid) for pid in pids),
+        sum(cpu_seconds(pid, children=True) for pid in pids),
+    )
 
 
 def run(daemon: Daemon, flow: str) -> float:
@@ -97,16 +108,25 @@ def main() -> None:
                     )
                 names = {w.name for w in workers}
                 wait_for(lambda names=names: names <= seen(daemon), "the workers are seen")
-                cpu_before = cpu_seconds(daemon.pid) + sum(cpu_seconds(w.proc.pid) for w in workers)
+                before = cpu(daemon, workers)
                 walls[count] = run(daemon, "sleeps")
-                cpu = cpu_seconds(daemon.pid) + sum(cpu_seconds(w.proc.pid) for w in workers) - cpu_before
+                used = [1000 * (b - a) / args.tasks for a, b in zip(before, cpu(daemon, workers), strict=True)]
                 ideal = args.tasks / (10 * count)
                 print(
                     f"{args.tasks} x sleep 1, {count} worker(s) x 10: {walls[count]:6.2f} s (ideal {ideal:.0f} s), "
                     f"speed-up {walls[1] / walls[count]:.2f}x (goal >= {0.9 * count:.1f}x), "
-                    f"CPU {1000 * cpu / args.tasks:.1f} ms per task (daemon + workers, sleep processes not counted)",
+                    f"CPU per task: daemon {used[0]:.1f} ms, workers {used[1]:.1f} ms, "
+                    f"the shell processes {used[2]:.1f} ms",
                     flush=True,
                 )
+            before = cpu(local, [])
+            wall = run(local, "sleeps")
+            print(
+                f"reference, the local executor (32 threads in the daemon): {args.tasks} x sleep 1 in {wall:.2f} s, "
+                f"CPU per task: daemon {1000 * (cpu(local, [])[0] - before[0]) / args.tasks:.1f} ms "
+                "(the shell processes included: they are the daemon's children)",
+                flush=True,
+            )
             for w in workers[1:]:
                 w.stop()
             workers = workers[:1]

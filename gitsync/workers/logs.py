@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import redis
 
@@ -42,14 +43,21 @@ class LogBatcher:
         line = (level, self.masker.mask(message))
         with self.lock:
             self.lines.append(line)
-            full = len(self.lines) >= BATCH
-        if full:
+            first = len(self.lines) == 1
+        if first:
             self.wake.set()
 
     def _loop(self) -> None:
+        """Asleep while there is nothing to send; once a line comes, gather for `INTERVAL` (or a full batch)."""
         while not self.closed:
-            self.wake.wait(INTERVAL)
+            self.wake.wait()
             self.wake.clear()
+            deadline = time.monotonic() + INTERVAL
+            while not self.closed and time.monotonic() < deadline:
+                with self.lock:
+                    if len(self.lines) >= BATCH:
+                        break
+                time.sleep(min(0.02, INTERVAL))
             self.flush()
 
     def flush(self) -> None:

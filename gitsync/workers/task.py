@@ -141,7 +141,10 @@ class _Keeper(threading.Thread):
                 pass  # tried again on the next round; the task keeps running
             if deadline is not None and time.monotonic() > deadline:
                 self.cancelled.set()  # the task enforces its timeout itself; this one is the worker's backstop
-            self.done.wait(0.05 if not announced else every)
+            if not announced:
+                self.started.wait(every)  # said at once when the task starts, not on the next round
+            else:
+                self.done.wait(every)
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
