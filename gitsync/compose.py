@@ -96,13 +96,14 @@ def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
 
 def require_celery() -> None:
     """Celery and its Redis client are installed (the `gitsync[celery]` extra); else a `ConfigError` saying how."""
-    import importlib.util
-
-    missing = [name for name in ("celery", "redis") if importlib.util.find_spec(name) is None]
-    if missing:
+    try:
+        import celery  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError as exc:
         raise ConfigError(
-            f"executor: celery needs {' and '.join(missing)}, which this installation lacks: {CELERY_INSTALL}"
-        )
+            f"executor: celery needs the {exc.name or 'celery'} package, which this installation lacks: "
+            f"{CELERY_INSTALL}"
+        ) from None
 
 
 def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
