@@ -38,6 +38,21 @@ def worker_context(settings: Settings, queues: list[str], hostname: str) -> Work
     return WorkerContext(settings.celery, client, services, hostname, queues)
 
 
+def warm(context: WorkerContext) -> None:
+    """Import every plugin and build the models of the runnable ones before the first message: a worker's first
+    tasks would otherwise each wait on the imports (ten threads at once on one import lock: seconds)."""
+    from runner.plugin import Task
+
+    registry = context.services.registry
+    registry.load_all(strict=False)
+    for cls in registry.classes(strict=False):
+        if isinstance(cls, type) and issubclass(cls, Task) and not cls.flowable:
+            try:
+                cls.model_rebuild()
+            except Exception:  # a plugin whose model cannot build fails its own tasks, with its own message
+                log.debug("the model of %s does not build", cls.__name__, exc_info=True)
+
+
 def default_hostname() -> str:
     return f"gitsync-{os.getpid()}@{socket.gethostname()}"
 
@@ -47,6 +62,7 @@ def run_worker(settings: Settings, queues: list[str] | None, concurrency: int, h
     queues = queues or [settings.celery.default_queue]
     hostname = hostname or default_hostname()
     context = worker_context(settings, queues, hostname)
+    warm(context)
     app = build_app(settings.celery, settings.celery.broker_url(), run=lambda payload: run_message(context, payload))
     stop = threading.Event()
     beating = threading.Thread(target=_beat, args=(context, concurrency, stop), name="heartbeat", daemon=True)
