@@ -8,8 +8,9 @@ passed down (there is no process-wide global), so a test or a second app in one 
     daemon = build_daemon(settings, registry)     # store, executions, statuses, pull requests, HTTP app
     runs = build_runs(store, settings, registry)  # for `gitsync run`, `kill`, `resume`
 
-`executor:` is read here: `local` (the embedded default) is a pool of threads in this process; a kind that is
-not built yet is refused with a `ConfigError` that says what to use instead.
+`executor:` is read here: `local` (the embedded default) is a pool of threads in this process; `celery` sends
+runnable tasks to `gitsync worker` processes over Redis (`gitsync.workers`, imported only then; without the
+`gitsync[celery]` extra it is refused with a `ConfigError` naming the `pip install`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
 
 # What a command does not use is not imported: `gitsync flows` needs no engine, `validate` no HTTP server.
 
-EXECUTORS = ("local",)
-"""The executor kinds this build can run; `celery` is accepted by the configuration's schema but not built yet."""
+EXECUTORS = ("local", "celery")
+"""The executor kinds this build can run."""
+CELERY_INSTALL = "pip install 'gitsync[celery]'"
 
 _EVERY_SOURCE: frozenset[str] = frozenset({"*"})
 
@@ -80,10 +82,28 @@ def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
 
     if settings.executor == "local":
         return LocalExecutor(worker, settings.workers)
+    if settings.executor == "celery":
+        require_celery()
+        from gitsync.workers.executor import CeleryExecutor
+
+        config = settings.celery
+        return CeleryExecutor(config, config.broker_url(), config.store_url(), worker.data_dir, worker.secrets)
     raise ConfigError(
         f"executor: {settings.executor} is not available in this version of gitsync; "
         f"use one of: {', '.join(EXECUTORS)} (runnable tasks then run in the gitsync process)"
     )
+
+
+def require_celery() -> None:
+    """Celery and its Redis client are installed (the `gitsync[celery]` extra); else a `ConfigError` saying how."""
+    try:
+        import celery  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            f"executor: celery needs the {exc.name or 'celery'} package, which this installation lacks: "
+            f"{CELERY_INSTALL}"
+        ) from None
 
 
 def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
@@ -176,7 +196,11 @@ def build_daemon(settings: Settings, registry: Registry) -> Daemon:
         raise
     statuses = build_statuses(settings, store)
     pull_requests = PullRequestPlanner(settings, store, registry, wake=statuses.wake)
-    parts = DaemonParts(store, registry, runs, statuses, pull_requests, Metrics())
+    metrics = Metrics()
+    executor_lines = getattr(runs.executor, "metric_lines", None)
+    if executor_lines is not None:
+        metrics.extra.append(executor_lines)
+    parts = DaemonParts(store, registry, runs, statuses, pull_requests, metrics)
     daemon = Daemon(settings, parts)
     daemon.app = build_http_app(settings, daemon)
     return daemon

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gitsync.errors import ConfigError
+from gitsync.workers.settings import CeleryConfig
 from runner.durations import parse_duration
 
 ENV_PREFIX = "GITSYNC_"
@@ -180,6 +181,8 @@ class Settings(_Config):
     data_dir: str = ".gitsync"
     http: HttpConfig = HttpConfig()
     executor: Literal["local", "celery"] = "local"
+    celery: CeleryConfig = CeleryConfig()
+    """The Celery executor's broker, queues and limits (read when `executor: celery`)."""
     secrets_file: str | None = None
     """A YAML mapping or .env file of plain secret values for `secret('NAME')` (besides SECRET_NAME variables)."""
     docker_fallback: bool = False
@@ -286,6 +289,11 @@ _ENV_KEYS = {
     "TASKS_PYTHON": "tasks.python",
     "TASKS_PYTHON_ENV": "tasks.python_env",
     "LEASE_SECONDS": "lease_seconds",
+    "CELERY_DEFAULT_QUEUE": "celery.default_queue",
+    "CELERY_MAX_IN_FLIGHT": "celery.max_in_flight",
+    "CELERY_MAX_FILE_MB": "celery.max_file_mb",
+    "CELERY_VISIBILITY_TIMEOUT": "celery.visibility_timeout",
+    "CELERY_CLAIM_SECONDS": "celery.claim_seconds",
 }
 
 

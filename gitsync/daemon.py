@@ -328,13 +328,19 @@ class Daemon:
         degraded = any(h.degraded for h in healths.values())
         degraded = degraded or statuses.get("status") == "degraded" or state["degraded"]
         phase = "starting" if any(h.last_sync_at is None for h in healths.values()) else "running"
-        return {
+        report: dict[str, Any] = {
             "status": "degraded" if degraded else "ok",
             "phase": phase,
             "sources": sources,
             "statuses": statuses,
             "state": state,
         }
+        executor = getattr(self.runs.executor, "health_report", None)  # the Celery executor's broker and workers
+        if executor is not None:
+            report["executor"] = executed = executor()
+            if executed.get("degraded"):
+                report["status"] = "degraded"
+        return report
 
     def _start_http(self) -> None:
         if self.app is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -47,17 +48,23 @@ def test_the_daemon_gets_one_store_and_one_registry(tmp_path: Path) -> None:
         daemon.store.close()
 
 
-def test_a_celery_executor_is_refused_with_what_to_use_instead(tmp_path: Path) -> None:
+def test_a_celery_executor_without_its_broker_url_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITSYNC_BROKER_URL", raising=False)
     settings = settings_for(tmp_path, executor="celery")
     store = open_store(settings)
     try:
-        with pytest.raises(ConfigError, match=r"executor: celery is not available.*use one of: local"):
+        with pytest.raises(ConfigError, match=r"executor: celery needs the broker's URL .* GITSYNC_BROKER_URL"):
             build_runs(store, settings, installed.registry())
     finally:
         store.close()
 
 
-def test_the_command_line_says_so_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line_says_so_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITSYNC_BROKER_URL", raising=False)
     flow = tmp_path / "hello.yaml"
     flow.write_text(HELLO)
     config = tmp_path / "gitsync.yaml"
@@ -65,7 +72,7 @@ def test_the_command_line_says_so_and_exits_2(tmp_path: Path, capsys: pytest.Cap
     code = main(["run", "--config", str(config), "--file", str(flow)])
     err = capsys.readouterr().err
     assert code == 2
-    assert "executor: celery is not available" in err and "use one of: local" in err
+    assert "GITSYNC_BROKER_URL" in err and "redis://" in err
     assert "Traceback" not in err
 
 
@@ -122,3 +129,19 @@ def test_a_data_folder_that_cannot_be_written_is_said_and_exits_2(
         "set data_dir (--data-dir, GITSYNC_DATA_DIR) to a folder gitsync can write"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_celery_executor_without_the_extra_names_the_pip_install(tmp_path: Path) -> None:
+    """Celery not importable (as in an install without `gitsync[celery]`): the run stops naming the extra."""
+    code = (
+        "import sys; sys.modules['celery'] = None\n"
+        "from gitsync.cli.main import main\n"
+        f"sys.exit(main(['run', '--db', {str(tmp_path / 's.db')!r}, '--data-dir', {str(tmp_path / 'd')!r}, "
+        f"'--file', {str(tmp_path / 'hello.yaml')!r}]))\n"
+    )
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITSYNC_")}
+    env.update(GITSYNC_EXECUTOR="celery", GITSYNC_BROKER_URL="redis://127.0.0.1:1/0")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'gitsync[celery]'" in done.stderr and "Traceback" not in done.stderr

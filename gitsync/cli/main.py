@@ -16,6 +16,7 @@ from gitsync.cli.options import (
     add_run_commands,
     add_statuses_command,
     add_sync_commands,
+    add_worker_commands,
 )
 from gitsync.errors import GitSyncError
 from runner.registry import Registry, RegistryError
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_commands(commands)
     add_run_commands(commands)
     add_statuses_command(commands)
+    add_worker_commands(commands)
     add_read_commands(commands)
     return parser
 

@@ -217,6 +217,32 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         act.set_defaults(handler=Handler(module, name), repo=None)
 
 
+def add_worker_commands(commands: argparse._SubParsersAction) -> None:
+    module = "gitsync.cli.workers"
+    worker = commands.add_parser(
+        "worker",
+        help="a Celery worker: runs the tasks the daemon sends (executor: celery)",
+        description="Run a Celery worker until SIGINT or SIGTERM: it takes the runnable tasks of the queues given "
+        "(a task's workerGroup.key; default: celery.default_queue) from the broker in $GITSYNC_BROKER_URL "
+        "(celery.broker_url_env) and runs them with the installed plugins. It never opens the state database.",
+    )
+    add_state_arguments(worker)
+    worker.add_argument("--queues", help="comma-separated queues to consume (default: celery.default_queue)")
+    worker.add_argument("--concurrency", type=int, default=10, help="tasks run at once (default 10)")
+    worker.add_argument("--hostname", help="the worker's name (default gitsync-PID@HOST)")
+    worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    worker.set_defaults(handler=Handler(module, "run_worker"), repo=None)
+    workers = commands.add_parser(
+        "workers",
+        help="the Celery workers seen, queue depths and task runs in flight",
+        description="List the Celery workers whose heartbeat is live (their queues and running tasks), the "
+        "messages waiting in each queue, and the task runs the control plane has in flight.",
+    )
+    add_state_arguments(workers)
+    workers.add_argument("--format", choices=["text", "json"], default="text")
+    workers.set_defaults(handler=Handler(module, "list_workers"), repo=None)
+
+
 def add_statuses_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "statuses",

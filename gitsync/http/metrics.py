@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -156,6 +156,8 @@ class Metrics:
         )
         self._commits: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.extra: list[Callable[[], list[str]]] = []
+        """More lines, each a whole family in the text format (the Celery executor's gauges)."""
 
     def observe_sync(self, source: str, outcome: str, seconds: float, commit: str | None = None) -> None:
         """One finished sync; `commit` (if given) becomes the source's applied commit."""
@@ -194,4 +196,6 @@ class Metrics:
         """The Prometheus text exposition of every metric above."""
         with self._lock:
             lines = [line for family in self._families for line in family.lines()]
+        for more in self.extra:
+            lines.extend(more())
         return ("\n".join(lines) + "\n").encode()

@@ -53,6 +53,11 @@ class TaskInvocation:
     """The environment of processes the task starts."""
     workdir: str | None = None
     """The shared working directory of an enclosing WorkingDirectory; None: the task run's own."""
+    worker_group: str | None = None
+    """The task's `workerGroup.key`: the Celery queue it is sent to (None: the default queue)."""
+    secrets: list[str] = field(default_factory=list)
+    """The secret values the rendered invocation holds, for a remote worker to mask in what it sends back (filled
+    by the Celery executor only; the local executors mask with the process's own values)."""
     execution: dict[str, Any] | None = None
     """For a task that `reads_execution`: the `runner.api.ExecutionView` it reports on, as plain data."""
 
