@@ -17,6 +17,9 @@ EXTRA_OF_MODULE = {
     "plugins.serdes.parquet": "serdes",
     "plugins.serdes.excel": "serdes",
     "plugins.dbt.cli": "dbt",
+    "plugins.fs.ssh": "ssh",
+    "plugins.fs.sftp.tasks": "ssh",
+    "plugins.fs.sftp.trigger": "ssh",
 }
 """The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
 

@@ -17,6 +17,7 @@ from runner.registry import Registry
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
     from redis_server import RedisServer
+    from sshd_server import SshServer
 
 WriteFlow = Callable[..., Path]
 
@@ -104,4 +105,14 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     from redis_server import redis_server
 
     with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """Debian's OpenSSH server on a free port with a test user (password and keys), once per session
+    (tests/sshd_server.py); skips where it is not installed, fails in CI."""
+    from sshd_server import sshd_server
+
+    with sshd_server(tmp_path_factory.mktemp("sshd")) as server:
         yield server
