@@ -74,7 +74,7 @@ def _load_key(pm: Any, text: str, passphrase: str | None, field: str) -> paramik
     failures = []
     for cls in (pm.Ed25519Key, pm.ECDSAKey, pm.RSAKey):
         try:
-            return cls.from_private_key(io.StringIO(text.strip() + "\n"), password=passphrase or None)  # type: ignore[no-any-return]
+            return cls.from_private_key(io.StringIO(text.strip() + "\n"), password=passphrase or None)
         except pm.PasswordRequiredException:
             raise TaskFailed(
                 f"the private key in {field} is protected by a passphrase: give it in the passphrase property",
@@ -219,7 +219,7 @@ def connected(ctx: RunContext, login: Login) -> Iterator[paramiko.SSHClient]:
             "the SSH server stopped?)",
             permanent=True,
         ) from None
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         client.close()
         raise TaskFailed(f"{entry} did not answer within {CONNECT_SECONDS:.0f} s ({exc})") from None
     except (pm.SSHException, OSError, EOFError) as exc:

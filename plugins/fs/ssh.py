@@ -116,8 +116,8 @@ class Command(SshTask):
         if code != 0:
             tail = "\n".join(list(sink.tail)[-TAIL_LINES:])
             raise TaskFailed(
-                f"the commands on {login.where} ended with exit code {code}" + (f"; last stderr lines:\n{tail}" if tail
-                                                                                else ""),
+                f"the commands on {login.where} ended with exit code {code}"
+                + (f"; last stderr lines:\n{tail}" if tail else ""),
                 outputs=outputs,
             )
         return outputs
