@@ -78,7 +78,9 @@ def test_key_login_with_and_without_a_passphrase(sshd: SshServer, tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "key works" in done.stdout + done.stderr
 
-    locked = command(sshd, ["echo locked key works"], auth="key", extra="    privateKeyPassphrase: \"{{ secret('PASS') }}\"")
+    locked = command(
+        sshd, ["echo locked key works"], auth="key", extra="    privateKeyPassphrase: \"{{ secret('PASS') }}\""
+    )
     done = run_flow(tmp_path / "locked", locked, secrets_env(SSH_KEY=sshd.locked_key, PASS=sshd.passphrase))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "locked key works" in done.stdout + done.stderr
@@ -122,7 +124,7 @@ def test_host_key_checking_accepts_the_right_key_and_refuses_a_wrong_or_unknown_
     env = secrets_env(SSH_PASSWORD=sshd.password)
 
     def strict(known: str | None) -> str:
-        extra = "    strictHostKeyChecking: \"yes\""
+        extra = '    strictHostKeyChecking: "yes"'
         if known is not None:
             extra += "\n    knownHosts: |\n      " + known.strip()
         return command(sshd, ["echo host checked"], extra=extra)
@@ -157,7 +159,9 @@ def test_without_strict_checking_the_unknown_key_is_logged_with_its_fingerprint(
     done = run_flow(tmp_path, command(sshd, ["true"]), secrets_env(SSH_PASSWORD=sshd.password))
     assert done.returncode == 0, done.stdout + done.stderr
     shown = done.stdout + done.stderr
-    assert f"host key of [{sshd.host}]:{sshd.port} not checked (strictHostKeyChecking: no): ssh-ed25519 SHA256:" in shown
+    assert (
+        f"host key of [{sshd.host}]:{sshd.port} not checked (strictHostKeyChecking: no): ssh-ed25519 SHA256:" in shown
+    )
 
 
 def test_a_port_where_nothing_listens_and_a_missing_password_are_explained(tmp_path: Path) -> None:
@@ -171,7 +175,7 @@ def test_a_port_where_nothing_listens_and_a_missing_password_are_explained(tmp_p
     assert done.returncode != 0
     assert "nothing answers SSH on 127.0.0.1:" in done.stdout + done.stderr
 
-    tasks = "  - id: cmd\n    type: io.kestra.plugin.fs.ssh.Command\n    host: 127.0.0.1\n    commands: [ \"true\" ]"
+    tasks = '  - id: cmd\n    type: io.kestra.plugin.fs.ssh.Command\n    host: 127.0.0.1\n    commands: [ "true" ]'
     done = run_flow(tmp_path / "nopw", tasks, dict(os.environ))
     assert done.returncode != 0
     assert "authMethod PASSWORD needs the password property" in done.stdout + done.stderr

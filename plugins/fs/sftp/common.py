@@ -32,6 +32,10 @@ Sort = Literal["NONE", "LAST_MODIFIED_ASC", "LAST_MODIFIED_DESC", "NAME_ASC", "N
 PROXY_FIELDS = ("proxyType", "proxyAddress", "proxyHost", "proxyPort", "proxyUser", "proxyUsername", "proxyPassword")
 
 
+class Gone(TaskFailed):
+    """The remote file is not there (any more)."""
+
+
 class SftpLogin(Plugin):
     """Where and as whom to log in (Kestra's AbstractVfsInterface and SftpInterface), with gitsync's host key
     checking (`strictHostKeyChecking`, `knownHosts`: Kestra checks no host key for SFTP)."""
@@ -212,7 +216,7 @@ class Remote:
         try:
             self.sftp.get(self.real(path), str(local))
         except FileNotFoundError:
-            raise TaskFailed(f"the file {self.uri(path)} does not exist", permanent=True) from None
+            raise Gone(f"the file {self.uri(path)} does not exist", permanent=True) from None
         except OSError as exc:
             raise self.error("download", path, exc) from None
 
@@ -243,7 +247,8 @@ class Remote:
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return False
-            raise self.error(f"move to {self.uri(target)}", source, exc) from None
+            failed = self.error("move", source, exc)
+            raise TaskFailed(f"{failed.message} to {self.uri(target)}", permanent=failed.permanent) from None
         return True
 
 

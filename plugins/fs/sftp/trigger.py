@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from plugins.core._props import as_bool, as_seconds
-from plugins.fs.sftp.common import Action, Remote, SftpLogin, Sort, limit, moved_to, sort_files
+from plugins.fs.sftp.common import Action, Gone, Remote, SftpLogin, Sort, limit, moved_to, sort_files
 from plugins.fs.sftp.tasks import fetch, store
 from runner.api import MISSING, RunContext, TaskFailed
 from runner.plugin import Trigger as BaseTrigger
@@ -110,7 +110,10 @@ class Trigger(SftpLogin, BaseTrigger):
                 raise
             change = "CREATE"
         elif action == "DELETE":
-            local = fetch(ctx, remote, path)
+            try:
+                local = fetch(ctx, remote, path)
+            except Gone:  # another poller removed it first
+                return None
             if not remote.remove(path):
                 Path(local).unlink(missing_ok=True)
                 return None
