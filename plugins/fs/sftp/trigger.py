@@ -12,7 +12,8 @@ atomic step on the server or in the key-value store before it is handed out:
   (`stateKey`, insert-if-absent), so one version fires once, and `on` says whether new files, changed ones or both
   fire.
 
-`poll(ctx)` is one poll: its properties rendered, `ctx` the run context of the execution it would start (its storage
+Not polled yet: the daemon has no poller for polling triggers (this one, S3's, JDBC's), so `interval` is reported as
+not acted on. `poll(ctx)` is one poll: its properties rendered, `ctx` the run context of the execution it would start (its storage
 receives the downloaded files, its key-value store keeps the NONE state). It returns the trigger variables, or None
 when nothing is new.
 """
@@ -40,6 +41,11 @@ class Trigger(SftpLogin, BaseTrigger):
     """Start an execution for the new files of a remote folder, polled every `interval`."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.fs.sftp.Trigger"
+    inert: ClassVar[dict[str, str]] = {
+        **BaseTrigger.inert,
+        "interval": "gitsync's daemon does not poll SFTP triggers yet: the trigger validates and its poll is "
+        "implemented, but nothing calls it, so it starts no execution",
+    }
 
     interval: Duration = timedelta(seconds=60)
     """How often the folder is polled."""
