@@ -12,10 +12,10 @@ atomic step on the server or in the key-value store before it is handed out:
   (`stateKey`, insert-if-absent), so one version fires once, and `on` says whether new files, changed ones or both
   fire.
 
-Not polled yet: the daemon has no poller for polling triggers (this one, S3's, JDBC's), so `interval` is reported as
-not acted on. `poll(ctx)` is one poll: its properties rendered, `ctx` the run context of the execution it would start (its storage
-receives the downloaded files, its key-value store keeps the NONE state). It returns the trigger variables, or None
-when nothing is new.
+Not polled yet: the daemon has no poller for polling triggers (this one, S3's, JDBC's), so `interval` is reported
+as not acted on. `poll(ctx)` is one poll: its properties rendered, `ctx` the run context of the execution it would
+start (its storage receives the downloaded files, its key-value store keeps the NONE state). It returns the trigger
+variables, or None when nothing is new.
 """
 
 from __future__ import annotations
