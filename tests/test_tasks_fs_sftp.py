@@ -263,3 +263,24 @@ def test_the_trigger_waits_for_a_missing_folder_and_refuses_move_without_a_folde
     bad = trigger(sshd, "/t-not-there", action="DELETE", password="wrong-password-456")
     with pytest.raises(TaskFailed, match="refused the login"):
         bad.poll(make_context(tmp_path / "bad"))
+
+
+def test_key_exchange_choice_and_proxies_are_checked(sshd: SshServer, tmp_path: Path) -> None:
+    home = sshd.folder("t-kex")
+    (home / "k.txt").write_text("k")
+    body = "    from: /t-kex\n    keyExchangeAlgorithm: diffie-hellman-group14-sha256"
+    _, done = run_flow(tmp_path / "good", sshd, task(sshd, "ls", "List", body), {"n": "outputs.ls.files[0].name"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert run_outputs(done) == {"n": "k.txt"}
+
+    body = "    from: /t-kex\n    keyExchangeAlgorithm: made-up-kex"
+    _, done = run_flow(tmp_path / "bad", sshd, task(sshd, "ls", "List", body), {})
+    assert done.returncode != 0
+    assert "keyExchangeAlgorithm 'made-up-kex' is not one gitsync knows: " in done.stdout + done.stderr
+
+    body = "    from: /t-kex\n    proxyType: SOCKS5\n    proxyAddress: 127.0.0.1\n    proxyPort: '1080'"
+    _, done = run_flow(tmp_path / "proxy", sshd, task(sshd, "ls", "List", body), {})
+    assert done.returncode != 0
+    assert "gitsync does not connect to SFTP servers through a proxy (proxyType, proxyAddress, proxyPort)" in (
+        done.stdout + done.stderr
+    )

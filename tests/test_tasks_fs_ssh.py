@@ -7,10 +7,12 @@ import base64
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from runtime import deployed_state, gitsync_cli, run_outputs
+from runtime import deployed_state, gitsync_cli, python_hiding, run_outputs
 from sshd_server import SshServer
 
 Done = subprocess.CompletedProcess[str]
@@ -190,3 +192,67 @@ def test_open_ssh_is_refused_with_what_to_use_instead(tmp_path: Path, method: st
     done = run_flow(tmp_path, tasks, dict(os.environ))
     assert done.returncode != 0
     assert "authMethod OPEN_SSH reads the SSH configuration of the machine gitsync runs on" in done.stdout + done.stderr
+
+
+RELAY = """
+import socket, sys, threading
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+print("relay " + sys.argv[1] + ":" + sys.argv[2], file=open(sys.argv[3], "a"))
+def up():
+    while data := sys.stdin.buffer.read1(65536):
+        conn.sendall(data)
+    conn.shutdown(socket.SHUT_WR)
+threading.Thread(target=up, daemon=True).start()
+while data := conn.recv(65536):
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+"""
+
+
+def test_proxy_command_carries_the_connection(sshd: SshServer, tmp_path: Path) -> None:
+    relay, used = tmp_path / "relay.py", tmp_path / "relay.log"
+    relay.write_text(RELAY)
+    extra = f"    proxyCommand: {sys.executable} {relay} %h %p {used}"
+    done = run_flow(tmp_path, command(sshd, ["echo through the proxy"], extra=extra),
+                    secrets_env(SSH_PASSWORD=sshd.password))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "through the proxy" in done.stdout
+    assert used.read_text() == f"relay 127.0.0.1:{sshd.port}\n"
+
+
+def test_a_task_timeout_stops_the_remote_command(sshd: SshServer, tmp_path: Path) -> None:
+    tasks = command(sshd, ["echo started", "sleep 600", "echo never reached"], extra="    timeout: PT2S")
+    done = run_flow(tmp_path, tasks, secrets_env(SSH_PASSWORD=sshd.password))
+    shown = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "started" in shown
+    assert "never reached" not in shown.replace("echo never reached", "")
+    assert remote_processes(sshd, "sleep 600") == []  # the server was told to stop them: none is left
+
+
+def remote_processes(sshd: SshServer, command: str) -> list[str]:
+    """The test user's processes running `command`, once those being stopped had their time to end (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = subprocess.run(["pgrep", "-u", sshd.user, "-f", command], capture_output=True, text=True).stdout.split()
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_without_the_ssh_extra_the_type_validates_and_the_run_names_the_pip_install(tmp_path: Path) -> None:
+    source = tmp_path / "flow.yaml"
+    source.write_text(
+        "id: remote\nnamespace: acme.ssh\ntasks:\n  - id: cmd\n    type: io.kestra.plugin.fs.ssh.Command\n"
+        "    host: 127.0.0.1\n    username: u\n    password: p\n    commands: [ls]\n"
+    )
+    python = python_hiding(tmp_path, ["paramiko"])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    checked = subprocess.run([str(python), "-m", "gitsync", "validate", str(source)],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    done = subprocess.run([str(python), "-m", "gitsync", "run", "--file", str(source)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.returncode != 0
+    assert "ssh.Command needs the Python package paramiko" in done.stdout + done.stderr
+    assert "pip install 'gitsync[ssh]'" in done.stdout + done.stderr

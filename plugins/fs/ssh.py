@@ -8,6 +8,7 @@ fails the task. `env` is sent as SSH environment requests: the server keeps only
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, ClassVar, Literal
 
@@ -123,6 +124,23 @@ class Command(SshTask):
         return outputs
 
 
+def stop_remote(channel: Any) -> None:
+    """Ask the server to send SIGTERM to the remote commands (RFC 4254 6.9, which OpenSSH's sshd honours), then close
+    the channel: without a terminal, closing alone leaves them running on the host."""
+    import paramiko
+    from paramiko.common import cMSG_CHANNEL_REQUEST
+
+    message = paramiko.Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string("TERM")
+    with contextlib.suppress(Exception):  # the connection may be gone already: nothing left to stop then
+        channel.transport._send_user_message(message)
+    channel.close()
+
+
 def _stream(ctx: RunContext, channel: Any, sink: _Output) -> int:
     """Read both streams into the log until the remote command has ended and closed them; its exit code
     (TaskKilled when the execution is killed or the task times out)."""
@@ -136,7 +154,7 @@ def _stream(ctx: RunContext, channel: Any, sink: _Output) -> int:
             err.feed(channel.recv_stderr(READ_BYTES))
             got = True
         if ctx.cancelled.is_set():
-            channel.close()
+            stop_remote(channel)
             raise TaskKilled("the SSH command was stopped (the execution was killed or the task timed out)")
         done = channel.exit_status_ready() and (channel.eof_received or channel.closed)
         if done and not channel.recv_ready() and not channel.recv_stderr_ready():
