@@ -284,3 +284,47 @@ def test_key_exchange_choice_and_proxies_are_checked(sshd: SshServer, tmp_path: 
     assert "gitsync does not connect to SFTP servers through a proxy (proxyType, proxyAddress, proxyPort)" in (
         done.stdout + done.stderr
     )
+
+
+def test_delete_a_folder_needs_recursive_and_a_missing_path_fails_only_when_asked(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    home = sshd.folder("t-delete")
+    (home / "tree" / "sub").mkdir(parents=True)
+    (home / "tree" / "sub" / "x.txt").write_text("x")
+    (home / "tree" / "y.txt").write_text("y")
+    for path in [home / "tree", *(home / "tree").rglob("*")]:
+        shutil.chown(path, USER, USER)
+    tasks = "\n".join([
+        task(sshd, "missing", "Delete", "    uri: /t-delete/nothing-here"),
+        task(sshd, "tree", "Delete", "    uri: /t-delete/tree\n    recursive: true"),
+        task(sshd, "folder", "Delete", "    uri: /t-delete"),
+    ])  # fmt: skip
+    _, done = run_flow(tmp_path / "a", sshd, tasks, {})
+    shown = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert not (home / "tree").exists()
+    assert "sftp://127.0.0.1/t-delete is a folder: set recursive: true to delete it with its content" in shown
+    assert home.exists()
+
+    strict = task(sshd, "missing", "Delete", "    uri: /t-delete/nothing-here\n    errorOnMissing: true")
+    _, done = run_flow(tmp_path / "b", sshd, strict, {})
+    assert done.returncode != 0
+    assert "there is nothing to delete at sftp://127.0.0.1/t-delete/nothing-here" in done.stdout + done.stderr
+
+
+def test_uploads_keeps_the_uris_its_reg_exp_matches(sshd: SshServer, tmp_path: Path) -> None:
+    home = sshd.folder("t-uploads")
+    data = tmp_path / "table.csv"
+    data.write_text("a\n")
+    body = '    from: ["{{ inputs.data }}"]\n    regExp: ".*\\\\.json"\n    to: /t-uploads'
+    _, done = run_flow(tmp_path / "none", sshd, task(sshd, "up", "Uploads", body), {"n": "outputs.up.files | length"},
+                       data)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert run_outputs(done) == {"n": "0"}
+    assert list(home.iterdir()) == []
+    body = '    from: \'["{{ inputs.data }}"]\'\n    regExp: ".*\\\\.csv"\n    to: /t-uploads'
+    _, done = run_flow(tmp_path / "one", sshd, task(sshd, "up", "Uploads", body), {"f": "outputs.up.files[0]"}, data)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert run_outputs(done)["f"].startswith("sftp://127.0.0.1/t-uploads/")
+    assert [p.read_text() for p in home.iterdir()] == ["a\n"]

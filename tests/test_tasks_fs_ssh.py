@@ -256,3 +256,13 @@ def test_without_the_ssh_extra_the_type_validates_and_the_run_names_the_pip_inst
     assert done.returncode != 0
     assert "ssh.Command needs the Python package paramiko" in done.stdout + done.stderr
     assert "pip install 'gitsync[ssh]'" in done.stdout + done.stderr
+
+
+def test_a_secret_printed_by_a_remote_command_is_masked_in_the_log(sshd: SshServer, tmp_path: Path) -> None:
+    tasks = command(sshd, ["echo \"token={{ secret('API_TOKEN') }}\"", "echo \"again {{ secret('API_TOKEN') }}\" >&2"])
+    done = run_flow(tmp_path, tasks, secrets_env(SSH_PASSWORD=sshd.password, API_TOKEN="tok-5f1e9a-very-secret"))
+    shown = done.stdout + done.stderr
+    assert done.returncode == 0, shown
+    assert "token=" in shown
+    assert "again " in shown
+    assert "tok-5f1e9a-very-secret" not in shown
