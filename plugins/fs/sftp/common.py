@@ -68,11 +68,17 @@ class SftpLogin(Plugin):
     proxyType: str | None = None
     """SOCKS5, STREAM or HTTP: not available in gitsync (a run that sets it fails saying so)."""
     proxyAddress: str | None = None
+    """The proxy's address (with proxyType; not available in gitsync)."""
     proxyHost: str | None = None
+    """Deprecated name of proxyAddress."""
     proxyPort: str | None = None
+    """The proxy's port (with proxyType; not available in gitsync)."""
     proxyUser: str | None = None
+    """Deprecated name of proxyUsername."""
     proxyUsername: str | None = None
+    """The user to log in to the proxy as (not available in gitsync)."""
     proxyPassword: str | None = None
+    """The proxy's password (not available in gitsync)."""
 
     def login(self) -> Login:
         used = [name for name in PROXY_FIELDS if getattr(self, name)]
