@@ -23,6 +23,9 @@ EXTRA_OF_MODULE = {
     "plugins.jdbc.mysql": "mysql",
     "plugins.jdbc.postgres_copy": "postgres",
     "plugins.jdbc.postgresql": "postgres",
+    "plugins.fs.ssh": "ssh",
+    "plugins.fs.sftp.tasks": "ssh",
+    "plugins.fs.sftp.trigger": "ssh",
 }
 """The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
     from postgres_server import PostgresServer
     from redis_server import RedisServer
+    from sshd_server import SshServer
 
 WriteFlow = Callable[..., Path]
 
@@ -192,4 +193,14 @@ def slack_api() -> Iterator[object]:
     from saas.notify_slack_api import SlackWebhookApi
 
     with running(SlackWebhookApi(SLACK_PATH)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """Debian's OpenSSH server on a free port with a test user (password and keys), once per session
+    (tests/sshd_server.py); skips where it is not installed, fails in CI."""
+    from sshd_server import sshd_server
+
+    with sshd_server(tmp_path_factory.mktemp("sshd")) as server:
         yield server

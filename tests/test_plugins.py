@@ -22,6 +22,8 @@ def registry() -> Registry:
 CORE = "io.kestra.plugin.core."
 SERDES = "io.kestra.plugin.serdes."
 COMPRESS = "io.kestra.plugin.compress."
+FS = "io.kestra.plugin.fs."  # fs ssh/sftp
+SFTP = {"host": "h", "username": "u", "password": "{{ secret('P') }}"}  # fs ssh/sftp
 LOG = {"id": "hello", "type": CORE + "log.Log", "message": "hi"}
 
 VALID: list[Any] = [
@@ -832,6 +834,36 @@ VALID: list[Any] = [
         {"id": "a", "type": SERDES + "excel.IonToExcel", "from": {"one": "{{ x }}", "two": "{{ y }}"}, "styles": False},
         id="IonToExcel",
     ),
+    # fs ssh/sftp
+    pytest.param(
+        {
+            "id": "a",
+            "type": FS + "ssh.Command",
+            "host": "h",
+            "port": 2222,
+            "username": "u",
+            "authMethod": "PUBLIC_KEY",
+            "privateKey": "{{ secret('K') }}",
+            "strictHostKeyChecking": "no",
+            "commands": ["ls"],
+            "env": {"A": "1"},
+        },
+        id="ssh.Command",
+    ),
+    pytest.param({"id": "a", "type": FS + "sftp.Upload", **SFTP, "from": "{{ x }}", "to": "/in/"}, id="sftp.Upload"),
+    pytest.param({"id": "a", "type": FS + "sftp.Uploads", **SFTP, "from": ["{{ x }}"], "to": "/in"}, id="sftp.Uploads"),
+    pytest.param({"id": "a", "type": FS + "sftp.Download", **SFTP, "from": "/in/a.csv"}, id="sftp.Download"),
+    pytest.param(
+        {"id": "a", "type": FS + "sftp.Downloads", **SFTP, "from": "/in", "action": "MOVE", "moveDirectory": "/done"},
+        id="sftp.Downloads",
+    ),
+    pytest.param({"id": "a", "type": FS + "sftp.List", **SFTP, "from": "/in", "sort": "NAME_ASC"}, id="sftp.List"),
+    pytest.param({"id": "a", "type": FS + "sftp.Delete", **SFTP, "uri": "/in/a.csv"}, id="sftp.Delete"),
+    pytest.param({"id": "a", "type": FS + "sftp.Move", **SFTP, "from": "/in/a", "to": "/out/"}, id="sftp.Move"),
+    pytest.param(
+        {"id": "a", "type": FS + "sftp.Trigger", **SFTP, "from": "/in", "action": "DELETE", "interval": "PT10S"},
+        id="sftp.Trigger",
+    ),
 ]
 
 
@@ -965,6 +997,13 @@ def test_required_property_is_required(registry: Registry, raw: dict[str, Any], 
 
 
 INVALID = [
+    # fs ssh/sftp
+    pytest.param({"id": "a", "type": FS + "ssh.Command", "host": "h"}, "commands", id="ssh-no-commands"),
+    pytest.param(
+        {"id": "a", "type": FS + "sftp.Trigger", **SFTP, "from": "/in", "action": "MOVE"},
+        "moveDirectory",
+        id="sftp-move-no-folder",
+    ),
     pytest.param({"id": "a", "type": CORE + "flow.Sequential", "tasks": []}, "at least 1", id="empty-tasks"),
     pytest.param(
         {"id": "a", "type": CORE + "flow.Parallel", "tasks": [LOG], "concurrent": -1},

@@ -1,0 +1,1 @@
+"""SFTP: the transfer tasks and the polling Trigger (Kestra's io.kestra.plugin.fs.sftp)."""
