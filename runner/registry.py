@@ -130,11 +130,27 @@ class Registry:
             if cls.kind == kind and key not in names.values():
                 names.setdefault(_display(cls, key), key)
         lowered = type_name.lower()
-        close = difflib.get_close_matches(lowered, list(names.values()), n=limit, cutoff=0.8)
+        family = _family(lowered)
+
+        def kin(key: str) -> bool:
+            """Of the same plugin family, or of one whose name is a typo of it (`scrpts`, `scripts`)."""
+            other = _family(key)
+            return family is None or other is None or difflib.SequenceMatcher(None, family, other).ratio() >= 0.8
+
+        close = [
+            key for key in difflib.get_close_matches(lowered, list(names.values()), n=limit, cutoff=0.8) if kin(key)
+        ]
         last = lowered.rsplit(".", 1)[-1]
-        same_leaf = [key for key in names.values() if key.rsplit(".", 1)[-1] == last and key not in close]
+        same_leaf = [key for key in names.values() if key.rsplit(".", 1)[-1] == last and key not in close and kin(key)]
         display = {key: name for name, key in names.items()}
         return [display[key] for key in (close + same_leaf)[:limit]]
+
+
+def _family(name: str) -> str | None:
+    """The plugin family of a lower-cased `io.kestra.plugin.<family>.…` name (None for other names): a type of
+    another family that merely looks alike (`aws.s3.Upload`, `fs.sftp.Upload`) is not suggested."""
+    parts = name.split(".")
+    return parts[3] if len(parts) > 4 and parts[:3] == ["io", "kestra", "plugin"] else None
 
 
 def _display(cls: type[Plugin], key: str) -> str:
