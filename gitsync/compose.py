@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gitsync.daemon import Daemon
     from gitsync.executions.manager import RunManager, RunServices
     from gitsync.executions.recorder import Progress
+    from gitsync.git.namespace_files import GitNamespaceFiles
     from gitsync.state.database import Store
     from gitsync.statuses.sender import OutboxSender
     from runner.engine.executors import WorkerServices
@@ -86,6 +87,14 @@ def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
     )
 
 
+def namespace_files_of(settings: Settings, data_dir: Path) -> GitNamespaceFiles:
+    """A commit -> its namespace files, read from the sources' git caches."""
+    from gitsync.git.fetch import cache_path
+    from gitsync.git.namespace_files import FilesPlace, GitNamespaceFiles
+
+    return GitNamespaceFiles([FilesPlace(str(cache_path(s, data_dir)), s.files_folder()) for s in settings.sources])
+
+
 def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
     """Renderer and masker (one per process, sharing the secrets), the kv store and the executors.
 
@@ -109,6 +118,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
     renderer = LazyRenderer(masker, secrets)
     data_dir = data_folder(settings)
     kv = SqliteKeyValue(data_dir / "kv.db")
+    namespace_files = namespace_files_of(settings, data_dir)
     worker = WorkerServices(
         registry,
         data_dir,
@@ -117,6 +127,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         settings.docker_fallback,
         python=settings.tasks.python,
         python_envs=data_dir / "python" if settings.tasks.python_env == "namespace" else None,
+        namespace_files=namespace_files,
     )
     return RunServices(
         registry=registry,
@@ -128,6 +139,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         data_dir=data_dir,
         env=dict(environ),
         task_env=task_environment(environ, settings.tasks.env_allow),
+        namespace_files=namespace_files,
     )
 
 

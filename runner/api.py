@@ -115,6 +115,22 @@ MISSING: Any = _Missing()
 """What `KeyValue.get` returns for an absent or expired key."""
 
 
+class NamespaceFiles(Protocol):
+    """The namespace files of one commit (read-only: git is where they are written)."""
+
+    def paths(self, namespace: str) -> list[str]:
+        """The files of `namespace`, relative to its folder ('/'-separated), sorted."""
+        ...
+
+    def read(self, namespace: str, path: str) -> bytes:
+        """One file's bytes; `TaskFailed` naming the file and the commit when it does not exist."""
+        ...
+
+    def describe(self, namespace: str) -> str:
+        """Where the files of `namespace` are, for messages (`_files/company.team/ at commit 1a2b3c4`)."""
+        ...
+
+
 @dataclass
 class RunContext:
     """What a running task knows about where it runs. Built by the engine for each task-run attempt."""
@@ -156,6 +172,9 @@ class RunContext:
     python_envs: Path | None = None
     """The folder of the per-namespace virtual environments Python tasks run in (`tasks.python_env: namespace`);
     None: a virtual environment of the task run's own, beside its working directory."""
+    namespace_files: NamespaceFiles | None = None
+    """The namespace files of the commit of the execution's flow revision; None where there is no commit (a flow
+    run from a file)."""
 
     def mark_started(self) -> None:
         """The task's work has begun outside this thread (a script: its process runs)."""

@@ -14,7 +14,7 @@ import fnmatch
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPE
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
 from gitsync.state.executions import TriggerKind
-from runner.api import KeyValue
+from runner.api import KeyValue, NamespaceFiles
 from runner.engine.engine import (
     Engine,
     ExecutionOutcome,
@@ -81,6 +81,8 @@ class RunServices:
     task_env: Mapping[str, str] | None = None
     """The environment task processes start from (before the task's own `env`); None: `task_environment(env)`,
     the clean base without an allow-list."""
+    namespace_files: Callable[[str], NamespaceFiles | None] | None = None
+    """A commit -> its namespace files (`read()` in expressions); None: not available."""
 
 
 TASK_ENV_BASE = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_*")
@@ -174,6 +176,7 @@ class RunManager:
                 data_dir=self.data_dir,
                 env=dict(task_environment(services.env) if services.task_env is None else services.task_env),
                 envs=env_variables(services.env),
+                namespace_files=services.namespace_files,
             )
         )
         daemon_runs = None if lease is None or not hand_off else (lambda: lease.live_daemon() is not None)

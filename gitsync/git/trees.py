@@ -207,6 +207,25 @@ def list_flow_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> d
     return out
 
 
+def list_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> dict[str, str]:
+    """Every regular file under a tree (namespace files: any name), path relative to the tree -> blob id (hex).
+    Names that are not UTF-8 raise `BadPathError`."""
+    out: dict[str, str] = {}
+    if tree_id is None:
+        return out
+    stack: list[tuple[str, ObjectID]] = [("", tree_id)]
+    while stack:
+        prefix, sha = stack.pop()
+        for name, mode, entry_sha in _tree_entries(repo, sha, join(normalise_folder(folder), prefix)):
+            path = join(prefix, name)
+            if mode == 0o040000:
+                stack.append((path, entry_sha))
+            elif mode in _FILE_MODES:
+                _check_name(join(normalise_folder(folder), path))
+                out[path] = entry_sha.decode()
+    return out
+
+
 def _tree_entries(repo: Repo, tree_id: ObjectID, where: str) -> list[_RawEntry]:
     """A tree's raw entries; BadPathError (naming `where`, the tree's folder) when it cannot be parsed."""
     raw: bytes | None = None

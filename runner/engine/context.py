@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.api import Storage
+from runner.api import NamespaceFiles, Storage
 from runner.engine.records import LogLine, SubflowResult, TaskRunRecord
 from runner.plugin import Task
 from runner.states import State
@@ -74,6 +74,11 @@ class FlowableContext(Protocol):
     @property
     def labels(self) -> Mapping[str, str]:
         """The execution's labels as they stand now."""
+        ...
+
+    @property
+    def namespace_files(self) -> NamespaceFiles | None:
+        """The namespace files of the commit of the execution's revision (None: there is no commit)."""
         ...
 
     def run_list(self, tasks: Sequence[Any] | None, scope: Scope) -> State:

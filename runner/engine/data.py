@@ -5,9 +5,10 @@ built from them (`ExecutionData`); and its transitions, the task-run records and
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from runner.engine.reads import ERROR_LOGS, execution_functions
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
 from runner.inputs import coerce_input_value
 from runner.masking import LineMasker
+from runner.namespace_files import read_text
 from runner.plugin import Task
 from runner.states import State
 
@@ -28,6 +30,14 @@ CORRELATION_ID = "system.correlationId"
 """The id of the first execution of a chain (the execution itself, its subflows, theirs): set on every execution."""
 USERNAME = "system.username"
 """Who started the execution by hand (`gitsync run`): the operating-system user."""
+
+
+def namespace_file_reader(services: Services, commit: str) -> Callable[[str, str], str] | None:
+    """`read('path', namespace=…)` of a namespace file: its text at the commit of the execution's revision."""
+    files = services.namespace_files(commit) if services.namespace_files is not None and commit else None
+    if files is None:
+        return None
+    return functools.partial(read_text, files)
 
 
 def is_system_label(key: str) -> bool:
@@ -137,7 +147,10 @@ class ExecutionData:
             "envs": services.envs,
             "globals": services.globals,
             RUNTIME: RenderRuntime(
-                kv=services.kv, storage=storage, functions=execution_functions(self, flow.namespace, flow.id)
+                kv=services.kv,
+                storage=storage,
+                namespace_files=namespace_file_reader(services, request.commit),
+                functions=execution_functions(self, flow.namespace, flow.id),
             ),
         }
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import Storage, TaskFailed, TaskKilled
+from runner.api import NamespaceFiles, Storage, TaskFailed, TaskKilled
 from runner.engine.context import FlowableContext, Outcome, Scope
 from runner.engine.data import ExecutionData, Transitions, typed_output
 from runner.engine.properties import TaskProperties, copied
@@ -229,6 +229,11 @@ class _Execution:
     @property
     def labels(self) -> Mapping[str, str]:
         return self.data.labels
+
+    @property
+    def namespace_files(self) -> NamespaceFiles | None:
+        commit, reader = self.data.request.commit, self.s.namespace_files
+        return reader(commit) if reader is not None and commit else None
 
     def variables(self, task: Task, scope: Scope, record: TaskRunRecord) -> dict[str, Any]:
         return self.data.variables(task, scope, record)

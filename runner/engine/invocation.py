@@ -53,6 +53,8 @@ class TaskInvocation:
     """The environment of processes the task starts."""
     workdir: str | None = None
     """The shared working directory of an enclosing WorkingDirectory; None: the task run's own."""
+    commit: str = ""
+    """The commit of the flow revision: the worker reads the namespace files of this commit ("" for none)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.api import KeyValue, Storage
+from runner.api import KeyValue, NamespaceFiles, Storage
 from runner.engine.invocation import Executor
 from runner.flow import Flow
 from runner.masking import Masker
@@ -175,3 +175,5 @@ class Services:
     max_log_lines: int = 10_000
     inline_executor: Executor | None = None
     """Runs the tasks that only compute (`Task.runs_inline`) on the engine's thread; `executor` when None."""
+    namespace_files: Callable[[str], NamespaceFiles | None] | None = None
+    """A commit -> its namespace files, for `read('path')` in expressions; None: not available."""

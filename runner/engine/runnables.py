@@ -227,6 +227,7 @@ class RunnableRunner:
             max_log_lines=self.s.max_log_lines,
             env=dict(self.s.env),
             workdir=str(scope.workdir) if scope.workdir is not None else None,
+            commit=request.commit,
         )
 
     def wait(self, handle: TaskHandle, invocation: TaskInvocation, record: TaskRunRecord) -> TaskResult:
