@@ -164,6 +164,7 @@ def _plan(
         fetched.commit,
         folder=source.path,
         namespace_prefix=source.namespace_prefix,
+        files_folder=source.namespace_files,
         registry=registry,
         now=now,
         known_uids=known,
