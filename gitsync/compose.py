@@ -87,15 +87,30 @@ def build_executor(settings: Settings, worker: WorkerServices) -> Executor:
     )
 
 
-def namespace_files_of(settings: Settings, data_dir: Path) -> GitNamespaceFiles:
-    """A commit -> its namespace files, read from the sources' git caches."""
+def namespace_files_of(settings: Settings, data_dir: Path, store: Store | None) -> GitNamespaceFiles:
+    """A commit -> its namespace files, read from the sources' git caches: the configured sources, then those the
+    state has applied (`gitsync run --db …` without a config file), with the default folder."""
+    from gitsync.config import SourceConfig
     from gitsync.git.fetch import cache_path
     from gitsync.git.namespace_files import FilesPlace, GitNamespaceFiles
+    from gitsync.state.sources import all_sources
 
-    return GitNamespaceFiles([FilesPlace(str(cache_path(s, data_dir)), s.files_folder()) for s in settings.sources])
+    def places() -> list[FilesPlace]:
+        configured = list(settings.sources)
+        names = {s.name for s in configured}
+        applied = [
+            SourceConfig(name=row["name"], repo=row["repo"], path=row["path"] or "")
+            for row in (all_sources(store) if store is not None else [])
+            if row["name"] not in names
+        ]
+        return [FilesPlace(str(cache_path(s, data_dir)), s.files_folder()) for s in [*configured, *applied]]
+
+    return GitNamespaceFiles(places)
 
 
-def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
+def build_run_services(
+    settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None, store: Store | None = None
+) -> RunServices:
     """Renderer and masker (one per process, sharing the secrets), the kv store and the executors.
 
     The renderer is a `LazyRenderer`: built, with Jinja and the expression functions imported, when the process
@@ -118,7 +133,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
     renderer = LazyRenderer(masker, secrets)
     data_dir = data_folder(settings)
     kv = SqliteKeyValue(data_dir / "kv.db")
-    namespace_files = namespace_files_of(settings, data_dir)
+    namespace_files = namespace_files_of(settings, data_dir, store)
     worker = WorkerServices(
         registry,
         data_dir,
@@ -161,7 +176,7 @@ def build_runs(
     if status_sources is _EVERY_SOURCE:
         status_sources = frozenset(s.name for s in settings.sources if s.status is not None)
     lease = Lease(store, Owner.here(owner[0], owner[1], settings.lease_seconds)) if owner else None
-    services = build_run_services(settings, registry)
+    services = build_run_services(settings, registry, store=store)
     hand_off = owner is not None and owner[0] != "daemon"
     return RunManager(store, services, progress, status_sources, lease, hand_off)
 

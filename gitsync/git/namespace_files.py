@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dulwich.objects import Commit
@@ -81,8 +81,9 @@ class CommitFiles:
 class GitNamespaceFiles:
     """A commit -> its namespace files, over the sources' caches (the first cache that holds the commit)."""
 
-    def __init__(self, places: Sequence[FilesPlace]) -> None:
-        self.places = list(places)
+    def __init__(self, places: Callable[[], Sequence[FilesPlace]]) -> None:
+        self.places = places
+        """Read again on each commit not seen yet (a source added since)."""
         self._cache: OrderedDict[str, CommitFiles] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -101,7 +102,7 @@ class GitNamespaceFiles:
         return found
 
     def _find(self, commit: str) -> CommitFiles | None:
-        for place in self.places:
+        for place in self.places():
             try:
                 repo = trees.open_repo(place.repo_path)
             except trees.GitReadError:

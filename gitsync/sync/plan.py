@@ -266,6 +266,13 @@ def build_plan(given: PlanInput) -> Plan:
     notes = list(given.notes)
     if given.base_problems:
         notes.append(_invalid_base_note(given.base, given.base_problems))
+    namespaces = sorted({f.namespace for f in given.namespace_files if f.namespace})
+    if namespaces:
+        notes.append(
+            f"namespace files changed in {', '.join(namespaces)}: the flows of "
+            f"{'this namespace' if len(namespaces) == 1 else 'these namespaces'} get a new revision, whose executions "
+            "read the files of this commit (executions of earlier revisions, and their replays, keep theirs)"
+        )
     loose = sorted(f.path for f in given.namespace_files if not f.namespace and f.change != "removed")
     if loose:
         notes.append(
