@@ -5,15 +5,15 @@ built from them (`ExecutionData`); and its transitions, the task-run records and
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runner.api import Storage
+from runner.api import NamespaceFiles, Storage
 from runner.durations import format_duration
 from runner.engine.context import Scope
 from runner.engine.invocation import work_root
@@ -32,12 +32,9 @@ USERNAME = "system.username"
 """Who started the execution by hand (`gitsync run`): the operating-system user."""
 
 
-def namespace_file_reader(services: Services, commit: str) -> Callable[[str, str], str] | None:
-    """`read('path', namespace=…)` of a namespace file: its text at the commit of the execution's revision."""
-    files = services.namespace_files(commit) if services.namespace_files is not None and commit else None
-    if files is None:
-        return None
-    return functools.partial(read_text, files)
+def namespace_files_of(services: Services, commit: str) -> NamespaceFiles | None:
+    """The namespace files of the commit of the execution's revision (None: no commit, or none readable)."""
+    return services.namespace_files(commit) if services.namespace_files is not None and commit else None
 
 
 def is_system_label(key: str) -> bool:
@@ -123,6 +120,7 @@ class ExecutionData:
         """The first ERROR lines, for `errorLogs()`."""
         self._ids = 0
         self._work_root = work_root(services.data_dir, request.id)
+        self.namespace_files = namespace_files_of(services, request.commit)
         self._base = self._base_variables(services, storage)
 
     def _base_variables(self, services: Services, storage: Storage) -> dict[str, Any]:
@@ -149,7 +147,7 @@ class ExecutionData:
             RUNTIME: RenderRuntime(
                 kv=services.kv,
                 storage=storage,
-                namespace_files=namespace_file_reader(services, request.commit),
+                namespace_files=None if self.namespace_files is None else partial(read_text, self.namespace_files),
                 functions=execution_functions(self, flow.namespace, flow.id),
             ),
         }

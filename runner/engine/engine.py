@@ -74,6 +74,7 @@ class _Execution:
         self.flow = request.flow
         self._storage = services.storage_for(request)
         self.data = ExecutionData(services, request, self._storage)
+        self.namespace_files: NamespaceFiles | None = self.data.namespace_files  # FlowableContext's
         self.t = Transitions(services, self.data)
         self.sla = _sla_watch(services, self.data, self.t, cancelled)
         self._cancelled = self.sla.stop  # set by a kill, or by an SLA violation that ends the execution
@@ -229,11 +230,6 @@ class _Execution:
     @property
     def labels(self) -> Mapping[str, str]:
         return self.data.labels
-
-    @property
-    def namespace_files(self) -> NamespaceFiles | None:
-        commit, reader = self.data.request.commit, self.s.namespace_files
-        return reader(commit) if reader is not None and commit else None
 
     def variables(self, task: Task, scope: Scope, record: TaskRunRecord) -> dict[str, Any]:
         return self.data.variables(task, scope, record)
