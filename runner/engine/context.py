@@ -43,6 +43,9 @@ class Scope:
     retry: Any = None
     """The `retry` of the nearest enclosing flowable that has one: its runnable descendants without a `retry` of
     their own are retried by it (as in Kestra)."""
+    item: Mapping[str, Any] | None = None
+    """The iteration of the nearest enclosing Loop (`{{ item.value }}`, `item.index`, `item.key`), for every task
+    inside it, however deep."""
 
     def child(self, task_run_id: str, task_id: str, **changes: Any) -> Scope:
         """The scope of the children of task run `task_run_id` (loop values, workdir… changed by `changes`)."""

@@ -188,6 +188,8 @@ class ExecutionData:
         if scope.parents:
             variables["parent"] = scope.parents[0]
             variables["parents"] = list(scope.parents)
+        if scope.item is not None:
+            variables["item"] = scope.item
         workdir = str(self.workdir(scope, record))
         variables["workingDir"] = workdir
         variables["outputDir"] = workdir

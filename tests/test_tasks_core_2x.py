@@ -1,0 +1,182 @@
+"""The remaining core types (#15 point 5), run as a user runs them: flows committed to a real repository, synced,
+and executed by the real engine (`Runtime`): Kestra 2.x `flow.Loop`, the legacy state store (`state.Get/Set/
+Delete`, kept in the KV store), and the legacy names and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from runtime import Runtime
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Runtime:
+    built = Runtime(tmp_path)
+    yield built
+    built.close()
+
+
+def _outputs_by_task(execution: dict) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for run in execution["task_runs"]:
+        out.setdefault(run["task_id"], []).append(run["outputs"])
+    return out
+
+
+LOOP = """
+id: loop
+namespace: acme
+inputs:
+  - id: cities
+    type: JSON
+    defaults: '{"fr": "Paris", "de": "Berlin"}'
+tasks:
+  - id: over_list
+    type: io.kestra.plugin.core.flow.Loop
+    values: ["a", "b", "c"]
+    tasks:
+      - id: nested
+        type: io.kestra.plugin.core.flow.Sequential
+        tasks:
+          - id: say
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ item.index }}={{ item.value }}"
+  - id: over_map
+    type: io.kestra.plugin.core.flow.Loop
+    values: "{{ inputs.cities }}"
+    concurrencyLimit: 0
+    tasks:
+      - id: city
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ item.key }}:{{ item.value }}"
+  - id: lines
+    type: io.kestra.plugin.core.storage.Write
+    content: |
+      first
+      second
+  - id: over_file
+    type: io.kestra.plugin.core.flow.Loop
+    values: "{{ outputs.lines.uri }}"
+    tasks:
+      - id: line
+        type: io.kestra.plugin.core.debug.Return
+        format: "line {{ item.index }}: {{ item.value }}"
+"""
+
+
+def test_loop_gives_every_task_inside_the_item_of_a_list_a_map_or_a_file(runtime: Runtime) -> None:
+    runtime.deploy({"loop.yaml": LOOP})
+    execution = runtime.run("acme.loop")
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    outputs = _outputs_by_task(execution)
+    assert [o["value"] for o in outputs["say"]] == ["0=a", "1=b", "2=c"]  # two levels down, in order
+    assert sorted(o["value"] for o in outputs["city"]) == ["de:Berlin", "fr:Paris"]
+    assert [o["value"] for o in outputs["line"]] == ["line 0: first", "line 1: second"]
+    values = {run["value"] for run in execution["task_runs"] if run["task_id"] == "city"}
+    assert values == {"fr", "de"}  # each iteration's task run is named by its key
+
+
+def test_loop_refuses_values_that_are_not_a_list_or_a_map(runtime: Runtime) -> None:
+    flow = """
+    id: bad
+    namespace: acme
+    tasks:
+      - id: loop
+        type: io.kestra.plugin.core.flow.Loop
+        values: "not a list"
+        tasks:
+          - id: x
+            type: io.kestra.plugin.core.debug.Return
+            format: x
+    """
+    runtime.deploy({"bad.yaml": flow})
+    execution = runtime.run("acme.bad")
+    assert execution["state"] == "FAILED"
+    assert any("values must be a list, a map, a JSON array or object" in line for line in execution["logs"])
+
+
+STATE = """
+id: counter
+namespace: acme
+tasks:
+  - id: before
+    type: io.kestra.plugin.core.state.Get
+    name: runs
+  - id: count
+    type: io.kestra.plugin.core.state.Set
+    name: runs
+    data:
+      value: "{{ (outputs.before.data.value ?? 0) | number + 1 }}"
+      note: kept
+  - id: per_value
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["a", "b"]
+    tasks:
+      - id: mark
+        type: io.kestra.plugin.core.state.Set
+        name: marks
+        data:
+          seen: "{{ taskrun.value }}"
+  - id: after
+    type: io.kestra.plugin.core.state.Get
+    name: runs
+"""
+
+
+def test_the_state_store_keeps_a_map_per_name_across_executions_in_the_kv_store(runtime: Runtime) -> None:
+    runtime.deploy({"counter.yaml": STATE})
+    first = runtime.run("acme.counter")
+    assert first["state"] == "SUCCESS", first["logs"]
+    assert _outputs_by_task(first)["before"] == [{"data": {}, "count": 0}]
+    second = runtime.run("acme.counter")
+    assert second["state"] == "SUCCESS", second["logs"]
+    after = _outputs_by_task(second)["after"][0]
+    assert after == {"data": {"value": "2", "note": "kept"}, "count": 2}
+    reader = """
+    id: reader
+    namespace: acme
+    tasks:
+      - id: keys
+        type: io.kestra.plugin.core.kv.GetKeys
+        prefix: kestra-state.counter
+      - id: runs
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ kv('kestra-state.counter.runs').value }}"
+    """
+    runtime.deploy({"reader.yaml": reader})
+    read = _outputs_by_task(runtime.run("acme.reader"))
+    keys = read["keys"][0]["keys"]
+    assert "kestra-state.counter.runs" in keys  # the state store is the namespace's KV store
+    assert sum(key.startswith("kestra-state.counter.marks.") for key in keys) == 2  # one per taskrun.value
+    assert read["runs"] == [{"value": "2"}]
+
+
+def test_state_delete_and_get_with_error_on_missing(runtime: Runtime) -> None:
+    flow = """
+    id: gone
+    namespace: acme
+    tasks:
+      - id: set
+        type: io.kestra.plugin.core.state.Set
+        name: s
+        data: {a: 1}
+      - id: delete
+        type: io.kestra.plugin.core.state.Delete
+        name: s
+      - id: again
+        type: io.kestra.plugin.core.state.Delete
+        name: s
+      - id: get
+        type: io.kestra.plugin.core.state.Get
+        name: s
+        errorOnMissing: true
+    """
+    runtime.deploy({"gone.yaml": flow})
+    execution = runtime.run("acme.gone")
+    outputs = _outputs_by_task(execution)
+    assert outputs["delete"] == [{"deleted": True}] and outputs["again"] == [{"deleted": False}]
+    assert execution["state"] == "FAILED"
+    assert any("state 's' does not exist (errorOnMissing is true)" in line for line in execution["logs"])
+    assert json.dumps(outputs["set"][0]["count"]) == "1"
