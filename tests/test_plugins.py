@@ -486,6 +486,25 @@ VALID: list[Any] = [
         {"id": "a", "type": SERDES + "excel.IonToExcel", "from": {"one": "{{ x }}", "two": "{{ y }}"}, "styles": False},
         id="IonToExcel",
     ),
+    # core + namespace files
+    pytest.param(
+        {"id": "a", "type": CORE + "flow.Loop", "values": ["x"], "concurrencyLimit": 0, "tasks": [LOG]}, id="Loop"
+    ),
+    pytest.param({"id": "a", "type": CORE + "flow.Loop", "values": "{{ inputs.m }}", "tasks": [LOG]}, id="Loop-expr"),
+    pytest.param({"id": "a", "type": CORE + "state.Get", "name": "n", "taskrunValue": False}, id="StateGet"),
+    pytest.param({"id": "a", "type": CORE + "state.Set", "name": "n", "data": {"v": 1}}, id="StateSet"),
+    pytest.param({"id": "a", "type": CORE + "state.Delete", "name": "n", "errorOnMissing": True}, id="StateDelete"),
+    pytest.param(
+        {"id": "a", "type": CORE + "namespace.DownloadFiles", "namespace": "acme", "files": ["*.sql"]},
+        id="DownloadFiles",
+    ),
+    pytest.param(
+        {"id": "a", "type": CORE + "namespace.UploadFiles", "namespace": "acme", "files": ["kestra:///a"]},
+        id="UploadFiles",
+    ),
+    pytest.param(
+        {"id": "a", "type": CORE + "namespace.DeleteFiles", "namespace": "acme", "files": ["**"]}, id="DeleteFiles"
+    ),
 ]
 
 

@@ -74,6 +74,8 @@ class Set(_StateTask):
     """The values to store."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        if self.data is not None and not isinstance(self.data, dict):
+            raise TaskFailed(f"data must be a map of values, got {str(self.data)[:80]!r}")
         merged = {**(self.current(ctx) or {}), **(self.data or {})}
         key = self.key(ctx)
         ctx.kv.set(self.store(ctx), key, merged)
