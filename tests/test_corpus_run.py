@@ -160,6 +160,8 @@ RUNS: dict[str, str] = {
     "lighthouse-kestra/flows__maintenance__graphify_docs.yaml": "SUCCESS",
     "lighthouse-kestra/flows__serve__deepdive.yaml": "SUCCESS",
     "dapper-cluster-kestra-flows/docs__example-subflow.yaml": "SUCCESS",
+    # core + namespace files
+    K + "state.yaml": "SUCCESS",  # the legacy state store, per taskrun.value and not
 }
 
 # Inputs for flows whose required inputs have no defaults (the minimal values that take the documented path).
@@ -196,6 +198,8 @@ INPUTS: dict[str, dict[str, Any]] = {
     K + "trigger-flow-listener-namespace-condition.yaml": {"from-parent": "parent"},
     K + "trigger-flow-listener.yaml": {"from-parent": "parent"},
     K + "working-directory.yaml": {"failed": "false"},
+    # core + namespace files
+    K + "state.yaml": {"state": "each"},
     "examples/flows__core__switch.yml": {"string": "B"},
     "kestra_enterprise_resources/resources__flows__gmail_processing.yaml": {"email_value": "ada@example.com"},
     "kestra_enterprise_resources/resources__flows__invoice_processing.yaml": {
@@ -376,6 +380,11 @@ CANNOT_RUN: dict[str, str] = {
     "ExpenseGraphica_Kestra_Integration/kestra_flows_and_files__make_and_send_pdf.yaml": "pip-installs packages, "
     "reads namespace files, mails through smtp.resend.com",
     "kestra_flows/output__graphql__generic_fetch_and_publish.yaml": "needs Docker, a GraphQL API and Kafka",
+    # core + namespace files
+    "kestra_enterprise_resources/resources__flows__extract-all.yaml": "its Loop calls acme.weather.extract, a "
+    "subflow that is not in the corpus",
+    "kestra_enterprise_resources/resources__flows__log_staging_layer_assets.yaml": "loops over Kestra Enterprise "
+    "assets (`assets()`), which gitsync does not have",
 }
 
 # A file whose `namespace.id` is also another selected file's: it runs in a runtime of its own.

@@ -491,6 +491,10 @@ VALID: list[Any] = [
         {"id": "a", "type": CORE + "flow.Loop", "values": ["x"], "concurrencyLimit": 0, "tasks": [LOG]}, id="Loop"
     ),
     pytest.param({"id": "a", "type": CORE + "flow.Loop", "values": "{{ inputs.m }}", "tasks": [LOG]}, id="Loop-expr"),
+    pytest.param({"id": "a", "type": CORE + "execution.Resume", "executionId": "{{ inputs.id }}"}, id="Resume"),
+    pytest.param(
+        {"id": "a", "type": CORE + "log.Fetch", "level": "WARN", "tasksId": ["t"], "executionId": "x"}, id="Fetch"
+    ),
     pytest.param({"id": "a", "type": CORE + "state.Get", "name": "n", "taskrunValue": False}, id="StateGet"),
     pytest.param({"id": "a", "type": CORE + "state.Set", "name": "n", "data": {"v": 1}}, id="StateSet"),
     pytest.param({"id": "a", "type": CORE + "state.Delete", "name": "n", "errorOnMissing": True}, id="StateDelete"),

@@ -5,10 +5,13 @@ Delete`, kept in the KV store), and the legacy names and refusals."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from runtime import Runtime
+from runtime import Runtime, stored_file
+
+from plugins import ion
 
 
 @pytest.fixture
@@ -180,3 +183,95 @@ def test_state_delete_and_get_with_error_on_missing(runtime: Runtime) -> None:
     assert execution["state"] == "FAILED"
     assert any("state 's' does not exist (errorOnMissing is true)" in line for line in execution["logs"])
     assert json.dumps(outputs["set"][0]["count"]) == "1"
+
+
+FETCH = """
+id: fetch
+namespace: acme
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hello
+  - id: careful
+    type: io.kestra.plugin.core.log.Log
+    level: WARN
+    message: careful now
+  - id: quiet
+    type: io.kestra.plugin.core.log.Log
+    level: DEBUG
+    message: not fetched
+  - id: all
+    type: io.kestra.plugin.core.log.Fetch
+  - id: warnings
+    type: io.kestra.plugin.core.log.Fetch
+    executionId: "{{ execution.id }}"
+    level: WARN
+  - id: of_hello
+    type: io.kestra.plugin.core.log.Fetch
+    tasksId: [hello]
+"""
+
+
+def test_log_fetch_writes_the_execution_logs_at_a_level_or_above_to_an_ion_file(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    runtime.deploy({"fetch.yaml": FETCH})
+    execution = runtime.run("acme.fetch")
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    outputs = {task: found[0] for task, found in _outputs_by_task(execution).items()}
+    state = (str(tmp_path / "state.db"), str(tmp_path / "data"))
+
+    def lines(task: str) -> list[tuple[str, str, str]]:
+        rows = list(ion.read_file(stored_file(state, outputs[task]["uri"])))
+        assert outputs[task]["size"] == len(rows)
+        return [(row["taskId"], row["level"], row["message"]) for row in rows]
+
+    every = lines("all")
+    assert ("hello", "INFO", "hello") in every and ("careful", "WARN", "careful now") in every
+    assert all(message != "not fetched" for _, _, message in every)  # DEBUG is below INFO
+    assert lines("warnings") == [("careful", "WARN", "careful now")]
+    assert lines("of_hello") == [("hello", "INFO", "hello")]
+
+
+PAUSED = """
+id: paused
+namespace: acme
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: resumed
+"""
+
+RESUMER = """
+id: resumer
+namespace: acme
+inputs:
+  - id: executionId
+    type: STRING
+tasks:
+  - id: resume
+    type: io.kestra.plugin.core.execution.Resume
+    executionId: "{{ inputs.executionId }}"
+"""
+
+
+def test_resume_resumes_a_paused_execution_and_refuses_one_that_is_not(runtime: Runtime) -> None:
+    runtime.deploy({"paused.yaml": PAUSED, "resumer.yaml": RESUMER})
+    paused = runtime.runs.create("acme.paused", {})
+    runtime.runs.start_new(paused)
+    deadline = time.monotonic() + 60
+    while runtime.execution(paused)["state"] != "PAUSED":
+        assert time.monotonic() < deadline, "the execution never paused"
+        time.sleep(0.05)
+    resumer = runtime.run("acme.resumer", executionId=paused)
+    assert resumer["state"] == "SUCCESS", resumer["logs"]
+    while runtime.execution(paused)["state"] != "SUCCESS":
+        assert time.monotonic() < deadline, runtime.execution(paused)["state"]
+        time.sleep(0.05)
+    assert runtime.states(runtime.execution(paused))["after"] == "SUCCESS"
+
+    again = runtime.run("acme.resumer", executionId=paused)
+    assert again["state"] == "FAILED"
+    assert any(f"cannot resume: execution {paused} is SUCCESS, not PAUSED" in line for line in again["logs"])

@@ -161,7 +161,7 @@ class RunManager:
         self.control = ControlRequests(store, owner)
         self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
         self.recorder.on_disowned = self.control.cancel
-        self.coordinator = ExecutionCoordinator(self.factory, self, self.control)
+        self.coordinator = ExecutionCoordinator(self.factory, self, self.control, self.recorder.flush)
         self.triggers = TriggerStarts(self.factory, self.renderer, self.start_new)
         self.engine = Engine(
             Services(

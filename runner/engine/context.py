@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.api import NamespaceFiles, Storage
-from runner.engine.records import LogLine, SubflowResult, TaskRunRecord
+from runner.engine.records import Coordinator, LogLine, SubflowResult, TaskRunRecord
 from runner.plugin import Task
 from runner.states import State
 
@@ -77,6 +77,11 @@ class FlowableContext(Protocol):
     @property
     def labels(self) -> Mapping[str, str]:
         """The execution's labels as they stand now."""
+        ...
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """The control plane's side of what needs other executions (`execution.Resume`, `log.Fetch`)."""
         ...
 
     @property

@@ -75,6 +75,7 @@ class _Execution:
         self._storage = services.storage_for(request)
         self.data = ExecutionData(services, request, self._storage)
         self.namespace_files: NamespaceFiles | None = self.data.namespace_files  # FlowableContext's
+        self.coordinator = services.coordinator  # FlowableContext's
         self.t = Transitions(services, self.data)
         self.sla = _sla_watch(services, self.data, self.t, cancelled)
         self._cancelled = self.sla.stop  # set by a kill, or by an SLA violation that ends the execution

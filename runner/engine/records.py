@@ -148,6 +148,13 @@ class Coordinator(Protocol):
         cancelled: threading.Event,
     ) -> SubflowResult: ...
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
+    def resume(self, execution_id: str, inputs: dict[str, Any]) -> None:
+        """Ask a PAUSED execution to resume (`execution.Resume`); `TaskFailed` when it is unknown or not PAUSED."""
+        ...
+
+    def fetch_logs(self, execution_id: str) -> list[dict[str, Any]]:
+        """An execution's log lines so far, oldest first (`level`, `message`, `at`, `task_id`), for `log.Fetch`."""
+        ...
 
 
 class Renderer(Protocol):
