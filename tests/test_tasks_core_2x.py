@@ -5,6 +5,8 @@ Delete`, kept in the KV store), and the legacy names and refusals."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -275,3 +277,45 @@ def test_resume_resumes_a_paused_execution_and_refuses_one_that_is_not(runtime: 
     again = runtime.run("acme.resumer", executionId=paused)
     assert again["state"] == "FAILED"
     assert any(f"cannot resume: execution {paused} is SUCCESS, not PAUSED" in line for line in again["logs"])
+
+
+@pytest.mark.parametrize(
+    ("task", "said"),
+    [
+        (
+            "type: io.kestra.plugin.core.flow.Template\n    namespace: acme\n    templateId: shared",
+            "templates were deprecated in Kestra 0.11 and removed in 2.0",
+        ),
+        (
+            "type: io.kestra.core.tasks.flows.Template\n    namespace: acme\n    templateId: shared",
+            "call it with io.kestra.plugin.core.flow.Subflow",
+        ),
+        (
+            "type: io.kestra.plugin.scripts.nashorn.FileTransform\n    from: x\n    script: row = null",
+            "Nashorn (JavaScript on the JVM) script tasks are not supported",
+        ),
+    ],
+)
+def test_types_kestra_removed_are_refused_by_validate_saying_what_to_use(tmp_path: Path, task: str, said: str) -> None:
+    flow = tmp_path / "old.yaml"
+    flow.write_text(f"id: old\nnamespace: acme\ntasks:\n  - id: t\n    {task}\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "gitsync", "validate", str(flow)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert said in output and "old.yaml:4:" in output
+    assert "unknown task type" not in output and "Traceback" not in output
+
+
+def test_the_misspelt_flows_foreachitem_name_of_a_blueprint_is_foreachitem(tmp_path: Path) -> None:
+    flow = tmp_path / "items.yaml"
+    flow.write_text(
+        "id: items\nnamespace: acme\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flows.ForEachItem\n"
+        "    items: kestra:///x\n    namespace: acme\n    flowId: child\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "gitsync", "validate", str(flow)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
