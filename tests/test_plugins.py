@@ -520,8 +520,12 @@ def test_valid_example_validates(registry: Registry, raw: dict[str, Any]) -> Non
     assert model.type == raw["type"]
 
 
+REFUSED = {CORE + "flow.Template", "io.kestra.plugin.scripts.nashorn.FileTransform"}
+"""Types Kestra removed: known, so that validate says what to use instead, and never valid (INVALID shows it)."""
+
+
 def test_every_registered_type_has_a_valid_example(registry: Registry) -> None:
-    covered = {registry.canonical(p.values[0]["type"]) for p in VALID}
+    covered = {registry.canonical(p.values[0]["type"]) for p in VALID} | REFUSED
     assert {cls.type_name for cls in registry.classes()} - covered == set()
 
 
@@ -689,6 +693,18 @@ INVALID = [
         id="limit",
     ),
     pytest.param({"id": "a b", "type": CORE + "log.Log", "message": "m"}, "pattern", id="task-id"),
+    # core + namespace files
+    pytest.param(
+        {"id": "a", "type": CORE + "flow.Template", "namespace": "acme", "templateId": "t"},
+        "templates were deprecated in Kestra 0.11",
+        id="Template",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.scripts.nashorn.FileTransform", "from": "x", "script": "s"},
+        "Nashorn",
+        id="FileTransform",
+    ),
+    pytest.param({"id": "a", "type": CORE + "flow.Loop", "values": ["x"], "tasks": []}, "at least 1", id="Loop-empty"),
 ]
 
 
