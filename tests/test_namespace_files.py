@@ -240,3 +240,54 @@ def test_validate_of_a_folder_skips_the_namespace_files(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "data.yaml" not in done.stdout + done.stderr
+
+
+def test_a_working_directory_copies_the_namespace_files_for_its_tasks(tmp_path: Path) -> None:
+    runtime = Runtime(tmp_path)
+    flow = f"""
+    id: wd
+    namespace: acme
+    tasks:
+      - id: folder
+        type: io.kestra.plugin.core.flow.WorkingDirectory
+        namespaceFiles:
+          enabled: true
+          exclude:
+            - /ignore/**
+        tasks:
+          - id: show
+            type: {SHELL}
+            taskRunner:
+              type: io.kestra.plugin.core.runner.Process
+            commands:
+              - cat scripts/run.sh
+              - test ! -e ignore/secret.txt && echo "ignored stays out"
+    """
+    try:
+        _sync(
+            runtime,
+            {
+                "flows/wd.yaml": flow,
+                "flows/_files/acme/scripts/run.sh": "echo from the namespace\n",
+                "flows/_files/acme/ignore/secret.txt": "no\n",
+            },
+        )
+    finally:
+        runtime.close()
+    done = gitsync_cli((str(tmp_path / "state.db"), str(tmp_path / "data")), "run", "acme.wd")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "echo from the namespace" in done.stdout and "ignored stays out" in done.stdout
+
+
+def test_namespace_files_of_a_flow_run_from_a_file_fail_saying_why(tmp_path: Path) -> None:
+    flow = tmp_path / "local.yaml"
+    flow.write_text(
+        f"id: local\nnamespace: acme\ntasks:\n  - id: s\n    type: {SHELL}\n    taskRunner:\n"
+        "      type: io.kestra.plugin.core.runner.Process\n    namespaceFiles:\n      enabled: true\n"
+        "    commands: [ls]\n",
+        encoding="utf-8",
+    )
+    state = (str(tmp_path / "state.db"), str(tmp_path / "data"))
+    done = gitsync_cli(state, "run", "--file", str(flow))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "namespace files are read from git at the commit of the execution's flow revision" in done.stdout
