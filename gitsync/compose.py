@@ -155,6 +155,7 @@ def build_run_services(
         env=dict(environ),
         task_env=task_environment(environ, settings.tasks.env_allow),
         namespace_files=namespace_files,
+        ui_url=settings.http.public_url,
     )
 
 

@@ -83,6 +83,8 @@ class RunServices:
     the clean base without an allow-list."""
     namespace_files: Callable[[str], NamespaceFiles | None] | None = None
     """A commit -> its namespace files (`read()` in expressions); None: not available."""
+    ui_url: str | None = None
+    """The web UI's public address (`http.public_url`), which notification tasks link executions to."""
 
 
 TASK_ENV_BASE = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_*")
@@ -177,6 +179,7 @@ class RunManager:
                 env=dict(task_environment(services.env) if services.task_env is None else services.task_env),
                 envs=env_variables(services.env),
                 namespace_files=services.namespace_files,
+                ui_url=services.ui_url,
             )
         )
         daemon_runs = None if lease is None or not hand_off else (lambda: lease.live_daemon() is not None)

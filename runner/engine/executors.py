@@ -21,7 +21,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import KeyValue, LevelLogger, NamespaceFiles, RunContext, Storage, TaskFailed, TaskKilled
+from runner.api import (
+    ExecutionView,
+    KeyValue,
+    LevelLogger,
+    NamespaceFiles,
+    RunContext,
+    Storage,
+    TaskFailed,
+    TaskKilled,
+)
 from runner.engine.invocation import LogSink, TaskInvocation, TaskLog, TaskResult, storage_uris, work_root
 from runner.engine.records import iso, utcnow
 from runner.plugin import Task
@@ -234,6 +243,7 @@ def _context(
         python=services.python,
         python_envs=services.python_envs,
         namespace_files=services.files_of(invocation.commit),
+        execution=None if invocation.execution is None else ExecutionView.from_dict(invocation.execution),
     )
 
 

@@ -55,6 +55,8 @@ class TaskInvocation:
     """The shared working directory of an enclosing WorkingDirectory; None: the task run's own."""
     commit: str = ""
     """The commit of the flow revision: the worker reads the namespace files of this commit ("" for none)."""
+    execution: dict[str, Any] | None = None
+    """For a task that `reads_execution`: the `runner.api.ExecutionView` it reports on, as plain data."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.api import KeyValue, NamespaceFiles, Storage
+from runner.api import ExecutionView, KeyValue, NamespaceFiles, Storage
 from runner.engine.invocation import Executor
 from runner.flow import Flow
 from runner.masking import Masker
@@ -156,6 +156,10 @@ class Coordinator(Protocol):
         """An execution's log lines so far, oldest first (`level`, `message`, `at`, `task_id`), for `log.Fetch`."""
         ...
 
+    def execution_view(self, execution_id: str) -> ExecutionView | None:
+        """Another execution as recorded (a notification task's `executionId`); None when there is none."""
+        ...
+
 
 class Renderer(Protocol):
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any: ...
@@ -184,3 +188,5 @@ class Services:
     """Runs the tasks that only compute (`Task.runs_inline`) on the engine's thread; `executor` when None."""
     namespace_files: Callable[[str], NamespaceFiles | None] | None = None
     """A commit -> its namespace files, for `read('path')` in expressions; None: not available."""
+    ui_url: str | None = None
+    """The web UI's public address (`http.public_url`): the link notification tasks give to an execution."""
