@@ -162,6 +162,9 @@ RUNS: dict[str, str] = {
     "dapper-cluster-kestra-flows/docs__example-subflow.yaml": "SUCCESS",
     # core + namespace files
     K + "state.yaml": "SUCCESS",  # the legacy state store, per taskrun.value and not
+    # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10): the sync tasks log why they do nothing
+    "kestra-automation/ops__kestra-bootstrap.yml": "SUCCESS",
+    "mlops-kestra-workflow/_flows__sync_from_git.yml": "SUCCESS",
     # notifications
     "kestra_prod/flows__shiny_rocks__slack_failure_alert.yml": "SUCCESS",  # its one task (SlackExecution) is disabled
 }
@@ -391,6 +394,45 @@ CANNOT_RUN: dict[str, str] = {
     "subflow that is not in the corpus",
     "kestra_enterprise_resources/resources__flows__log_staging_layer_assets.yaml": "loops over Kestra Enterprise "
     "assets (`assets()`), which gitsync does not have",
+    # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10)
+    "blueprints/flows__redis-list.yaml": "connects to Redis at host.docker.internal (the blueprint's Docker host); "
+    "tests/test_tasks_redis.py runs its tasks against the local redis-server",
+    "examples/redis__setParallel.yml": "connects to Redis at host.docker.internal (the blueprint's Docker host)",
+    "blueprints/flows__ansible-rolling-patch-wave.yaml": "patches remote servers over SSH with apt (an inventory of "
+    "real hosts) and posts to a Slack webhook",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__03_postgres_dbt.yaml": "dbt in Docker against a "
+    "PostgreSQL server; reads the dbt project from GitHub's namespace files",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__07_gcp_dbt.yaml": "dbt in Docker against BigQuery "
+    "(GCP credentials)",
+    "kestra_options/flows__analysis_deploy.yml": "runs its Python in a private Docker image and network",
+    "kestra_options/flows__ingestion_deploy.yml": "runs its Python in a private Docker image and network",
+    # jdbc postgres/mysql: each needs a database server; the playground and procedure flows run against this
+    # machine's PostgreSQL in tests/test_tasks_jdbc_flows.py (the connection from ENV_* variables, or pointed here)
+    "blueprints/flows__extract-load-mysql.yaml": "downloads from huggingface.co; MySQL at host.docker.internal",
+    ZC + "02-workflow-orchestration__flows__04_postgres_taxi.yaml": "downloads from github.com; PostgreSQL at "
+    "pgdatabase",
+    ZC + "02-workflow-orchestration__flows__05_postgres_taxi_scheduled.yaml": "downloads from github.com; "
+    "PostgreSQL at pgdatabase",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__02_postgres_taxi.yaml": "downloads from github.com; "
+    "PostgreSQL at host.docker.internal",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__02_postgres_taxi_scheduled.yaml": "downloads from "
+    "github.com; PostgreSQL at host.docker.internal",
+    "examples/blueprints_published__58.yml": "downloads from raw.githubusercontent.com; PostgreSQL at sample_postgres",
+    "examples/mysql__extractLoadMySQL.yml": "downloads from raw.githubusercontent.com; a database from its variables",
+    "examples/postgres__copyIn.yml": "downloads from raw.githubusercontent.com; PostgreSQL at host.docker.internal",
+    "examples/postgres__postgresQuery.yml": "PostgreSQL at host.docker.internal",
+    "kestra-playground/batch-groups__affiliate__flows__build_affiliate_daily_report.yaml": "needs a PostgreSQL "
+    "server (envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__affiliate__flows__build_affiliate_partner_rankings.yaml": "needs a PostgreSQL "
+    "server (envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__affiliate__flows__generate_affiliate_mock_data.yaml": "needs a PostgreSQL "
+    "server (envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__ec__flows__build_ecommerce_daily_report.yaml": "needs a PostgreSQL server "
+    "(envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__ec__flows__generate_ecommerce_mock_data.yaml": "needs a PostgreSQL server "
+    "(envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra_prod/flows__demo__postgres_procedure.yml": "PostgreSQL at postgres:5432; run pointed at this machine's "
+    "in tests/test_tasks_jdbc_flows.py",
     # saas jobs: each calls its provider's hosted API with the author's account (tests/test_tasks_saas_*.py run these
     # types against the providers' documented APIs played on 127.0.0.1)
     "blueprints/flows__airbyte-sync-parallel-with-dbt.yaml": "syncs through an Airbyte server at "
@@ -423,6 +465,10 @@ SECRETS = {
     "SECRET_MY_SECRET": '{"secretKey": "secretValue"}',
     "SECRET_NEW_LINE": "first line\nsecond line",
     "SECRET_WEBHOOK_KEY": "webhook-key",
+    # the git sync tasks' credentials their authors provision (rendered, never used: the tasks do nothing)
+    "SECRET_GITHUB_SSH_PRIVATE_KEY": "not-a-key",
+    "SECRET_GITHUB_USERNAME": "someone",
+    "SECRET_GITHUB_PASSWORD": "not-a-password",
 }
 
 
