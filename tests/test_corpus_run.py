@@ -162,6 +162,8 @@ RUNS: dict[str, str] = {
     "dapper-cluster-kestra-flows/docs__example-subflow.yaml": "SUCCESS",
     # core + namespace files
     K + "state.yaml": "SUCCESS",  # the legacy state store, per taskrun.value and not
+    K + "get-log.yaml": "SUCCESS",  # log.Fetch of its own execution's lines
+    K + "get-log-executionid.yaml": "SUCCESS",
     # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10): the sync tasks log why they do nothing
     "kestra-automation/ops__kestra-bootstrap.yml": "SUCCESS",
     "mlops-kestra-workflow/_flows__sync_from_git.yml": "SUCCESS",
@@ -394,6 +396,8 @@ CANNOT_RUN: dict[str, str] = {
     "subflow that is not in the corpus",
     "kestra_enterprise_resources/resources__flows__log_staging_layer_assets.yaml": "loops over Kestra Enterprise "
     "assets (`assets()`), which gitsync does not have",
+    K + "resume-execution.yaml": "resumes the execution its input names, a PAUSED one of another flow "
+    "(tests/test_tasks_core_2x.py runs Resume on one)",
     # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10)
     "blueprints/flows__redis-list.yaml": "connects to Redis at host.docker.internal (the blueprint's Docker host); "
     "tests/test_tasks_redis.py runs its tasks against the local redis-server",
