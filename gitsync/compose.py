@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitsync.daemon import Daemon
     from gitsync.executions.manager import RunManager, RunServices
     from gitsync.executions.recorder import Progress
+    from gitsync.git.namespace_files import GitNamespaceFiles
     from gitsync.state.database import Store
     from gitsync.statuses.sender import OutboxSender
     from runner.engine.executors import WorkerServices
@@ -106,7 +107,30 @@ def require_celery() -> None:
         ) from None
 
 
-def build_run_services(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> RunServices:
+def namespace_files_of(settings: Settings, data_dir: Path, store: Store | None) -> GitNamespaceFiles:
+    """A commit -> its namespace files, read from the sources' git caches: the configured sources, then those the
+    state has applied (`gitsync run --db …` without a config file), with the default folder."""
+    from gitsync.config import SourceConfig
+    from gitsync.git.fetch import cache_path
+    from gitsync.git.namespace_files import FilesPlace, GitNamespaceFiles
+    from gitsync.state.sources import all_sources
+
+    def places() -> list[FilesPlace]:
+        configured = list(settings.sources)
+        names = {s.name for s in configured}
+        applied = [
+            SourceConfig(name=row["name"], repo=row["repo"], path=row["path"] or "")
+            for row in (all_sources(store) if store is not None else [])
+            if row["name"] not in names
+        ]
+        return [FilesPlace(str(cache_path(s, data_dir)), s.files_folder()) for s in [*configured, *applied]]
+
+    return GitNamespaceFiles(places)
+
+
+def build_run_services(
+    settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None, store: Store | None = None
+) -> RunServices:
     """Renderer and masker (one per process, sharing the secrets), the kv store and the executors.
 
     The renderer is a `LazyRenderer`: built, with Jinja and the expression functions imported, when the process
@@ -129,6 +153,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
     renderer = LazyRenderer(masker, secrets)
     data_dir = data_folder(settings)
     kv = SqliteKeyValue(data_dir / "kv.db")
+    namespace_files = namespace_files_of(settings, data_dir, store)
     worker = WorkerServices(
         registry,
         data_dir,
@@ -137,6 +162,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         settings.docker_fallback,
         python=settings.tasks.python,
         python_envs=data_dir / "python" if settings.tasks.python_env == "namespace" else None,
+        namespace_files=namespace_files,
     )
     return RunServices(
         registry=registry,
@@ -148,6 +174,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         data_dir=data_dir,
         env=dict(environ),
         task_env=task_environment(environ, settings.tasks.env_allow),
+        namespace_files=namespace_files,
         ui_url=settings.http.public_url,
     )
 
@@ -170,7 +197,7 @@ def build_runs(
     if status_sources is _EVERY_SOURCE:
         status_sources = frozenset(s.name for s in settings.sources if s.status is not None)
     lease = Lease(store, Owner.here(owner[0], owner[1], settings.lease_seconds)) if owner else None
-    services = build_run_services(settings, registry)
+    services = build_run_services(settings, registry, store=store)
     hand_off = owner is not None and owner[0] != "daemon"
     return RunManager(store, services, progress, status_sources, lease, hand_off)
 

@@ -88,6 +88,9 @@ class SourceConfig(_Config):
     allow_empty: bool = False
     """Allow a commit that removes every flow of the source (a wrong path must not wipe production)."""
     status: StatusConfig | None = None
+    namespace_files: str = "_files"
+    """Folder of the namespace files, relative to `path`: one sub-folder per namespace (`_files/company.team/`).
+    Its files are never read as flows."""
 
     @field_validator("path")
     @classmethod
@@ -98,6 +101,18 @@ class SourceConfig(_Config):
         if ".." in value.split("/"):
             raise ValueError("path must stay inside the repository (no '..')")
         return value
+
+    @field_validator("namespace_files")
+    @classmethod
+    def _normalise_files(cls, value: str) -> str:
+        value = value.strip().strip("/")
+        if value in (".", "") or ".." in value.split("/"):
+            raise ValueError("namespace_files must name a folder inside the source's path (no '..', not empty)")
+        return value
+
+    def files_folder(self) -> str:
+        """The repository path of the namespace files folder (`flows/_files`)."""
+        return f"{self.path}/{self.namespace_files}" if self.path else self.namespace_files
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) if self.token_env else None

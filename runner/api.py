@@ -115,6 +115,22 @@ MISSING: Any = _Missing()
 """What `KeyValue.get` returns for an absent or expired key."""
 
 
+class NamespaceFiles(Protocol):
+    """The namespace files of one commit (read-only: git is where they are written)."""
+
+    def paths(self, namespace: str) -> list[str]:
+        """The files of `namespace`, relative to its folder ('/'-separated), sorted."""
+        ...
+
+    def read(self, namespace: str, path: str) -> bytes:
+        """One file's bytes; `TaskFailed` naming the file and the commit when it does not exist."""
+        ...
+
+    def describe(self, namespace: str) -> str:
+        """Where the files of `namespace` are, for messages (`_files/company.team/ at commit 1a2b3c4`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class TaskRunView:
     """One task run of an execution a task reports on (`ExecutionView`)."""
@@ -201,6 +217,9 @@ class RunContext:
     python_envs: Path | None = None
     """The folder of the per-namespace virtual environments Python tasks run in (`tasks.python_env: namespace`);
     None: a virtual environment of the task run's own, beside its working directory."""
+    namespace_files: NamespaceFiles | None = None
+    """The namespace files of the commit of the execution's flow revision; None where there is no commit (a flow
+    run from a file)."""
     execution: ExecutionView | None = None
     """The execution a task that `reads_execution` reports on (its `executionId`); None for any other task."""
 

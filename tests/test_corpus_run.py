@@ -160,6 +160,10 @@ RUNS: dict[str, str] = {
     "lighthouse-kestra/flows__maintenance__graphify_docs.yaml": "SUCCESS",
     "lighthouse-kestra/flows__serve__deepdive.yaml": "SUCCESS",
     "dapper-cluster-kestra-flows/docs__example-subflow.yaml": "SUCCESS",
+    # core + namespace files
+    K + "state.yaml": "SUCCESS",  # the legacy state store, per taskrun.value and not
+    K + "get-log.yaml": "SUCCESS",  # log.Fetch of its own execution's lines
+    K + "get-log-executionid.yaml": "SUCCESS",
     # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10): the sync tasks log why they do nothing
     "kestra-automation/ops__kestra-bootstrap.yml": "SUCCESS",
     "mlops-kestra-workflow/_flows__sync_from_git.yml": "SUCCESS",
@@ -201,6 +205,8 @@ INPUTS: dict[str, dict[str, Any]] = {
     K + "trigger-flow-listener-namespace-condition.yaml": {"from-parent": "parent"},
     K + "trigger-flow-listener.yaml": {"from-parent": "parent"},
     K + "working-directory.yaml": {"failed": "false"},
+    # core + namespace files
+    K + "state.yaml": {"state": "each"},
     "examples/flows__core__switch.yml": {"string": "B"},
     "kestra_enterprise_resources/resources__flows__gmail_processing.yaml": {"email_value": "ada@example.com"},
     "kestra_enterprise_resources/resources__flows__invoice_processing.yaml": {
@@ -385,6 +391,13 @@ CANNOT_RUN: dict[str, str] = {
     "ExpenseGraphica_Kestra_Integration/kestra_flows_and_files__make_and_send_pdf.yaml": "pip-installs packages, "
     "reads namespace files, mails through smtp.resend.com",
     "kestra_flows/output__graphql__generic_fetch_and_publish.yaml": "needs Docker, a GraphQL API and Kafka",
+    # core + namespace files
+    "kestra_enterprise_resources/resources__flows__extract-all.yaml": "its Loop calls acme.weather.extract, a "
+    "subflow that is not in the corpus",
+    "kestra_enterprise_resources/resources__flows__log_staging_layer_assets.yaml": "loops over Kestra Enterprise "
+    "assets (`assets()`), which gitsync does not have",
+    K + "resume-execution.yaml": "resumes the execution its input names, a PAUSED one of another flow "
+    "(tests/test_tasks_core_2x.py runs Resume on one)",
     # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10)
     "blueprints/flows__redis-list.yaml": "connects to Redis at host.docker.internal (the blueprint's Docker host); "
     "tests/test_tasks_redis.py runs its tasks against the local redis-server",

@@ -621,6 +621,8 @@ def test_build_plan_revert_and_problems() -> None:
         "triggers",
         "flow_changes",
         "trigger_changes",
+        "namespace_files",
+        "namespace_file_changes",
         "notes",
     ]
 

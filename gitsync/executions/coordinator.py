@@ -4,6 +4,7 @@ world (the resume of a paused execution)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from gitsync.executions.control import ControlRequests
@@ -27,10 +28,14 @@ class Runs(Protocol):
 class ExecutionCoordinator:
     """Subflows become executions of their own (with `parent`); resumes are requests read from the database."""
 
-    def __init__(self, factory: ExecutionFactory, runs: Runs, control: ControlRequests) -> None:
+    def __init__(
+        self, factory: ExecutionFactory, runs: Runs, control: ControlRequests, flush: Callable[[], None] | None = None
+    ) -> None:
         self.factory = factory
         self.runs = runs
         self.control = control
+        self.flush = flush
+        """Commits the log lines the recorder holds, before `fetch_logs` reads them."""
 
     def subflow(
         self,
@@ -71,6 +76,19 @@ class ExecutionCoordinator:
 
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
         return self.control.wait_for_resume(execution_id, cancelled)
+
+    def resume(self, execution_id: str, inputs: dict[str, Any]) -> None:
+        from runner.api import TaskFailed
+
+        try:
+            self.control.request_resume(execution_id, inputs)
+        except RunError as exc:
+            raise TaskFailed(f"cannot resume: {exc}") from None
+
+    def fetch_logs(self, execution_id: str) -> list[dict[str, Any]]:
+        if self.flush is not None:
+            self.flush()  # the lines the recorder still holds (this execution's own, just logged)
+        return task_run_rows.logs_after(self.factory.store, execution_id)
 
     def execution_view(self, execution_id: str) -> ExecutionView | None:
         """Another execution as recorded, for a notification task's `executionId` (a Flow trigger's upstream)."""

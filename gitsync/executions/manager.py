@@ -14,7 +14,7 @@ import fnmatch
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from gitsync.executions.triggers import FLOW_TRIGGER_TYPES, WEBHOOK_TRIGGER_TYPE
 from gitsync.state import executions as execution_rows
 from gitsync.state.database import Store
 from gitsync.state.executions import TriggerKind
-from runner.api import KeyValue
+from runner.api import KeyValue, NamespaceFiles
 from runner.engine.engine import (
     Engine,
     ExecutionOutcome,
@@ -81,6 +81,8 @@ class RunServices:
     task_env: Mapping[str, str] | None = None
     """The environment task processes start from (before the task's own `env`); None: `task_environment(env)`,
     the clean base without an allow-list."""
+    namespace_files: Callable[[str], NamespaceFiles | None] | None = None
+    """A commit -> its namespace files (`read()` in expressions); None: not available."""
     ui_url: str | None = None
     """The web UI's public address (`http.public_url`), which notification tasks link executions to."""
 
@@ -161,7 +163,7 @@ class RunManager:
         self.control = ControlRequests(store, owner)
         self.recorder = SqliteRecorder(store, progress, status_sources, self.masker, owner)
         self.recorder.on_disowned = self.control.cancel
-        self.coordinator = ExecutionCoordinator(self.factory, self, self.control)
+        self.coordinator = ExecutionCoordinator(self.factory, self, self.control, self.recorder.flush)
         self.triggers = TriggerStarts(self.factory, self.renderer, self.start_new)
         self.engine = Engine(
             Services(
@@ -176,6 +178,7 @@ class RunManager:
                 data_dir=self.data_dir,
                 env=dict(task_environment(services.env) if services.task_env is None else services.task_env),
                 envs=env_variables(services.env),
+                namespace_files=services.namespace_files,
                 ui_url=services.ui_url,
             )
         )

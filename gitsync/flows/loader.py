@@ -221,13 +221,19 @@ def id_position(text: str | None) -> tuple[int | None, int | None]:
     return position if position else (None, None)
 
 
+NAMESPACE_FILES = "_files"
+"""The folder of namespace files beside the flows (a source's `namespace_files` by default): not flows."""
+
+
 def iter_flow_files(root: Path) -> Iterator[tuple[Path, Problem | None]]:
-    """Flow files below `root` (sorted), skipping hidden folders; a symlink yields a warning instead."""
+    """Flow files below `root` (sorted), skipping hidden folders and the namespace files folder (`_files/` at the
+    top); a symlink yields a warning instead."""
     if root.is_file() or root.is_symlink():
         yield (root, _symlink_warning(root, root.parent)) if root.is_symlink() else (root, None)
         return
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        top = Path(dirpath) == root
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (top and d == NAMESPACE_FILES))
         base = Path(dirpath)
         for name in list(dirnames):
             if (base / name).is_symlink():

@@ -188,8 +188,9 @@ def is_flow_path(path: str) -> bool:
     return path.endswith(FLOW_SUFFIXES) and not any(p.startswith(".") for p in parts[:-1])
 
 
-def list_flow_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> dict[str, str]:
-    """Every flow file under a tree: repository path -> blob id (hex)."""
+def list_flow_files(repo: Repo, tree_id: ObjectID | None, folder: str = "", skip: str | None = None) -> dict[str, str]:
+    """Every flow file under a tree: repository path -> blob id (hex); none below the folder `skip` (the
+    namespace files)."""
     out: dict[str, str] = {}
     if tree_id is None:
         return out
@@ -199,10 +200,29 @@ def list_flow_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> d
         for name, mode, entry_sha in _tree_entries(repo, sha, prefix):
             path = join(prefix, name)
             if mode == 0o040000:
-                if not name.startswith(b"."):
+                if not name.startswith(b".") and path != skip:
                     stack.append((path, entry_sha))
             elif mode in _FILE_MODES and path.endswith(FLOW_SUFFIXES):
                 _check_name(path)
+                out[path] = entry_sha.decode()
+    return out
+
+
+def list_files(repo: Repo, tree_id: ObjectID | None, folder: str = "") -> dict[str, str]:
+    """Every regular file under a tree (namespace files: any name), path relative to the tree -> blob id (hex).
+    Names that are not UTF-8 raise `BadPathError`."""
+    out: dict[str, str] = {}
+    if tree_id is None:
+        return out
+    stack: list[tuple[str, ObjectID]] = [("", tree_id)]
+    while stack:
+        prefix, sha = stack.pop()
+        for name, mode, entry_sha in _tree_entries(repo, sha, join(normalise_folder(folder), prefix)):
+            path = join(prefix, name)
+            if mode == 0o040000:
+                stack.append((path, entry_sha))
+            elif mode in _FILE_MODES:
+                _check_name(join(normalise_folder(folder), path))
                 out[path] = entry_sha.decode()
     return out
 
@@ -243,16 +263,19 @@ def read_blob(repo: Repo, blob_id: str) -> bytes:
     return obj.as_raw_string()
 
 
-def diff_trees(repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, folder: str = "") -> list[FileChange]:
-    """Flow files that differ between two trees of `folder` (no rename detection: a flow's uid is what matters).
+def diff_trees(
+    repo: Repo, old_tree: ObjectID | None, new_tree: ObjectID | None, folder: str = "", skip: str | None = None
+) -> list[FileChange]:
+    """Flow files that differ between two trees of `folder` (no rename detection: a flow's uid is what matters);
+    none below the folder `skip` (a repository path: the namespace files, whose YAML files are not flows).
 
     A file that turns into a symlink or submodule counts as deleted; one that stops being one counts as added.
     """
     folder = normalise_folder(folder)
     out: list[FileChange] = []
     for old_entry, new_entry in _changed_entries(repo, old_tree, new_tree, folder=folder):
-        old = _flow_entry(old_entry, folder)
-        new = _flow_entry(new_entry, folder)
+        old = _flow_entry(old_entry, folder, skip)
+        new = _flow_entry(new_entry, folder, skip)
         if old is None and new is None:
             continue
         if old is not None and new is not None and old == new:
@@ -313,7 +336,7 @@ def _entries(repo: Repo, tree_id: ObjectID | None, where: str = "") -> set[_RawE
     return set(_tree_entries(repo, tree_id, where))
 
 
-def _flow_entry(entry: _Entry | None, folder: str) -> tuple[str, str] | None:
+def _flow_entry(entry: _Entry | None, folder: str, skip: str | None = None) -> tuple[str, str] | None:
     if entry is None:
         return None
     path, mode, sha = entry
@@ -322,6 +345,8 @@ def _flow_entry(entry: _Entry | None, folder: str) -> tuple[str, str] | None:
     if not is_flow_path(path):
         return None
     full = join(folder, path)
+    if skip and full.startswith(skip + "/"):
+        return None
     _check_name(full)
     return full, sha.decode()
 

@@ -8,7 +8,7 @@ they stay plain statements (sqlite-utils' per-call table introspection would cos
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +147,53 @@ def write_revision(conn: sqlite3.Connection, row: RevisionRow, applied_at: str) 
         (row.uid, row.source, row.namespace, row.flow_id, revision, row.commit, row.path, row.blob, int(row.disabled)),
     )
     return revision
+
+
+def revise_for_namespace_files(
+    conn: sqlite3.Connection,
+    source: str,
+    namespaces: Sequence[str],
+    skip: Collection[str],
+    commit: str,
+    author: str,
+    message: str,
+    applied_at: str,
+) -> list[str]:
+    """A new revision at `commit`, the same file and text, of each active flow of the source in `namespaces` (not
+    in `skip`: those the sync revises anyway): their executions then read the namespace files of `commit`.
+    Returns their uids."""
+    if not namespaces:
+        return []
+    marks = ", ".join("?" for _ in namespaces)
+    rows = conn.execute(
+        f"""SELECT f.uid, f.namespace, f.id, f.path, f.blob, f.disabled, r.text FROM flows f
+            JOIN revisions r ON r.uid = f.uid AND r.revision = f.revision
+            WHERE f.source = ? AND f.namespace IN ({marks}) ORDER BY f.uid""",
+        (source, *namespaces),
+    ).fetchall()
+    revised: list[str] = []
+    for row in rows:
+        if row["uid"] in skip:
+            continue
+        write_revision(
+            conn,
+            RevisionRow(
+                uid=row["uid"],
+                namespace=row["namespace"],
+                flow_id=row["id"],
+                source=source,
+                commit=commit,
+                path=row["path"],
+                blob=row["blob"],
+                author=author,
+                message=message,
+                text=row["text"],
+                disabled=bool(row["disabled"]),
+            ),
+            applied_at,
+        )
+        revised.append(row["uid"])
+    return revised
 
 
 def delete_flow(conn: sqlite3.Connection, uid: str, commit: str, author: str, message: str, applied_at: str) -> None:

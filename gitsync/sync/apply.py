@@ -164,6 +164,7 @@ def _plan(
         fetched.commit,
         folder=source.path,
         namespace_prefix=source.namespace_prefix,
+        files_folder=source.namespace_files,
         registry=registry,
         now=now,
         known_uids=known,
@@ -240,15 +241,18 @@ def _apply(
             source.namespace_prefix,
             fetched.commit,
         )
+        written = set(removed)
         for uid, version in sorted(computation.desired.items()):
             existing = in_db.get(uid)
             if existing is not None and existing.blob == version.blob and existing.path == version.path:
                 continue
+            written.add(uid)
             flows.write_revision(
                 conn, _revision_row(source, fetched, version, computation, author, message), applied_at
             )
         for uid in sorted(removed):
             flows.delete_flow(conn, uid, fetched.commit, author, message, applied_at)
+        _revise_for_files(conn, source.name, fetched.commit, computation, written, (author, message, applied_at))
         _apply_triggers(conn, computation, removed, applied_at, registry)
         summary = _summary(plan, removed, settings_changed)
         sync_id = syncs.insert_sync(
@@ -265,6 +269,18 @@ def _apply(
         _status(conn, source, fetched.commit, "success", summary, public_url)
     log.info("%s: applied %s: %s", source.name, fetched.commit[:12], summary)
     return SyncResult(source.name, "applied", fetched.commit, previous, plan, summary, [], warnings, sync_id)
+
+
+def _revise_for_files(
+    conn: Any, source: str, commit: str, computation: PlanComputation, written: set[str], info: tuple[str, str, str]
+) -> None:
+    """The flows of a namespace whose namespace files changed get a new revision at this commit (same file), so
+    their next executions read the new files while executions of the old revision keep the old ones."""
+    changed = sorted({f.namespace for f in computation.plan.namespace_files if f.namespace})
+    author, message, applied_at = info
+    revised = flows.revise_for_namespace_files(conn, source, changed, written, commit, author, message, applied_at)
+    if revised:
+        log.info("%s: namespace files changed: new revisions of %s", source, ", ".join(revised))
 
 
 def _superseded(

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 from dulwich.objects import Commit
 from dulwich.repo import Repo
 
-from gitsync.flows.loader import Problem, batch_allocation, duplicate_uid, load_flow_source
+from gitsync.flows.loader import NAMESPACE_FILES, Problem, batch_allocation, duplicate_uid, load_flow_source
 from gitsync.flows.yaml_source import SourceError, parse
 from gitsync.git import trees as gitread
 from gitsync.git.trees import FileChange
+from gitsync.sync.diff import NamespaceFileChange, namespace_file_changes
 from gitsync.sync.plan import FlowVersion, Plan, PlanInput, build_plan
 from runner.registry import Registry
 
@@ -81,6 +82,7 @@ def compute_plan(
     detect_reverts: bool = True,
     base_folder: str | None = None,
     notes: Sequence[str] = (),
+    files_folder: str | None = None,
 ) -> PlanComputation:
     """The plan of merging `head_rev` onto `base_rev` (None: onto nothing, a first sync).
 
@@ -89,13 +91,17 @@ def compute_plan(
     which earlier commit a changed flow restores (for reviewers; a sync that only applies can skip it).
     `base_folder` compares every flow file, not only the changed ones: base's files are read from `base_folder`
     and head's from `folder` (a source whose path or namespace prefix changed since base was applied; this
-    costs a read of both folders). `notes` are put first in the plan's notes.
+    costs a read of both folders). `notes` are put first in the plan's notes. `files_folder` is the folder of
+    the namespace files, relative to `folder` (`_files` by default): its files are listed as namespace files
+    that change, never loaded as flows.
     Raises GitReadError for a bad repository
     or revision.
     """
     folder = gitread.normalise_folder(folder)
     compare_all = base_folder is not None and base_rev is not None
     base_folder = gitread.normalise_folder(base_folder) if base_folder is not None else folder
+    files_name = gitread.normalise_folder(files_folder) or NAMESPACE_FILES
+    head_files, base_files = gitread.join(folder, files_name), gitread.join(base_folder, files_name)
     repo = gitread.open_repo(repo_path)
     try:
         head = gitread.resolve(repo, head_rev)
@@ -103,13 +109,14 @@ def compute_plan(
         base_tree = gitread.folder_tree(repo, base, base_folder) if base is not None else None
         head_tree = gitread.folder_tree(repo, head, folder)
         if compare_all:
-            changes = _every_file(repo, base_tree, base_folder, head_tree, folder)
+            changes = _every_file(repo, base_tree, base_folder, head_tree, folder, (base_files, head_files))
         else:
-            changes = gitread.diff_trees(repo, base_tree, head_tree, folder)
+            changes = gitread.diff_trees(repo, base_tree, head_tree, folder, skip=head_files)
+        file_changes = _namespace_files(repo, (base, base_files), (head, head_files))
         applied, base_problems = _load_base(repo, changes, registry)
         heads = _load_head(repo, changes, registry, namespace_prefix, applied)
         if known_uids is None:
-            _check_clashes(repo, head_tree, folder, changes, heads, applied, uid_cache)
+            _check_clashes(repo, head_tree, (folder, head_files), changes, heads, applied, uid_cache)
         else:
             _check_known_clashes(changes, heads, applied, known_uids)
         desired = {h.version.uid: h.version for h in heads if h.version is not None}
@@ -136,18 +143,38 @@ def compute_plan(
             namespace_prefix=namespace_prefix,
             unrelated_histories=unrelated,
             notes=[*notes, *_folder_notes(folder, base_tree, head_tree), *history_notes],
+            namespace_files=file_changes,
+            files_folder=head_files,
         )
     )
     texts = {h.path: h.text for h in heads if h.version is not None and h.text is not None}
     return PlanComputation(plan, applied, desired, texts)
 
 
+def _namespace_files(
+    repo: Repo, base: tuple[Commit | None, str], head: tuple[Commit, str]
+) -> list[NamespaceFileChange]:
+    """The namespace files that differ between base's files folder and head's (nothing read when equal)."""
+    base_tree = gitread.folder_tree(repo, base[0], base[1]) if base[0] is not None else None
+    head_tree = gitread.folder_tree(repo, head[0], head[1])
+    if base_tree == head_tree:
+        return []
+    old = gitread.list_files(repo, base_tree, base[1])
+    new = gitread.list_files(repo, head_tree, head[1])
+    return namespace_file_changes(old, new)
+
+
 def _every_file(
-    repo: Repo, base_tree: ObjectID | None, base_folder: str, head_tree: ObjectID | None, folder: str
+    repo: Repo,
+    base_tree: ObjectID | None,
+    base_folder: str,
+    head_tree: ObjectID | None,
+    folder: str,
+    skip: tuple[str, str],
 ) -> list[FileChange]:
     """Every flow file of both sides as a change (a file equal on both sides too, so head's is checked again)."""
-    old = gitread.list_flow_files(repo, base_tree, base_folder)
-    new = gitread.list_flow_files(repo, head_tree, folder)
+    old = gitread.list_flow_files(repo, base_tree, base_folder, skip=skip[0])
+    new = gitread.list_flow_files(repo, head_tree, folder, skip=skip[1])
     return [
         FileChange(path if path in old else None, old.get(path), path if path in new else None, new.get(path))
         for path in sorted(old.keys() | new.keys())
@@ -215,18 +242,20 @@ def _compared(base: FlowVersion, head: FlowVersion | None) -> FlowVersion:
 def _check_clashes(
     repo: Repo,
     head_tree: ObjectID | None,
-    folder: str,
+    folders: tuple[str, str],
     changes: list[FileChange],
     heads: list[_HeadFile],
     applied: Mapping[str, FlowVersion],
     uid_cache: MutableMapping[str, str | None] | None,
 ) -> None:
-    """Mark head files whose uid an unchanged file already defines (see the module docstring for the cost)."""
+    """Mark head files whose uid an unchanged file already defines (see the module docstring for the cost).
+    `folders`: the flows folder, and the namespace files folder in it."""
     new_uids = {h.version.uid: h for h in heads if h.version is not None and h.version.uid not in applied}
     if not new_uids:
         return
     touched = {c.old_path for c in changes} | {c.new_path for c in changes}
-    unchanged = {p: b for p, b in gitread.list_flow_files(repo, head_tree, folder).items() if p not in touched}
+    listed = gitread.list_flow_files(repo, head_tree, folders[0], skip=folders[1])
+    unchanged = {p: b for p, b in listed.items() if p not in touched}
     wanted = {(h.version.namespace, h.version.id) for h in new_uids.values() if h.version is not None}
     owners = find_uid_owners(repo, unchanged, wanted, uid_cache)
     for uid, path in sorted(owners.items()):

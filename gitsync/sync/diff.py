@@ -7,7 +7,7 @@ the tree (ids are unique in a flow); nested task slots are compared as lists of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -197,4 +197,35 @@ def diff_tasks(old: Flow, new: Flow) -> list[TaskChange]:
             changes = diff_values(task_data(a), task_data(b))
             if changes:
                 out.append(TaskChange(ident, "changed", type(b).type_name or b.type, tuple(changes)))
+    return out
+
+
+@dataclass(frozen=True)
+class NamespaceFileChange:
+    """A namespace file that differs between base and head (`path` relative to its namespace's folder)."""
+
+    namespace: str
+    path: str
+    change: ItemChangeKind
+
+    @property
+    def name(self) -> str:
+        return f"{self.namespace}/{self.path}" if self.namespace else self.path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "path": self.path, "change": self.change}
+
+
+def namespace_file_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[NamespaceFileChange]:
+    """What differs between two listings of the namespace files folder (`<namespace>/<path>` -> blob id), sorted.
+
+    A file directly in the folder belongs to no namespace: its namespace is ''."""
+    out: list[NamespaceFileChange] = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        change: ItemChangeKind = "added" if before is None else "removed" if after is None else "changed"
+        namespace, _, path = key.partition("/") if "/" in key else ("", "", key)
+        out.append(NamespaceFileChange(namespace, path, change))
     return out

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from gitsync.flows.loader import Problem
 from gitsync.sync.diff import (
     ItemChangeKind,
+    NamespaceFileChange,
     PropertyChange,
     TaskChange,
     by_id,
@@ -151,6 +152,8 @@ class Plan:
     flows: tuple[FlowPlan, ...] = ()
     triggers: tuple[TriggerPlan, ...] = ()
     notes: tuple[str, ...] = ()
+    namespace_files: tuple[NamespaceFileChange, ...] = ()
+    """The namespace files (`_files/<namespace>/…`) that differ: executions of head's revisions see head's."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -166,7 +169,11 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not self.flows and not self.triggers
+        return not self.flows and not self.triggers and not self.namespace_files
+
+    def namespace_file_names(self, change: ItemChangeKind) -> list[str]:
+        """`<namespace>/<path>` of the namespace files with this change."""
+        return sorted(f.name for f in self.namespace_files if f.change == change)
 
     def flow_uids(self, change: FlowChangeKind) -> list[str]:
         """Uids by change; `changed` holds every flow whose content changed (a move alone is only `moved`)."""
@@ -194,6 +201,8 @@ class Plan:
             "triggers": {kind: self.trigger_uids(kind) for kind in ITEM_CHANGE_KINDS},
             "flow_changes": [f.as_dict() for f in self.flows],
             "trigger_changes": [t.as_dict() for t in self.triggers],
+            "namespace_files": {kind: self.namespace_file_names(kind) for kind in ITEM_CHANGE_KINDS},
+            "namespace_file_changes": [f.as_dict() for f in self.namespace_files],
             "notes": list(self.notes),
         }
 
@@ -235,6 +244,9 @@ class PlanInput:
     notes: Sequence[str] = ()
     default_timezone: str = DEFAULT_TIMEZONE
     """The zone of a Schedule that names none (Kestra uses the server's; keep in step with the scheduler)."""
+    namespace_files: Sequence[NamespaceFileChange] = ()
+    files_folder: str = "_files"
+    """The repository folder of the namespace files, for the note on a file outside every namespace folder."""
 
 
 def build_plan(given: PlanInput) -> Plan:
@@ -254,6 +266,20 @@ def build_plan(given: PlanInput) -> Plan:
     notes = list(given.notes)
     if given.base_problems:
         notes.append(_invalid_base_note(given.base, given.base_problems))
+    namespaces = sorted({f.namespace for f in given.namespace_files if f.namespace})
+    if namespaces:
+        notes.append(
+            f"namespace files changed in {', '.join(namespaces)}: the flows of "
+            f"{'this namespace' if len(namespaces) == 1 else 'these namespaces'} get a new revision, whose executions "
+            "read the files of this commit (executions of earlier revisions, and their replays, keep theirs)"
+        )
+    loose = sorted(f.path for f in given.namespace_files if not f.namespace and f.change != "removed")
+    if loose:
+        notes.append(
+            f"{len(loose)} file(s) directly in {given.files_folder}/ belong to no namespace and no execution sees "
+            f"them ({', '.join(loose[:5])}); put each in a folder named after its namespace "
+            f"({given.files_folder}/company.team/…)"
+        )
     if given.unrelated_histories:
         notes.append("unrelated histories: base and head share no commit (a force-push?); compared as trees")
     return Plan(
@@ -268,6 +294,7 @@ def build_plan(given: PlanInput) -> Plan:
         flows=tuple(flows),
         triggers=tuple(sorted(triggers, key=lambda t: t.uid)),
         notes=tuple(notes),
+        namespace_files=tuple(given.namespace_files),
     )
 
 

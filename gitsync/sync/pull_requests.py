@@ -130,6 +130,7 @@ class PullRequestPlanner:
                 head,
                 folder=source.path,
                 namespace_prefix=source.namespace_prefix,
+                files_folder=source.namespace_files,
                 registry=self.registry,
             ).plan
         except (GitSyncError, GitReadError) as exc:

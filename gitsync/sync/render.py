@@ -30,7 +30,11 @@ def value_text(value: Any, width: int = _VALUE_WIDTH) -> str:
 def summary(plan: Plan) -> str:
     flows = ", ".join(f"{len(plan.flow_uids(k))} {k}" for k in FLOW_CHANGE_KINDS)
     triggers = ", ".join(f"{len(plan.trigger_uids(k))} {k}" for k in ITEM_CHANGE_KINDS)
-    return f"flows: {flows}; triggers: {triggers}"
+    text = f"flows: {flows}; triggers: {triggers}"
+    if plan.namespace_files:
+        files = ", ".join(f"{len(plan.namespace_file_names(k))} {k}" for k in ITEM_CHANGE_KINDS)
+        text += f"; namespace files: {files}"
+    return text
 
 
 def _fires(trigger: TriggerPlan) -> str:
@@ -57,6 +61,7 @@ def render_text(plan: Plan) -> str:
         lines.extend(_text_flow(flow))
     for trigger in plan.triggers:
         lines.extend(_text_trigger(trigger))
+    lines += [f"{_SIGNS[f.change]} namespace file {f.name}" for f in plan.namespace_files]
     if plan.errors:
         lines.append("errors (head is invalid: nothing would be applied):")
         lines += [f"  {p.format()}" for p in plan.errors]
@@ -131,6 +136,11 @@ def _markdown_lines(plan: Plan) -> Iterator[str]:
         yield from (_md_trigger_row(t) for t in plan.triggers)
         for trigger in plan.triggers:
             yield from _md_details(f"trigger <code>{trigger.uid}</code>", _md_properties(trigger.properties))
+    if plan.namespace_files:
+        yield from ("", "| change | namespace | namespace file |", "| --- | --- | --- |")
+        for file in plan.namespace_files:
+            namespace = _md_code(file.namespace, table=True) if file.namespace else "(none)"
+            yield f"| {_MD_CHANGE[file.change]} | {namespace} | {_md_code(file.path, table=True)} |"
     if plan.warnings:
         yield from ("", f"<details><summary>{len(plan.warnings)} warning(s)</summary>", "")
         yield from (f"- {_md_problem(p)}" for p in plan.warnings)

@@ -50,7 +50,10 @@ class ForEachItem(FlowableTask):
     lines, or CSV without a header)."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.core.flow.ForEachItem"
-    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.core.tasks.flows.ForEachItem",)
+    aliases: ClassVar[tuple[str, ...]] = (
+        "io.kestra.core.tasks.flows.ForEachItem",
+        "io.kestra.plugin.core.flows.ForEachItem",  # a misspelling that a Kestra blueprint uses
+    )
 
     items: str
     """The file's kestra:/// URI (an output's `uri`, or a FILE input)."""

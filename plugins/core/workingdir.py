@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from plugins.core.namespace import load_namespace_files
 from plugins.values import InputFiles, NamespaceFiles, Options, StrList
 from runner.api import Storage, TaskFailed
 from runner.engine.context import FlowableContext, Outcome, Scope
@@ -39,7 +40,6 @@ class WorkingDirectory(FlowableTask):
     inert: ClassVar[dict[str, str]] = {
         **FlowableTask.inert,
         "cache": "the working directory cache is not implemented; files are rebuilt each run",
-        "namespaceFiles": "gitsync has no namespace file store",
     }
 
     tasks: TaskList = Field(min_length=1)
@@ -57,6 +57,10 @@ class WorkingDirectory(FlowableTask):
         """Its tasks share one folder: inputFiles are written before them, outputFiles are stored after."""
         workdir = ctx.working_directory(record)
         variables = ctx.variables(self, scope, record)
+        if self.namespaceFiles is not None:
+            options = ctx.render(self.namespaceFiles.model_dump(exclude_none=True), variables)
+            namespace = str(variables["flow"]["namespace"])
+            load_namespace_files(options, ctx.namespace_files, workdir, namespace, lambda message: None)
         for name, content in (ctx.render(self.inputFiles or {}, variables) or {}).items():
             _write_input(ctx.storage, workdir, name, content)
         state = ctx.run_list(self.tasks, scope.child(record.id, self.id, workdir=workdir))

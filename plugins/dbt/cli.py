@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 
+from plugins.core.namespace import load_namespace_files
 from plugins.scripts.common import LOCAL_PROCESS, ScriptTask
 from plugins.scripts.docker import LegacyDockerOptions
 from plugins.scripts.execution import CONTAINER_WORKDIR, ScriptSpec, execute
@@ -87,6 +88,7 @@ class _Dbt(ScriptTask):
         return []  # set by run() from dbt_commands()
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        load_namespace_files(self.namespaceFiles, ctx.namespace_files, ctx.workdir, ctx.namespace, ctx.logger.warn)
         project = stage_project(ctx, self.projectDir)
         profiles = ctx.workdir / f".gitsync-dbt-profiles-{uuid.uuid4().hex[:8]}"
         spec = self.script_spec(ctx)

@@ -7,6 +7,7 @@ import sys
 from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
+from plugins.core.namespace import load_namespace_files
 from plugins.scripts.docker import DockerOptions
 from plugins.scripts.execution import ScriptSpec, docker_image, env_map, execute, str_list, use_task_environment
 from plugins.scripts.files import as_bool
@@ -28,7 +29,6 @@ class ScriptTask(Task):
         "containerImage": f"{LOCAL_PROCESS}; the image is used only by the Docker task runner",
         "docker": f"{LOCAL_PROCESS}; Docker options other than the image are not applied",
         "runner": "deprecated: use taskRunner (DOCKER still selects the Docker task runner)",
-        "namespaceFiles": "gitsync has no namespace file store",
     }
 
     taskRunner: TaskRunnerRef | None = None
@@ -83,7 +83,9 @@ class ScriptTask(Task):
         )
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        return execute(ctx, self.script_spec(ctx))
+        spec = self.script_spec(ctx)
+        load_namespace_files(self.namespaceFiles, ctx.namespace_files, ctx.workdir, ctx.namespace, ctx.logger.warn)
+        return execute(ctx, spec)
 
 
 class PythonOptions(ScriptTask):

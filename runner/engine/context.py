@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.api import Storage
-from runner.engine.records import LogLine, SubflowResult, TaskRunRecord
+from runner.api import NamespaceFiles, Storage
+from runner.engine.records import Coordinator, LogLine, SubflowResult, TaskRunRecord
 from runner.plugin import Task
 from runner.states import State
 
@@ -43,6 +43,9 @@ class Scope:
     retry: Any = None
     """The `retry` of the nearest enclosing flowable that has one: its runnable descendants without a `retry` of
     their own are retried by it (as in Kestra)."""
+    item: Mapping[str, Any] | None = None
+    """The iteration of the nearest enclosing Loop (`{{ item.value }}`, `item.index`, `item.key`), for every task
+    inside it, however deep."""
 
     def child(self, task_run_id: str, task_id: str, **changes: Any) -> Scope:
         """The scope of the children of task run `task_run_id` (loop values, workdir… changed by `changes`)."""
@@ -74,6 +77,16 @@ class FlowableContext(Protocol):
     @property
     def labels(self) -> Mapping[str, str]:
         """The execution's labels as they stand now."""
+        ...
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """The control plane's side of what needs other executions (`execution.Resume`, `log.Fetch`)."""
+        ...
+
+    @property
+    def namespace_files(self) -> NamespaceFiles | None:
+        """The namespace files of the commit of the execution's revision (None: there is no commit)."""
         ...
 
     def run_list(self, tasks: Sequence[Any] | None, scope: Scope) -> State:

@@ -9,10 +9,11 @@ import json
 import threading
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runner.api import Storage
+from runner.api import NamespaceFiles, Storage
 from runner.durations import format_duration
 from runner.engine.context import Scope
 from runner.engine.invocation import work_root
@@ -20,6 +21,7 @@ from runner.engine.reads import ERROR_LOGS, execution_functions
 from runner.engine.records import ExecutionRequest, LogLine, Services, TaskRunRecord, utcnow
 from runner.inputs import coerce_input_value
 from runner.masking import LineMasker
+from runner.namespace_files import read_text
 from runner.plugin import Task
 from runner.states import State
 
@@ -28,6 +30,11 @@ CORRELATION_ID = "system.correlationId"
 """The id of the first execution of a chain (the execution itself, its subflows, theirs): set on every execution."""
 USERNAME = "system.username"
 """Who started the execution by hand (`gitsync run`): the operating-system user."""
+
+
+def namespace_files_of(services: Services, commit: str) -> NamespaceFiles | None:
+    """The namespace files of the commit of the execution's revision (None: no commit, or none readable)."""
+    return services.namespace_files(commit) if services.namespace_files is not None and commit else None
 
 
 def is_system_label(key: str) -> bool:
@@ -113,6 +120,7 @@ class ExecutionData:
         """The first ERROR lines, for `errorLogs()`."""
         self._ids = 0
         self._work_root = work_root(services.data_dir, request.id)
+        self.namespace_files = namespace_files_of(services, request.commit)
         self._base = self._base_variables(services, storage)
 
     def _base_variables(self, services: Services, storage: Storage) -> dict[str, Any]:
@@ -137,7 +145,10 @@ class ExecutionData:
             "envs": services.envs,
             "globals": services.globals,
             RUNTIME: RenderRuntime(
-                kv=services.kv, storage=storage, functions=execution_functions(self, flow.namespace, flow.id)
+                kv=services.kv,
+                storage=storage,
+                namespace_files=None if self.namespace_files is None else partial(read_text, self.namespace_files),
+                functions=execution_functions(self, flow.namespace, flow.id),
             ),
         }
 
@@ -177,6 +188,8 @@ class ExecutionData:
         if scope.parents:
             variables["parent"] = scope.parents[0]
             variables["parents"] = list(scope.parents)
+        if scope.item is not None:
+            variables["item"] = scope.item
         workdir = str(self.workdir(scope, record))
         variables["workingDir"] = workdir
         variables["outputDir"] = workdir

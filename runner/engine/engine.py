@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import Storage, TaskFailed, TaskKilled
+from runner.api import NamespaceFiles, Storage, TaskFailed, TaskKilled
 from runner.engine.context import FlowableContext, Outcome, Scope
 from runner.engine.data import ExecutionData, Transitions, typed_output
 from runner.engine.properties import TaskProperties, copied
@@ -74,6 +74,8 @@ class _Execution:
         self.flow = request.flow
         self._storage = services.storage_for(request)
         self.data = ExecutionData(services, request, self._storage)
+        self.namespace_files: NamespaceFiles | None = self.data.namespace_files  # FlowableContext's
+        self.coordinator = services.coordinator  # FlowableContext's
         self.t = Transitions(services, self.data)
         self.sla = _sla_watch(services, self.data, self.t, cancelled)
         self._cancelled = self.sla.stop  # set by a kill, or by an SLA violation that ends the execution

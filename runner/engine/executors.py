@@ -21,7 +21,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import ExecutionView, KeyValue, LevelLogger, RunContext, Storage, TaskFailed, TaskKilled
+from runner.api import (
+    ExecutionView,
+    KeyValue,
+    LevelLogger,
+    NamespaceFiles,
+    RunContext,
+    Storage,
+    TaskFailed,
+    TaskKilled,
+)
 from runner.engine.invocation import LogSink, TaskInvocation, TaskLog, TaskResult, storage_uris, work_root
 from runner.engine.records import iso, utcnow
 from runner.plugin import Task
@@ -50,6 +59,8 @@ class WorkerServices:
     """Where the per-namespace virtual environments of Python tasks live (`RunContext.python_envs`)."""
     storage_for: Callable[[TaskInvocation], Storage] | None = None
     """The task's storage; by default the execution's files under `data_dir`."""
+    namespace_files: Callable[[str], NamespaceFiles | None] | None = None
+    """A commit -> its namespace files (the control plane's git cache); None: namespace files are unavailable."""
     _places: OrderedDict[tuple[str, str, str], tuple[LocalStorage, Path]] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
@@ -61,6 +72,10 @@ class WorkerServices:
         if self.storage_for is not None:
             return self.storage_for(invocation)
         return self._place(invocation)[0].for_task(invocation.task_id)
+
+    def files_of(self, commit: str) -> NamespaceFiles | None:
+        """The namespace files of `commit`, when there is one and this worker can read them."""
+        return self.namespace_files(commit) if commit and self.namespace_files is not None else None
 
     def workdir(self, invocation: TaskInvocation) -> Path:
         if invocation.workdir is not None:
@@ -227,6 +242,7 @@ def _context(
         allow_docker_fallback=services.allow_docker_fallback,
         python=services.python,
         python_envs=services.python_envs,
+        namespace_files=services.files_of(invocation.commit),
         execution=None if invocation.execution is None else ExecutionView.from_dict(invocation.execution),
     )
 

@@ -58,6 +58,8 @@ class TaskInvocation:
     secrets: list[str] = field(default_factory=list)
     """The secret values the rendered invocation holds, for a remote worker to mask in what it sends back (filled
     by the Celery executor only; the local executors mask with the process's own values)."""
+    commit: str = ""
+    """The commit of the flow revision: the worker reads the namespace files of this commit ("" for none)."""
     execution: dict[str, Any] | None = None
     """For a task that `reads_execution`: the `runner.api.ExecutionView` it reports on, as plain data."""
 

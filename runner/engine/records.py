@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.api import ExecutionView, KeyValue, Storage
+from runner.api import ExecutionView, KeyValue, NamespaceFiles, Storage
 from runner.engine.invocation import Executor
 from runner.flow import Flow
 from runner.masking import Masker
@@ -148,6 +148,14 @@ class Coordinator(Protocol):
         cancelled: threading.Event,
     ) -> SubflowResult: ...
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
+    def resume(self, execution_id: str, inputs: dict[str, Any]) -> None:
+        """Ask a PAUSED execution to resume (`execution.Resume`); `TaskFailed` when it is unknown or not PAUSED."""
+        ...
+
+    def fetch_logs(self, execution_id: str) -> list[dict[str, Any]]:
+        """An execution's log lines so far, oldest first (`level`, `message`, `at`, `task_id`), for `log.Fetch`."""
+        ...
+
     def execution_view(self, execution_id: str) -> ExecutionView | None:
         """Another execution as recorded (a notification task's `executionId`); None when there is none."""
         ...
@@ -178,5 +186,7 @@ class Services:
     max_log_lines: int = 10_000
     inline_executor: Executor | None = None
     """Runs the tasks that only compute (`Task.runs_inline`) on the engine's thread; `executor` when None."""
+    namespace_files: Callable[[str], NamespaceFiles | None] | None = None
+    """A commit -> its namespace files, for `read('path')` in expressions; None: not available."""
     ui_url: str | None = None
     """The web UI's public address (`http.public_url`): the link notification tasks give to an execution."""

@@ -229,6 +229,7 @@ class RunnableRunner:
             env=dict(self.s.env),
             workdir=str(scope.workdir) if scope.workdir is not None else None,
             worker_group=task.workerGroup.key if task.workerGroup is not None else None,
+            commit=request.commit,
             execution=execution_view(self.s, self.data, properties, task.id) if type(task).reads_execution else None,
         )
 
