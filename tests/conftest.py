@@ -17,6 +17,7 @@ from runner.registry import Registry
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
     from redis_server import RedisServer
+    from s3_server import S3Server
 
 WriteFlow = Callable[..., Path]
 
@@ -104,4 +105,13 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     from redis_server import redis_server
 
     with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's server mode as S3 (with IAM checking signatures) on a free port, once per session (tests/s3_server.py)."""
+    from s3_server import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
         yield server
