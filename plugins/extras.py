@@ -17,6 +17,10 @@ EXTRA_OF_MODULE = {
     "plugins.serdes.parquet": "serdes",
     "plugins.serdes.excel": "serdes",
     "plugins.dbt.cli": "dbt",
+    "plugins.aws.cli": "aws",
+    "plugins.aws.s3.listing": "aws",
+    "plugins.aws.s3.objects": "aws",
+    "plugins.aws.s3.trigger": "aws",
 }
 """The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
 
