@@ -4,6 +4,7 @@ reached through `endpointOverride` with credentials given as secrets; what they 
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -188,3 +189,44 @@ def test_without_the_extra_the_run_names_the_pip_install(tmp_path: Path, s3: S3S
                           text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
     assert done.returncode == 1
     assert "pip install 'gitsync[aws]'" in done.stdout + done.stderr
+
+
+def test_json_text_from_a_delete_action_and_copy_with_delete(runtime: Runtime, s3: S3Server) -> None:
+    name = bucket_name()
+    client = s3.bucket(name)
+    execution = run(
+        runtime, "json",
+        write("a", "1"), write("b", "22"),
+        task(s3, "up", "Upload", f"    bucket: {name}\n    key: in\n"
+             "    from: '[\"{{ outputs.a.uri }}\", \"{{ outputs.b.uri }}\"]'\n"),
+        task(s3, "named", "Upload", f"    bucket: {name}\n    key: named\n"
+             "    from: '{\"first.csv\": \"{{ outputs.a.uri }}\"}'\n"),
+        task(s3, "mv", "Copy", f"    delete: true\n    from:\n      bucket: {name}\n      key: named/first.csv\n"
+             "    to:\n      key: moved/first.csv\n"),
+        task(s3, "take", "Downloads", f"    bucket: {name}\n    prefix: in/\n    action: DELETE\n"),
+    )  # fmt: skip
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    out = outputs(execution)
+    assert set(out["up"]["files"]) == {"a.csv", "b.csv"} and set(out["named"]["files"]) == {"first.csv"}
+    assert out["mv"]["bucket"] == name and out["mv"]["key"] == "moved/first.csv"
+    assert [o["key"] for o in out["take"]["objects"]] == ["in/a.csv", "in/b.csv"]
+    assert sorted(o["Key"] for o in client.list_objects_v2(Bucket=name).get("Contents", [])) == ["moved/first.csv"]
+
+
+def test_an_assumed_role_acts_for_the_task(runtime: Runtime, s3: S3Server) -> None:
+    name = bucket_name()
+    s3.bucket(name).put_object(Bucket=name, Key="k.txt", Body=b"x")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                     "Action": "sts:AssumeRole"}]}  # fmt: skip
+    role = s3.client("iam").create_role(RoleName=f"reader-{name}", AssumeRolePolicyDocument=json.dumps(trust))
+    arn = role["Role"]["Arn"]
+    body = (f"    bucket: {name}\n    stsRoleArn: {arn}\n    stsRoleSessionName: nightly\n"
+            f"    stsEndpointOverride: {s3.endpoint}\n    stsRoleSessionDuration: PT20M\n")  # fmt: skip
+    execution = run(runtime, "role", task(s3, "ls", "List", body))
+    assert execution["state"] == "FAILED"  # the role's credentials reached S3: the role may not read yet
+    assert "AccessDenied" in "\n".join(execution["logs"])
+    read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    s3.client("iam").put_role_policy(RoleName=f"reader-{name}", PolicyName="read", PolicyDocument=json.dumps(read))
+    execution = runtime.run("acme.aws.role")
+    assert execution["state"] == "SUCCESS", execution["logs"]
+    assert [o["key"] for o in outputs(execution)["ls"]["objects"]] == ["k.txt"]
