@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
+
+from pydantic import PrivateAttr
 
 from plugins.extras import require
 from plugins.scripts.files import as_bool
@@ -45,8 +47,6 @@ HINTS = {
 class AwsConnection(Plugin):
     """The connection properties of every AWS task and trigger (their values are rendered)."""
 
-    secret_fields: ClassVar[tuple[str, ...]] = ("accessKeyId", "secretKeyId", "sessionToken")
-
     region: Dyn[str] | None = None
     """AWS region the client talks to (e.g. eu-central-1); boto3's default when unset."""
     endpointOverride: Dyn[str] | None = None
@@ -72,8 +72,16 @@ class AwsConnection(Plugin):
     stsRoleSessionDuration: Duration | Dyn[str] = timedelta(seconds=900)
     """How long the assumed role's credentials last (PT15M by default)."""
 
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     def client(self, service: str, task_type: str) -> Any:
-        """A boto3 client of `service` with this connection's settings (MissingExtra without boto3)."""
+        """A boto3 client of `service` with this connection's settings (MissingExtra without boto3); one per
+        service for this task or poll (a role is assumed once)."""
+        if service not in self._clients:
+            self._clients[service] = self._new_client(service, task_type)
+        return self._clients[service]
+
+    def _new_client(self, service: str, task_type: str) -> Any:
         boto3 = require("boto3", EXTRA, task_type)
         config = require("botocore.config", EXTRA, task_type, package="boto3")
         style = "path" if as_bool(self.forcePathStyle) else "auto"

@@ -9,14 +9,14 @@ import posixpath
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import regex
 
 from plugins.aws.connection import AwsConnection, aws_errors, call
 from plugins.scripts.files import as_int
 from plugins.values import Options
-from runner.api import RunContext, TaskFailed
+from runner.api import Logger, Storage, TaskFailed
 from runner.plugin import Task
 from runner.types import Dyn
 
@@ -26,6 +26,17 @@ REGEX_SECONDS = 1.0
 """The longest a `regexp` may take on one key (a pattern that backtracks without end fails the task)."""
 Filter = Literal["FILES", "DIRECTORY", "BOTH"]
 Action = Literal["MOVE", "DELETE", "NONE"]
+
+
+class Place(Protocol):
+    """Where fetched objects go and what is logged: a task's RunContext, or a trigger's PollContext."""
+
+    @property
+    def storage(self) -> Storage: ...
+    @property
+    def logger(self) -> Logger: ...
+    @property
+    def workdir(self) -> Path: ...
 
 
 class S3Task(AwsConnection, Task):
@@ -133,7 +144,7 @@ def _instant(moment: datetime) -> str:
 
 
 def fetch(
-    ctx: RunContext, client: Any, conn: AwsConnection, bucket: str, key: str, **extra: Any
+    ctx: Place, client: Any, conn: AwsConnection, bucket: str, key: str, **extra: Any
 ) -> tuple[str, dict[str, Any]]:
     """Fetch one object into the execution's storage: its kestra:/// URI and the GetObject response's fields."""
     request = {"Bucket": bucket, "Key": key, **{k: v for k, v in extra.items() if v not in (None, "")}}
@@ -164,7 +175,7 @@ class MoveTo(Options):
 
 
 def act(
-    ctx: RunContext, client: Any, conn: ListOptions, objects: list[dict[str, Any]], action: str | None,
+    ctx: Place, client: Any, conn: ListOptions, objects: list[dict[str, Any]], action: str | None,
     move_to: MoveTo | None,
 ) -> None:  # fmt: skip
     """What Kestra's Downloads and Trigger do with the objects after they are fetched: MOVE, DELETE or nothing."""

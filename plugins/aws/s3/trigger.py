@@ -55,17 +55,11 @@ class Trigger(ListOptions, PollingTrigger):
     def fetch(self, ctx: PollContext, found: list[Found]) -> dict[str, Any]:
         client = self.client("s3", self.type_name)
         objects = []
-        run = _as_run_context(ctx)
         for item in found:
-            uri, _ = fetch(run, client, self, self.bucket, item.value["key"], RequestPayer=self.requestPayer)
+            uri, _ = fetch(ctx, client, self, self.bucket, item.value["key"], RequestPayer=self.requestPayer)
             objects.append({**item.value, "uri": uri})
         return {"objects": objects}
 
     def after(self, ctx: PollContext, found: list[Found]) -> None:
-        act(_as_run_context(ctx), self.client("s3", self.type_name), self, [f.value for f in found],
+        act(ctx, self.client("s3", self.type_name), self, [f.value for f in found],
             str(self.action), self.moveTo)  # fmt: skip
-
-
-def _as_run_context(ctx: PollContext) -> Any:
-    """`fetch` and `act` read only storage, workdir and logger, which a PollContext has."""
-    return ctx
