@@ -163,3 +163,18 @@ def test_a_daemon_fires_once_across_a_restart(tmp_path: Path, s3: S3Server, secr
         assert [json.loads(v)["value"] for v in values] == ["1 first in/a.csv", "1 second in/b.csv", "1 third in/c.csv"]
         fired = daemon.query("SELECT item, execution_id FROM trigger_polls ORDER BY item")
         assert [f["item"] for f in fired] == [f"s3://{bucket}/in/{n}.csv" for n in "abc"]
+
+
+def test_when_refuses_until_it_holds(runtime: Runtime, s3: S3Server) -> None:
+    bucket = f"gitsync-{uuid.uuid4().hex[:12]}"
+    client = s3.bucket(bucket)
+    client.put_object(Bucket=bucket, Key="in/a.csv", Body=b"a")
+    source = trigger_flow(s3, bucket, action="DELETE") + '    when: "{{ trigger.objects | length >= 2 }}"\n'
+    runtime.deploy({"landing.yaml": source})
+    poller = Poller(runtime.runs, runtime.runs.factory.registry, runtime.data_dir)
+    assert poller.tick(0.0) == []  # one object: `when` refuses, nothing recorded or deleted
+    assert keys(s3, bucket) == ["in/a.csv"]
+    client.put_object(Bucket=bucket, Key="in/b.csv", Body=b"b")
+    [fired] = poller.tick(1.0)
+    assert returned(runtime, fired) == "2 a in/a.csv"
+    assert keys(s3, bucket) == []

@@ -3,7 +3,8 @@ every `interval`; what it found that was not fired before starts one execution, 
 
 One poll: the trigger's properties are rendered (secrets included) and validated, it lists what is there, what
 `trigger_polls` holds at the same version is dropped, the rest (at most its batch size) is fetched into storage,
-and the execution and the record of what it fired are written in one transaction. Then the trigger acts on the
+its `conditions` and `when` judge them (`trigger.*`), and the execution and the record of what it fired are
+written in one transaction. Then the trigger acts on the
 items (moves or deletes them), their record is dropped when that took them away, and the execution starts. A
 stop between the commit and the action leaves the record: the next poll does not fire the items again but acts
 on them. A poll that fails is logged (masked) and tried again at the next interval.
@@ -18,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitsync.schedule.conditions import ConditionError, ScheduleConditions
 from gitsync.state import polls
 from gitsync.state.executions import new_execution_id
 from runner.api import LevelLogger
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gitsync.triggers")
 TICK_SECONDS = 1.0
 """How often the poller looks for a trigger whose interval has passed."""
+JUDGED_LATER = ("when", "conditions", "scheduleConditions")
+"""Properties rendered over what a poll found (`trigger.*`), not with the rest before it polls."""
 
 
 class _ServiceLog(LevelLogger):
@@ -87,8 +91,10 @@ class Poller:
     def _trigger(self, row: dict[str, Any], cls: type[PollingTrigger]) -> PollingTrigger:
         namespace, _, flow_id = row["flow_uid"].rpartition(".")
         variables = {"flow": {"namespace": namespace, "id": flow_id}, "trigger": {}}
-        rendered = self.runs.renderer.render_value(row["spec"], variables)
-        return cls.model_validate(rendered)
+        judged = {k: v for k, v in row["spec"].items() if k in JUDGED_LATER}
+        rest = {k: v for k, v in row["spec"].items() if k not in JUDGED_LATER}
+        rendered = self.runs.renderer.render_value(rest, variables)
+        return cls.model_validate({**rendered, **judged})
 
     def poll(self, row: dict[str, Any], trigger: PollingTrigger) -> str | None:
         """One poll of one trigger; the execution it started, if any."""
@@ -115,9 +121,26 @@ class Poller:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _fire(self, row: dict[str, Any], trigger: PollingTrigger, ctx: PollContext, new: list[Found]) -> str:
+    def _accepts(self, row: dict[str, Any], variables: dict[str, Any]) -> bool:
+        """The trigger's `conditions` and `when` over what it found (`trigger.objects`...), as a Webhook's are."""
+        judge = ScheduleConditions(self.registry, self.runs.renderer.evaluate)
+        if not judge.applies(row["spec"]):
+            return True
+        try:
+            accepted = judge.accepts(row["spec"], variables, schedule=False)
+        except ConditionError as exc:
+            log.warning("trigger %s did not fire: %s", row["uid"], self.runs.renderer.masker.mask(str(exc)))
+            return False
+        if not accepted:
+            log.info("trigger %s found new items, but its conditions or `when` refuse them", row["uid"])
+        return accepted
+
+    def _fire(self, row: dict[str, Any], trigger: PollingTrigger, ctx: PollContext, new: list[Found]) -> str | None:
         uid = row["uid"]
         variables = trigger.fetch(ctx, new)
+        if not self._accepts(row, variables):
+            ctx.storage.delete_all()  # not fired: nothing recorded, the items are judged again at the next poll
+            return None
         with self.store.atomic():
             execution_id = self.runs.create(
                 row["flow_uid"], None, row["spec"].get("labels"), trigger=variables, trigger_uid=uid, kind="poll"
