@@ -128,6 +128,7 @@ def build_run_services(settings: Settings, registry: Registry, environ: Mapping[
         data_dir=data_dir,
         env=dict(environ),
         task_env=task_environment(environ, settings.tasks.env_allow),
+        ui_url=settings.http.public_url,
     )
 
 

@@ -115,6 +115,51 @@ MISSING: Any = _Missing()
 """What `KeyValue.get` returns for an absent or expired key."""
 
 
+@dataclass(frozen=True)
+class TaskRunView:
+    """One task run of an execution a task reports on (`ExecutionView`)."""
+
+    id: str
+    task_id: str
+    state: str
+    value: Any = None
+    started_at: str | None = None
+    """ISO-8601 instant, or None before it started."""
+    ended_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    """An execution as a notification task reports it (the `*Execution` tasks): what the engine knows of its own
+    execution, or what the control plane recorded of another one (`executionId: "{{ trigger.executionId }}"`).
+    Plain data, so that it travels in a `TaskInvocation` to a worker."""
+
+    id: str
+    namespace: str
+    flow_id: str
+    state: str
+    started_at: str
+    """ISO-8601 instant."""
+    ended_at: str | None = None
+    """None while it runs."""
+    task_runs: tuple[TaskRunView, ...] = ()
+    """Every task run (each attempt its own), in the order they were created."""
+    link: str | None = None
+    """Its page in the web UI when `http.public_url` is set."""
+    current: bool = True
+    """It is the execution the task runs in."""
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExecutionView:
+        runs = tuple(TaskRunView(**run) for run in data.get("task_runs") or ())
+        return cls(**{**data, "task_runs": runs})
+
+
 @dataclass
 class RunContext:
     """What a running task knows about where it runs. Built by the engine for each task-run attempt."""
@@ -156,6 +201,8 @@ class RunContext:
     python_envs: Path | None = None
     """The folder of the per-namespace virtual environments Python tasks run in (`tasks.python_env: namespace`);
     None: a virtual environment of the task run's own, beside its working directory."""
+    execution: ExecutionView | None = None
+    """The execution a task that `reads_execution` reports on (its `executionId`); None for any other task."""
 
     def mark_started(self) -> None:
         """The task's work has begun outside this thread (a script: its process runs)."""

@@ -184,6 +184,9 @@ class Task(Plugin):
     """The task only computes (no process, file, network or working directory): it runs on the engine's
     thread without a hop to a worker, its transitions are written in one batch, and it gets no working
     directory."""
+    reads_execution: ClassVar[bool] = False
+    """The task reports on an execution (the notification `*Execution` tasks): the engine puts the one its rendered
+    `executionId` names (its own by default) in `RunContext.execution`, read from memory or from the control plane."""
     replayed_whole: ClassVar[bool] = False
     """A flowable whose tasks share what they leave on disk (WorkingDirectory): a replay that runs anything inside
     it again runs it again whole, none of its tasks carried over (`runner.engine.replay`)."""

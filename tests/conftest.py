@@ -108,6 +108,72 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
         yield server
 
 
+# --- notification providers' API servers (tests/saas/<provider>_api.py), one of each per session -------------
+
+SENDGRID_KEY = "SG.test-key.sendgrid-secret-0123456789"
+DISCORD_TOKEN = "discord-webhook-token-secret"
+TEAMS_PATH = "/webhookb2/6f1e-group@7a2b-tenant/IncomingWebhook/c0ffee-connector/0wner-secret"
+TELEGRAM_TOKEN = "123456:telegram-bot-secret-token"
+GOOGLE_TOKEN = "google-chat-token-secret"
+
+
+@pytest.fixture(scope="session")
+def sendgrid_api() -> Iterator[object]:
+    from saas.notify_base import running
+    from saas.sendgrid_api import SendGridApi
+
+    with running(SendGridApi(SENDGRID_KEY)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def discord_api() -> Iterator[object]:
+    from saas.discord_api import DiscordApi
+    from saas.notify_base import running
+
+    with running(DiscordApi("112233445566", DISCORD_TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def teams_api() -> Iterator[object]:
+    from saas.notify_base import running
+    from saas.teams_api import TeamsApi
+
+    with running(TeamsApi(TEAMS_PATH)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def telegram_api() -> Iterator[object]:
+    from saas.notify_base import running
+    from saas.telegram_api import TelegramApi
+
+    with running(TelegramApi(TELEGRAM_TOKEN, {"-1001234": -1001234, "@ops_alerts": -1005678})) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def googlechat_api() -> Iterator[object]:
+    from saas.googlechat_api import GoogleChatApi
+    from saas.notify_base import running
+
+    with running(GoogleChatApi("AAAA-space", "chat-key", GOOGLE_TOKEN)) as server:
+        yield server
+
+
+SLACK_PATH = "/services/T0ACME/B0ALERTS/slack-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+def slack_api() -> Iterator[object]:
+    from saas.notify_base import running
+    from saas.notify_slack_api import SlackWebhookApi
+
+    with running(SlackWebhookApi(SLACK_PATH)) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's server mode as S3 (with IAM checking signatures) on a free port, once per session (tests/s3_server.py)."""

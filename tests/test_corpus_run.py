@@ -160,6 +160,8 @@ RUNS: dict[str, str] = {
     "lighthouse-kestra/flows__maintenance__graphify_docs.yaml": "SUCCESS",
     "lighthouse-kestra/flows__serve__deepdive.yaml": "SUCCESS",
     "dapper-cluster-kestra-flows/docs__example-subflow.yaml": "SUCCESS",
+    # notifications
+    "kestra_prod/flows__shiny_rocks__slack_failure_alert.yml": "SUCCESS",  # its one task (SlackExecution) is disabled
 }
 
 # Inputs for flows whose required inputs have no defaults (the minimal values that take the documented path).
@@ -250,6 +252,10 @@ ATTEMPTS: dict[str, tuple[str, int, str]] = {
 }
 
 # Supported-type files that cannot run here, and why.
+SLACK_ALERT = (
+    "posts to a Slack webhook (the secret SLACK_WEBHOOK, hooks.slack.com) about the execution its Flow trigger names;"
+    " SlackExecution runs against a local Slack server in tests/test_tasks_notifications_execution.py"
+)  # notifications
 CANNOT_RUN: dict[str, str] = {
     # aws: every corpus flow names a real AWS bucket (no endpointOverride) and real credentials as secrets
     "blueprints/flows__postgres-s3-python-script.yaml": "uploads to the S3 bucket kestraio with AWS secrets; a "
@@ -397,6 +403,29 @@ CANNOT_RUN: dict[str, str] = {
     "ExpenseGraphica_Kestra_Integration/kestra_flows_and_files__make_and_send_pdf.yaml": "pip-installs packages, "
     "reads namespace files, mails through smtp.resend.com",
     "kestra_flows/output__graphql__generic_fetch_and_publish.yaml": "needs Docker, a GraphQL API and Kafka",
+    # saas jobs: each calls its provider's hosted API with the author's account (tests/test_tasks_saas_*.py run these
+    # types against the providers' documented APIs played on 127.0.0.1)
+    "blueprints/flows__airbyte-sync-parallel-with-dbt.yaml": "syncs through an Airbyte server at "
+    "host.docker.internal:8000, clones github.com/kestra-io/dbt-demo and builds it into BigQuery in Docker",
+    "blueprints/flows__fivetran-sync-parallel-dbt-core.yaml": "syncs Fivetran connectors at api.fivetran.com, clones "
+    "github.com/kestra-io/dbt-demo and builds it into BigQuery in Docker",
+    "examples/blueprints_published__28_fivetranDbtCloud.yml": "syncs Fivetran connectors at api.fivetran.com and runs "
+    "a dbt Cloud job at cloud.getdbt.com",
+    "examples/blueprints_published__30_airbyteSyncParallelWithDbt.yml": "syncs through an Airbyte server at "
+    "host.docker.internal:8000, clones github.com/kestra-io/dbt-demo and builds it into BigQuery in Docker",
+    "examples/blueprints_published__31_airbyteCloudDbtCloud.yml": "syncs Airbyte Cloud connections at "
+    "api.airbyte.com and runs a dbt Cloud job at cloud.getdbt.com",
+    "examples/fivetran__fivetranDbtCloud.yml": "syncs Fivetran connectors at api.fivetran.com and runs a dbt Cloud "
+    "job at cloud.getdbt.com",
+    "examples/fivetran__fivetranSyncParallelDbtCloud.yml": "syncs Fivetran connectors at api.fivetran.com and runs "
+    "a dbt Cloud job at cloud.getdbt.com",
+    "examples/flows__staging__facebook.yml": "syncs a Fivetran connector at api.fivetran.com",
+    "examples/flows__staging__googleAnalytics.yml": "syncs a Fivetran connector at api.fivetran.com",
+    "examples/flows__staging__microsoftDynamics.yml": "syncs a Fivetran connector at api.fivetran.com",
+    "examples/flows__staging__salesforce.yml": "syncs a Fivetran connector at api.fivetran.com",
+    # notifications
+    "blueprints/flows__failure-alert-slack.yaml": SLACK_ALERT,
+    "blueprints/flows__flow-condition-executionnamespace.yaml": SLACK_ALERT,
 }
 
 # A file whose `namespace.id` is also another selected file's: it runs in a runtime of its own.

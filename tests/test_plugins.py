@@ -284,6 +284,125 @@ VALID: list[Any] = [
         },
         id="MailSend",
     ),
+    # notifications
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.slack.notifications.SlackExecution",
+            "url": "{{ secret('SLACK') }}",
+            "executionId": "{{ trigger.executionId }}",
+            "customFields": {"env": "prod"},
+            "customMessage": "see the runbook",
+            "channel": "#ops",
+        },
+        id="SlackExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.email.MailExecution",
+            "host": "smtp.example.com",
+            "from": "a@example.com",
+            "to": ["b@example.com"],
+            "executionId": "{{ trigger.executionId }}",
+        },
+        id="MailExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.sendgrid.SendGridMailSend",
+            "sendgridApiKey": "{{ secret('SENDGRID_API_KEY') }}",
+            "from": "a@example.com",
+            "to": ["b@example.com"],
+            "cc": "{{ inputs.cc }}",
+            "subject": "s",
+            "htmlContent": "<b>x</b>",
+            "attachments": [{"name": "r.csv", "uri": "kestra:///r.csv", "contentType": "text/csv"}],
+        },
+        id="SendGridMailSend",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.sendgrid.SendGridMailExecution",
+            "sendgridApiKey": "k",
+            "from": "a@example.com",
+            "to": ["b@example.com"],
+            "executionId": "{{ trigger.executionId }}",
+        },
+        id="SendGridMailExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.discord.DiscordIncomingWebhook",
+            "url": "{{ secret('D') }}",
+            "payload": "{}",
+        },
+        id="DiscordIncomingWebhook",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.discord.DiscordExecution",
+            "url": "{{ secret('D') }}",
+            "username": "Kestra",
+            "embedList": [{"title": "t", "color": [255, 0, 0], "footer": "f"}],
+        },
+        id="DiscordExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.teams.TeamsIncomingWebhook",
+            "url": "{{ secret('T') }}",
+            "payload": "{}",
+        },
+        id="TeamsIncomingWebhook",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.teams.TeamsExecution",
+            "url": "{{ secret('T') }}",
+            "activityTitle": "t",
+        },
+        id="TeamsExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.telegram.TelegramSend",
+            "token": "{{ secret('TG') }}",
+            "channel": "@ops",
+            "payload": "hi",
+            "parseMode": "HTML",
+        },
+        id="TelegramSend",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.notifications.telegram.TelegramExecution", "token": "t", "channel": "1"},
+        id="TelegramExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.google.GoogleChatIncomingWebhook",
+            "url": "{{ secret('G') }}",
+            "payload": "{}",
+        },
+        id="GoogleChatIncomingWebhook",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.notifications.google.GoogleChatExecution",
+            "url": "{{ secret('G') }}",
+            "text": "t",
+        },
+        id="GoogleChatExecution",
+    ),
     pytest.param(
         {
             "id": "daily",

@@ -10,7 +10,10 @@ from gitsync.executions.control import ControlRequests
 from gitsync.executions.creation import ExecutionFactory
 from gitsync.executions.errors import RunError
 from gitsync.state import executions as execution_rows
+from gitsync.state import task_runs as task_run_rows
+from runner.api import ExecutionView
 from runner.engine.engine import ExecutionOutcome, ExecutionRequest, SubflowResult
+from runner.engine.views import task_run_view
 from runner.states import State
 
 
@@ -68,3 +71,22 @@ class ExecutionCoordinator:
 
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None:
         return self.control.wait_for_resume(execution_id, cancelled)
+
+    def execution_view(self, execution_id: str) -> ExecutionView | None:
+        """Another execution as recorded, for a notification task's `executionId` (a Flow trigger's upstream)."""
+        store = self.factory.store
+        row = execution_rows.get_execution(store, execution_id)
+        if row is None:
+            return None
+        flow = self.factory.flow_of(row)
+        runs = tuple(task_run_view(run) for run in task_run_rows.records(store, execution_id))
+        return ExecutionView(
+            id=row["id"],
+            namespace=flow.namespace,
+            flow_id=flow.id,
+            state=row["state"],
+            started_at=row["started_at"] or row["created_at"],
+            ended_at=row["ended_at"],
+            task_runs=runs,
+            current=False,
+        )

@@ -81,6 +81,8 @@ class RunServices:
     task_env: Mapping[str, str] | None = None
     """The environment task processes start from (before the task's own `env`); None: `task_environment(env)`,
     the clean base without an allow-list."""
+    ui_url: str | None = None
+    """The web UI's public address (`http.public_url`), which notification tasks link executions to."""
 
 
 TASK_ENV_BASE = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_*")
@@ -174,6 +176,7 @@ class RunManager:
                 data_dir=self.data_dir,
                 env=dict(task_environment(services.env) if services.task_env is None else services.task_env),
                 envs=env_variables(services.env),
+                ui_url=services.ui_url,
             )
         )
         daemon_runs = None if lease is None or not hand_off else (lambda: lease.live_daemon() is not None)

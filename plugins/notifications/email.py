@@ -1,4 +1,4 @@
-"""`MailSend`: send an e-mail over SMTP."""
+"""`MailSend`: send an e-mail over SMTP; `MailExecution`: mail an execution's summary."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from plugins.core._props import as_bool, as_int, as_str_list, mask
+from plugins.notifications.summary import ExecutionFields
 from plugins.values import Options
 from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
@@ -165,3 +166,20 @@ DEFAULT_PORTS = {"SMTP": 25, "SMTP_TLS": 587, "SMTPS": 465}
 def _mime(content_type: str) -> tuple[str, str]:
     maintype, _, subtype = content_type.partition("/")
     return (maintype, subtype) if maintype and subtype else ("application", "octet-stream")
+
+
+class MailExecution(ExecutionFields, MailSend):
+    """Mail a summary of an execution (its flow, state, duration, failed task, link) over SMTP."""
+
+    type_name: ClassVar[str] = "io.kestra.plugin.email.MailExecution"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.notifications.mail.MailExecution",)
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        from plugins.notifications.sendgrid import summary_html, summary_text
+
+        summary = self.summary(ctx)
+        if self.subject is None:
+            self.subject = summary.title
+        self.htmlTextContent = summary_html(summary)
+        self.plainTextContent = summary_text(summary)
+        return super().run(ctx)

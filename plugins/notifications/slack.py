@@ -1,29 +1,18 @@
-"""`SlackIncomingWebhook`: post a message to a Slack incoming webhook."""
+"""Slack: `SlackIncomingWebhook` posts a message to an incoming webhook; `SlackExecution` posts an execution's
+summary there (Kestra's slack-template: a title linking the execution, the outcome, and the facts as an
+attachment coloured by the state)."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from plugins.core._props import as_map, as_seconds, mask
-from plugins.values import Options, StrMap
+from plugins.notifications.http import RequestOptions, json_payload, post_json
+from plugins.notifications.summary import ExecutionFields, Summary
 from runner.api import RunContext, TaskFailed
 from runner.plugin import Task
-from runner.types import Dyn, DynDuration
 
-if TYPE_CHECKING:
-    import httpx
-
-
-class RequestOptions(Options):
-    """HTTP client options of notification tasks."""
-
-    connectTimeout: DynDuration | None = None
-    readTimeout: DynDuration | None = None
-    connectionPoolIdleTimeout: DynDuration | None = None
-    maxContentLength: Dyn[int] | None = None
-    defaultCharset: str | None = None
-    headers: StrMap | None = None
+__all__ = ["RequestOptions", "SlackExecution", "SlackIncomingWebhook"]
 
 
 class SlackIncomingWebhook(Task):
@@ -42,40 +31,70 @@ class SlackIncomingWebhook(Task):
     """HTTP client options."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        import httpx  # when the task runs: validating a flow needs no HTTP client
-
-        content = self._content()
-        options = self.options or RequestOptions()
-        headers = {str(k): str(v) for k, v in as_map(options.headers, "options.headers").items()}
-        headers.setdefault("Content-Type", "application/json")
-        try:
-            with httpx.Client(timeout=webhook_timeout(options), trust_env=False) as client:
-                response = client.post(self.url, content=content.encode("utf-8"), headers=headers)
-        except httpx.HTTPError as exc:
-            reason = mask(str(exc) or type(exc).__name__, self.url)
-            raise TaskFailed(f"Slack webhook (URL hidden) could not be reached: {reason}") from None
-        if not response.is_success:
-            body = mask(response.text[:200], self.url)
-            raise TaskFailed(f"Slack webhook (URL hidden) answered HTTP {response.status_code}: {body}")
+        response = post_json("Slack webhook", self.url, self._content(), self.options)
         ctx.logger.info(f"Slack message sent (HTTP {response.status_code})")
         return {}
 
     def _content(self) -> str:
         """The JSON document to post: `payload` as written, else `{"text": messageText}`."""
-        if self.payload is not None and self.payload.strip():
-            try:
-                json.loads(self.payload)
-            except ValueError as exc:
-                raise TaskFailed(f"payload is not valid JSON: {exc}") from None
+        if json_payload(self.payload, "Slack") is not None:
+            assert self.payload is not None
             return self.payload
         if self.messageText:
             return json.dumps({"text": self.messageText})
-        raise TaskFailed("set payload (a JSON Slack message) or messageText")
+        raise TaskFailed("set payload (a JSON Slack message) or messageText", permanent=True)
 
 
-def webhook_timeout(options: RequestOptions) -> httpx.Timeout:
-    import httpx
+class SlackExecution(ExecutionFields, SlackIncomingWebhook):
+    """Post a summary of an execution (its flow, state, duration, failed task, link) to a Slack webhook. As in
+    Kestra, the summary replaces any `payload` written."""
 
-    connect = as_seconds(options.connectTimeout, "options.connectTimeout") or 30.0
-    read = as_seconds(options.readTimeout, "options.readTimeout") or 60.0
-    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    type_name: ClassVar[str] = "io.kestra.plugin.slack.notifications.SlackExecution"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.notifications.slack.SlackExecution",)
+
+    channel: str | None = None
+    """Channel to post to (deprecated by Slack for incoming webhooks; sent when set)."""
+    username: str | None = None
+    """Name the message is posted under (deprecated by Slack; sent when set)."""
+    iconUrl: str | None = None
+    """Icon image URL (deprecated by Slack; sent when set)."""
+    iconEmoji: str | None = None
+    """Icon emoji (deprecated by Slack; sent when set)."""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        summary = self.summary(ctx)
+        document = slack_message(summary)
+        for key, value in (
+            ("channel", self.channel),
+            ("username", self.username),
+            ("icon_url", self.iconUrl),
+            ("icon_emoji", self.iconEmoji),
+        ):
+            if value:
+                document[key] = value
+        response = post_json("Slack webhook", self.url, document, self.options)
+        ctx.logger.info(f"Slack summary of execution {summary.execution.id} sent (HTTP {response.status_code})")
+        return {}
+
+
+COLORS = {"SUCCESS": "good", "WARNING": "warning"}
+
+
+def slack_message(summary: Summary) -> dict[str, Any]:
+    """A Slack message (text, blocks, attachments) summarising the execution."""
+    link = summary.execution.link
+    title = f"<{link}|{summary.title}>" if link else summary.title
+    headline = f"*{title}*\n> {summary.outcome}"
+    section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": headline}}
+    if link:
+        section["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": "Details"}, "url": link}
+    blocks: list[dict[str, Any]] = []
+    if summary.custom_message:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary.custom_message}})
+    blocks.append(section)
+    attachment = {
+        "color": COLORS.get(summary.execution.state, "danger"),
+        "fields": [{"title": name, "value": value, "short": True} for name, value in summary.facts()],
+        "ts": int(summary.started().timestamp()),
+    }
+    return {"text": headline, "blocks": blocks, "attachments": [attachment]}

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.api import KeyValue, LevelLogger, RunContext, Storage, TaskFailed, TaskKilled
+from runner.api import ExecutionView, KeyValue, LevelLogger, RunContext, Storage, TaskFailed, TaskKilled
 from runner.engine.invocation import LogSink, TaskInvocation, TaskLog, TaskResult, storage_uris, work_root
 from runner.engine.records import iso, utcnow
 from runner.plugin import Task
@@ -227,6 +227,7 @@ def _context(
         allow_docker_fallback=services.allow_docker_fallback,
         python=services.python,
         python_envs=services.python_envs,
+        execution=None if invocation.execution is None else ExecutionView.from_dict(invocation.execution),
     )
 
 

@@ -53,6 +53,8 @@ class TaskInvocation:
     """The environment of processes the task starts."""
     workdir: str | None = None
     """The shared working directory of an enclosing WorkingDirectory; None: the task run's own."""
+    execution: dict[str, Any] | None = None
+    """For a task that `reads_execution`: the `runner.api.ExecutionView` it reports on, as plain data."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.api import KeyValue, Storage
+from runner.api import ExecutionView, KeyValue, Storage
 from runner.engine.invocation import Executor
 from runner.flow import Flow
 from runner.masking import Masker
@@ -148,6 +148,9 @@ class Coordinator(Protocol):
         cancelled: threading.Event,
     ) -> SubflowResult: ...
     def wait_for_resume(self, execution_id: str, cancelled: threading.Event) -> dict[str, Any] | None: ...
+    def execution_view(self, execution_id: str) -> ExecutionView | None:
+        """Another execution as recorded (a notification task's `executionId`); None when there is none."""
+        ...
 
 
 class Renderer(Protocol):
@@ -175,3 +178,5 @@ class Services:
     max_log_lines: int = 10_000
     inline_executor: Executor | None = None
     """Runs the tasks that only compute (`Task.runs_inline`) on the engine's thread; `executor` when None."""
+    ui_url: str | None = None
+    """The web UI's public address (`http.public_url`): the link notification tasks give to an execution."""

@@ -20,6 +20,7 @@ from runner.engine.invocation import Executor, TaskHandle, TaskInvocation, TaskR
 from runner.engine.records import Services, TaskRunRecord, utcnow
 from runner.engine.retry import RetryPolicy, creates_new_execution, effective_retry, rendered_seconds
 from runner.engine.task_cache import CacheEntry, cache_entry, key_variables
+from runner.engine.views import execution_view
 from runner.plugin import Task
 from runner.states import State
 
@@ -172,10 +173,10 @@ class RunnableRunner:
         record.state, record.started_at = State.RUNNING, utcnow()  # as its properties see it; written below
         try:
             properties = self.render_properties(task, lambda: self.data.variables(task, scope, record))
+            invocation = self.invocation(task, scope, record, properties)
         except TaskFailed as exc:
             self.t.record(record, State.RUNNING)
             return self.finish_failed(record, task, scope, exc), exc.permanent
-        invocation = self.invocation(task, scope, record, properties)
         sink = self.t.sink(record)
         if inline:
             self.t.record(record, State.RUNNING)
@@ -227,6 +228,7 @@ class RunnableRunner:
             max_log_lines=self.s.max_log_lines,
             env=dict(self.s.env),
             workdir=str(scope.workdir) if scope.workdir is not None else None,
+            execution=execution_view(self.s, self.data, properties, task.id) if type(task).reads_execution else None,
         )
 
     def wait(self, handle: TaskHandle, invocation: TaskInvocation, record: TaskRunRecord) -> TaskResult:
