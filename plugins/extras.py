@@ -21,6 +21,9 @@ EXTRA_OF_MODULE = {
     "plugins.aws.s3.listing": "aws",
     "plugins.aws.s3.objects": "aws",
     "plugins.aws.s3.trigger": "aws",
+    "plugins.redis.string": "redis",
+    "plugins.redis.list": "redis",
+    "plugins.ansible.cli": "ansible",
 }
 """The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
 

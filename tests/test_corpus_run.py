@@ -160,6 +160,9 @@ RUNS: dict[str, str] = {
     "lighthouse-kestra/flows__maintenance__graphify_docs.yaml": "SUCCESS",
     "lighthouse-kestra/flows__serve__deepdive.yaml": "SUCCESS",
     "dapper-cluster-kestra-flows/docs__example-subflow.yaml": "SUCCESS",
+    # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10): the sync tasks log why they do nothing
+    "kestra-automation/ops__kestra-bootstrap.yml": "SUCCESS",
+    "mlops-kestra-workflow/_flows__sync_from_git.yml": "SUCCESS",
     # notifications
     "kestra_prod/flows__shiny_rocks__slack_failure_alert.yml": "SUCCESS",  # its one task (SlackExecution) is disabled
 }
@@ -277,6 +280,8 @@ CANNOT_RUN: dict[str, str] = {
     "kestra-training with AWS secrets",
     "mlops-kestra-workflow/_flows__run_ml_pipeline.yml": "uploads to and is triggered by the S3 bucket "
     "winequality-red with AWS secrets",
+    "blueprints/flows__ansible-deploy-configuration.yaml": "starts EC2 instances in a real AWS account (aws ec2 "
+    "run-instances), then runs Ansible over SSH on them",
     # end aws
     K + "for-each-item-outputs-subflow.yaml": "read()s `items`, a file its ForEachItem parent stores (run through "
     "for-each-item-outputs.yaml)",
@@ -403,6 +408,18 @@ CANNOT_RUN: dict[str, str] = {
     "ExpenseGraphica_Kestra_Integration/kestra_flows_and_files__make_and_send_pdf.yaml": "pip-installs packages, "
     "reads namespace files, mails through smtp.resend.com",
     "kestra_flows/output__graphql__generic_fetch_and_publish.yaml": "needs Docker, a GraphQL API and Kafka",
+    # Redis, Ansible and Kestra's git sync tasks (issue #15 points 8 and 10)
+    "blueprints/flows__redis-list.yaml": "connects to Redis at host.docker.internal (the blueprint's Docker host); "
+    "tests/test_tasks_redis.py runs its tasks against the local redis-server",
+    "examples/redis__setParallel.yml": "connects to Redis at host.docker.internal (the blueprint's Docker host)",
+    "blueprints/flows__ansible-rolling-patch-wave.yaml": "patches remote servers over SSH with apt (an inventory of "
+    "real hosts) and posts to a Slack webhook",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__03_postgres_dbt.yaml": "dbt in Docker against a "
+    "PostgreSQL server; reads the dbt project from GitHub's namespace files",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__07_gcp_dbt.yaml": "dbt in Docker against BigQuery "
+    "(GCP credentials)",
+    "kestra_options/flows__analysis_deploy.yml": "runs its Python in a private Docker image and network",
+    "kestra_options/flows__ingestion_deploy.yml": "runs its Python in a private Docker image and network",
     # saas jobs: each calls its provider's hosted API with the author's account (tests/test_tasks_saas_*.py run these
     # types against the providers' documented APIs played on 127.0.0.1)
     "blueprints/flows__airbyte-sync-parallel-with-dbt.yaml": "syncs through an Airbyte server at "
@@ -435,6 +452,10 @@ SECRETS = {
     "SECRET_MY_SECRET": '{"secretKey": "secretValue"}',
     "SECRET_NEW_LINE": "first line\nsecond line",
     "SECRET_WEBHOOK_KEY": "webhook-key",
+    # the git sync tasks' credentials their authors provision (rendered, never used: the tasks do nothing)
+    "SECRET_GITHUB_SSH_PRIVATE_KEY": "not-a-key",
+    "SECRET_GITHUB_USERNAME": "someone",
+    "SECRET_GITHUB_PASSWORD": "not-a-password",
 }
 
 

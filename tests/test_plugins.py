@@ -261,6 +261,82 @@ VALID: list[Any] = [
         },
         id="git.Clone",
     ),
+    # git sync/push tasks (validated with a warning, run as a no-op), redis, ansible
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.git.SyncFlows",
+            "url": "git@github.com:a/b.git",
+            "gitDirectory": "flows/prod",
+            "targetNamespace": "prod",
+            "includeChildNamespaces": True,
+            "delete": True,
+            "dryRun": True,
+        },
+        id="git.SyncFlows",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.PushFlows", "url": "https://g/a/b", "flows": ["x*"], "delete": False},
+        id="git.PushFlows",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.SyncNamespaceFiles", "url": "https://g/a/b", "namespace": "shared"},
+        id="git.SyncNamespaceFiles",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.PushNamespaceFiles", "url": "https://g/a/b", "files": "**/*.sql"},
+        id="git.PushNamespaceFiles",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.git.Sync", "url": "https://g/a/b", "branch": "main", "dryRun": False},
+        id="git.Sync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.redis.string.Set",
+            "url": "redis://localhost:6379/0",
+            "key": "k",
+            "value": {"a": 1},
+            "serdeType": "JSON",
+            "get": True,
+            "options": {"expirationDuration": "PT1M", "mustNotExist": True},
+        },
+        id="redis.Set",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.redis.string.Get",
+            "url": "redis://h",
+            "key": "k",
+            "failedOnMissing": True,
+        },
+        id="redis.Get",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.redis.string.Delete", "url": "redis://h", "keys": ["a", "b"]},
+        id="redis.Delete",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.redis.list.ListPush", "url": "redis://h", "key": "k", "from": ["a"]},
+        id="redis.ListPush",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.redis.list.ListPop", "url": "redis://h", "key": "k", "maxRecords": 1},
+        id="redis.ListPop",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.ansible.cli.AnsibleCLI",
+            "inputFiles": {"inventory.ini": "localhost ansible_connection=local"},
+            "commands": ["ansible-playbook -i inventory.ini playbook.yml"],
+            "outputsMode": "EXPLICIT",
+            "outputLogFile": True,
+        },
+        id="ansible.AnsibleCLI",
+    ),
     pytest.param(
         {
             "id": "a",
@@ -307,6 +383,79 @@ VALID: list[Any] = [
             "executionId": "{{ trigger.executionId }}",
         },
         id="MailExecution",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.fivetran.connectors.Sync",
+            "apiKey": "{{ secret('FIVETRAN_API_KEY') }}",
+            "apiSecret": "{{ secret('FIVETRAN_API_SECRET') }}",
+            "connectorId": "enjoy_infect",
+            "maxDuration": "PT30M",
+        },
+        id="FivetranSync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.airbyte.connections.Sync",
+            "url": "http://localhost:8000",
+            "connectionId": "e3b1ce92-547c-436f-b1e8-23b6936c12cd",
+            "username": "airbyte",
+            "password": "{{ secret('AIRBYTE_PASSWORD') }}",
+            "wait": False,
+        },
+        id="AirbyteSync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.airbyte.connections.CheckStatus",
+            "url": "http://localhost:8000",
+            "jobId": "{{ outputs.sync.jobId }}",
+            "pollFrequency": "PT5S",
+        },
+        id="AirbyteCheckStatus",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.airbyte.cloud.jobs.Sync",
+            "connectionId": "e3b1ce92-547c-436f-b1e8-23b6936c12cd",
+            "token": "{{ secret('AIRBYTE_TOKEN') }}",
+        },
+        id="AirbyteCloudSync",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.dbt.cloud.TriggerRun",
+            "accountId": "123",
+            "token": "{{ secret('DBT_CLOUD_TOKEN') }}",
+            "jobId": "456",
+            "wait": True,
+        },
+        id="DbtCloudTriggerRun",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.dbt.cloud.CheckStatus",
+            "accountId": "123",
+            "token": "{{ secret('DBT_CLOUD_TOKEN') }}",
+            "runId": "{{ outputs.run.runId }}",
+        },
+        id="DbtCloudCheckStatus",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.openai.ChatCompletion",
+            "apiKey": "{{ secret('OPENAI_API_KEY') }}",
+            "model": "gpt-4o-mini",
+            "prompt": "Summarize {{ inputs.text }}",
+        },
+        id="OpenAIChatCompletion",
     ),
     pytest.param(
         {

@@ -89,7 +89,9 @@ class ChatCompletion(Task):
     maxTokens: Dyn[int] | None = None
     """The most completion tokens to generate."""
     presencePenalty: Dyn[float] | None = None
+    """-2 to 2: positive values push the model towards new topics."""
     frequencyPenalty: Dyn[float] | None = None
+    """-2 to 2: positive values make the model repeat itself less."""
     logitBias: StrMap | None = None
     """Token id -> bias (-100 to 100)."""
     user: str | None = None

@@ -1,0 +1,1 @@
+"""Ansible (`io.kestra.plugin.ansible.cli.AnsibleCLI`): ansible and ansible-playbook commands, run as scripts."""
