@@ -24,6 +24,9 @@ EXTRA_OF_MODULE = {
     "plugins.redis.string": "redis",
     "plugins.redis.list": "redis",
     "plugins.ansible.cli": "ansible",
+    "plugins.jdbc.mysql": "mysql",
+    "plugins.jdbc.postgres_copy": "postgres",
+    "plugins.jdbc.postgresql": "postgres",
 }
 """The pip extra each plugin module needs to run (the README's table of types is checked against it)."""
 

@@ -15,7 +15,9 @@ import pytest
 from runner.registry import Registry
 
 if TYPE_CHECKING:
+    from mariadb_server import MariaDbServer
     from playwright.sync_api import Browser
+    from postgres_server import PostgresServer
     from redis_server import RedisServer
     from s3_server import S3Server
 
@@ -105,6 +107,26 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     from redis_server import redis_server
 
     with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """Debian's PostgreSQL on a free port, once per session (tests/postgres_server.py); skips where it is not
+    installed, fails in CI."""
+    from postgres_server import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDbServer]:
+    """Debian's MariaDB on a free port, once per session (tests/mariadb_server.py); skips where it is not
+    installed, fails in CI."""
+    from mariadb_server import mariadb_server
+
+    with mariadb_server() as server:
         yield server
 
 

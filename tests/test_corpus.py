@@ -42,6 +42,17 @@ EXCEPTIONS: dict[str, tuple[str, str]] = {
         "its Enterprise `assets:` block is accepted with a warning, so the EE asset type inside it is not checked",
         "'assets' is accepted but not acted on",
     ),
+    # jdbc postgres/mysql: `sqlType` is no property of Kestra's PostgreSQL Queries (nor of any plugin-jdbc task);
+    # Kestra refuses the unknown property too. These files also name types gitsync does not ship (ai, notion).
+    **dict.fromkeys(
+        [
+            "lighthouse-kestra/blueprint__lighthouse-research-quickstart.yaml",
+            "lighthouse-kestra/flows__ingest__audio_video.yaml",
+            "lighthouse-kestra/flows__ingest__hn_reddit.yaml",
+            "lighthouse-kestra/flows__ingest__rss.yaml",
+        ],
+        ("`sqlType` is not a property of io.kestra.plugin.jdbc.postgresql.Queries", "unknown property 'sqlType'"),
+    ),
 }
 # Kestra's own blueprints repository adds an `extend:` metadata block that Kestra's strict parser rejects too.
 BLUEPRINT_EXTEND = "unknown property 'extend'"

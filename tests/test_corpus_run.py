@@ -420,6 +420,33 @@ CANNOT_RUN: dict[str, str] = {
     "(GCP credentials)",
     "kestra_options/flows__analysis_deploy.yml": "runs its Python in a private Docker image and network",
     "kestra_options/flows__ingestion_deploy.yml": "runs its Python in a private Docker image and network",
+    # jdbc postgres/mysql: each needs a database server; the playground and procedure flows run against this
+    # machine's PostgreSQL in tests/test_tasks_jdbc_flows.py (the connection from ENV_* variables, or pointed here)
+    "blueprints/flows__extract-load-mysql.yaml": "downloads from huggingface.co; MySQL at host.docker.internal",
+    ZC + "02-workflow-orchestration__flows__04_postgres_taxi.yaml": "downloads from github.com; PostgreSQL at "
+    "pgdatabase",
+    ZC + "02-workflow-orchestration__flows__05_postgres_taxi_scheduled.yaml": "downloads from github.com; "
+    "PostgreSQL at pgdatabase",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__02_postgres_taxi.yaml": "downloads from github.com; "
+    "PostgreSQL at host.docker.internal",
+    ZC + "cohorts__2025__02-workflow-orchestration__flows__02_postgres_taxi_scheduled.yaml": "downloads from "
+    "github.com; PostgreSQL at host.docker.internal",
+    "examples/blueprints_published__58.yml": "downloads from raw.githubusercontent.com; PostgreSQL at sample_postgres",
+    "examples/mysql__extractLoadMySQL.yml": "downloads from raw.githubusercontent.com; a database from its variables",
+    "examples/postgres__copyIn.yml": "downloads from raw.githubusercontent.com; PostgreSQL at host.docker.internal",
+    "examples/postgres__postgresQuery.yml": "PostgreSQL at host.docker.internal",
+    "kestra-playground/batch-groups__affiliate__flows__build_affiliate_daily_report.yaml": "needs a PostgreSQL "
+    "server (envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__affiliate__flows__build_affiliate_partner_rankings.yaml": "needs a PostgreSQL "
+    "server (envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__affiliate__flows__generate_affiliate_mock_data.yaml": "needs a PostgreSQL "
+    "server (envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__ec__flows__build_ecommerce_daily_report.yaml": "needs a PostgreSQL server "
+    "(envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra-playground/batch-groups__ec__flows__generate_ecommerce_mock_data.yaml": "needs a PostgreSQL server "
+    "(envs.batch_db_url); run in tests/test_tasks_jdbc_flows.py",
+    "kestra_prod/flows__demo__postgres_procedure.yml": "PostgreSQL at postgres:5432; run pointed at this machine's "
+    "in tests/test_tasks_jdbc_flows.py",
     # saas jobs: each calls its provider's hosted API with the author's account (tests/test_tasks_saas_*.py run these
     # types against the providers' documented APIs played on 127.0.0.1)
     "blueprints/flows__airbyte-sync-parallel-with-dbt.yaml": "syncs through an Airbyte server at "

@@ -578,6 +578,84 @@ VALID: list[Any] = [
         },
         id="trigger.Flow",
     ),
+    # jdbc postgres/mysql
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.jdbc.postgresql.Query",
+            "url": "jdbc:postgresql://db:5432/shop?sslmode=require",
+            "username": "etl",
+            "password": "{{ secret('PG_PASSWORD') }}",
+            "sql": "SELECT * FROM orders WHERE day = :day",
+            "parameters": {"day": "{{ trigger.date }}"},
+            "fetchType": "STORE",
+        },
+        id="PostgresQuery",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.jdbc.postgresql.Queries",
+            "url": "jdbc:postgresql://db/shop",
+            "sql": "DELETE FROM t; SELECT 1",
+        },
+        id="PostgresQueries",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.jdbc.postgresql.CopyIn",
+            "url": "jdbc:postgresql://db/shop",
+            "table": "orders",
+            "from": "{{ outputs.extract.uri }}",
+            "format": "CSV",
+            "header": True,
+        },
+        id="PostgresCopyIn",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.jdbc.postgresql.CopyOut",
+            "url": "jdbc:postgresql://db/shop",
+            "sql": "SELECT * FROM orders",
+        },
+        id="PostgresCopyOut",
+    ),
+    pytest.param(
+        {
+            "id": "t",
+            "type": "io.kestra.plugin.jdbc.postgresql.Trigger",
+            "url": "jdbc:postgresql://db/shop",
+            "sql": "SELECT 1",
+            "interval": "PT5M",
+        },
+        id="PostgresTrigger",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.jdbc.mysql.Query",
+            "url": "jdbc:mysql://db:3306/shop",
+            "sql": "SELECT 1",
+            "fetchType": "FETCH",
+        },
+        id="MysqlQuery",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.jdbc.mysql.Queries", "url": "jdbc:mysql://db/shop", "sql": "SELECT 1"},
+        id="MysqlQueries",
+    ),
+    pytest.param(
+        {
+            "id": "t",
+            "type": "io.kestra.plugin.jdbc.mysql.Trigger",
+            "url": "jdbc:mysql://db/shop",
+            "sql": "SELECT 1",
+            "interval": "PT1M",
+        },
+        id="MysqlTrigger",
+    ),
     pytest.param(
         {"id": "hook", "type": CORE + "trigger.Webhook", "key": "s3cr3t", "wait": True, "returnOutputs": True},
         id="Webhook",

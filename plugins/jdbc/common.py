@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from time import monotonic
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from plugins.scripts.files import as_bool, as_int, as_map, inside
 from runner.api import RunContext, TaskFailed, TaskKilled
@@ -55,6 +55,10 @@ class Backend(ABC):
 
     def returns_rows(self, statement: Statement, cursor: Any) -> bool:
         return cursor.description is not None
+
+    def cells(self, cursor: Any) -> Cells:
+        """How each column's values become Kestra's (its cell converter: intervals as ISO durations...)."""
+        return None
 
     def begin(self) -> None:
         self.conn.execute("BEGIN")
@@ -131,30 +135,42 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _rows(cursor: Any, batch: int, convert: Callable[[Any], Any] = jsonable) -> Iterator[dict[str, Any]]:
+Cells = list[Callable[[Any], Any]] | None
+"""One function per column turning the driver's value into Kestra's (see `Backend.cells`); None: as they are."""
+
+
+def _rows(
+    cursor: Any, batch: int, convert: Callable[[Any], Any] = jsonable, cells: Cells = None
+) -> Iterator[dict[str, Any]]:
     columns = [column[0] for column in cursor.description]
     while True:
         chunk = cursor.fetchmany(batch)
         if not chunk:
             return
         for row in chunk:
-            yield {name: convert(value) for name, value in zip(columns, row, strict=False)}
+            if cells is None:
+                yield {name: convert(value) for name, value in zip(columns, row, strict=False)}
+            else:
+                yield {
+                    name: convert(None if value is None else cell(value))
+                    for name, value, cell in zip(columns, row, cells, strict=False)
+                }
 
 
-def collect(ctx: RunContext, cursor: Any, fetch: str, batch: int, name: str) -> dict[str, Any]:
+def collect(ctx: RunContext, cursor: Any, fetch: str, batch: int, name: str, cells: Cells = None) -> dict[str, Any]:
     """The outputs of one result set: row (FETCH_ONE), rows (FETCH), uri (STORE, an Ion file), size."""
     if fetch == "FETCH_ONE":
-        row = next(_rows(cursor, 1), None)
+        row = next(_rows(cursor, 1, cells=cells), None)
         return {"row": row, "size": 0 if row is None else 1}
     if fetch == "FETCH":
-        rows = list(_rows(cursor, batch))
+        rows = list(_rows(cursor, batch, cells=cells))
         return {"rows": rows, "size": len(rows)}
     if fetch == "STORE":
-        return _store(ctx, cursor, batch, name)
+        return _store(ctx, cursor, batch, name, cells)
     return {}
 
 
-def _store(ctx: RunContext, cursor: Any, batch: int, name: str) -> dict[str, Any]:
+def _store(ctx: RunContext, cursor: Any, batch: int, name: str, cells: Cells = None) -> dict[str, Any]:
     """Rows as Kestra stores them: an Ion file, one map per line, the driver's values kept (dates as timestamps,
     decimals as decimals, bytes as blobs; see plugins/ion.py)."""
     from plugins import ion  # amazon-ion is imported by the first STORE, not by validating a query
@@ -162,7 +178,7 @@ def _store(ctx: RunContext, cursor: Any, batch: int, name: str) -> dict[str, Any
     local = ctx.workdir / f".{ctx.task_id}-{uuid.uuid4().hex[:8]}.ion"
     try:
         with local.open("w", encoding="utf-8") as handle:
-            size = ion.write_rows(handle, _rows(cursor, batch, _as_stored))
+            size = ion.write_rows(handle, _rows(cursor, batch, _as_stored, cells))
         return {"uri": ctx.storage.put(local, name), "size": size}
     finally:
         local.unlink(missing_ok=True)
@@ -181,7 +197,7 @@ def _as_stored(value: Any) -> Any:
     return jsonable(value)
 
 
-def _interrupt_on_cancel(ctx: RunContext, backend: Backend) -> Callable[[], str | None]:
+def interrupt_on_cancel(ctx: RunContext, backend: Backend) -> Callable[[], str | None]:
     """Interrupt the query when ctx.cancelled is set or the timeout passes; the stop function returns why."""
     done = threading.Event()
     reason: list[str] = []
@@ -214,7 +230,7 @@ def run_sql(ctx: RunContext, task: JdbcQuery, backend: Backend, many: bool) -> d
     batch = max(1, as_int(task.fetchSize, 10000))
     parameters = as_map(task.parameters, "parameters")
     backend.connect()
-    stop = _interrupt_on_cancel(ctx, backend)
+    stop = interrupt_on_cancel(ctx, backend)
     try:
         results = _run_statements(ctx, task, backend, many, fetch, batch, parameters)
     except TaskFailed as exc:
@@ -245,16 +261,35 @@ def _run_statements(
     if not statements:
         raise TaskFailed("sql holds no statement")
     transaction = many and as_bool(getattr(task, "transaction", False), True)
+    after = _after_sql(task, backend, parameters)
+    transaction = transaction or after is not None
     if transaction:
         backend.begin()
     for number, statement in enumerate(statements, 1):
         cursor = _execute(backend, statement, parameters, number, len(statements), transaction)
         if backend.returns_rows(statement, cursor) and fetch != "NONE":
             name = f"result-{number}.ion" if many else "result.ion"
-            results.append(collect(ctx, cursor, fetch, batch, name))
+            results.append(collect(ctx, cursor, fetch, batch, name, backend.cells(cursor)))
+    if after is not None:
+        try:
+            backend.execute(after, parameters)
+        except backend.errors as exc:
+            backend.rollback()
+            raise TaskFailed(f"afterSQL failed, so the query's changes were rolled back: {exc}") from exc
     if transaction:
         backend.commit()
     return results
+
+
+def _after_sql(task: JdbcQuery, backend: Backend, parameters: dict[str, Any]) -> Statement | None:
+    """afterSQL's one statement (run after the query, in its transaction), None when there is none."""
+    text = getattr(task, "afterSQL", None)
+    if not text or not text.strip():
+        return None
+    statements = backend.statements(text, parameters)
+    if len(statements) > 1:
+        raise TaskFailed("afterSQL holds several statements; it takes one (use a Queries task for more)")
+    return statements[0] if statements else None
 
 
 def _execute(
@@ -274,8 +309,16 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
+POOLING_INERT = {
+    "connectionPooling": "gitsync opens one connection per task run and closes it at its end",
+    "connectionPoolSize": "gitsync opens one connection per task run and closes it at its end",
+}
+
+
 class JdbcQuery(Task):
     """Connection and fetch options of one SQL query (or script, for `Queries`)."""
+
+    inert: ClassVar[dict[str, str]] = {**Task.inert, **POOLING_INERT}
 
     url: str
     """The JDBC URL."""
@@ -289,6 +332,8 @@ class JdbcQuery(Task):
     """The SQL; rendered."""
     parameters: Dyn[dict[str, Any]] | None = None
     """Values bound to named `:parameter` placeholders."""
+    afterSQL: str | None = None
+    """One statement run after `sql`, in the same transaction (to mark the rows read as processed)."""
     fetchType: Dyn[FetchType] = "NONE"
     """Keep no rows, the first (`row`), all (`rows`) or store them in a file (`uri`)."""
     fetchSize: Dyn[int] = 10000
@@ -299,6 +344,10 @@ class JdbcQuery(Task):
     """Deprecated: fetchType FETCH_ONE."""
     store: bool | None = None
     """Deprecated: fetchType STORE."""
+    connectionPooling: Dyn[bool] | None = None
+    """Accepted for Kestra's flows: a connection is opened per task run."""
+    connectionPoolSize: Dyn[int] | None = None
+    """Accepted for Kestra's flows: a connection is opened per task run."""
 
     @abstractmethod
     def backend(self, ctx: RunContext) -> Backend:
