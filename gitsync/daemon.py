@@ -160,6 +160,7 @@ class Daemon:
             log.info("started %d execution(s) that were waiting", len(started))
         self._spawn("sync-worker", self._sync_worker)
         self._spawn("poll-timer", self._poll_timer)
+        self._spawn("poll-triggers", self._poll_triggers)
         for source in self.settings.sources:
             local = _local_git_dir(source)
             if local is not None:
@@ -290,6 +291,12 @@ class Daemon:
                 if health.next_poll <= now:
                     health.next_poll = now + _poll_delay(source.poll.total_seconds(), health.failures)
                     self.request_sync(source.name, "poll")
+
+    def _poll_triggers(self) -> None:
+        """The polling triggers (S3...): each polled every `interval` (`gitsync.schedule.polling`)."""
+        from gitsync.schedule.polling import Poller
+
+        Poller(self.runs, self.registry, self.settings.data_path).run(self._stop, time.monotonic)
 
     def _watch(self, source: SourceConfig, git_dir: Path) -> None:
         """A local repository: sync when the branch's ref moves (a commit, a reset, a fetch)."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from postgres_server import PostgresServer
     from redis_server import RedisServer
     from sshd_server import SshServer
+    from s3_server import S3Server
 
 WriteFlow = Callable[..., Path]
 
@@ -203,4 +204,13 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     from sshd_server import sshd_server
 
     with sshd_server(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's server mode as S3 (with IAM checking signatures) on a free port, once per session (tests/s3_server.py)."""
+    from s3_server import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
         yield server

@@ -375,10 +375,10 @@ TASK_CASES: list[Any] = [
         namespace: acme
         tasks:
           - id: upload
-            type: io.kestra.plugin.aws.s3.Upload
-            bucket: data
+            type: io.kestra.plugin.aws.dynamodb.PutItem
+            tableName: data
         """,
-        [at(5, 5, "unknown task type 'io.kestra.plugin.aws.s3.Upload'", "no installed plugin provides it")],
+        [at(5, 5, "unknown task type 'io.kestra.plugin.aws.dynamodb.PutItem'", "no installed plugin provides it")],
         id="unknown-task-type-no-plugin",
     ),
     pytest.param(

@@ -266,6 +266,29 @@ SLACK_ALERT = (
     " SlackExecution runs against a local Slack server in tests/test_tasks_notifications_execution.py"
 )  # notifications
 CANNOT_RUN: dict[str, str] = {
+    # aws: every corpus flow names a real AWS bucket (no endpointOverride) and real credentials as secrets
+    "blueprints/flows__postgres-s3-python-script.yaml": "uploads to the S3 bucket kestraio with AWS secrets; a "
+    "Python script fetches a public API and writes to a Postgres host",
+    "blueprints/flows__s3-map-over-objects.yaml": "lists a real S3 bucket with AWS secrets",
+    "blueprints/flows__s3-trigger-python.yaml": "an S3 Trigger on a real bucket with AWS secrets; Docker runner",
+    "blueprints/flows__s3-trigger.yaml": "an S3 Trigger on the bucket declarative-orchestration with AWS secrets",
+    "examples/aws-cli__lisECSclusters.yml": "lists ECS clusters of a real AWS account (aws ecs list-clusters)",
+    "examples/aws_s3__eventDrivenDuckDB.yml": "an S3 Trigger on a real bucket; MotherDuck token; mail server",
+    "examples/aws_s3__s3Trigger.yml": "an S3 Trigger on the bucket declarative-orchestration with AWS secrets",
+    "examples/aws_s3__s3TriggerCommands.yml": "an S3 Trigger on a real bucket; clones github.com/kestra-io/examples",
+    "examples/aws_s3__uploadFileToS3.yml": "downloads a file from the internet and uploads it to a real S3 bucket",
+    "examples/blueprints_published__102_postgresS3PythonScript.yml": "uploads to the S3 bucket kestraio with AWS "
+    "secrets; a Python script fetches a public API and writes to a Postgres host",
+    "examples/blueprints_published__23.yml": "creates a bucket in a real AWS account",
+    "examples/blueprints_published__37_s3Trigger.yml": "an S3 Trigger on the bucket declarative-orchestration with "
+    "AWS secrets",
+    "kestra_prod/flows__demo.mailinblack__process_data.yml": "downloads from and uploads to the S3 bucket "
+    "kestra-training with AWS secrets",
+    "mlops-kestra-workflow/_flows__run_ml_pipeline.yml": "uploads to and is triggered by the S3 bucket "
+    "winequality-red with AWS secrets",
+    "blueprints/flows__ansible-deploy-configuration.yaml": "starts EC2 instances in a real AWS account (aws ec2 "
+    "run-instances), then runs Ansible over SSH on them",
+    # end aws
     K + "for-each-item-outputs-subflow.yaml": "read()s `items`, a file its ForEachItem parent stores (run through "
     "for-each-item-outputs.yaml)",
     K + "task-allow-warning-executable-foreachitem.yml": "calls io.kestra.tests.for-each-item-subflow-failed, which "

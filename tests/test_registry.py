@@ -125,7 +125,7 @@ def test_suggestions_name_the_closest_type(typo: str, expected: str) -> None:
 
 
 def test_no_suggestion_for_a_type_from_another_world() -> None:
-    assert installed.registry().suggest("io.kestra.plugin.aws.s3.Upload", "task") == []
+    assert installed.registry().suggest("io.kestra.plugin.aws.dynamodb.PutItem", "task") == []
 
 
 # -- lazy: types known by their entry-point names, a plugin imported when its type is resolved ---------------------

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from gitsync.errors import GitSyncError
 from runner.states import State
 
-TriggerKindName = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay"]
+TriggerKindName = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay", "poll"]
 LevelName = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
 _NAME = r"^[A-Za-z0-9_.-]+$"
 

@@ -30,7 +30,7 @@ NOT_STARTED_STATES: tuple[State, ...] = (State.CREATED, State.QUEUED)
 """States a kill cancels outright: no task has run."""
 WORKER_LOST = "worker lost: gitsync stopped while the execution was running"
 
-TriggerKind = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay"]
+TriggerKind = Literal["manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay", "poll"]
 """How an execution was started (`trigger_kind`): `gitsync run`, the API's run route, a Webhook trigger, a Schedule
 fire, a Flow trigger, a Subflow task, a flow-level retry (CREATE_NEW_EXECUTION), a replay of an ended execution from
 one of its task runs (`gitsync replay`, the API's replay route; `replay_of` names it). NULL on rows written before it

@@ -346,4 +346,19 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
             WHERE ended_at IS NOT NULL AND state IN ('FAILED', 'KILLED', 'WARNING');
         """,
     ),
+    (
+        "polling triggers: what each one fired, recorded with the execution it fired (exactly once)",
+        """
+        -- a polling trigger (an S3 bucket's new objects...) fires each version of an item once: the item is written
+        -- here in the transaction that writes the execution, so a restart neither fires it again nor loses it
+        CREATE TABLE trigger_polls (
+            trigger_uid TEXT NOT NULL,
+            item TEXT NOT NULL,            -- what was found: s3://bucket/key
+            version TEXT NOT NULL,         -- which version of it fired (etag@lastModified)
+            execution_id TEXT NOT NULL,
+            fired_at TEXT NOT NULL,
+            PRIMARY KEY (trigger_uid, item)
+        );
+        """,
+    ),
 ]

@@ -21,7 +21,7 @@ from runner.states import State
 LOG_LINES = 1000
 """Log lines rendered with the page; the live stream (or the next page's link) brings the rest."""
 FILTERS = ("flow", "namespace", "state", "trigger_kind", "since", "until")
-TRIGGER_KINDS = ("manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay")
+TRIGGER_KINDS = ("manual", "api", "webhook", "schedule", "flow", "subflow", "retry", "replay", "poll")
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 

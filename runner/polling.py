@@ -1,0 +1,68 @@
+"""The contract of a polling trigger (Kestra's `PollingTriggerInterface`): every `interval` the control plane asks
+it what is new, starts one execution with what it found, then lets it act on what it found (move, delete).
+
+The control plane keeps what each trigger has fired (item -> version) in the same transaction as the execution it
+fired, so an item is fired once, also across a restart: `poll` lists, the control plane drops what was fired with
+the same version, `fetch` gives the trigger variables of the rest, and `after` runs once the execution is recorded
+(and again, on the next poll, for items fired before whose `after` a stop interrupted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from runner.api import Logger, Storage
+from runner.plugin import Trigger
+from runner.types import Duration
+
+
+@dataclass(frozen=True)
+class Found:
+    """One thing a poll found: `item` names it (s3://bucket/key), `version` changes when it does (etag and time)."""
+
+    item: str
+    version: str
+    value: Any
+    """What `fetch` and `after` receive for it (the listed object)."""
+
+
+@dataclass
+class PollContext:
+    """What a poll may use: where fetched files go (kestra:/// URIs the execution reads), a log, a scratch folder."""
+
+    storage: Storage
+    logger: Logger
+    workdir: Path
+
+
+class PollingTrigger(Trigger):
+    """A trigger the control plane polls every `interval`."""
+
+    interval: Duration = timedelta(seconds=60)
+    """How often to poll (ISO-8601, e.g. PT30S)."""
+
+    def poll(self, ctx: PollContext) -> list[Found]:
+        """Everything there now (what was fired before included: the control plane drops it)."""
+        raise NotImplementedError
+
+    def keeps(self, found: Found, fired_before: str | None) -> bool:
+        """Whether to fire for `found`, given the version fired before (None: never): a new version by default."""
+        return fired_before != found.version
+
+    def batch_size(self) -> int | None:
+        """At most this many items per execution (the rest wait for the next poll); None: all."""
+        return None
+
+    def fetch(self, ctx: PollContext, found: list[Found]) -> dict[str, Any]:
+        """The trigger variables (`trigger.*`) of one execution for the new items."""
+        raise NotImplementedError
+
+    def after(self, ctx: PollContext, found: list[Found]) -> None:
+        """What the trigger does with items once their execution is recorded (nothing by default)."""
+
+    def removes(self) -> bool:
+        """Whether `after` takes the items away (then the record of them may be dropped once it ran)."""
+        return False
