@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
     from postgres_server import PostgresServer
     from redis_server import RedisServer
-    from sshd_server import SshServer
     from s3_server import S3Server
+    from sshd_server import SshServer
 
 WriteFlow = Callable[..., Path]
 
