@@ -342,12 +342,7 @@ class Daemon:
             "statuses": statuses,
             "state": state,
         }
-        executor = getattr(self.runs.executor, "health_report", None)  # the Celery executor's broker and workers
-        if executor is not None:
-            report["executor"] = executed = executor()
-            if executed.get("degraded"):
-                report["status"] = "degraded"
-        return report
+        return _with_executor_health(report, self.runs.executor)
 
     def _start_http(self) -> None:
         if self.app is None:
@@ -452,6 +447,16 @@ def _poll_delay(poll: float, failures: int) -> float:
     """The poll interval with ±10% jitter; doubled per consecutive failure, up to ten minutes."""
     base = min(poll * (2**failures), max(MAX_BACKOFF_SECONDS, poll)) if failures else poll
     return base * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def _with_executor_health(report: dict[str, Any], executor: object) -> dict[str, Any]:
+    """`/healthz` with the executor's own report when it has one (Celery: the broker and the workers seen)."""
+    health_report = getattr(executor, "health_report", None)
+    if health_report is not None:
+        report["executor"] = executed = health_report()
+        if executed.get("degraded"):
+            report["status"] = "degraded"
+    return report
 
 
 def _local_git_dir(source: SourceConfig) -> Path | None:

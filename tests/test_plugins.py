@@ -580,6 +580,85 @@ VALID: list[Any] = [
         },
         id="trigger.Flow",
     ),
+    # aws
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.aws.s3.Upload",
+            "region": "eu-west-1",
+            "accessKeyId": "{{ secret('AWS_KEY') }}",
+            "secretKeyId": "{{ secret('AWS_SECRET') }}",
+            "bucket": "b",
+            "key": "in/x.csv",
+            "from": "{{ outputs.w.uri }}",
+        },
+        id="S3Upload",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.aws.s3.Download", "bucket": "b", "key": "in/x.csv"}, id="S3Download"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.aws.s3.Downloads",
+            "bucket": "b",
+            "prefix": "in/",
+            "action": "MOVE",
+            "moveTo": {"key": "done/"},
+        },
+        id="S3Downloads",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.aws.s3.List", "bucket": "b", "prefix": "in/", "regexp": ".*\\.csv"},
+        id="S3List",
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.aws.s3.Delete", "bucket": "b", "key": "in/x.csv"}, id="S3Delete"
+    ),
+    pytest.param(
+        {"id": "a", "type": "io.kestra.plugin.aws.s3.DeleteList", "bucket": "b", "prefix": "tmp/"}, id="S3DeleteList"
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.aws.s3.Copy",
+            "from": {"bucket": "b", "key": "a"},
+            "to": {"key": "c"},
+            "delete": True,
+        },
+        id="S3Copy",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.aws.s3.CreateBucket",
+            "bucket": "b",
+            "endpointOverride": "http://localhost:9000",
+        },
+        id="S3CreateBucket",
+    ),
+    pytest.param(
+        {
+            "id": "t",
+            "type": "io.kestra.plugin.aws.s3.Trigger",
+            "bucket": "b",
+            "prefix": "in/",
+            "interval": "PT30S",
+            "action": "DELETE",
+        },
+        id="S3Trigger",
+    ),
+    pytest.param(
+        {
+            "id": "a",
+            "type": "io.kestra.plugin.aws.cli.AwsCLI",
+            "region": "eu-west-1",
+            "accessKeyId": "{{ secret('AWS_KEY') }}",
+            "secretKeyId": "{{ secret('AWS_SECRET') }}",
+            "commands": ["aws s3 ls"],
+        },
+        id="AwsCLI",
+    ),
     # jdbc postgres/mysql
     pytest.param(
         {

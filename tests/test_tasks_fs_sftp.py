@@ -179,7 +179,7 @@ def poll_together(tmp_path: Path, make: Any, pollers: int) -> list[list[dict[str
         ctx = make_context(tmp_path / f"p{i}", execution_id=f"exec{i}", kv=kv)
         start.wait()
         try:
-            fired = make().poll(ctx)
+            fired = make().claim(ctx)
         except BaseException as exc:  # reported below
             errors.append(exc)
             return
@@ -216,7 +216,7 @@ def test_the_trigger_fires_each_file_exactly_once_across_concurrent_pollers(
     if action == "MOVE":
         assert sorted(p.name for p in (home / "archive").iterdir()) == sorted(n for n in names if n.endswith(".csv"))
     ctx = make_context(tmp_path / "again", kv=SqliteKeyValue(tmp_path / "kv.db"))
-    assert trigger(sshd, root, **extra).poll(ctx) is None  # nothing new: nothing fires
+    assert trigger(sshd, root, **extra).claim(ctx) is None  # nothing new: nothing fires
 
 
 def test_the_trigger_hands_out_the_downloaded_content_and_limits_each_poll(sshd: SshServer, tmp_path: Path) -> None:
@@ -224,7 +224,7 @@ def test_the_trigger_hands_out_the_downloaded_content_and_limits_each_poll(sshd:
     drop(home, ["c.csv", "a.csv", "b.csv"])
     ctx = make_context(tmp_path / "one")
     watch = trigger(sshd, f"/{home.name}", action="DELETE", maxFiles=2, sort="NAME_ASC")
-    first = watch.poll(ctx)
+    first = watch.claim(ctx)
     assert first is not None
     assert [f["name"] for f in first["files"]] == ["a.csv", "b.csv"]
     assert ctx.storage.path(first["files"][0]["path"]).read_text() == "content of a.csv"

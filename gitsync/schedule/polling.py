@@ -102,7 +102,10 @@ class Poller:
         namespace, _, flow_id = row["flow_uid"].rpartition(".")
         staging = LocalStorage(self.data_dir, namespace, flow_id, new_execution_id(), task_id=trigger.id)
         scratch = Path(tempfile.mkdtemp(prefix="gitsync-poll-"))
-        ctx = PollContext(staging, _ServiceLog(uid, self.runs.renderer.masker.mask), scratch)
+        masker = self.runs.renderer.masker
+        ctx = PollContext(
+            staging, _ServiceLog(uid, masker.mask), scratch, namespace, flow_id, self.runs.kv, list(masker.values())
+        )
         try:
             found = trigger.poll(ctx)
             before = polls.fired(self.store, uid, [f.item for f in found])
@@ -137,7 +140,7 @@ class Poller:
 
     def _fire(self, row: dict[str, Any], trigger: PollingTrigger, ctx: PollContext, new: list[Found]) -> str | None:
         uid = row["uid"]
-        variables = trigger.fetch(ctx, new)
+        variables = trigger.trigger_variables(ctx, new)
         if not self._accepts(row, variables):
             ctx.storage.delete_all()  # not fired: nothing recorded, the items are judged again at the next poll
             return None

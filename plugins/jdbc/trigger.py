@@ -1,7 +1,8 @@
 """Kestra's JDBC Trigger (`AbstractJdbcTrigger`): every `interval`, run a query; when it returns rows, an
 execution starts with them as `trigger.rows` (`trigger.row` for FETCH_ONE, `trigger.uri` for STORE) and
 `trigger.size`. `afterSQL` runs in the query's transaction, to mark the rows read as processed, so the next poll
-does not see them again."""
+does not see them again. The daemon polls it (`gitsync/schedule/polling`) as a `ClaimingTrigger`: every poll that
+returns rows fires once."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from pydantic import model_validator
 from plugins.jdbc.common import POOLING_INERT, FetchType, JdbcQuery
 from runner.api import RunContext
 from runner.plugin import Trigger
+from runner.polling import ClaimingTrigger
 from runner.types import Duration, Dyn
 
 _NEVER_FIRES = "fetchType NONE keeps no rows, so the trigger would never fire: use FETCH, FETCH_ONE or STORE"
 
 
-class JdbcTrigger(Trigger):
+class JdbcTrigger(ClaimingTrigger):
     """The query a trigger polls; each database's trigger names the query class that runs it (`query_class`)."""
 
     query_class: ClassVar[type[JdbcQuery]]
@@ -75,3 +77,6 @@ class JdbcTrigger(Trigger):
         """One poll: the trigger's variables when the query returned rows, None when it returned none."""
         outputs = self.query().run(ctx)
         return outputs if outputs.get("size") else None
+
+    def claim(self, ctx: RunContext) -> dict[str, Any] | None:
+        return self.evaluate(ctx)

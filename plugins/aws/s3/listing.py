@@ -44,6 +44,7 @@ class Downloads(ListOptions, Task):
     maxFiles: Dyn[int] = 25
     """At most this many objects are downloaded."""
     validateChecksum: Dyn[bool] = False
+    """Check each downloaded object against its checksum."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         client = self.client("s3", self.type_name)
@@ -67,6 +68,7 @@ class DeleteList(ListOptions, Task):
     inert: ClassVar[dict[str, str]] = {**Task.inert, "concurrent": "objects are deleted one after the other"}
 
     concurrent: int | None = None
+    """Accepted for Kestra's flows: gitsync deletes the objects one request at a time."""
     errorOnEmpty: Dyn[bool] = False
     """Fail when the listing keeps no object."""
 

@@ -46,29 +46,43 @@ class Upload(S3Task):
     metadata: Dyn[dict[str, str]] | None = None
     """User metadata stored with the object (x-amz-meta-*)."""
     cacheControl: Dyn[str] | None = None
+    """The object's Cache-Control header."""
     contentType: Dyn[str] | None = None
     """The object's Content-Type."""
     contentEncoding: Dyn[str] | None = None
+    """The object's Content-Encoding header."""
     contentDisposition: Dyn[str] | None = None
+    """The object's Content-Disposition header."""
     contentLanguage: Dyn[str] | None = None
+    """The object's Content-Language header."""
     contentLength: Dyn[int] | None = None
     """Checked against the file's size."""
     expires: Dyn[str] | None = None
+    """The object's Expires header (the time it may no longer be cached)."""
     acl: Dyn[str] | None = None
     """A canned ACL (private, public-read...)."""
     storageClass: Dyn[str] | None = None
+    """The object's storage class: STANDARD, STANDARD_IA, GLACIER…"""
     serverSideEncryption: Dyn[str] | None = None
+    """How S3 encrypts the object at rest: AES256, aws:kms or aws:kms:dsse."""
     bucketKeyEnabled: Dyn[bool] | None = None
+    """Use an S3 Bucket Key for SSE-KMS encryption of the object."""
     checksumAlgorithm: Dyn[str] | None = None
     """CRC32, CRC32C, SHA1 or SHA256: S3 checks the upload with it."""
     checksum: Dyn[str] | None = None
+    """The object's checksum, sent for S3 to verify (with `checksumAlgorithm`)."""
     expectedBucketOwner: Dyn[str] | None = None
+    """The account id that must own the bucket; another owner fails the request."""
     objectLockMode: Dyn[str] | None = None
+    """GOVERNANCE or COMPLIANCE: the Object Lock mode of the uploaded object."""
     objectLockLegalHoldStatus: Dyn[str] | None = None
+    """ON or OFF: a legal hold on the uploaded object."""
     objectLockRetainUntilDate: Dyn[str] | None = None
+    """When the uploaded object's Object Lock retention ends (ISO-8601)."""
     tagging: Dyn[dict[str, str]] | None = None
     """Tags of the object."""
     concurrentUploads: Dyn[int] = 50
+    """Accepted for Kestra's flows: gitsync uploads the files one at a time."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         files = self._files()
@@ -143,6 +157,7 @@ class Download(ListOptions, Task):
     versionId: Dyn[str] | None = None
     """A version of the object other than the latest."""
     maxFiles: Dyn[int] = 25
+    """The most objects to download; past it the task fails saying so."""
     validateChecksum: Dyn[bool] = False
     """Have S3 send the stored checksum, and check it."""
 
@@ -189,6 +204,7 @@ class Delete(S3Task):
     key: Dyn[str]
     """The object's key."""
     bypassGovernanceRetention: Dyn[bool] | None = None
+    """Delete an object locked in governance mode (needs s3:BypassGovernanceRetention)."""
     mfa: Dyn[str] | None = None
     """The MFA device's serial and code, for a bucket with MFA delete."""
 
@@ -254,13 +270,19 @@ class CreateBucket(AwsConnection, Task):
     bucket: Dyn[str]
     """The new bucket's name."""
     grantFullControl: Dyn[str] | None = None
+    """Grantees given READ, WRITE, READ_ACP and WRITE_ACP on the bucket (`id=…`, `uri=…`)."""
     grantRead: Dyn[str] | None = None
+    """Grantees allowed to list the bucket's objects."""
     grantReadACP: Dyn[str] | None = None
+    """Grantees allowed to read the bucket's ACL."""
     grantWrite: Dyn[str] | None = None
+    """Grantees allowed to create, overwrite and delete objects in the bucket."""
     grantWriteACP: Dyn[str] | None = None
+    """Grantees allowed to write the bucket's ACL."""
     acl: Dyn[str] | None = None
     """A canned ACL (private, public-read...)."""
     objectLockEnabledForBucket: Dyn[bool] | None = None
+    """Create the bucket with S3 Object Lock enabled."""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         request: dict[str, Any] = {"Bucket": self.bucket}

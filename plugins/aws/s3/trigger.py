@@ -33,7 +33,9 @@ class Trigger(ListOptions, PollingTrigger):
     maxFiles: Dyn[int] = 25
     """At most this many objects per execution (the rest wait for the next poll)."""
     stateKey: Dyn[str] | None = None
+    """Accepted for Kestra's flows: gitsync records what fired in its own state database."""
     stateTtl: Duration | Dyn[str] | None = None
+    """Accepted for Kestra's flows: gitsync keeps the record of what fired until the object is gone."""
 
     def removes(self) -> bool:
         return str(self.action) in ("MOVE", "DELETE")
@@ -52,7 +54,7 @@ class Trigger(ListOptions, PollingTrigger):
     def batch_size(self) -> int | None:
         return as_int(self.maxFiles, 25)
 
-    def fetch(self, ctx: PollContext, found: list[Found]) -> dict[str, Any]:
+    def trigger_variables(self, ctx: PollContext, found: list[Found]) -> dict[str, Any]:
         client = self.client("s3", self.type_name)
         objects = []
         for item in found:

@@ -12,8 +12,8 @@ atomic step on the server or in the key-value store before it is handed out:
   (`stateKey`, insert-if-absent), so one version fires once, and `on` says whether new files, changed ones or both
   fire.
 
-Not polled yet: the daemon has no poller for polling triggers (this one, S3's, JDBC's), so `interval` is reported
-as not acted on. `poll(ctx)` is one poll: its properties rendered, `ctx` the run context of the execution it would
+The daemon polls it every `interval` (`gitsync/schedule/polling`, as a `runner.polling.ClaimingTrigger`).
+`claim(ctx)` is one poll: its properties rendered, `ctx` the run context of the execution it would
 start (its storage receives the downloaded files, its key-value store keeps the NONE state). It returns the trigger
 variables, or None when nothing is new.
 """
@@ -31,21 +31,16 @@ from plugins.core._props import as_bool, as_seconds
 from plugins.fs.sftp.common import Action, Gone, Remote, SftpLogin, Sort, limit, moved_to, sort_files
 from plugins.fs.sftp.tasks import fetch, store
 from runner.api import MISSING, RunContext, TaskFailed
-from runner.plugin import Trigger as BaseTrigger
+from runner.polling import ClaimingTrigger
 from runner.types import Duration, Dyn, DynDuration
 
 On = Literal["CREATE", "UPDATE", "CREATE_OR_UPDATE"]
 
 
-class Trigger(SftpLogin, BaseTrigger):
+class Trigger(SftpLogin, ClaimingTrigger):
     """Start an execution for the new files of a remote folder, polled every `interval`."""
 
     type_name: ClassVar[str] = "io.kestra.plugin.fs.sftp.Trigger"
-    inert: ClassVar[dict[str, str]] = {
-        **BaseTrigger.inert,
-        "interval": "gitsync's daemon does not poll SFTP triggers yet: the trigger validates and its poll is "
-        "implemented, but nothing calls it, so it starts no execution",
-    }
 
     interval: Duration = timedelta(seconds=60)
     """How often the folder is polled."""
@@ -77,7 +72,7 @@ class Trigger(SftpLogin, BaseTrigger):
             raise ValueError("action MOVE needs moveDirectory, the folder processed files are moved to")
         return self
 
-    def poll(self, ctx: RunContext) -> dict[str, Any] | None:
+    def claim(self, ctx: RunContext) -> dict[str, Any] | None:
         """One poll: the trigger variables (`files`) of the files this poller claimed, or None."""
         action = str(self.action)
         with self.session(ctx) as remote:
