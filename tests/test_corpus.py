@@ -42,6 +42,22 @@ EXCEPTIONS: dict[str, tuple[str, str]] = {
         "its Enterprise `assets:` block is accepted with a warning, so the EE asset type inside it is not checked",
         "'assets' is accepted but not acted on",
     ),
+    "kestra_enterprise_resources/resources__flows__data_pipeline_assets_sqlite.yaml": (
+        "its Enterprise `assets:` block is accepted with a warning, so the EE asset type inside it is not checked",
+        "'assets' is accepted but not acted on",
+    ),
+    "kestra_enterprise_resources/resources__flows__generate_assets.yaml": (
+        "its Enterprise `assets:` block is accepted with a warning, so the EE asset type inside it is not checked",
+        "'assets' is accepted but not acted on",
+    ),
+    "examples/flows__ee_executions.yml": (
+        "a Nashorn script task, which Kestra removed: refused with what to use instead (besides its unknown types)",
+        "Nashorn (JavaScript on the JVM) script tasks are not supported",
+    ),
+    "examples/flows__ee_stream_flows_to_bq.yml": (
+        "a Nashorn script task, which Kestra removed: refused with what to use instead (besides its unknown types)",
+        "Nashorn (JavaScript on the JVM) script tasks are not supported",
+    ),
     # jdbc postgres/mysql: `sqlType` is no property of Kestra's PostgreSQL Queries (nor of any plugin-jdbc task);
     # Kestra refuses the unknown property too. These files also name types gitsync does not ship (ai, notion).
     **dict.fromkeys(
@@ -157,8 +173,13 @@ def coverage() -> tuple[int, int, int]:
     return len(loading), len(supported_rows), len(rows)
 
 
+LOADING_AT_LEAST = 284
+"""The coverage reached so far: it may only go up (raise it when more files load)."""
+
+
 def test_readme_states_the_coverage_figure() -> None:
     loading, supported_count, total = coverage()
+    assert loading >= LOADING_AT_LEAST, f"only {loading} corpus files load now, {LOADING_AT_LEAST} did before"
     readme = (ROOT / "README.md").read_text()
     figure = f"{loading} of the {total} corpus flows"
     assert figure in readme, f"README should say: {figure} ({supported_count} use only supported types)"

@@ -265,6 +265,10 @@ SLACK_ALERT = (
     "posts to a Slack webhook (the secret SLACK_WEBHOOK, hooks.slack.com) about the execution its Flow trigger names;"
     " SlackExecution runs against a local Slack server in tests/test_tasks_notifications_execution.py"
 )  # notifications
+SSH_OPS = (
+    "runs commands over SSH on the author's hosts and mails the result through SendGrid (some also call AWS with "
+    "the author's account)"
+)
 CANNOT_RUN: dict[str, str] = {
     # aws: every corpus flow names a real AWS bucket (no endpointOverride) and real credentials as secrets
     "blueprints/flows__postgres-s3-python-script.yaml": "uploads to the S3 bucket kestraio with AWS secrets; a "
@@ -483,6 +487,26 @@ CANNOT_RUN: dict[str, str] = {
     # notifications
     "blueprints/flows__failure-alert-slack.yaml": SLACK_ALERT,
     "blueprints/flows__flow-condition-executionnamespace.yaml": SLACK_ALERT,
+    # ssh + sendgrid (+ aws cli): kestra-automation's operations flows, loadable once all three families shipped
+    "kestra-automation/flows__prod__aws__clean-basex-backups.yml": SSH_OPS,
+    "kestra-automation/flows__prod__aws__clean-corp-preview-s3.yml": SSH_OPS,
+    "kestra-automation/flows__prod__aws__clean-ecr.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__backup-analytics.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__backup-binary-logs.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__backup-bondlinkreporting.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__backup-ipreoholdings.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__bondlink-logs.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__dev-database-backup.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__syslog-backup.yml": SSH_OPS,
+    "kestra-automation/flows__prod__backups__wazuh-logs.yml": SSH_OPS,
+    "kestra-automation/flows__prod__database__analytics-updates.yml": SSH_OPS,
+    "kestra-automation/flows__prod__haproxy__saltrun-certificate-renewal.yml": SSH_OPS,
+    "kestra-automation/flows__prod__security__clean-drone-resources.yml": SSH_OPS,
+    "kestra-automation/flows__staging__backups__bondlink-logs.yml": SSH_OPS,
+    "kestra-automation/flows__staging__backups__suricata.yml": SSH_OPS,
+    "kestra-automation/flows__staging__backups__syslog-backup.yml": SSH_OPS,
+    "kestra-automation/flows__staging__backups__wazuh-logs.yml": SSH_OPS,
+    "kestra-automation/flows__staging__suricata__suricata-update.yml": SSH_OPS,
 }
 
 # A file whose `namespace.id` is also another selected file's: it runs in a runtime of its own.
