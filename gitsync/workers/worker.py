@@ -15,6 +15,7 @@ import redis
 from gitsync.config import Settings
 from gitsync.workers import health, keys
 from gitsync.workers.app import build_app
+from gitsync.workers.namespace_files import WorkerNamespaceFiles
 from gitsync.workers.task import WorkerContext, run_message
 
 log = logging.getLogger("gitsync.workers")
@@ -33,6 +34,7 @@ def worker_context(settings: Settings, queues: list[str], hostname: str) -> Work
         allow_docker_fallback=settings.docker_fallback,
         python=settings.tasks.python,
         python_envs=data_dir / "python" if settings.tasks.python_env == "namespace" else None,
+        namespace_files=WorkerNamespaceFiles,
     )
     client = redis.Redis.from_url(settings.celery.store_url(), socket_timeout=10, socket_connect_timeout=2)
     return WorkerContext(settings.celery, client, services, hostname, queues)
