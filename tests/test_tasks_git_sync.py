@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from runtime import run_outputs
-from test_corpus import CORPUS
+from shared import SHARED, require
 
 GIT = "io.kestra.plugin.git."
 CASES = [
@@ -73,8 +73,9 @@ def test_a_run_does_nothing_and_logs_why(tmp_path: Path, name: str, why: str, in
 
 
 def test_the_corpus_bootstrap_flow_validates_with_one_warning_per_task() -> None:
-    path = CORPUS / "kestra-automation/ops__kestra-bootstrap.yml"
-    done = gitsync("validate", str(path), cwd=CORPUS)
+    corpus = SHARED / "compat" / "kestra"
+    path = require(corpus / "kestra-automation/ops__kestra-bootstrap.yml")
+    done = gitsync("validate", str(path), cwd=corpus)
     assert done.returncode == 0, done.stdout + done.stderr
     warned = [line.split(": ")[3] for line in done.stdout.splitlines() if ".url: 'url' is accepted" in line]
     assert warned == ["tasks[0].url", "tasks[1].url", "tasks[2].url"]

@@ -18,6 +18,7 @@ from mariadb_server import MariaDbServer
 from postgres_server import PASSWORD as PG_PASSWORD
 from postgres_server import PostgresServer
 from runtime import python_hiding, run_outputs
+from shared import SHARED, require
 
 PG = "io.kestra.plugin.jdbc.postgresql"
 MY = "io.kestra.plugin.jdbc.mysql"
@@ -142,7 +143,7 @@ tasks:
     assert f"pip install 'gitsync[{extra}]'" in done.stdout
 
 
-KP = Path(__file__).resolve().parent.parent.parent / "shared/compat/kestra/kestra-playground"
+KP = SHARED / "compat" / "kestra" / "kestra-playground"
 PLAYGROUND = [
     "batch-groups__ec__flows__generate_ecommerce_mock_data.yaml",
     "batch-groups__ec__flows__build_ecommerce_daily_report.yaml",
@@ -155,6 +156,7 @@ PLAYGROUND = [
 def test_corpus_playground_flows_run_against_the_server(tmp_path: Path, postgres: PostgresServer) -> None:
     """The corpus's kestra-playground PostgreSQL flows, unchanged, in their order (mock data, then the reports),
     with the connection their pluginDefaults read from `envs` (ENV_* variables)."""
+    require(KP)
     env = {
         "ENV_BATCH_DB_URL": postgres.url, "ENV_BATCH_DB_USERNAME": "gitsync", "ENV_BATCH_DB_PASSWORD": PG_PASSWORD,
     }  # fmt: skip
@@ -199,7 +201,7 @@ def test_corpus_playground_flows_run_against_the_server(tmp_path: Path, postgres
 def test_corpus_procedure_flow_runs_with_its_connection_pointed_here(tmp_path: Path, postgres: PostgresServer) -> None:
     """kestra_prod's postgres_procedure: several statements in one Query, a PL/pgSQL procedure in dollar quotes that
     commits, then its CALL; only the connection in its taskDefaults is changed to reach this server."""
-    source = (KP.parent / "kestra_prod/flows__demo__postgres_procedure.yml").read_text(encoding="utf-8")
+    source = require(KP.parent / "kestra_prod/flows__demo__postgres_procedure.yml").read_text(encoding="utf-8")
     original = "url: jdbc:postgresql://postgres:5432/kestra\n      username: kestra\n      password: k3str4"
     assert original in source
     here = f"url: {postgres.url}\n      username: gitsync\n      password: {PG_PASSWORD}"
