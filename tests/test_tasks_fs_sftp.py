@@ -229,7 +229,7 @@ def test_the_trigger_hands_out_the_downloaded_content_and_limits_each_poll(sshd:
     assert [f["name"] for f in first["files"]] == ["a.csv", "b.csv"]
     assert ctx.storage.path(first["files"][0]["path"]).read_text() == "content of a.csv"
     assert "Too many files to process (3), limiting to 2" in ctx.logger.messages("WARN")  # type: ignore[attr-defined]
-    second = watch.poll(make_context(tmp_path / "two"))
+    second = watch.claim(make_context(tmp_path / "two"))
     assert second is not None
     assert [f["name"] for f in second["files"]] == ["c.csv"]
 
@@ -239,14 +239,14 @@ def test_the_trigger_with_action_none_fires_once_per_version(sshd: SshServer, tm
     drop(home, ["keep.csv"])
     kv = SqliteKeyValue(tmp_path / "kv.db")
     watch = trigger(sshd, f"/{home.name}", action="NONE")
-    fired = watch.poll(make_context(tmp_path / "1", kv=kv))
+    fired = watch.claim(make_context(tmp_path / "1", kv=kv))
     assert fired is not None
     assert [(f["name"], f["changeType"]) for f in fired["files"]] == [("keep.csv", "CREATE")]
-    assert watch.poll(make_context(tmp_path / "2", kv=kv)) is None
+    assert watch.claim(make_context(tmp_path / "2", kv=kv)) is None
     assert (home / "keep.csv").exists()
     (home / "keep.csv").write_text("changed, longer content")
     os.utime(home / "keep.csv", (2_000_000_000, 2_000_000_000))
-    changed = watch.poll(make_context(tmp_path / "3", kv=kv))
+    changed = watch.claim(make_context(tmp_path / "3", kv=kv))
     assert changed is not None
     assert [(f["name"], f["changeType"]) for f in changed["files"]] == [("keep.csv", "UPDATE")]
     only_new = trigger(sshd, f"/{home.name}", action="NONE", on="CREATE", stateKey="other")
@@ -257,12 +257,12 @@ def test_the_trigger_with_action_none_fires_once_per_version(sshd: SshServer, tm
 def test_the_trigger_waits_for_a_missing_folder_and_refuses_move_without_a_folder(
     sshd: SshServer, tmp_path: Path
 ) -> None:
-    assert trigger(sshd, "/t-not-there", action="DELETE").poll(make_context(tmp_path)) is None
+    assert trigger(sshd, "/t-not-there", action="DELETE").claim(make_context(tmp_path)) is None
     with pytest.raises(ValueError, match="action MOVE needs moveDirectory"):
         trigger(sshd, "/t-not-there", action="MOVE")
     bad = trigger(sshd, "/t-not-there", action="DELETE", password="wrong-password-456")
     with pytest.raises(TaskFailed, match="refused the login"):
-        bad.poll(make_context(tmp_path / "bad"))
+        bad.claim(make_context(tmp_path / "bad"))
 
 
 def test_key_exchange_choice_and_proxies_are_checked(sshd: SshServer, tmp_path: Path) -> None:
