@@ -10,6 +10,7 @@ the same version, `trigger_variables` gives the variables of the rest, and `afte
 from __future__ import annotations
 
 import uuid
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -69,9 +70,9 @@ class PollingTrigger(Trigger):
     interval: Duration = timedelta(seconds=60)
     """How often to poll (ISO-8601, e.g. PT30S)."""
 
+    @abstractmethod
     def poll(self, ctx: PollContext) -> list[Found]:
         """Everything there now (what was fired before included: the control plane drops it)."""
-        raise NotImplementedError
 
     def keeps(self, found: Found, fired_before: str | None) -> bool:
         """Whether to fire for `found`, given the version fired before (None: never): a new version by default."""
@@ -81,9 +82,9 @@ class PollingTrigger(Trigger):
         """At most this many items per execution (the rest wait for the next poll); None: all."""
         return None
 
+    @abstractmethod
     def trigger_variables(self, ctx: PollContext, found: list[Found]) -> dict[str, Any]:
         """The trigger variables (`trigger.*`) of one execution for the new items."""
-        raise NotImplementedError
 
     def after(self, ctx: PollContext, found: list[Found]) -> None:
         """What the trigger does with items once their execution is recorded (nothing by default)."""
@@ -98,9 +99,9 @@ class ClaimingTrigger(PollingTrigger):
     query whose `afterSQL` marks its rows read. Each poll that claims something fires one execution with the
     variables `claim` returns; the control plane's record of it is dropped once the execution is written."""
 
+    @abstractmethod
     def claim(self, ctx: RunContext) -> dict[str, Any] | None:
         """One poll: the trigger variables of what this poll claimed, or None when nothing is new."""
-        raise NotImplementedError
 
     def poll(self, ctx: PollContext) -> list[Found]:
         variables = self.claim(ctx.run_context(self.id))

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -42,11 +43,15 @@ def require_program(name: str, package: str, *folders: str) -> str:
     """The program's path; without it the test skips (fails in CI) naming the Debian package that holds it."""
     path = find_program(name, *folders)
     if path is None:
-        reason = f"{name} is not installed: apt-get install {package} (.ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have its services: {reason}")
-        pytest.skip(reason)
+        unavailable(f"{name} is not installed: apt-get install {package} (.ci/run installs it)")
     return path
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A server the test needs cannot run here: the test skips with `reason`, or fails in CI, which must have it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must have its services: {reason}")
+    pytest.skip(reason)
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:

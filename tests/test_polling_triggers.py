@@ -51,8 +51,9 @@ def test_a_jdbc_trigger_fires_once_per_poll_that_finds_rows(runtime: Runtime, po
         f"    afterSQL: UPDATE {table} SET seen = true WHERE NOT seen\n"
         "    fetchType: FETCH\n"
     )  # fmt: skip
-    runtime.deploy({"inbox.yaml": flow})
     poller = Poller(runtime.runs, runtime.runs.factory.registry, runtime.data_dir)
+    assert poller.tick(0.0) == []  # no flow yet
+    runtime.deploy({"inbox.yaml": flow})  # a trigger added while the poller runs is polled from its next tick
     [first] = poller.tick(0.0)
     assert returned(runtime, first) == "2 rows: 1,2"
     assert poller.tick(1.0) == []  # afterSQL marked them: nothing new

@@ -58,6 +58,9 @@ class Poller:
         self.registry = registry
         self.data_dir = Path(data_dir)
         self._due: dict[str, float] = {}
+        self._generation: int | None = None
+        self._polling: list[tuple[dict[str, Any], type[PollingTrigger]]] = []
+        """The polling triggers of the applied flows, as read at `_generation`."""
 
     def run(self, stop: threading.Event, clock: Any) -> None:
         """Poll until `stop` is set (the daemon's thread)."""
@@ -68,10 +71,7 @@ class Poller:
         """Poll every trigger due at `now` (monotonic seconds); the executions started."""
         started: list[str] = []
         seen = set()
-        for row in polls.polling_rows(self.store):
-            cls = self.registry.lookup(row["type"])
-            if cls is None or not issubclass(cls, PollingTrigger):
-                continue
+        for row, cls in self._triggers():
             seen.add(row["uid"])
             if self._due.get(row["uid"], 0.0) > now:
                 continue
@@ -87,6 +87,19 @@ class Poller:
                 started.append(execution_id)
         self._due = {uid: at for uid, at in self._due.items() if uid in seen}
         return started
+
+    def _triggers(self) -> list[tuple[dict[str, Any], type[PollingTrigger]]]:
+        """The polling triggers, read again only when a trigger or a flow changed (the schedule generation moved):
+        an idle tick reads one row, not every trigger."""
+        current = polls.generation(self.store)
+        if current != self._generation:
+            found = []
+            for row in polls.polling_rows(self.store):
+                cls = self.registry.lookup(row["type"])
+                if cls is not None and issubclass(cls, PollingTrigger):
+                    found.append((row, cls))
+            self._polling, self._generation = found, current
+        return self._polling
 
     def _trigger(self, row: dict[str, Any], cls: type[PollingTrigger]) -> PollingTrigger:
         namespace, _, flow_id = row["flow_uid"].rpartition(".")

@@ -22,6 +22,13 @@ def polling_rows(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
+def generation(store: Store) -> int:
+    """The schedule generation, which SQL triggers bump on any change of a trigger or a flow: the poller reads the
+    triggers again only when it moved."""
+    rows = store.query("SELECT n FROM schedule_generation")
+    return int(rows[0]["n"]) if rows else -1
+
+
 def fired(store: Store, trigger_uid: str, items: Sequence[str]) -> dict[str, str]:
     """item -> the version fired, for those of `items` this trigger fired."""
     if not items:

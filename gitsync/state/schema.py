@@ -361,4 +361,11 @@ MIGRATIONS: list[tuple[str, MigrationStep]] = [
         );
         """,
     ),
+    (
+        "the schedule generation moves when a trigger is added too (the poller re-reads its triggers on a move)",
+        """
+        CREATE TRIGGER schedule_trigger_added AFTER INSERT ON triggers
+            BEGIN UPDATE schedule_generation SET n = n + 1; END;
+        """,
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,9 +46,9 @@ class ServerBackend(Backend):
                 raise TaskFailed(f"timeZoneId {zone!r} is not a time zone (such as Europe/Paris or UTC)") from None
         self.zone = zone or None
 
+    @abstractmethod
     def open(self) -> Any:
         """The driver's connection; a TaskFailed from `connect_failed` when the server refuses it."""
-        raise NotImplementedError
 
     def connect(self) -> None:
         self.conn = self.open()

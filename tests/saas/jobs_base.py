@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Fault:
     times: int
 
 
-class Provider:
+class Provider(ABC):
     """One provider's documented API; subclasses implement `route` and the error body shape (`error`)."""
 
     name = "provider"
@@ -104,12 +105,13 @@ class Provider:
                     self.violations.append(f"{request.method} {request.path}: {refusal.violation}")
                 return refusal.answer
 
+    @abstractmethod
     def route(self, request: Request) -> Answer:
-        raise NotImplementedError
+        """The documented answer to one request (a `Refusal` for what the API refuses)."""
 
+    @abstractmethod
     def error(self, status: int, message: str) -> Any:
         """The provider's documented error body."""
-        raise NotImplementedError
 
     def refuse(self, status: int, message: str, violation: bool = True) -> Refusal:
         return Refusal(Answer(status, self.error(status, message)), message if violation else None)

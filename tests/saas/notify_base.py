@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ class Reply:
         return json.dumps(self.body).encode(), "application/json"
 
 
-class ApiServer:
+class ApiServer(ABC):
     """Subclass and implement `answer` (and `throttled`, the provider's 429); `accepted` keeps what was accepted."""
 
     name = "api"
@@ -86,8 +87,9 @@ class ApiServer:
         with self._lock:
             self._throttle, self._retry_after = requests, retry_after
 
+    @abstractmethod
     def answer(self, request: Request) -> Reply:
-        raise NotImplementedError
+        """The documented reply to one post (the request checked against the provider's API)."""
 
     def throttled(self, retry_after: int) -> Reply:
         return Reply(429, "Too Many Requests", {"Retry-After": str(retry_after)})
