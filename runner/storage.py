@@ -189,6 +189,20 @@ class LocalStorage:
             raise
         return self.uri(target.relative_to(self.execution_dir).as_posix())
 
+    def write_at(self, uri: str, content: bytes) -> None:
+        """Write `content` as the file `uri` names in this execution (a file that went to another machine and came
+        back: a Celery worker's input or output); a URI of another execution is refused."""
+        mine = (self.namespace, self.flow_id, self.execution_id)
+        stored = next((c for c in uri_candidates(uri) if (c.namespace, c.flow_id, c.execution_id) == mine), None)
+        if stored is None:
+            raise TaskFailed(f"{uri!r} is not a file of execution {self.execution_id}")
+        self._record_owner()
+        target = contained(self.execution_dir / stored.relative, self.execution_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.part")
+        temporary.write_bytes(content)
+        os.replace(temporary, target)
+
     def path(self, uri: str) -> Path:
         """The local file of a URI this execution may read; TaskFailed when refused or absent."""
         for stored in uri_candidates(uri):

@@ -1,10 +1,11 @@
 """A real OpenSSH server (Debian's `openssh-server`, /usr/sbin/sshd) on a free port of 127.0.0.1, once per session.
 
-It runs with its own host key and sshd_config in the session's temporary folder, and lets one dedicated test user
-in, `gitsync-ssh-test` (created with useradd when missing, its password set with chpasswd: idempotent), by password
-or by one of two keys of the session (one with a passphrase) in its ~/.ssh/authorized_keys. sshd reads the user's
-password from /etc/shadow itself (UsePAM no), so the user and the server need root, as sshd does to change user.
-Tests work in folders of their own under the user's home (`folder()`), emptied when the session starts.
+It runs with its own host key and sshd_config in the session's temporary folder, and lets in one test user of the
+session's own, `gitsync-ssh-<random>` (created with useradd, removed with its home when the session ends, so two
+sessions on one machine never share a password, keys or folders), by password or by one of two keys of the session
+(one with a passphrase) in its ~/.ssh/authorized_keys. sshd reads the user's password from /etc/shadow itself
+(UsePAM no), so the user and the server need root, as sshd does to change user. Tests work in folders of their own
+under the user's home (`folder()`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from pathlib import Path
 
 from services import free_port, require_program, start, stop, unavailable
 
-USER = "gitsync-ssh-test"
-HOME = Path("/home") / USER
 KEY_PASSPHRASE = "correct horse battery"
 
 
@@ -39,8 +38,9 @@ class SshServer:
     """The server's host key as a known_hosts line's key part: `ssh-ed25519 AAAA…`."""
     other_public_key: str
     """A host key of no server here (a known_hosts entry that does not match)."""
+    user: str
+    home: Path
     host: str = "127.0.0.1"
-    user: str = USER
     passphrase: str = KEY_PASSPHRASE
 
     @property
@@ -54,12 +54,17 @@ class SshServer:
 
     def folder(self, name: str) -> Path:
         """A fresh folder of the test user's home (owned by it), for one test; returned as a local path."""
-        path = HOME / name
+        path = self.home / name
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        shutil.chown(path, USER, USER)
+        self.own(path)
         return path
+
+    def own(self, *paths: Path) -> None:
+        """Give files the tests wrote to the test user (sshd serves them as that user)."""
+        for path in paths:
+            shutil.chown(path, self.user, self.user)
 
 
 def _keygen(path: Path, kind: str, passphrase: str = "") -> str:
@@ -68,16 +73,12 @@ def _keygen(path: Path, kind: str, passphrase: str = "") -> str:
     return Path(f"{path}.pub").read_text().strip()
 
 
-def _ensure_user(password: str) -> None:
-    """The test user exists with a home and `password` (useradd once, chpasswd every session)."""
-    if subprocess.run(["id", "-u", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True, capture_output=True)
-    subprocess.run(["chpasswd"], input=f"{USER}:{password}".encode(), check=True, capture_output=True)
-    HOME.mkdir(exist_ok=True)
-    shutil.chown(HOME, USER, USER)
-    for child in HOME.iterdir():
-        if child.name.startswith("t-"):
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+def _new_user(password: str) -> tuple[str, Path]:
+    """A user of this session only, with a home and `password`: its name and home."""
+    user = "gitsync-ssh-" + secrets.token_hex(4)
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", user], check=True, capture_output=True)
+    subprocess.run(["chpasswd"], input=f"{user}:{password}".encode(), check=True, capture_output=True)
+    return user, Path("/home") / user
 
 
 def _public(line: str) -> str:
@@ -92,18 +93,18 @@ def sshd_server(folder: Path) -> Iterator[SshServer]:
     if os.geteuid() != 0:
         unavailable("sshd needs root here: it changes to the test user and reads its password from /etc/shadow")
     password = "pw-" + secrets.token_hex(8)
-    _ensure_user(password)
+    user, home = _new_user(password)
     host_key = folder / "host_ed25519"
     host_public = _public(_keygen(host_key, "ed25519"))
     other_public = _public(_keygen(folder / "other_ed25519", "ed25519"))
     user_key, locked_key = folder / "user_ed25519", folder / "locked_ed25519"
     authorized = [_keygen(user_key, "ed25519"), _keygen(locked_key, "ed25519", KEY_PASSPHRASE)]
     # sshd reads the file as the user: it lives in the user's home, written anew each session
-    ssh_folder = HOME / ".ssh"
+    ssh_folder = home / ".ssh"
     ssh_folder.mkdir(mode=0o700, exist_ok=True)
     (ssh_folder / "authorized_keys").write_text("\n".join(authorized) + "\n")
     for path in (ssh_folder, ssh_folder / "authorized_keys"):
-        shutil.chown(path, USER, USER)
+        shutil.chown(path, user, user)
     port = free_port()
     config = folder / "sshd_config"
     config.write_text(
@@ -111,7 +112,7 @@ def sshd_server(folder: Path) -> Iterator[SshServer]:
             f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {folder / 'sshd.pid'}",
             "AuthorizedKeysFile .ssh/authorized_keys", "StrictModes no", "UsePAM no",
             "PasswordAuthentication yes", "PubkeyAuthentication yes", "KbdInteractiveAuthentication no",
-            "PermitRootLogin no", f"AllowUsers {USER}", "AcceptEnv GITSYNC_*", "Subsystem sftp internal-sftp",
+            "PermitRootLogin no", f"AllowUsers {user}", "AcceptEnv GITSYNC_*", "Subsystem sftp internal-sftp",
             "LogLevel VERBOSE", "MaxStartups 50:30:100", "MaxSessions 50",
         ]) + "\n"
     )  # fmt: skip
@@ -125,6 +126,9 @@ def sshd_server(folder: Path) -> Iterator[SshServer]:
             locked_key=locked_key.read_text(),
             host_public_key=host_public,
             other_public_key=other_public,
+            user=user,
+            home=home,
         )
     finally:
         stop(process)
+        subprocess.run(["userdel", "--remove", user], capture_output=True)

@@ -137,7 +137,7 @@ inputs:
 tasks:
   - id: wait
     type: io.kestra.plugin.scripts.shell.Commands
-    timeout: PT1S
+    timeout: PT3S  # long enough for a loaded machine to start the shell and write its mark first
     workerGroup:
       key: west
     commands:
@@ -401,7 +401,7 @@ def test_a_timeout_stops_the_task_on_its_worker(cluster: Cluster) -> None:
     wait_for(lambda: not process_alive(pid), "the timed-out process is gone")
     runs = cluster.task_runs(execution)
     assert [r["state"] for r in runs] == ["FAILED"]
-    assert "timed out after 1s" in runs[0]["error"]
+    assert "timed out after 3s" in runs[0]["error"]
 
 
 def test_never_more_than_max_in_flight_and_health_metrics_and_workers_show_it(cluster: Cluster) -> None:

@@ -5,7 +5,6 @@ tested in tests/test_tasks_jdbc_postgres.py and tests/test_tasks_fs_sftp.py.)"""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,6 @@ import psycopg
 import pytest
 from postgres_server import PASSWORD, USER, PostgresServer
 from runtime import Runtime
-from sshd_server import USER as SSH_USER
 from sshd_server import SshServer
 
 from gitsync.schedule.polling import Poller
@@ -79,7 +77,7 @@ def test_an_sftp_trigger_fires_each_file_once_and_moves_it(runtime: Runtime, ssh
     poller = Poller(runtime.runs, runtime.runs.factory.registry, runtime.data_dir)
     assert poller.tick(0.0) == []  # an empty folder starts nothing
     (inbox / "orders.csv").write_text("id\n1\n")
-    shutil.chown(inbox / "orders.csv", SSH_USER, SSH_USER)
+    sshd.own(inbox / "orders.csv")
     [first] = poller.tick(1.0)
     assert returned(runtime, first) == "1 orders.csv id\n1\n"
     assert not (inbox / "orders.csv").exists() and (inbox / "done" / "orders.csv").exists()

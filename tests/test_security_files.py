@@ -293,3 +293,16 @@ def test_docker_run_through_a_stand_in_docker_cli(tmp_path: Path, monkeypatch: p
     assert Path(f"{record}.file").read_text() == f"DOCKER_TLS={SECRET}\n"
     leftovers = [p for p, data in _every_byte(tmp_path / "ctx") if SECRET.encode() in data and p.suffix != ".db"]
     assert leftovers == []
+
+
+def test_a_file_coming_back_from_a_worker_is_written_only_into_its_own_execution(tmp_path: Path) -> None:
+    """The control plane writes what a Celery worker sends back at the path its URI names (`write_at`): a URI of
+    another execution, which a worker could name, is refused and nothing is written."""
+    mine = LocalStorage(tmp_path, "acme.data", "load", "exec-1")
+    other = LocalStorage(tmp_path, "acme.data", "load", "exec-2").uri("task/secret.csv")
+    with pytest.raises(TaskFailed, match="is not a file of execution exec-1"):
+        mine.write_at(other, b"overwritten")
+    assert not (tmp_path / "executions" / "exec-2").exists()
+    own = mine.uri("task/out.csv")
+    mine.write_at(own, b"a,b\n")
+    assert mine.path(own).read_bytes() == b"a,b\n"

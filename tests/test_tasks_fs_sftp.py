@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from runtime import deployed_state, gitsync_cli, run_outputs, stored_file
-from sshd_server import USER, SshServer
+from sshd_server import SshServer
 from taskctx import make_context
 from test_tasks_fs_ssh import secrets_env
 
@@ -56,8 +56,7 @@ def test_upload_list_download_move_downloads_and_delete_in_one_flow(sshd: SshSer
     (home / "old" / "b.txt").write_text("second")
     (home / "old" / "deep").mkdir()
     (home / "old" / "deep" / "c.log").write_text("third")
-    for path in [home / "old", *(home / "old").rglob("*")]:
-        shutil.chown(path, USER, USER)
+    sshd.own(home / "old", *(home / "old").rglob("*"))
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     tasks = "\n".join([
         task(sshd, "upload", "Upload", '    from: "{{ inputs.data }}"\n    to: /t-flow/in/orders.csv'),
@@ -143,7 +142,7 @@ def test_a_wrong_host_key_a_missing_folder_and_a_bad_checksum_are_explained(sshd
 def test_root_dir_false_reads_absolute_paths(sshd: SshServer, tmp_path: Path) -> None:
     home = sshd.folder("t-absolute")
     (home / "x.csv").write_text("1\n")
-    shutil.chown(home / "x.csv", USER, USER)
+    sshd.own(home / "x.csv")
     body = f"    from: {home}\n    rootDir: false"
     _, done = run_flow(tmp_path, sshd, task(sshd, "ls", "List", body), {"path": "outputs.ls.files[0].path"})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -164,7 +163,7 @@ def trigger(sshd: SshServer, folder: str, **extra: Any) -> Trigger:
 def drop(folder: Path, names: list[str]) -> None:
     for name in names:
         (folder / name).write_text(f"content of {name}")
-        shutil.chown(folder / name, USER, USER)
+        shutil.chown(folder / name, folder.owner(), folder.group())  # the test user's folder (sshd.folder)
 
 
 def poll_together(tmp_path: Path, make: Any, pollers: int) -> list[list[dict[str, Any]]]:
@@ -293,8 +292,7 @@ def test_delete_a_folder_needs_recursive_and_a_missing_path_fails_only_when_aske
     (home / "tree" / "sub").mkdir(parents=True)
     (home / "tree" / "sub" / "x.txt").write_text("x")
     (home / "tree" / "y.txt").write_text("y")
-    for path in [home / "tree", *(home / "tree").rglob("*")]:
-        shutil.chown(path, USER, USER)
+    sshd.own(home / "tree", *(home / "tree").rglob("*"))
     tasks = "\n".join([
         task(sshd, "missing", "Delete", "    uri: /t-delete/nothing-here"),
         task(sshd, "tree", "Delete", "    uri: /t-delete/tree\n    recursive: true"),

@@ -205,15 +205,16 @@ class CeleryExecutor:
         if handle.done:
             return
         if result.output_files or handle.invocation.input_files:
-            keys.patiently(lambda: self._files_back(handle, result), "reading output files")
+            result = keys.patiently(lambda: self._files_back(handle, result), "reading output files")
         with self.lock:
             held = self.handles.pop(handle.task_run_id, None) is not None
         if handle.complete(result) and held:
             self.room.release()
 
-    def _files_back(self, handle: CeleryHandle, result: TaskResult) -> None:
-        files.receive_outputs(self.client, handle.invocation, result, self.data_dir)
+    def _files_back(self, handle: CeleryHandle, result: TaskResult) -> TaskResult:
+        received = files.receive_outputs(self.client, handle.invocation, result, self.data_dir)
         files.forget_inputs(self.client, handle.invocation)
+        return received
 
     def _check(self) -> None:
         """The task runs in flight against Redis: results whose reply was lost, workers lost, messages forgotten."""

@@ -8,8 +8,7 @@ reads it as it would locally; the control plane stores what comes back in the ex
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -18,7 +17,7 @@ from gitsync.workers import keys
 from runner.api import TaskFailed
 from runner.engine.invocation import TaskInvocation, TaskResult
 from runner.states import State
-from runner.storage import OWNER_FILE, LocalStorage, parse_uri
+from runner.storage import LocalStorage, parse_uri
 
 
 def _cap_message(uri: str, size: int, cap: int, way: str) -> str:
@@ -32,67 +31,67 @@ def _storage(data_dir: Path, invocation: TaskInvocation) -> LocalStorage:
     return LocalStorage(data_dir, invocation.namespace, invocation.flow_id, invocation.execution_id)
 
 
-def send_inputs(client: redis.Redis, invocation: TaskInvocation, data_dir: Path, cap: int) -> None:
-    """Control plane: each input file the invocation names, into Redis. Raises `TaskFailed` over the cap; a URI
-    that names no file is left out (the task fails on it as it would locally)."""
-    storage = _storage(data_dir, invocation)
-    for uri in invocation.input_files:
+def _send(
+    client: redis.Redis, storage: LocalStorage, uris: list[str], key: Callable[[str], str], cap: int, way: str
+) -> str | None:
+    """Each file the URIs name, into Redis under `key(uri)`; the message of the first over the cap (then it stops).
+    A URI that names no file is left out: the task fails on it as it would locally."""
+    for uri in uris:
         try:
             path = storage.path(uri)
         except TaskFailed:
             continue
         size = path.stat().st_size
         if size > cap:
-            raise TaskFailed(_cap_message(uri, size, cap, "to its worker"))
-        client.set(keys.in_file(invocation.task_run_id, uri), path.read_bytes(), ex=keys.DAY)
+            return _cap_message(uri, size, cap, way)
+        client.set(key(uri), path.read_bytes(), ex=keys.DAY)
+    return None
 
 
-def _write(data_dir: Path, uri: str, content: bytes) -> None:
-    stored = parse_uri(uri)
-    execution_dir = data_dir / "executions" / stored.execution_id
-    target = execution_dir / stored.relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    owner = execution_dir / OWNER_FILE
-    if not owner.exists():
-        owner.write_text(json.dumps({"namespace": stored.namespace, "flow_id": stored.flow_id}), encoding="utf-8")
-    temporary = target.with_name(f".{target.name}.part")
-    temporary.write_bytes(content)
-    os.replace(temporary, target)
+def send_inputs(client: redis.Redis, invocation: TaskInvocation, data_dir: Path, cap: int) -> None:
+    """Control plane: each input file the invocation names, into Redis. Raises `TaskFailed` over the cap."""
+    run = invocation.task_run_id
+    refused = _send(client, _storage(data_dir, invocation), invocation.input_files,
+                    lambda uri: keys.in_file(run, uri), cap, "to its worker")  # fmt: skip
+    if refused is not None:
+        raise TaskFailed(refused)
 
 
 def receive_inputs(client: redis.Redis, invocation: TaskInvocation, data_dir: Path) -> None:
     """Worker: the input files sent with the invocation, written under the worker's data_dir."""
     for uri in invocation.input_files:
         content = client.get(keys.in_file(invocation.task_run_id, uri))
-        if isinstance(content, bytes):
-            _write(data_dir, uri, content)
+        if isinstance(content, bytes):  # an input may be a file of another execution (a parent's): stored there
+            stored = parse_uri(uri)
+            LocalStorage(data_dir, stored.namespace, stored.flow_id, stored.execution_id).write_at(uri, content)
 
 
 def send_outputs(
     client: redis.Redis, invocation: TaskInvocation, result: TaskResult, data_dir: Path, cap: int
 ) -> TaskResult:
     """Worker: the result's output files into Redis; the result FAILED when one is over the cap."""
-    storage = _storage(data_dir, invocation)
-    for uri in result.output_files:
-        try:
-            path = storage.path(uri)
-        except TaskFailed:
-            continue
-        size = path.stat().st_size
-        if size > cap:
-            return TaskResult(State.FAILED.value, outputs=result.outputs, error=_cap_message(uri, size, cap, "back"))
-        client.set(keys.out_file(invocation.task_run_id, uri), path.read_bytes(), ex=keys.DAY)
+    run = invocation.task_run_id
+    refused = _send(client, _storage(data_dir, invocation), result.output_files,
+                    lambda uri: keys.out_file(run, uri), cap, "back")  # fmt: skip
+    if refused is not None:
+        return TaskResult(State.FAILED.value, outputs=result.outputs, error=refused)
     return result
 
 
-def receive_outputs(client: redis.Redis, invocation: TaskInvocation, result: TaskResult, data_dir: Path) -> None:
-    """Control plane: the output files, into the execution's storage; their keys deleted."""
+def receive_outputs(client: redis.Redis, invocation: TaskInvocation, result: TaskResult, data_dir: Path) -> TaskResult:
+    """Control plane: the output files, into the execution's storage, their keys deleted; the result FAILED when
+    the worker names a file of another execution, which is not written."""
+    storage = _storage(data_dir, invocation)
     for uri in result.output_files:
         key = keys.out_file(invocation.task_run_id, uri)
         content = client.get(key)
         if isinstance(content, bytes):
-            _write(data_dir, uri, content)
             client.delete(key)
+            try:
+                storage.write_at(uri, content)
+            except TaskFailed as exc:
+                return TaskResult(State.FAILED.value, outputs=result.outputs, error=f"output file refused: {exc}")
+    return result
 
 
 def forget_inputs(client: redis.Redis, invocation: TaskInvocation) -> None:
